@@ -1,0 +1,1 @@
+"""Synchronous, typed Python SDK for the Blue Current charge-point websocket API."""
