@@ -1,0 +1,819 @@
+"""Wire frames -> models: the one place where wire quirks become Python values.
+
+:class:`WireConverter` turns a decoded server frame (a dict) into the public attrs
+models of :mod:`bluecurrent_sync.models`, following PROTOCOL.md section 9.2. Each
+instance owns one :class:`cattrs.Converter` (never the global one) whose structure
+functions are generated once, and its own record of which charge points have smart
+charging on (used for ``ChStatus.current_left``).
+
+Every public method raises :class:`~bluecurrent_sync.errors.ResponseValidationError`
+naming the offending field (a dotted path into the frame) and nothing else. Unknown
+keys are ignored; missing optional keys become None.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
+
+import cattrs
+from cattrs.errors import (
+    AttributeValidationNote,
+    BaseValidationError,
+    IterableValidationNote,
+)
+
+from bluecurrent_sync.errors import ResponseValidationError
+from bluecurrent_sync.models import (
+    Account,
+    ActionResult,
+    Activity,
+    ChargeCard,
+    ChargePoint,
+    ChSettings,
+    ChStatus,
+    GridCurrent,
+    GridStatus,
+    OverrideSchedule,
+    RawEvent,
+    ServerError,
+    Setting,
+    SettingResult,
+    TokenStatus,
+    VehicleStatus,
+)
+
+__all__ = ["AMSTERDAM", "WireConverter", "evse_id_of", "parse_timestamp", "redact"]
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+"""Time zone of naive wire timestamps."""
+
+_T = TypeVar("_T")
+
+_SECRET_KEYS = frozenset({"token", "authorization"})
+_REDACTED = "***"
+
+_VEHICLE_LETTERS = {
+    "A": VehicleStatus.STANDBY,
+    "B": VehicleStatus.VEHICLE_DETECTED,
+    "C": VehicleStatus.READY,
+    "D": VehicleStatus.READY,
+    "E": VehicleStatus.NO_POWER,
+    "F": VehicleStatus.VEHICLE_ERROR,
+}
+_ACTIVITIES = {member.value: member for member in Activity}
+_VEHICLE_NAMES = {member.value: member for member in VehicleStatus}
+
+_WIRE_TS = re.compile(r"^(\d{8} \d{2}:\d{2}:\d{2})(?:([+-])(\d{2}):?(\d{2}))?$", re.ASCII)
+# ISO 8601 as the wire schema allows it; parsed by hand so 3.10 and 3.11+ agree.
+_ISO_TS = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
+    r"(?:(Z)|([+-])(\d{2}):?(\d{2}))?$",
+    re.IGNORECASE | re.ASCII,
+)
+_LOCATION_KEYS = ("x_coord", "y_coord", "street", "housenumber", "zipcode", "city", "country")
+_ACTION_PREFIXES = ("RECEIVED_", "STATUS_")
+_SETTING_OBJECTS = {
+    "STATUS_SET_PLUG_AND_CHARGE": ("plug_and_charge", False),
+    "STATUS_SET_PUBLIC_CHARGING": ("linked_charge_cards_only", True),
+}
+
+
+# --------------------------------------------------------------------------------------
+# Module-level pure helpers
+# --------------------------------------------------------------------------------------
+
+
+def evse_id_of(frame: Mapping[str, Any]) -> str | None:
+    """Return the charge point a frame concerns (PROTOCOL.md 9.1), or None.
+
+    The top-level ``evse_id``, else ``data.evse_id``, else ``data.id`` without its
+    ``GRID-`` prefix. Never raises, whatever the frame holds.
+    """
+    if not isinstance(frame, Mapping):  # defensive: json.loads may return anything
+        return None  # type: ignore[unreachable,unused-ignore]
+    top = frame.get("evse_id")
+    if isinstance(top, str) and top:
+        return top
+    data = frame.get("data")
+    if isinstance(data, Mapping):
+        inner = data.get("evse_id")
+        if isinstance(inner, str) and inner:
+            return inner
+        grid = data.get("id")
+        if isinstance(grid, str) and grid:
+            return grid.removeprefix("GRID-") or None
+    return None
+
+
+def redact(frame: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a deep copy of ``frame`` with every ``token``/``Authorization`` value as ``***``.
+
+    Keys are matched case-insensitively at any depth, including inside lists.
+    """
+    return {k: _redact_value(k, v) for k, v in frame.items()}
+
+
+def _redact_value(key: object, value: Any) -> Any:
+    if isinstance(key, str) and key.lower() in _SECRET_KEYS:
+        return _REDACTED
+    if isinstance(value, Mapping):
+        return {k: _redact_value(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(None, item) for item in value]
+    return value
+
+
+def parse_timestamp(value: object) -> _dt.datetime | None:
+    """Parse a wire timestamp into an aware datetime (PROTOCOL.md 9.2).
+
+    ``""``/None -> None; ``"YYYYMMDD HH:MM:SS"`` -> Europe/Amsterdam; a trailing
+    ``+HH:MM``/``-HH:MM`` -> that offset; ISO 8601 accepted (naive means Amsterdam).
+
+    Raises:
+        ValueError: not a recognisable timestamp.
+        TypeError: not a string.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=AMSTERDAM)
+    if not isinstance(value, str):
+        raise TypeError(f"expected a timestamp string, got {type(value).__name__}")
+    text = value.strip()
+    match = _WIRE_TS.match(text)
+    if match:
+        stamp, sign, hours, minutes = match.groups()
+        parsed = _dt.datetime.strptime(stamp, "%Y%m%d %H:%M:%S")
+        if sign is None:
+            return parsed.replace(tzinfo=AMSTERDAM)
+        delta = _dt.timedelta(hours=int(hours), minutes=int(minutes))
+        return parsed.replace(tzinfo=_dt.timezone(-delta if sign == "-" else delta))
+    iso = _ISO_TS.match(text)
+    if not iso:
+        raise ValueError(f"not a timestamp: {value!r}")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = iso.groups()
+    try:
+        parsed = _dt.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+        )
+    except ValueError:
+        raise ValueError(f"not a timestamp: {value!r}") from None
+    if zulu:
+        return parsed.replace(tzinfo=_dt.timezone.utc)
+    if sign:
+        delta = _dt.timedelta(hours=int(off_h), minutes=int(off_m))
+        return parsed.replace(tzinfo=_dt.timezone(-delta if sign == "-" else delta))
+    return parsed.replace(tzinfo=AMSTERDAM)
+
+
+def _parse_date(value: object) -> _dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.date):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a date string, got {type(value).__name__}")
+    try:
+        return _dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        raise ValueError(f"not a date: {value!r}") from None
+
+
+def _parse_time(value: object) -> _dt.time | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, _dt.time):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a time string 'HH:MM', got {type(value).__name__}")
+    parts = value.strip().split(":")
+    try:
+        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+            raise ValueError
+        hour, minute, second = (int(p) for p in [*parts, "0"][:3])
+        return _dt.time(hour, minute, second)
+    except ValueError:
+        raise ValueError(f"not a time of day 'HH:MM': {value!r}") from None
+
+
+def _phase_average(phases: list[float | None]) -> float:
+    """Mean of the truthy (non-zero, non-null) phases, 1 decimal; 0 when there are none."""
+    used = [p for p in phases if p]
+    return round(sum(used) / len(used), 1) if used else 0.0
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+
+class _FieldError(Exception):
+    """Internal: a field of the frame is invalid (path relative to the frame)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _fail(path: str, message: str) -> NoReturn:
+    raise _FieldError(path, message)
+
+
+def _join(base: str, segment: str | int) -> str:
+    if isinstance(segment, int):
+        return f"{base}[{segment}]"
+    return f"{base}.{segment}" if base else segment
+
+
+def _cattrs_leaf(exc: BaseException, path: str) -> tuple[str, BaseException]:
+    """Follow a cattrs validation error group down to its first leaf, building the path."""
+    while isinstance(exc, BaseValidationError):
+        grouped = getattr(exc, "group_exceptions", None)
+        with_notes: list[tuple[Exception, Any]] = list(grouped()[0]) if grouped else []
+        if not with_notes:
+            if not exc.exceptions:
+                break
+            exc = exc.exceptions[0]
+            continue
+        sub, note = with_notes[0]
+        if isinstance(note, AttributeValidationNote):
+            path = _join(path, note.name)
+        elif isinstance(note, IterableValidationNote):
+            path = _join(path, int(note.index))
+        exc = sub
+    return path, exc
+
+
+@contextmanager
+def _guard(frame: object, what: str) -> Iterator[None]:
+    """Turn any failure inside the block into a ResponseValidationError."""
+    try:
+        yield
+    except ResponseValidationError:
+        raise
+    except _FieldError as exc:
+        raise _validation_error(frame, what, exc.path, exc.message) from None
+    except BaseValidationError as exc:
+        path, leaf = _cattrs_leaf(exc, "")
+        raise _validation_error(frame, what, path or None, _describe(leaf)) from None
+    except Exception as exc:  # defensive: nothing else may escape
+        raise _validation_error(frame, what, None, _describe(exc)) from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return "required field is missing"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _validation_error(
+    frame: object, what: str, path: str | None, message: str
+) -> ResponseValidationError:
+    name = frame.get("object") if isinstance(frame, Mapping) else None
+    object_name = name if isinstance(name, str) else None
+    raw = redact(frame) if isinstance(frame, Mapping) else None
+    where = f" field {path!r}" if path else ""
+    return ResponseValidationError(
+        f"invalid {object_name or what} frame:{where} {message}",
+        object_name=object_name,
+        field=path,
+        raw=raw,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Small typed readers used by the quirk handling (raise _FieldError with a path)
+# --------------------------------------------------------------------------------------
+
+
+def _mapping(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        _fail(path, f"expected an object, got {_type_name(value)}")
+    return value
+
+
+def _optional_mapping(value: object, path: str) -> Mapping[str, Any] | None:
+    return None if value is None else _mapping(value, path)
+
+
+def _list(value: object, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        _fail(path, f"expected a list, got {_type_name(value)}")
+    return value
+
+
+def _number(value: object, path: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _fail(path, f"expected a number, got {_type_name(value)}")
+    return float(value)
+
+
+def _text(value: object, path: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        _fail(path, f"expected a string, got {_type_name(value)}")
+    return value
+
+
+def _error_text(value: object, path: str) -> str | None:
+    """Wire error text: ``""``/None -> None."""
+    return _text(value, path) or None
+
+
+def _flag(value: object, path: str) -> bool | None:
+    """A boolean read from the wrapped ``{value, permission}`` form or a plain bool."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+        path = _join(path, "value")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    _fail(path, f"expected a boolean, got {_type_name(value)}")
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _days(value: object, path: str) -> list[str]:
+    """Week days from a comma string ``"MO,TH"`` or a list; None -> []."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [day.strip() for day in value.split(",") if day.strip()]
+    items = _list(value, path)
+    for index, day in enumerate(items):
+        if not isinstance(day, str):
+            _fail(_join(path, index), f"expected a day string, got {_type_name(day)}")
+    return [day.strip() for day in items if day.strip()]
+
+
+# --------------------------------------------------------------------------------------
+# Strict structure hooks for the cattrs converter
+# --------------------------------------------------------------------------------------
+
+
+def _s_str(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {_type_name(value)}")
+    return value
+
+
+def _s_float(value: object, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {_type_name(value)}")
+    return float(value)
+
+
+def _s_int(value: object, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {_type_name(value)}")
+    return value
+
+
+def _s_bool(value: object, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):  # e.g. charge card "valid": 1
+        return bool(value)
+    raise TypeError(f"expected a boolean, got {_type_name(value)}")
+
+
+def _s_setting_value(value: object, _: type) -> bool | int | None:
+    if value is None or isinstance(value, bool | int):
+        return value
+    raise TypeError(f"expected a boolean or integer, got {_type_name(value)}")
+
+
+def _s_activity(value: object, _: type) -> Activity:
+    if value is None:
+        return Activity.UNKNOWN
+    if isinstance(value, Activity):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected an activity string, got {_type_name(value)}")
+    return _ACTIVITIES.get(value.lower(), Activity.UNKNOWN)
+
+
+def _s_vehicle_status(value: object, _: type) -> VehicleStatus:
+    if isinstance(value, VehicleStatus):
+        return value
+    if isinstance(value, str):
+        letter = _VEHICLE_LETTERS.get(value.upper())
+        return letter or _VEHICLE_NAMES.get(value, VehicleStatus.UNKNOWN)
+    return VehicleStatus.UNKNOWN
+
+
+def _s_datetime(value: object, _: type) -> _dt.datetime | None:
+    return parse_timestamp(value)
+
+
+def _s_date(value: object, _: type) -> _dt.date | None:
+    return _parse_date(value)
+
+
+def _s_time(value: object, _: type) -> _dt.time | None:
+    return _parse_time(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    """Build the converter (one per WireConverter; hooks are registered once)."""
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+    conv.register_structure_hook(str, _s_str)
+    conv.register_structure_hook(float, _s_float)
+    conv.register_structure_hook(int, _s_int)
+    conv.register_structure_hook(bool, _s_bool)
+    conv.register_structure_hook(bool | int | None, _s_setting_value)
+    conv.register_structure_hook(Activity, _s_activity)
+    conv.register_structure_hook(VehicleStatus, _s_vehicle_status)
+    # Optional temporal fields: "" means "not set", so the hook sees None and "" too.
+    conv.register_structure_hook(_dt.datetime | None, _s_datetime)
+    conv.register_structure_hook(_dt.date | None, _s_date)
+    conv.register_structure_hook(_dt.time | None, _s_time)
+
+    setting_fn = conv.get_structure_hook(Setting)
+
+    def structure_setting(value: object, cls: type) -> Setting:
+        # A plain boolean is the documented (older) form of a wrapped setting.
+        if isinstance(value, bool):
+            return Setting(value=value, permission=None)
+        setting: Setting = setting_fn(value, cls)
+        return setting
+
+    conv.register_structure_hook(Setting, structure_setting)
+    return conv
+
+
+# --------------------------------------------------------------------------------------
+# The converter
+# --------------------------------------------------------------------------------------
+
+
+class WireConverter:
+    """Converts server frames into models for one client.
+
+    It remembers, per charge point, whether smart charging is on (learned from
+    :meth:`charge_points` and :meth:`ch_settings`) to compute
+    ``ChStatus.current_left``. Instances are independent and thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._conv = _make_converter()
+        self._smart_charging: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        hook = self._conv.get_structure_hook
+        self._to_charge_point: Callable[[Any, type], ChargePoint] = hook(ChargePoint)
+        self._to_charge_card: Callable[[Any, type], ChargeCard] = hook(ChargeCard)
+        self._to_ch_status: Callable[[Any, type], ChStatus] = hook(ChStatus)
+        self._to_ch_settings: Callable[[Any, type], ChSettings] = hook(ChSettings)
+        self._to_grid_status: Callable[[Any, type], GridStatus] = hook(GridStatus)
+        self._to_grid_current: Callable[[Any, type], GridCurrent] = hook(GridCurrent)
+        self._to_account: Callable[[Any, type], Account] = hook(Account)
+        self._to_schedule: Callable[[Any, type], OverrideSchedule] = hook(OverrideSchedule)
+
+    # -- smart-charging knowledge ---------------------------------------------------
+
+    def smart_charging(self, evse_id: str) -> bool | None:
+        """Return what this converter last saw of ``evse_id``'s smart charging, or None."""
+        with self._lock:
+            return self._smart_charging.get(evse_id)
+
+    def _record_smart_charging(self, evse_id: str, value: bool | None) -> None:
+        if value is not None:
+            with self._lock:
+                self._smart_charging[evse_id] = value
+
+    # -- structuring helpers --------------------------------------------------------
+
+    @staticmethod
+    def _structure(
+        fn: Callable[[Any, type], _T], data: Mapping[str, Any], cls: type, base: str
+    ) -> _T:
+        """Run a generated structure function, prefixing error paths with ``base``."""
+        try:
+            return fn(data, cls)
+        except BaseValidationError as exc:
+            path, leaf = _cattrs_leaf(exc, base)
+            raise _FieldError(path, _describe(leaf)) from None
+        except (TypeError, ValueError) as exc:
+            raise _FieldError(base, _describe(exc)) from None
+
+    # -- charge points --------------------------------------------------------------
+
+    def charge_points(self, frame: Mapping[str, Any]) -> list[ChargePoint]:
+        """Convert CHARGE_POINTS; also record each charge point's smart charging."""
+        with _guard(frame, "CHARGE_POINTS"):
+            items = _list(_mapping(frame, "$").get("data"), "data")
+            points = [self._charge_point(item, f"data[{i}]") for i, item in enumerate(items)]
+        for point in points:
+            self._record_smart_charging(point.evse_id, point.smart_charging)
+        return points
+
+    def _charge_point(self, item: object, path: str) -> ChargePoint:
+        raw = _mapping(item, path)
+        data = dict(raw)
+        data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
+        data["plug_and_charge"] = _flag(raw.get("plug_and_charge"), _join(path, "plug_and_charge"))
+        data["linked_charge_cards_only"] = self._linked_only(raw, path)
+        location = _optional_mapping(raw.get("location"), _join(path, "location"))
+        if location is not None:
+            for key in _LOCATION_KEYS:
+                if data.get(key) is None and key in location:
+                    data[key] = location[key]
+        number = data.get("housenumber")
+        if isinstance(number, int) and not isinstance(number, bool):
+            data["housenumber"] = str(number)
+        return self._structure(self._to_charge_point, data, ChargePoint, path)
+
+    @staticmethod
+    def _linked_only(raw: Mapping[str, Any], path: str) -> bool | None:
+        """``linked_charge_cards_only`` as sent, else ``not public_charging.value``."""
+        if raw.get("linked_charge_cards_only") is not None:
+            return _flag(raw["linked_charge_cards_only"], _join(path, "linked_charge_cards_only"))
+        public = _flag(raw.get("public_charging"), _join(path, "public_charging"))
+        return None if public is None else not public
+
+    # -- charge cards ---------------------------------------------------------------
+
+    def charge_cards(self, frame: Mapping[str, Any]) -> list[ChargeCard]:
+        """Convert CHARGE_CARDS (the list is under ``cards``)."""
+        with _guard(frame, "CHARGE_CARDS"):
+            items = _list(_mapping(frame, "$").get("cards"), "cards")
+            return [
+                self._structure(
+                    self._to_charge_card, _mapping(card, f"cards[{i}]"), ChargeCard, f"cards[{i}]"
+                )
+                for i, card in enumerate(items)
+            ]
+
+    # -- status and settings --------------------------------------------------------
+
+    def ch_status(self, frame: Mapping[str, Any]) -> ChStatus:
+        """Convert CH_STATUS, computing the averages, ``total_kw`` and ``current_left``."""
+        with _guard(frame, "CH_STATUS"):
+            raw = _mapping(_mapping(frame, "$").get("data"), "data")
+            evse_id = _text(frame.get("evse_id"), "evse_id") or _text(
+                raw.get("evse_id"), "data.evse_id"
+            )
+            if not evse_id:
+                _fail("evse_id", "missing: neither evse_id nor data.evse_id is set")
+            currents = [_number(raw.get(f"actual_p{i}"), f"data.actual_p{i}") for i in (1, 2, 3)]
+            volts = [_number(raw.get(f"actual_v{i}"), f"data.actual_v{i}") for i in (1, 2, 3)]
+            max_usage = _number(raw.get("max_usage"), "data.max_usage")
+            smart_max = _number(raw.get("smartcharging_max_usage"), "data.smartcharging_max_usage")
+            letter = raw.get("vehicle_status")
+
+            avg_current = _phase_average(currents)
+            limit = smart_max if self.smart_charging(evse_id) else max_usage
+            data = dict(raw)
+            data["evse_id"] = evse_id
+            data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
+            data["vehicle_status"] = letter
+            data["vehicle_status_raw"] = letter if isinstance(letter, str) else None
+            data["avg_voltage"] = _phase_average(volts)
+            data["avg_current"] = avg_current
+            data["total_kw"] = round(
+                sum((v or 0.0) * (a or 0.0) for v, a in zip(volts, currents, strict=True)) / 1000, 2
+            )
+            data["current_left"] = None if limit is None else round(limit - avg_current, 1)
+            return self._structure(self._to_ch_status, data, ChStatus, "data")
+
+    def ch_settings(self, frame: Mapping[str, Any]) -> ChSettings:
+        """Convert CH_SETTINGS; also record the charge point's smart charging."""
+        with _guard(frame, "CH_SETTINGS"):
+            raw = _mapping(_mapping(frame, "$").get("data"), "data")
+            evse_id = _text(raw.get("evse_id"), "data.evse_id") or _text(
+                frame.get("evse_id"), "evse_id"
+            )
+            if not evse_id:
+                _fail("data.evse_id", "missing: neither data.evse_id nor evse_id is set")
+            data = dict(raw)
+            data["evse_id"] = evse_id
+            data["plug_and_charge"] = _flag(raw.get("plug_and_charge"), "data.plug_and_charge")
+            data["linked_charge_cards_only"] = self._linked_only(raw, "data")
+            if raw.get("plug_and_charge_card") is None:
+                data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
+            settings = self._structure(self._to_ch_settings, data, ChSettings, "data")
+        self._record_smart_charging(settings.evse_id, settings.smart_charging)
+        return settings
+
+    # -- grid -------------------------------------------------------------------------
+
+    @staticmethod
+    def _grid_fields(raw: Mapping[str, Any], base: str) -> dict[str, Any]:
+        phases = [
+            _number(raw.get(f"grid_actual_p{i}"), _join(base, f"grid_actual_p{i}"))
+            for i in (1, 2, 3)
+        ]
+        present = [p for p in phases if p is not None]
+        return {
+            "grid_avg_current": _phase_average(phases),
+            "grid_max_current": max(present) if present else 0.0,
+        }
+
+    def grid_status(self, frame: Mapping[str, Any]) -> GridStatus:
+        """Convert GRID_STATUS; the evse_id comes from ``data.id`` (``GRID-<evse_id>``)."""
+        with _guard(frame, "GRID_STATUS"):
+            raw = _mapping(_mapping(frame, "$").get("data"), "data")
+            evse_id = evse_id_of(frame)
+            if not evse_id:
+                _fail("data.id", "missing: expected 'GRID-<evse_id>'")
+            data = {**raw, **self._grid_fields(raw, "data"), "evse_id": evse_id}
+            return self._structure(self._to_grid_status, data, GridStatus, "data")
+
+    def grid_current(self, frame: Mapping[str, Any]) -> GridCurrent:
+        """Convert the pushed GRID_CURRENT (flat; a ``data`` dict is accepted too)."""
+        with _guard(frame, "GRID_CURRENT"):
+            raw: Mapping[str, Any] = _mapping(frame, "$")
+            nested = raw.get("data")
+            base = ""
+            if isinstance(nested, Mapping):
+                raw, base = {**raw, **nested}, ""
+            data = {**raw, **self._grid_fields(raw, base), "evse_id": evse_id_of(frame)}
+            return self._structure(self._to_grid_current, data, GridCurrent, base)
+
+    # -- results ----------------------------------------------------------------------
+
+    def setting_result(self, frame: Mapping[str, Any]) -> SettingResult:
+        """Convert STATUS_SET_PLUG_AND_CHARGE / STATUS_SET_PUBLIC_CHARGING.
+
+        The public-charging result is reported as ``linked_charge_cards_only`` with
+        the value inverted.
+        """
+        with _guard(frame, "setting result"):
+            _mapping(frame, "$")
+            name = frame.get("object")
+            if name not in _SETTING_OBJECTS:
+                _fail("object", f"not a setting result: {name!r}")
+            setting, invert = _SETTING_OBJECTS[name]
+            result = _mapping(frame.get("result"), "result")
+            text = _text(result.get("setting"), "result.setting")
+            if text is None:
+                _fail("result.setting", "missing")
+            on = "true" in text.lower()
+            error = _error_text(frame.get("error"), "error")
+            return SettingResult(
+                evse_id=evse_id_of(frame),
+                setting=setting,
+                value=(not on) if invert else on,
+                success=self._success(frame, error),
+                error=error,
+            )
+
+    @staticmethod
+    def _success(frame: Mapping[str, Any], error: str | None) -> bool:
+        """``success`` if the frame has it, else whether ``error`` is empty."""
+        success = frame.get("success")
+        if success is None:
+            return error is None
+        if not isinstance(success, bool):
+            _fail("success", f"expected a boolean, got {_type_name(success)}")
+        return success
+
+    def action_result(self, frame: Mapping[str, Any]) -> ActionResult:
+        """Convert ``RECEIVED_<CMD>`` / ``STATUS_<CMD>`` / ``<CMD>`` replies."""
+        with _guard(frame, "action result"):
+            _mapping(frame, "$")
+            name = _text(frame.get("object"), "object")
+            if not name:
+                _fail("object", "missing")
+            command = name
+            for prefix in _ACTION_PREFIXES:
+                if command.startswith(prefix):
+                    command = command[len(prefix) :]
+                    break
+            error = _error_text(frame.get("error"), "error")
+            return ActionResult(
+                evse_id=evse_id_of(frame),
+                command=command,
+                success=self._success(frame, error),
+                error=error,
+            )
+
+    # -- override schedules -----------------------------------------------------------
+
+    def override_schedules(self, frame: Mapping[str, Any]) -> list[OverrideSchedule]:
+        """Convert LIST_OVERRIDE_CURRENT (``data`` list, or the documented ``result`` list)."""
+        with _guard(frame, "LIST_OVERRIDE_CURRENT"):
+            _mapping(frame, "$")
+            key = "data" if frame.get("data") is not None else "result"
+            items = _list(frame.get(key), key)
+            return [self._schedule(item, f"{key}[{i}]") for i, item in enumerate(items)]
+
+    def override_schedule(self, frame: Mapping[str, Any]) -> OverrideSchedule:
+        """Convert POST_SET_OVERRIDE_CURRENT / POST_EDIT_OVERRIDE_CURRENT (one schedule)."""
+        with _guard(frame, "override schedule"):
+            _mapping(frame, "$")
+            key = "data" if frame.get("data") is not None else "result"
+            return self._schedule(frame.get(key), key)
+
+    def _schedule(self, item: object, path: str) -> OverrideSchedule:
+        raw = _mapping(item, path)
+        schedule_id = raw.get("schedule_id")
+        if isinstance(schedule_id, bool) or not isinstance(schedule_id, str | int):
+            _fail(
+                _join(path, "schedule_id"),
+                f"expected a string or integer, got {_type_name(schedule_id)}",
+            )
+        points = raw.get("charge_points")
+        if points is None:
+            single = _text(raw.get("chargepoint_id"), _join(path, "chargepoint_id"))
+            points = [single] if single else []
+        both = raw.get("days_of_week")
+        start = raw.get("override_start_days", both)
+        stop = raw.get("override_end_days", raw.get("override_stop_days", both))
+        data = dict(raw)
+        data["schedule_id"] = str(schedule_id)
+        data["charge_points"] = points
+        data["start_days"] = _days(start, _join(path, "override_start_days"))
+        data["stop_days"] = _days(stop, _join(path, "override_end_days"))
+        return self._structure(self._to_schedule, data, OverrideSchedule, path)
+
+    # -- account, token, error --------------------------------------------------------
+
+    def account(self, frame: Mapping[str, Any]) -> Account:
+        """Convert ACCOUNT."""
+        with _guard(frame, "ACCOUNT"):
+            return self._structure(self._to_account, _mapping(frame, "$"), Account, "")
+
+    def token_status(self, frame: Mapping[str, Any]) -> TokenStatus:
+        """Convert STATUS_API_TOKEN (the token stays out of repr and error messages)."""
+        with _guard(frame, "STATUS_API_TOKEN"):
+            _mapping(frame, "$")
+            error = _error_text(frame.get("error"), "error")
+            customer = frame.get("customer_id")
+            if isinstance(customer, int) and not isinstance(customer, bool):
+                customer = str(customer)
+            token = frame.get("token")
+            if token is not None and not isinstance(token, str):
+                _fail("token", f"expected a string, got {_type_name(token)}")
+            success = frame.get("success")
+            if success is None:
+                success = error is None and bool(token)
+            elif not isinstance(success, bool):
+                _fail("success", f"expected a boolean, got {_type_name(success)}")
+            return TokenStatus(
+                success=success,
+                customer_id=_text(customer, "customer_id"),
+                token=token or None,
+                error=error,
+            )
+
+    def server_error(self, frame: Mapping[str, Any]) -> ServerError:
+        """Convert ERROR (``error`` is the numeric code, ``message`` its text)."""
+        with _guard(frame, "ERROR"):
+            _mapping(frame, "$")
+            code = frame.get("error")
+            if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+                code = int(code)
+            if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+                _fail("error", f"expected an integer code, got {_type_name(code)}")
+            message = _text(frame.get("message"), "message")
+            return ServerError(code=code, message=message or "")
+
+    # -- pushes -----------------------------------------------------------------------
+
+    def event(
+        self, frame: Mapping[str, Any]
+    ) -> ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint] | RawEvent:
+        """Convert a pushed frame: a model when its object has one, else a RawEvent."""
+        with _guard(frame, "event"):
+            name = _text(_mapping(frame, "$").get("object"), "object")
+            if not name:
+                _fail("object", "missing")
+        handler = self._events.get(name)
+        if handler is not None:
+            return handler(self, frame)
+        return RawEvent(object_name=name, raw=redact(frame))
+
+    _events: Mapping[
+        str,
+        Callable[
+            [WireConverter, Mapping[str, Any]],
+            ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint],
+        ],
+    ] = {
+        "CH_STATUS": ch_status,
+        "CH_SETTINGS": ch_settings,
+        "GRID_CURRENT": grid_current,
+        "GRID_STATUS": grid_status,
+        "CHARGE_POINTS": charge_points,
+    }

@@ -1,0 +1,380 @@
+# Generated from schemas/models/ by codegen/ (datamodel-code-generator + attrs template).
+# DO NOT EDIT: change the schema, then run `make codegen`.
+"""Generated attrs models of bluecurrent_sync; import them from ``bluecurrent_sync.models``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from enum import Enum
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """The account behind the API token (ACCOUNT)."""
+
+    login: str | None = None
+    """Login name; the account's e-mail address."""
+    email: str | None = None
+    """E-mail address (older servers)."""
+    full_name: str | None = None
+    """Full name."""
+    tel: str | None = None
+    """Telephone number."""
+    should_reset_password: bool | None = None
+    """Whether the user should reset the password."""
+    developer_mode_enabled: bool | None = None
+    """Whether developer mode is enabled."""
+    marketing_target: str | None = None
+    """Marketing target, for example "bluecurrent"."""
+    first_login_app: str | None = None
+    """First app login, as sent ("DD-MON-YY")."""
+    hubspot_user_identity: str | None = None
+    """CRM identity."""
+
+
+@attrs.frozen(kw_only=True)
+class ActionResult:
+    """Result (or acknowledgement) of an action command such as START_SESSION."""
+
+    command: str
+    """The command, without RECEIVED_/STATUS_ prefix, for example "START_SESSION"."""
+    success: bool
+    """Whether the action succeeded (or was accepted)."""
+    evse_id: str | None = None
+    """Charge point id, when the server sends one."""
+    error: str | None = None
+    """Error text, or None."""
+
+
+class Activity(str, Enum):
+    """What a charge point is doing. Compares equal to the wire string; unknown wire values become UNKNOWN."""
+
+    AVAILABLE = "available"
+    CHARGING = "charging"
+    OFFLINE = "offline"
+    ERROR = "error"
+    UNAVAILABLE = "unavailable"
+    DELAYED = "delayed"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen(kw_only=True)
+class ChSettings:
+    """Settings of one charge point (CH_SETTINGS, requested or pushed)."""
+
+    evse_id: str
+    """Charge point id."""
+    plug_and_charge: bool | None = None
+    """Whether plug and charge is on."""
+    linked_charge_cards_only: bool | None = None
+    """Whether only linked charge cards may charge (the inverse of public charging)."""
+    public_charging: Setting | None = None
+    """Public charging setting (value true: any public card may charge)."""
+    led_intensity: Setting | None = None
+    """LED intensity setting (integer value)."""
+    led_interaction: Setting | None = None
+    """LED interaction setting."""
+    default_card: ChargeCard | None = None
+    """Default charge card."""
+    preferred_card: ChargeCard | None = None
+    """Preferred charge card."""
+    plug_and_charge_card: ChargeCard | None = None
+    """Card used for plug and charge sessions."""
+    smart_charging: bool | None = None
+    """Whether smart charging is on."""
+    smart_charging_dynamic: bool | None = None
+    """Whether dynamic smart charging is on."""
+    model_type: str | None = None
+    """Hardware model."""
+    is_cable: bool | None = None
+    """Whether the charge point has a fixed cable."""
+    chargepoint_type: str | None = None
+    """Charge point type."""
+    plug_and_charge_notification: bool | None = None
+    """Whether a notification is sent on plug and charge."""
+
+
+@attrs.frozen(kw_only=True)
+class ChStatus:
+    """Live status of one charge point (CH_STATUS, requested or pushed)."""
+
+    evse_id: str
+    """Charge point id."""
+    activity: Activity
+    """What the charge point is doing."""
+    vehicle_status: VehicleStatus
+    """State of the connected vehicle."""
+    avg_voltage: float
+    """Mean voltage of the non-zero phases, 1 decimal; 0 when none (computed)."""
+    avg_current: float
+    """Mean current of the non-zero phases, 1 decimal; 0 when none (computed)."""
+    total_kw: float
+    """Power: sum over phases of V x A / 1000, 2 decimals (computed)."""
+    vehicle_status_raw: str | None = None
+    """The raw vehicle status letter as sent by the server."""
+    actual_p1: float | None = None
+    """Current on phase 1 in A."""
+    actual_p2: float | None = None
+    """Current on phase 2 in A."""
+    actual_p3: float | None = None
+    """Current on phase 3 in A."""
+    actual_v1: float | None = None
+    """Voltage on phase 1 in V."""
+    actual_v2: float | None = None
+    """Voltage on phase 2 in V."""
+    actual_v3: float | None = None
+    """Voltage on phase 3 in V."""
+    actual_kwh: float | None = None
+    """Energy charged in the current transaction, in kWh."""
+    max_usage: float | None = None
+    """Maximum current per phase in A."""
+    smartcharging_max_usage: float | None = None
+    """Maximum current per phase allowed by smart charging, in A."""
+    max_offline: float | None = None
+    """Current in A used when the charger loses the back office."""
+    offline_since: datetime | None = None
+    """When the charge point went offline (aware), or None."""
+    start_datetime: datetime | None = None
+    """Start of the last transaction (aware), or None."""
+    stop_datetime: datetime | None = None
+    """End of the last transaction (aware), or None."""
+    total_cost: float | None = None
+    """Cost of the last transaction in EUR."""
+    current_left: float | None = None
+    """Current still available: the applicable maximum (smart charging or max_usage) minus avg_current, 1 decimal; None when that maximum is unknown (computed)."""
+
+
+@attrs.frozen(kw_only=True)
+class ChargeCard:
+    """A charge card (RFID card) of the account, or a card assigned to a charge point."""
+
+    uid: str | None = None
+    """Internal card number; pass it as the session token to start a session. "BCU-APP" means no card."""
+    id: str | None = None
+    """Printed card number, for example "NL-ABC-123456-0"."""
+    name: str | None = None
+    """Name the user gave the card."""
+    customer_name: str | None = None
+    """Name of the card's customer."""
+    valid: bool | None = None
+    """Whether the card is valid."""
+    date_created: date | None = None
+    """Date the card was created."""
+    date_modified: date | None = None
+    """Date the card was last modified."""
+    date_became_invalid: date | None = None
+    """Date the card became invalid, if it did."""
+
+
+@attrs.frozen(kw_only=True)
+class ChargePoint:
+    """A charge point of the account, as listed by get_charge_points()."""
+
+    evse_id: str
+    """Charge point id, for example "BCU100186"."""
+    activity: Activity
+    """What the charge point is doing."""
+    name: str | None = None
+    """Name the user gave the charge point (often empty)."""
+    model_type: str | None = None
+    """Hardware model, for example "U:MOVE22"."""
+    chargepoint_type: str | None = None
+    """Charge point type, for example "UMOVE"."""
+    is_cable: bool | None = None
+    """Whether the charge point has a fixed cable."""
+    smart_charging: bool | None = None
+    """Whether smart charging is on."""
+    smart_charging_dynamic: bool | None = None
+    """Whether dynamic smart charging is on."""
+    plug_and_charge: bool | None = None
+    """Whether plug and charge is on."""
+    linked_charge_cards_only: bool | None = None
+    """Whether only linked charge cards may charge (the inverse of public charging)."""
+    public_charging: Setting | None = None
+    """Public charging setting (value true: any public card may charge)."""
+    plug_and_charge_notification: bool | None = None
+    """Whether a notification is sent on plug and charge."""
+    led_interaction: Setting | None = None
+    """LED interaction setting."""
+    publish_location: Setting | None = None
+    """Whether the location is published."""
+    delayed_charging: Setting | None = None
+    """Delayed charging setting."""
+    price_based_charging: Setting | None = None
+    """Price-based charging setting."""
+    default_card: ChargeCard | None = None
+    """Default charge card."""
+    preferred_card: ChargeCard | None = None
+    """Preferred charge card."""
+    plug_and_charge_card: ChargeCard | None = None
+    """Card used for plug and charge sessions."""
+    tariff: Tariff | None = None
+    """Configured tariff."""
+    x_coord: float | None = None
+    """Latitude-like x coordinate of the location."""
+    y_coord: float | None = None
+    """Longitude-like y coordinate of the location."""
+    street: str | None = None
+    """Street of the location."""
+    housenumber: str | None = None
+    """House number of the location."""
+    zipcode: str | None = None
+    """Postal code of the location."""
+    city: str | None = None
+    """City of the location."""
+    country: str | None = None
+    """Country of the location."""
+
+
+@attrs.frozen(kw_only=True)
+class GridCurrent:
+    """Pushed grid (building) load (GRID_CURRENT)."""
+
+    grid_avg_current: float
+    """Mean of the non-zero grid phases, 1 decimal; 0 when none (computed)."""
+    grid_max_current: float
+    """Highest grid phase current; 0 when none (computed)."""
+    evse_id: str | None = None
+    """Charge point id, when the server sends one."""
+    grid_actual_p1: float | None = None
+    """Building load on phase 1 in A."""
+    grid_actual_p2: float | None = None
+    """Building load on phase 2 in A."""
+    grid_actual_p3: float | None = None
+    """Building load on phase 3 in A."""
+
+
+@attrs.frozen(kw_only=True)
+class GridStatus:
+    """Grid (building) load at a charge point's installation (GRID_STATUS)."""
+
+    evse_id: str
+    """Charge point id (from the wire's "GRID-<evse_id>")."""
+    grid_avg_current: float
+    """Mean of the non-zero grid phases, 1 decimal; 0 when none (computed)."""
+    grid_max_current: float
+    """Highest grid phase current; 0 when none (computed)."""
+    grid_actual_p1: float | None = None
+    """Building load on phase 1 in A."""
+    grid_actual_p2: float | None = None
+    """Building load on phase 2 in A."""
+    grid_actual_p3: float | None = None
+    """Building load on phase 3 in A."""
+    grid_max_install: float | None = None
+    """Maximum current of the installation in A."""
+    grid_max_reserved: float | None = None
+    """Reserved maximum current in A."""
+
+
+@attrs.frozen(kw_only=True)
+class OverrideSchedule:
+    """An override-current schedule."""
+
+    schedule_id: str
+    """Schedule id (always a string)."""
+    charge_points: list[str]
+    """Charge point ids the schedule applies to."""
+    start_days: list[str]
+    """Days the override starts (MO TU WE TH FR SA SU)."""
+    stop_days: list[str]
+    """Days the override stops (MO TU WE TH FR SA SU)."""
+    override_current: float | None = None
+    """Override current in A."""
+    start_time: time | None = None
+    """Start time of day."""
+    stop_time: time | None = None
+    """Stop time of day."""
+
+
+@attrs.frozen(kw_only=True)
+class RawEvent:
+    """A pushed frame whose object has no model."""
+
+    object_name: str
+    """The frame's object name."""
+    raw: dict[str, Any]
+    """The frame (secrets redacted)."""
+
+
+@attrs.frozen(kw_only=True)
+class ServerError:
+    """An ERROR object from the server. Internal."""
+
+    message: str
+    """The server's message."""
+    code: int | None = None
+    """Numeric error code (0 unknown command, 1 invalid auth, 2 not authorized, 42 request limit)."""
+
+
+@attrs.frozen(kw_only=True)
+class Setting:
+    """A charge-point setting as the server reports it: a value and who may change it."""
+
+    value: bool | int | None = None
+    """The setting's value (a bool, or an int such as the LED intensity)."""
+    permission: str | None = None
+    """Who may change it: "write", "read" or "none"."""
+
+
+@attrs.frozen(kw_only=True)
+class SettingResult:
+    """Result of set_plug_and_charge() / set_linked_charge_cards_only()."""
+
+    setting: str
+    """"plug_and_charge" or "linked_charge_cards_only"."""
+    value: bool
+    """The setting's new value, in the method's own sense."""
+    success: bool
+    """Whether the server applied it."""
+    evse_id: str | None = None
+    """Charge point id."""
+    error: str | None = None
+    """Error text, or None."""
+
+
+@attrs.frozen(kw_only=True)
+class Tariff:
+    """The tariff configured on a charge point."""
+
+    tariff_id: str | None = None
+    """Tariff id, for example "NLBCUT994"."""
+    price_ex_vat: float | None = None
+    """Price per kWh excluding VAT."""
+    start_price_ex_vat: float | None = None
+    """Start price per session excluding VAT."""
+    price_in_vat: float | None = None
+    """Price per kWh including VAT."""
+    start_price_in_vat: float | None = None
+    """Start price per session including VAT."""
+    currency: str | None = None
+    """Currency code, for example "EUR"."""
+    vat_percentage: float | None = None
+    """VAT percentage, for example 21."""
+
+
+@attrs.frozen(kw_only=True)
+class TokenStatus:
+    """Result of API token validation (STATUS_API_TOKEN). Internal."""
+
+    success: bool
+    """Whether the token is valid."""
+    customer_id: str | None = None
+    """Customer id of the account."""
+    token: str | None = attrs.field(repr=False, default=None)
+    """Server-issued auth token (secret; never shown in repr)."""
+    error: str | None = None
+    """Error text, or None."""
+
+
+class VehicleStatus(str, Enum):
+    """IEC 61851 vehicle state (wire letters A-F). Letters outside A-F become UNKNOWN."""
+
+    STANDBY = "standby"
+    VEHICLE_DETECTED = "vehicle_detected"
+    READY = "ready"
+    NO_POWER = "no_power"
+    VEHICLE_ERROR = "vehicle_error"
+    UNKNOWN = "unknown"

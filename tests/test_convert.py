@@ -1,0 +1,1050 @@
+"""bluecurrent_sync._convert: every PROTOCOL.md example and every quirk of section 9.2."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import frames
+import pytest
+
+from bluecurrent_sync._convert import WireConverter, evse_id_of, parse_timestamp, redact
+from bluecurrent_sync.errors import ResponseValidationError
+from bluecurrent_sync.models import (
+    Account,
+    ActionResult,
+    Activity,
+    ChargeCard,
+    GridCurrent,
+    GridStatus,
+    OverrideSchedule,
+    RawEvent,
+    ServerError,
+    Setting,
+    SettingResult,
+    Tariff,
+    TokenStatus,
+    VehicleStatus,
+)
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+def frame(name: str) -> dict[str, Any]:
+    sample: dict[str, Any] = copy.deepcopy(frames.ALL[name])
+    return sample
+
+
+@pytest.fixture
+def conv() -> WireConverter:
+    return WireConverter()
+
+
+# --------------------------------------------------------------------------------------
+# PROTOCOL.md raw examples, expected values written out
+# --------------------------------------------------------------------------------------
+
+
+def test_charge_points_example(conv: WireConverter) -> None:
+    [cp] = conv.charge_points(frame("CHARGE_POINTS"))
+    assert cp.evse_id == "BCU123456"
+    assert cp.name == ""
+    assert cp.model_type == "U:MOVE22"
+    assert cp.chargepoint_type == "UMOVE"
+    assert cp.is_cable is False
+    assert cp.activity is Activity.AVAILABLE
+    assert cp.smart_charging is True
+    assert cp.smart_charging_dynamic is False
+    assert cp.plug_and_charge is True
+    assert cp.public_charging == Setting(value=False, permission="write")
+    assert cp.linked_charge_cards_only is True
+    assert cp.plug_and_charge_notification is False
+    assert cp.led_interaction == Setting(value=True, permission="write")
+    assert cp.publish_location == Setting(value=False, permission="read")
+    assert cp.delayed_charging == Setting(value=False, permission="none")
+    assert cp.price_based_charging == Setting(value=False, permission=None)
+    assert cp.default_card == ChargeCard(
+        uid="BCU-APP", id="BCU-APP", name="", customer_name="", valid=True
+    )
+    assert cp.plug_and_charge_card is not None
+    assert cp.plug_and_charge_card.id == "NL-ABC-123456-0"
+    assert cp.tariff == Tariff(
+        tariff_id="NLBCUT994",
+        price_ex_vat=0.2397,
+        start_price_ex_vat=0.0,
+        price_in_vat=0.2613,
+        start_price_in_vat=0.0,
+        currency="EUR",
+        vat_percentage=21.0,
+    )
+    assert (cp.x_coord, cp.y_coord) == (50.12, 5.01)
+    assert (cp.street, cp.housenumber, cp.zipcode, cp.city, cp.country) == (
+        "Straat",
+        "1",
+        "1234AB",
+        "Amsterdam",
+        "NL",
+    )
+
+
+def test_ch_status_example(conv: WireConverter) -> None:
+    status = conv.ch_status(frame("CH_STATUS"))
+    assert status.evse_id == "BCU102728"
+    assert status.activity is Activity.AVAILABLE
+    assert (status.actual_p1, status.actual_p2, status.actual_p3) == (0, 0, 0)
+    assert (status.actual_v1, status.actual_v2, status.actual_v3) == (0, 0, 0)
+    assert status.actual_kwh == 0
+    assert status.max_usage == 20
+    assert status.smartcharging_max_usage == 6
+    assert status.max_offline == 10
+    assert status.offline_since is None
+    assert status.start_datetime == dt.datetime(2023, 7, 24, 15, 25, 33, tzinfo=AMS)
+    assert status.stop_datetime == dt.datetime(2023, 7, 26, 7, 48, 40, tzinfo=AMS)
+    assert status.start_datetime.utcoffset() == dt.timedelta(hours=2)  # CEST
+    assert status.total_cost == 9.93
+    assert status.vehicle_status is VehicleStatus.STANDBY
+    assert status.vehicle_status_raw == "A"
+    assert status.avg_voltage == 0
+    assert status.avg_current == 0
+    assert status.total_kw == 0
+    assert status.current_left == 20  # smart charging not known -> max_usage - 0
+
+
+def test_ch_status_charging_computed_fields(conv: WireConverter) -> None:
+    status = conv.ch_status(frame("CH_STATUS_CHARGING"))
+    assert status.activity is Activity.CHARGING
+    assert status.vehicle_status is VehicleStatus.READY
+    assert status.avg_current == 8.7  # PROTOCOL.md 4: [10, 6, 10] -> 8.7
+    assert status.avg_voltage == 230.0
+    assert status.total_kw == 5.98  # (230*10 + 231*6 + 229*10) / 1000 = 5.976
+    assert status.current_left == pytest.approx(20 - 8.7)
+    assert status.start_datetime == dt.datetime(2023, 7, 24, 15, 25, 33, tzinfo=dt.timezone.utc)
+    assert status.offline_since is None
+    assert status.stop_datetime is None
+
+
+def test_ch_settings_example(conv: WireConverter) -> None:
+    settings = conv.ch_settings(frame("CH_SETTINGS"))
+    assert settings.evse_id == "BCU102728"
+    assert settings.plug_and_charge is False
+    assert settings.public_charging == Setting(value=True, permission="write")
+    assert settings.linked_charge_cards_only is False
+    assert settings.led_intensity == Setting(value=50, permission="write")
+    assert settings.led_interaction == Setting(value=False, permission="read")
+    assert settings.default_card == ChargeCard(uid="BCU-APP", id="BCU-APP", name="", valid=True)
+    assert settings.preferred_card is None
+    assert settings.plug_and_charge_card == ChargeCard(uid="BCU-APP", id="BCU-APP")
+    assert settings.smart_charging is True
+    assert settings.smart_charging_dynamic is False
+    assert settings.model_type == "H:MOVE-C32T2"
+    assert settings.is_cable is True
+    assert settings.chargepoint_type == "HIDDEN"
+    assert settings.plug_and_charge_notification is True
+
+
+def test_grid_status_example(conv: WireConverter) -> None:
+    assert conv.grid_status(frame("GRID_STATUS")) == GridStatus(
+        evse_id="BCU102728",
+        grid_actual_p1=0,
+        grid_actual_p2=0,
+        grid_actual_p3=0,
+        grid_max_install=40,
+        grid_max_reserved=25,
+        grid_avg_current=0,
+        grid_max_current=0,
+    )
+
+
+def test_grid_current_example(conv: WireConverter) -> None:
+    assert conv.grid_current(frame("GRID_CURRENT")) == GridCurrent(
+        evse_id=None,
+        grid_actual_p1=12,
+        grid_actual_p2=14,
+        grid_actual_p3=15,
+        grid_avg_current=13.7,
+        grid_max_current=15,
+    )
+
+
+def test_grid_current_with_evse_id(conv: WireConverter) -> None:
+    grid = conv.grid_current(frame("GRID_CURRENT_WITH_EVSE"))
+    assert grid.evse_id == "BCU102728"
+    assert grid.grid_avg_current == 15.0  # PROTOCOL.md 4: [10, 0, 20] -> 15
+    assert grid.grid_max_current == 20
+
+
+def test_charge_cards_example(conv: WireConverter) -> None:
+    first, second = conv.charge_cards(frame("CHARGE_CARDS"))
+    assert first == ChargeCard(
+        uid="1234",
+        id="NL-ABC-123456-0",
+        name="Work",
+        customer_name="Jan",
+        valid=True,
+        date_created=dt.date(2023, 1, 2),
+        date_modified=dt.date(2023, 2, 3),
+        date_became_invalid=None,
+    )
+    assert second.valid is False
+    assert second.date_became_invalid is None
+    assert conv.charge_cards(frame("CHARGE_CARDS_EMPTY")) == []
+
+
+def test_setting_result_plug_and_charge(conv: WireConverter) -> None:
+    assert conv.setting_result(frame("STATUS_SET_PLUG_AND_CHARGE")) == SettingResult(
+        evse_id="BCU102728", setting="plug_and_charge", value=True, success=True, error=None
+    )
+
+
+def test_setting_result_public_charging_is_inverted(conv: WireConverter) -> None:
+    assert conv.setting_result(frame("STATUS_SET_PUBLIC_CHARGING")) == SettingResult(
+        evse_id="BCU102728",
+        setting="linked_charge_cards_only",
+        value=True,  # wire "set false" = public charging off = linked cards only
+        success=True,
+        error=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "STATUS_SOFT_RESET",
+            ActionResult(evse_id="BCU102728", command="SOFT_RESET", success=True, error=None),
+        ),
+        (
+            "STATUS_START_SESSION_REJECTED",
+            ActionResult(
+                evse_id="BCU101", command="START_SESSION", success=False, error="REJECTED"
+            ),
+        ),
+        (
+            "STATUS_STOP_SESSION",
+            ActionResult(evse_id=None, command="STOP_SESSION", success=True, error=None),
+        ),
+        (
+            "RECEIVED_START_SESSION",
+            ActionResult(evse_id=None, command="START_SESSION", success=True, error=None),
+        ),
+        (
+            "RECEIVED_STOP_SESSION",
+            ActionResult(
+                evse_id=None,
+                command="STOP_SESSION",
+                success=False,
+                error="no active session for chargepoint: BCU101",
+            ),
+        ),
+        (
+            "POST_CLEAR_OVERRIDE_CURRENT",
+            ActionResult(
+                evse_id=None, command="POST_CLEAR_OVERRIDE_CURRENT", success=True, error=None
+            ),
+        ),
+    ],
+)
+def test_action_results(conv: WireConverter, name: str, expected: ActionResult) -> None:
+    assert conv.action_result(frame(name)) == expected
+
+
+def test_override_schedules_code_variant(conv: WireConverter) -> None:
+    assert conv.override_schedules(frame("LIST_OVERRIDE_CURRENT")) == [
+        OverrideSchedule(
+            schedule_id="7",
+            charge_points=["BCU102728", "BCU100001"],
+            override_current=10.5,
+            start_time=dt.time(7, 30),
+            stop_time=dt.time(18, 0),
+            start_days=["MO", "TH"],
+            stop_days=["WE", "FR"],
+        )
+    ]
+
+
+def test_override_schedules_docs_variant(conv: WireConverter) -> None:
+    assert conv.override_schedules(frame("LIST_OVERRIDE_CURRENT_DOCS")) == [
+        OverrideSchedule(
+            schedule_id="122",
+            charge_points=["BCU100266"],
+            override_current=None,
+            start_time=dt.time(15, 0),
+            stop_time=dt.time(13, 0),
+            start_days=["SA"],
+            stop_days=["SA"],
+        )
+    ]
+
+
+def test_override_schedule_replies(conv: WireConverter) -> None:
+    created = conv.override_schedule(frame("POST_SET_OVERRIDE_CURRENT"))
+    assert created == OverrideSchedule(
+        schedule_id="9",
+        charge_points=["BCU102728"],
+        override_current=16,
+        start_time=dt.time(22, 0),
+        stop_time=dt.time(6, 0),
+        start_days=["MO", "TU"],
+        stop_days=["TU", "WE"],
+    )
+    edited = conv.override_schedule(frame("POST_EDIT_OVERRIDE_CURRENT"))
+    assert edited.schedule_id == "7"
+    assert edited.start_days == ["MO", "TH"]
+
+
+def test_account_example(conv: WireConverter) -> None:
+    assert conv.account(frame("ACCOUNT")) == Account(
+        login="jan@example.com",
+        email="old@example.com",
+        full_name="Jan Jansen",
+        tel="+31600000000",
+        should_reset_password=False,
+        developer_mode_enabled=True,
+        marketing_target="bluecurrent",
+        first_login_app="01-JAN-20",
+        hubspot_user_identity="abc",
+    )
+
+
+def test_token_status_examples(conv: WireConverter) -> None:
+    assert conv.token_status(frame("TOKEN_OK")) == TokenStatus(
+        success=True, customer_id="123", token="abc", error=None
+    )
+    assert conv.token_status(frame("TOKEN_BAD")) == TokenStatus(
+        success=False, customer_id=None, token=None, error=None
+    )
+
+
+def test_server_error_examples(conv: WireConverter) -> None:
+    assert conv.server_error(frame("ERROR_LIMIT")) == ServerError(
+        code=42, message="Request limit reached"
+    )
+    assert conv.server_error(frame("ERROR_FORBIDDEN")) == ServerError(
+        code=2, message="Not authorized"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# One test per quirk (PROTOCOL.md 9.2)
+# --------------------------------------------------------------------------------------
+
+
+def test_plain_boolean_settings_and_top_level_coordinates(conv: WireConverter) -> None:
+    [cp] = conv.charge_points(frame("CHARGE_POINTS_PLAIN"))
+    assert cp.plug_and_charge is False
+    assert cp.public_charging == Setting(value=False, permission=None)
+    assert cp.linked_charge_cards_only is True
+    assert (cp.x_coord, cp.y_coord) == (52.1, 4.3)
+    assert cp.activity is Activity.CHARGING
+
+
+def test_plain_linked_charge_cards_only(conv: WireConverter) -> None:
+    [cp] = conv.charge_points(frame("CHARGE_POINTS_LINKED"))
+    assert cp.linked_charge_cards_only is False
+    assert cp.public_charging is None
+    assert cp.plug_and_charge is True
+    assert cp.activity is Activity.DELAYED
+
+
+def test_wrapped_linked_charge_cards_only_wins_over_public_charging(conv: WireConverter) -> None:
+    f = frame("CH_SETTINGS")
+    f["data"]["linked_charge_cards_only"] = {"value": True, "permission": "write"}
+    assert conv.ch_settings(f).linked_charge_cards_only is True
+
+
+def test_missing_public_charging_leaves_linked_only_none(conv: WireConverter) -> None:
+    f = frame("CH_SETTINGS")
+    del f["data"]["public_charging"]
+    settings = conv.ch_settings(f)
+    assert settings.linked_charge_cards_only is None
+    assert settings.public_charging is None
+
+
+def test_location_does_not_override_top_level_coordinates(conv: WireConverter) -> None:
+    f = frame("CHARGE_POINTS")
+    f["data"][0]["x_coord"] = 1.5
+    [cp] = conv.charge_points(f)
+    assert (cp.x_coord, cp.y_coord) == (1.5, 5.01)
+
+
+def test_plug_and_charge_card_alias(conv: WireConverter) -> None:
+    f = frame("CH_SETTINGS")
+    f["data"]["plug_and_charge_charge_card"] = f["data"].pop("plug_and_charge_card")
+    assert conv.ch_settings(f).plug_and_charge_card == ChargeCard(uid="BCU-APP", id="BCU-APP")
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        ("", None),
+        (None, None),
+        ("20211118 14:12:23", dt.datetime(2021, 11, 18, 14, 12, 23, tzinfo=AMS)),
+        (
+            "20010101 00:00:00+00:00",
+            dt.datetime(2001, 1, 1, tzinfo=dt.timezone.utc),
+        ),
+        (
+            "20230724 15:25:33-05:00",
+            dt.datetime(2023, 7, 24, 15, 25, 33, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        ),
+        (
+            "20230724 15:25:33+0530",
+            dt.datetime(
+                2023, 7, 24, 15, 25, 33, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))
+            ),
+        ),
+        ("2023-07-24T15:25:33", dt.datetime(2023, 7, 24, 15, 25, 33, tzinfo=AMS)),
+        ("2023-07-24 15:25", dt.datetime(2023, 7, 24, 15, 25, tzinfo=AMS)),
+        (
+            "2023-07-24T15:25:33.5-0130",
+            dt.datetime(
+                2023,
+                7,
+                24,
+                15,
+                25,
+                33,
+                500000,
+                tzinfo=dt.timezone(-dt.timedelta(hours=1, minutes=30)),
+            ),
+        ),
+        ("2023-07-24T15:25:33Z", dt.datetime(2023, 7, 24, 15, 25, 33, tzinfo=dt.timezone.utc)),
+        (
+            "2023-07-24T15:25:33+02:00",
+            dt.datetime(2023, 7, 24, 15, 25, 33, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        ),
+    ],
+)
+def test_timestamps(conv: WireConverter, wire: str | None, expected: dt.datetime | None) -> None:
+    f = frame("CH_STATUS")
+    f["data"]["start_datetime"] = wire
+    got = conv.ch_status(f).start_datetime
+    assert got == expected
+    if got is not None:
+        assert got.tzinfo is not None
+        assert got.utcoffset() == expected.utcoffset()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "bad", ["2023-13-01T00:00:00", "20231301 00:00:00", "20230101 00:00:00+25:00", "yesterday", 5]
+)
+def test_parse_timestamp_rejects_garbage(bad: object) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        parse_timestamp(bad)
+
+
+def test_naive_timestamps_are_amsterdam_in_winter_too() -> None:
+    stamp = parse_timestamp("20240115 12:00:00")
+    assert stamp is not None
+    assert stamp.utcoffset() == dt.timedelta(hours=1)
+
+
+def test_bad_timestamp_names_the_field(conv: WireConverter) -> None:
+    f = frame("CH_STATUS")
+    f["data"]["stop_datetime"] = "18-11-2021 14:12"
+    with pytest.raises(ResponseValidationError) as info:
+        conv.ch_status(f)
+    assert info.value.field == "data.stop_datetime"
+    assert info.value.object_name == "CH_STATUS"
+
+
+@pytest.mark.parametrize(
+    ("letter", "expected"),
+    [
+        ("A", VehicleStatus.STANDBY),
+        ("B", VehicleStatus.VEHICLE_DETECTED),
+        ("C", VehicleStatus.READY),
+        ("D", VehicleStatus.READY),
+        ("E", VehicleStatus.NO_POWER),
+        ("F", VehicleStatus.VEHICLE_ERROR),
+        ("G", VehicleStatus.UNKNOWN),
+        ("", VehicleStatus.UNKNOWN),
+        (None, VehicleStatus.UNKNOWN),
+    ],
+)
+def test_vehicle_status_letters(
+    conv: WireConverter, letter: str | None, expected: VehicleStatus
+) -> None:
+    f = frame("CH_STATUS")
+    f["data"]["vehicle_status"] = letter
+    status = conv.ch_status(f)
+    assert status.vehicle_status is expected
+    assert status.vehicle_status_raw == letter
+
+
+def test_unknown_activity(conv: WireConverter) -> None:
+    f = frame("CH_STATUS")
+    f["data"]["activity"] = "teleporting"
+    assert conv.ch_status(f).activity is Activity.UNKNOWN
+    del f["data"]["activity"]
+    assert conv.ch_status(f).activity is Activity.UNKNOWN
+
+
+def test_unknown_keys_are_ignored(conv: WireConverter) -> None:
+    f = frame("CH_STATUS")
+    f["surprise"] = 1
+    f["data"]["new_field"] = {"nested": [1]}
+    assert conv.ch_status(f) == conv.ch_status(frame("CH_STATUS"))
+
+
+def test_missing_optional_fields_are_none(conv: WireConverter) -> None:
+    status = conv.ch_status({"object": "CH_STATUS", "evse_id": "BCU1", "data": {}})
+    assert status.evse_id == "BCU1"
+    assert status.actual_p1 is None
+    assert status.max_usage is None
+    assert status.start_datetime is None
+    assert status.vehicle_status is VehicleStatus.UNKNOWN
+    assert status.vehicle_status_raw is None
+    assert (status.avg_current, status.avg_voltage, status.total_kw) == (0, 0, 0)
+    assert status.current_left is None
+
+
+def test_evse_id_from_data_when_top_level_missing(conv: WireConverter) -> None:
+    f = frame("CH_STATUS")
+    del f["evse_id"]
+    assert conv.ch_status(f).evse_id == "BCU102728"
+
+
+@pytest.mark.parametrize(
+    ("phases", "expected"),
+    [([10, 6, 10], 8.7), ([10, 0, 20], 15.0), ([0, 0, 0], 0.0), ([None, 16, None], 16.0)],
+)
+def test_phase_averages(conv: WireConverter, phases: list[float | None], expected: float) -> None:
+    f = frame("CH_STATUS")
+    for i, value in enumerate(phases, start=1):
+        f["data"][f"actual_p{i}"] = value
+        f["data"][f"actual_v{i}"] = value
+    status = conv.ch_status(f)
+    assert status.avg_current == expected
+    assert status.avg_voltage == expected
+
+
+def test_total_kw_is_per_phase_power(conv: WireConverter) -> None:
+    f = frame("CH_STATUS")
+    f["data"].update(actual_p1=16, actual_p2=0, actual_p3=0, actual_v1=230, actual_v2=0)
+    assert conv.ch_status(f).total_kw == 3.68  # single phase: 230 V x 16 A
+    f["data"].update(actual_p1=8, actual_p2=8, actual_p3=8, actual_v1=220, actual_v2=220)
+    f["data"]["actual_v3"] = 220
+    assert conv.ch_status(f).total_kw == 5.28  # 3 x 220 V x 8 A
+
+
+def test_current_left_uses_smart_charging_recorded_by_this_converter(
+    conv: WireConverter,
+) -> None:
+    status_frame = frame("CH_STATUS_CHARGING")  # avg_current 8.7, max 20, smart max 6
+    assert conv.ch_status(status_frame).current_left == pytest.approx(20 - 8.7)
+
+    cps = frame("CHARGE_POINTS")
+    cps["data"][0]["evse_id"] = "BCU102728"  # smart_charging: true
+    conv.charge_points(cps)
+    assert conv.smart_charging("BCU102728") is True
+    assert conv.ch_status(status_frame).current_left == pytest.approx(6 - 8.7)
+
+    other = WireConverter()  # knowledge is per converter, never global
+    assert other.ch_status(status_frame).current_left == pytest.approx(20 - 8.7)
+
+    settings = frame("CH_SETTINGS")
+    settings["data"]["smart_charging"] = False
+    conv.ch_settings(settings)
+    assert conv.ch_status(status_frame).current_left == pytest.approx(20 - 8.7)
+
+
+def test_ch_settings_records_smart_charging(conv: WireConverter) -> None:
+    conv.ch_settings(frame("CH_SETTINGS"))  # smart_charging: true
+    assert conv.ch_status(frame("CH_STATUS_CHARGING")).current_left == pytest.approx(6 - 8.7)
+
+
+def test_grid_status_evse_id_from_data_id(conv: WireConverter) -> None:
+    f = frame("GRID_STATUS")
+    f["data"].update(grid_actual_p1=10, grid_actual_p2=6, grid_actual_p3=10)
+    grid = conv.grid_status(f)
+    assert grid.evse_id == "BCU102728"
+    assert (grid.grid_avg_current, grid.grid_max_current) == (8.7, 10)
+
+
+def test_grid_current_accepts_the_data_variant(conv: WireConverter) -> None:
+    f = {"object": "GRID_CURRENT", "data": {"grid_actual_p1": 3, "grid_actual_p2": 0}}
+    grid = conv.grid_current(f)
+    assert (grid.grid_avg_current, grid.grid_max_current, grid.grid_actual_p3) == (3, 3, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "plug", "linked"),
+    [
+        ("set true", True, False),
+        ("set false", False, True),
+        ("TRUE", True, False),
+        ("", False, True),
+    ],
+)
+def test_setting_result_text(conv: WireConverter, text: str, plug: bool, linked: bool) -> None:
+    f = frame("STATUS_SET_PLUG_AND_CHARGE")
+    f["result"]["setting"] = text
+    assert conv.setting_result(f).value is plug
+    g = frame("STATUS_SET_PUBLIC_CHARGING")
+    g["result"]["setting"] = text
+    assert conv.setting_result(g).value is linked
+
+
+def test_setting_result_failure(conv: WireConverter) -> None:
+    f = frame("STATUS_SET_PLUG_AND_CHARGE")
+    f.update(success=False, error="TIMEOUT")
+    result = conv.setting_result(f)
+    assert (result.success, result.error) == (False, "TIMEOUT")
+
+
+def test_action_success_defaults_to_empty_error(conv: WireConverter) -> None:
+    result = conv.action_result({"object": "RECEIVED_SOFT_RESET", "error": "busy"})
+    assert (result.command, result.success, result.error) == ("SOFT_RESET", False, "busy")
+    bare = conv.action_result({"object": "SET_DELAYED_CHARGING"})
+    assert (bare.command, bare.success, bare.error) == ("SET_DELAYED_CHARGING", True, None)
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [("MO,TH", ["MO", "TH"]), ("MO, TU ,", ["MO", "TU"]), (["SA", "SU"], ["SA", "SU"]),
+     ("", []), (None, [])],
+)  # fmt: skip
+def test_override_days(conv: WireConverter, days: object, expected: list[str]) -> None:
+    f = frame("LIST_OVERRIDE_CURRENT")
+    f["data"][0]["override_start_days"] = days
+    assert conv.override_schedules(f)[0].start_days == expected
+
+
+@pytest.mark.parametrize("schedule_id", [7, "7"])
+def test_schedule_id_is_a_string(conv: WireConverter, schedule_id: object) -> None:
+    f = frame("LIST_OVERRIDE_CURRENT")
+    f["data"][0]["schedule_id"] = schedule_id
+    assert conv.override_schedules(f)[0].schedule_id == "7"
+
+
+def test_bad_schedule_time_names_the_field(conv: WireConverter) -> None:
+    f = frame("LIST_OVERRIDE_CURRENT")
+    f["data"][0]["stop_time"] = "25:99"
+    with pytest.raises(ResponseValidationError) as info:
+        conv.override_schedules(f)
+    assert info.value.field == "data[0].stop_time"
+
+
+def test_customer_id_int_and_missing_success(conv: WireConverter) -> None:
+    status = conv.token_status({"object": "STATUS_API_TOKEN", "token": "t", "customer_id": 5})
+    assert (status.success, status.customer_id, status.token) == (True, "5", "t")
+
+
+def test_event_dispatch(conv: WireConverter) -> None:
+    assert conv.event(frame("CH_STATUS")) == conv.ch_status(frame("CH_STATUS"))
+    assert conv.event(frame("GRID_CURRENT")) == conv.grid_current(frame("GRID_CURRENT"))
+    assert conv.event(frame("CH_SETTINGS")) == conv.ch_settings(frame("CH_SETTINGS"))
+    assert conv.event(frame("GRID_STATUS")) == conv.grid_status(frame("GRID_STATUS"))
+    assert conv.event(frame("CHARGE_POINTS")) == conv.charge_points(frame("CHARGE_POINTS"))
+    raw = conv.event({"object": "SUSTAINABILITY_STATUS", "trees": 3, "token": "secret"})
+    assert raw == RawEvent(
+        object_name="SUSTAINABILITY_STATUS",
+        raw={"object": "SUSTAINABILITY_STATUS", "trees": 3, "token": "***"},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# evse_id_of, redact, errors
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("f", "expected"),
+    [
+        ({"evse_id": "A", "data": {"evse_id": "B"}}, "A"),
+        ({"data": {"evse_id": "B", "id": "GRID-C"}}, "B"),
+        ({"data": {"id": "GRID-C"}}, "C"),
+        ({"object": "GRID_CURRENT"}, None),
+        ({"evse_id": "", "data": []}, None),
+        ({"evse_id": 5, "data": {"evse_id": None}}, None),
+    ],
+)
+def test_evse_id_of(f: dict[str, Any], expected: str | None) -> None:
+    assert evse_id_of(f) == expected
+
+
+def test_redact_any_depth_without_mutating() -> None:
+    original = {
+        "command": "HELLO",
+        "Authorization": "Token secret",
+        "token": "abc",
+        "data": {"nested": [{"token": "x", "keep": 1}], "authorization": "y"},
+    }
+    snapshot = copy.deepcopy(original)
+    assert redact(original) == {
+        "command": "HELLO",
+        "Authorization": "***",
+        "token": "***",
+        "data": {"nested": [{"token": "***", "keep": 1}], "authorization": "***"},
+    }
+    assert original == snapshot
+
+
+def _cs(data: object) -> dict[str, Any]:
+    return {"object": "CH_STATUS", "evse_id": "B", "data": data}
+
+
+def _cp(item: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "CHARGE_POINTS", "data": [item]}
+
+
+@pytest.mark.parametrize(
+    ("method", "f", "field"),
+    [
+        ("ch_status", _cs({"actual_p2": "x"}), "data.actual_p2"),
+        ("ch_status", {"object": "CH_STATUS", "data": {}}, "evse_id"),
+        ("ch_status", {"object": "CH_STATUS", "evse_id": "B"}, "data"),
+        ("ch_status", _cs({"max_usage": True}), "data.max_usage"),
+        ("charge_points", _cp({"activity": "x"}), "data[0].evse_id"),
+        (
+            "charge_points",
+            _cp({"evse_id": "a", "tariff": {"currency": 1}}),
+            "data[0].tariff.currency",
+        ),
+        (
+            "charge_points",
+            _cp({"evse_id": "a", "public_charging": {"value": "yes"}}),
+            "data[0].public_charging.value",
+        ),
+        (
+            "charge_cards",
+            {"object": "CHARGE_CARDS", "cards": [{}, {"date_created": "nope"}]},
+            "cards[1].date_created",
+        ),
+        ("grid_status", {"object": "GRID_STATUS", "data": {"grid_max_install": 1}}, "data.id"),
+        ("setting_result", {"object": "STATUS_SET_PLUG_AND_CHARGE"}, "result"),
+        ("action_result", {"object": "STATUS_REBOOT", "success": "yes"}, "success"),
+        (
+            "override_schedules",
+            {"object": "LIST_OVERRIDE_CURRENT", "data": [{"schedule_id": None}]},
+            "data[0].schedule_id",
+        ),
+        ("account", {"object": "ACCOUNT", "login": ["x"]}, "login"),
+        ("server_error", {"object": "ERROR", "error": "boom"}, "error"),
+    ],
+)
+def test_errors_name_the_field(
+    conv: WireConverter, method: str, f: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        getattr(conv, method)(f)
+    assert info.value.field == field
+    assert info.value.raw == f
+    assert field in str(info.value)
+
+
+def test_error_raw_is_redacted(conv: WireConverter) -> None:
+    f = {"object": "STATUS_API_TOKEN", "token": 5, "success": True, "Authorization": "Token s"}
+    with pytest.raises(ResponseValidationError) as info:
+        conv.token_status(f)
+    assert info.value.raw == {
+        "object": "STATUS_API_TOKEN",
+        "token": "***",
+        "success": True,
+        "Authorization": "***",
+    }
+    assert "Token s" not in str(info.value)
+
+
+@pytest.mark.parametrize("not_a_frame", [None, [], "CH_STATUS", 5])
+def test_non_mapping_frames(conv: WireConverter, not_a_frame: Any) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        conv.ch_status(not_a_frame)
+    assert info.value.raw is None
+
+
+def test_converter_is_reused_not_rebuilt(conv: WireConverter) -> None:
+    first = conv._conv
+    for _ in range(3):
+        conv.ch_status(frame("CH_STATUS"))
+    assert conv._conv is first
+    assert WireConverter()._conv is not first
+
+
+# --------------------------------------------------------------------------------------
+# Property tests: frames generated from the wire schemas, then mutated
+# --------------------------------------------------------------------------------------
+
+from collections.abc import Callable  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from wire_schemas import validate_wire_frame  # noqa: E402
+
+_opt_num = st.none() | st.integers(0, 64) | st.floats(0, 500, allow_nan=False)
+_opt_text = st.none() | st.text(max_size=8)
+_opt_bool = st.none() | st.booleans()
+_permission = st.none() | st.sampled_from(["write", "read", "none"])
+_evse = st.from_regex(r"BCU[0-9]{6}", fullmatch=True)
+_aware_or_naive = st.datetimes(
+    min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2037, 12, 31)
+)
+_timestamp = st.one_of(
+    st.just(""),
+    st.none(),
+    _aware_or_naive.map(lambda d: d.strftime("%Y%m%d %H:%M:%S")),
+    st.tuples(_aware_or_naive, st.integers(-12, 14), st.sampled_from(["", ":"])).map(
+        lambda t: f"{t[0]:%Y%m%d %H:%M:%S}{'+' if t[1] >= 0 else '-'}{abs(t[1]):02d}{t[2]}00"
+    ),
+    _aware_or_naive.map(lambda d: d.isoformat(timespec="seconds")),
+    _aware_or_naive.map(lambda d: d.isoformat(timespec="seconds") + "Z"),
+)
+_date = st.none() | st.just("") | st.dates(dt.date(2000, 1, 1)).map(dt.date.isoformat)
+_setting = st.one_of(
+    st.fixed_dictionaries({}, optional={"value": _opt_bool, "permission": _permission}),
+    st.booleans(),
+    st.none(),
+)
+_card = st.none() | st.fixed_dictionaries(
+    {},
+    optional={
+        "uid": _opt_text,
+        "id": _opt_text,
+        "name": _opt_text,
+        "customer_name": _opt_text,
+        "valid": st.none() | st.booleans() | st.sampled_from([0, 1]),
+        "date_created": _date,
+        "date_modified": _date,
+        "date_became_invalid": _date,
+    },
+)
+_activity = st.none() | st.sampled_from([a.value for a in Activity]) | st.text(max_size=6)
+_days = st.none() | st.lists(st.sampled_from(["MO", "TU", "WE", "TH", "FR", "SA", "SU"])).flatmap(
+    lambda days: st.sampled_from([days, ",".join(days)])
+)
+_clock = st.none() | st.times().map(lambda t: t.strftime("%H:%M"))
+_error = st.none() | st.just("") | st.text(max_size=10)
+
+
+def _frame(obj: str, required: dict[str, Any], optional: dict[str, Any]) -> Any:
+    return st.fixed_dictionaries({"object": st.just(obj), **required}, optional=optional)
+
+
+_charge_point = st.fixed_dictionaries(
+    {"evse_id": _evse},
+    optional={
+        "name": _opt_text,
+        "activity": _activity,
+        "smart_charging": _opt_bool,
+        "is_cable": _opt_bool,
+        "plug_and_charge": _setting,
+        "public_charging": _setting,
+        "linked_charge_cards_only": _setting,
+        "led_interaction": _setting,
+        "delayed_charging": _setting,
+        "default_card": _card,
+        "plug_and_charge_card": _card,
+        "tariff": st.none()
+        | st.fixed_dictionaries({}, optional={"price_ex_vat": _opt_num, "currency": _opt_text}),
+        "location": st.none()
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "x_coord": _opt_num,
+                "y_coord": _opt_num,
+                "housenumber": st.none() | st.text(max_size=4) | st.integers(0, 999),
+                "city": _opt_text,
+            },
+        ),
+        "x_coord": _opt_num,
+    },
+)
+_status_data = st.fixed_dictionaries(
+    {"evse_id": _evse},
+    optional={
+        **{f"actual_{k}{i}": _opt_num for k in "pv" for i in (1, 2, 3)},
+        "actual_kwh": _opt_num,
+        "activity": _activity,
+        "max_usage": _opt_num,
+        "smartcharging_max_usage": _opt_num,
+        "max_offline": _opt_num,
+        "offline_since": _timestamp,
+        "start_datetime": _timestamp,
+        "stop_datetime": _timestamp,
+        "total_cost": _opt_num,
+        "vehicle_status": _opt_text,
+    },
+)
+_settings_data = st.fixed_dictionaries(
+    {"evse_id": _evse},
+    optional={
+        "plug_and_charge": _setting,
+        "public_charging": _setting,
+        "default_card": _card,
+        "smart_charging": _opt_bool,
+        "led_intensity": st.none()
+        | st.fixed_dictionaries({"value": st.integers(0, 100), "permission": _permission}),
+        "led_interaction": _setting,
+        "model_type": _opt_text,
+    },
+)
+_grid_phases = {f"grid_actual_p{i}": _opt_num for i in (1, 2, 3)}
+_schedule = st.fixed_dictionaries(
+    {"schedule_id": st.text(max_size=4) | st.integers(0, 10_000)},
+    optional={
+        "charge_points": st.lists(_evse, max_size=3),
+        "chargepoint_id": _evse,
+        "override_current": _opt_num,
+        "start_time": _clock,
+        "stop_time": _clock,
+        "override_start_days": _days,
+        "override_end_days": _days,
+        "days_of_week": _days,
+    },
+)
+_action_name = st.sampled_from(["RECEIVED_", "STATUS_"]).flatmap(
+    lambda prefix: st.sampled_from(
+        ["START_SESSION", "STOP_SESSION", "SOFT_RESET", "REBOOT", "SET_OPERATIVE"]
+    ).map(lambda cmd: prefix + cmd)
+)
+_result_common = {"success": _opt_bool, "flow_id": _opt_text, "error": _error}
+
+VALID_FRAMES = st.one_of(
+    _frame("CHARGE_POINTS", {"data": st.lists(_charge_point, max_size=3)}, {}),
+    _frame("CH_STATUS", {"evse_id": _evse, "data": _status_data}, {}),
+    _frame("CH_SETTINGS", {"data": _settings_data}, {}),
+    _frame(
+        "GRID_STATUS",
+        {
+            "data": st.fixed_dictionaries(
+                {"id": _evse.map("GRID-".__add__)},
+                optional={**_grid_phases, "grid_max_install": _opt_num},
+            )
+        },
+        {},
+    ),
+    _frame("GRID_CURRENT", {}, {**_grid_phases, "evse_id": st.none() | _evse}),
+    _frame("CHARGE_CARDS", {"cards": st.lists(_card.filter(bool), max_size=3)}, {}),
+    st.fixed_dictionaries(
+        {
+            "object": st.sampled_from(["STATUS_SET_PLUG_AND_CHARGE", "STATUS_SET_PUBLIC_CHARGING"]),
+            "result": st.fixed_dictionaries(
+                {"setting": st.sampled_from(["set true", "set false"])}
+            ),
+        },
+        optional={**_result_common, "evse_id": _evse},
+    ),
+    st.fixed_dictionaries(
+        {"object": _action_name},
+        optional={**_result_common, "evse_id": _evse, "result": st.just({})},
+    ),
+    _frame("LIST_OVERRIDE_CURRENT", {"data": st.lists(_schedule, max_size=3)}, {}),
+    _frame("LIST_OVERRIDE_CURRENT", {"result": st.lists(_schedule, max_size=3)}, {}),
+    st.fixed_dictionaries(
+        {
+            "object": st.sampled_from(["POST_SET_OVERRIDE_CURRENT", "POST_EDIT_OVERRIDE_CURRENT"]),
+            "data": _schedule,
+        }
+    ),
+    _frame("POST_CLEAR_OVERRIDE_CURRENT", {}, {"success": _opt_bool, "error": _error}),
+    _frame("ACCOUNT", {}, {"login": _opt_text, "full_name": _opt_text, "tel": _opt_text}),
+    _frame(
+        "STATUS_API_TOKEN",
+        {},
+        {
+            "success": _opt_bool,
+            "token": _opt_text,
+            "customer_id": _opt_text | st.integers(0, 999),
+            "error": _error,
+        },
+    ),
+    _frame("ERROR", {"error": st.none() | st.integers(0, 99)}, {"message": _opt_text}),
+    _frame("HELLO", {}, {}),
+)
+
+
+def _method(conv: WireConverter, obj: str) -> Callable[[Any], object]:
+    exact: dict[str, Callable[[Any], object]] = {
+        "CHARGE_POINTS": conv.charge_points,
+        "CH_STATUS": conv.ch_status,
+        "CH_SETTINGS": conv.ch_settings,
+        "GRID_STATUS": conv.grid_status,
+        "GRID_CURRENT": conv.grid_current,
+        "CHARGE_CARDS": conv.charge_cards,
+        "STATUS_SET_PLUG_AND_CHARGE": conv.setting_result,
+        "STATUS_SET_PUBLIC_CHARGING": conv.setting_result,
+        "LIST_OVERRIDE_CURRENT": conv.override_schedules,
+        "POST_SET_OVERRIDE_CURRENT": conv.override_schedule,
+        "POST_EDIT_OVERRIDE_CURRENT": conv.override_schedule,
+        "POST_CLEAR_OVERRIDE_CURRENT": conv.action_result,
+        "ACCOUNT": conv.account,
+        "STATUS_API_TOKEN": conv.token_status,
+        "ERROR": conv.server_error,
+        "HELLO": conv.event,
+    }
+    return exact.get(obj, conv.action_result)
+
+
+_json_scalar = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+_json = st.recursive(
+    _json_scalar,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _containers(node: Any) -> list[Any]:
+    """Every dict and list inside ``node`` (including itself)."""
+    found = [node] if isinstance(node, dict | list) else []
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    for child in children:
+        found.extend(_containers(child))
+    return found
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> dict[str, Any]:
+    f: dict[str, Any] = copy.deepcopy(draw(VALID_FRAMES))
+    for _ in range(draw(st.integers(1, 3))):
+        target = draw(st.sampled_from(_containers(f)))
+        action = draw(st.sampled_from(["drop", "retype", "extra"]))
+        if isinstance(target, list):
+            if not target:
+                target.append(draw(_json))
+            elif action == "drop":
+                target.pop(draw(st.integers(0, len(target) - 1)))
+            else:
+                target[draw(st.integers(0, len(target) - 1))] = draw(_json)
+        elif action == "extra" or not target:
+            target[draw(st.text(max_size=8))] = draw(_json)
+        else:
+            key = draw(st.sampled_from(sorted(target)))
+            if action == "drop":
+                del target[key]
+            else:
+                target[key] = draw(_json)
+    return f
+
+
+_SHARED = WireConverter()  # building one per example would dominate the run time
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(VALID_FRAMES)
+def test_every_schema_valid_frame_converts(f: dict[str, Any]) -> None:
+    validate_wire_frame(f)  # the generator really produces schema-valid frames
+    conv = _SHARED
+    result = _method(conv, f["object"])(f)
+    assert result is not None
+    conv.event(f)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated())
+def test_mutated_frames_convert_or_raise_response_validation_error(f: dict[str, Any]) -> None:
+    conv = _SHARED
+    obj = f.get("object")
+    methods = [conv.event, conv.action_result, conv.token_status, conv.server_error]
+    if isinstance(obj, str):
+        methods.append(_method(conv, obj))
+    for method in methods:
+        try:
+            method(f)
+        except ResponseValidationError as exc:
+            assert exc.raw == redact(f)
+            assert isinstance(str(exc), str)
