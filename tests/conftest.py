@@ -1,0 +1,182 @@
+"""Shared fixtures: a running simulator and raw (protocol-level) websocket clients.
+
+- ``simulator``: a started :class:`Simulator` (fast ``action_delay``), stopped after the test.
+  Parametrise it indirectly with a dict of constructor options::
+
+      @pytest.mark.parametrize("simulator", [{"quota": 3}], indirect=True)
+
+- ``make_simulator(**options)``: a factory for more (or differently configured) simulators;
+  every one is stopped after the test.
+- ``raw_client(sim=None, *, hello=True, token=DEFAULT_TOKEN)``: validates the token on a short
+  connection, opens the main connection and says HELLO; returns a :class:`RawClient`. Every
+  frame a RawClient receives is checked with ``validate_wire_frame``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+from wire_schemas import validate_wire_frame
+
+from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
+
+SIMULATOR_DEFAULTS: dict[str, Any] = {"push_interval": 0.2, "action_delay": 0.02}
+"""Options of the ``simulator`` fixture unless the test overrides them."""
+
+
+class RawClient:
+    """A protocol-level client over a real socket: sends commands, reads JSON frames.
+
+    Args:
+        url: The simulator URL.
+        auth: The server-issued token; added as ``Authorization: "Token <auth>"``.
+        validate: Check every received JSON object against the wire schemas.
+    """
+
+    def __init__(self, url: str, auth: str | None = None, *, validate: bool = True) -> None:
+        self.ws: ClientConnection = connect(url, open_timeout=5, close_timeout=2)
+        self.auth = auth
+        self.validate = validate
+        self.received: list[dict[str, Any]] = []
+        self._backlog: list[dict[str, Any]] = []
+
+    def send(self, command: str, **fields: Any) -> dict[str, Any]:
+        """Send ``command`` with ``fields`` (and Authorization); returns the frame sent."""
+        frame: dict[str, Any] = {"command": command, **fields}
+        if self.auth is not None and "Authorization" not in frame:
+            frame["Authorization"] = f"Token {self.auth}"
+        self.ws.send(json.dumps(frame))
+        return frame
+
+    def send_raw(self, payload: str | bytes | dict[str, Any]) -> None:
+        """Send exactly ``payload`` (a dict as JSON, no Authorization added)."""
+        self.ws.send(payload if isinstance(payload, (str, bytes)) else json.dumps(payload))
+
+    def recv_message(self, timeout: float = 5.0) -> str | bytes:
+        """The next raw message; raises TimeoutError after ``timeout`` seconds."""
+        return self.ws.recv(timeout)
+
+    def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next JSON frame (validated), oldest skipped one first."""
+        if self._backlog:
+            return self._backlog.pop(0)
+        return self._read_new(timeout)
+
+    def expect(
+        self, object_name: str, *, evse_id: str | None = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """Read until a frame named ``object_name`` (for ``evse_id``) arrives; keep the others.
+
+        Raises:
+            TimeoutError: None arrived within ``timeout`` seconds.
+        """
+        for i, frame in enumerate(self._backlog):
+            if _matches(frame, object_name, evse_id):
+                return self._backlog.pop(i)
+        skipped: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                frame = self._read_new(max(deadline - time.monotonic(), 0.0))
+                if _matches(frame, object_name, evse_id):
+                    return frame
+                skipped.append(frame)
+        finally:
+            self._backlog.extend(skipped)
+
+    def request(self, command: str, reply: str, **fields: Any) -> dict[str, Any]:
+        """Send ``command`` and return the first ``reply`` frame (same evse_id if given)."""
+        self.send(command, **fields)
+        return self.expect(reply, evse_id=fields.get("evse_id") if reply != "GRID_STATUS" else None)
+
+    def _read_new(self, timeout: float) -> dict[str, Any]:
+        message = self.ws.recv(timeout)
+        frame = json.loads(message)
+        assert isinstance(frame, dict), f"not a JSON object: {message!r}"
+        if self.validate:
+            validate_wire_frame(frame)
+        self.received.append(frame)
+        return frame
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self.ws.close()
+
+
+def _matches(frame: dict[str, Any], object_name: str, evse_id: str | None) -> bool:
+    if frame.get("object") != object_name:
+        return False
+    if evse_id is None:
+        return True
+    data = frame.get("data")
+    inner = data.get("evse_id") if isinstance(data, dict) else None
+    return evse_id in (frame.get("evse_id"), inner)
+
+
+def validate_token(url: str, token: str = DEFAULT_TOKEN) -> dict[str, Any]:
+    """Run VALIDATE_API_TOKEN on its own short connection; returns the reply frame."""
+    client = RawClient(url)
+    try:
+        client.send("VALIDATE_API_TOKEN", token=token)
+        return client.recv()
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., Simulator]]:
+    """Factory: ``make_simulator(**options)`` starts a Simulator; all are stopped afterwards."""
+    started: list[Simulator] = []
+
+    def make(**options: Any) -> Simulator:
+        simulator = Simulator(**{**SIMULATOR_DEFAULTS, **options})
+        started.append(simulator)
+        return simulator.start()
+
+    yield make
+    for simulator in reversed(started):
+        simulator.stop()
+    leftover = [
+        thread.name
+        for thread in threading.enumerate()
+        if thread.name.startswith("bluecurrent-sync-sim") and thread.is_alive()
+    ]
+    assert not leftover, f"simulator threads left running: {leftover}"
+
+
+@pytest.fixture
+def simulator(
+    request: pytest.FixtureRequest, make_simulator: Callable[..., Simulator]
+) -> Simulator:
+    """A started simulator; ``request.param`` (a dict) overrides constructor options."""
+    options: dict[str, Any] = getattr(request, "param", None) or {}
+    return make_simulator(**options)
+
+
+@pytest.fixture
+def raw_client(simulator: Simulator) -> Iterator[Callable[..., RawClient]]:
+    """Factory: an authenticated raw connection (validate → HELLO) to ``simulator`` or ``sim``."""
+    opened: list[RawClient] = []
+
+    def open_client(
+        sim: Simulator | None = None, *, hello: bool = True, token: str = DEFAULT_TOKEN
+    ) -> RawClient:
+        target = sim or simulator
+        status = validate_token(target.url, token)
+        assert status["success"] is True, status
+        client = RawClient(target.url, auth=status["token"])
+        opened.append(client)
+        if hello:
+            client.send("HELLO", header="bluecurrent_sync-tests")
+            client.expect("HELLO")
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
