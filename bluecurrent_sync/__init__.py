@@ -1,1 +1,80 @@
-"""Synchronous, typed Python SDK for the Blue Current charge-point websocket API."""
+"""Synchronous, typed Python SDK for the Blue Current charge-point websocket API.
+
+Typical use::
+
+    from bluecurrent_sync import Client
+
+    with Client(api_token) as client:
+        for cp in client.get_charge_points():
+            status = client.get_status(cp.evse_id)
+            print(cp.evse_id, status.activity, status.total_kw, "kW")
+
+The public surface is what ``__all__`` lists: the :class:`Client`, the typed models it
+returns and the errors it raises. The local simulator lives in
+:mod:`bluecurrent_sync.simulator` (``pip install bluecurrent-sync[simulator]``).
+"""
+
+from __future__ import annotations
+
+from bluecurrent_sync.client import Client
+from bluecurrent_sync.errors import (
+    ActionFailed,
+    AlreadyConnected,
+    ApiError,
+    BlueCurrentError,
+    ClientStateError,
+    ConnectionClosedError,
+    InvalidApiToken,
+    RequestLimitReached,
+    RequestTimeoutError,
+    ResponseValidationError,
+)
+from bluecurrent_sync.models import (
+    Account,
+    ActionResult,
+    Activity,
+    ChargeCard,
+    ChargePoint,
+    ChSettings,
+    ChStatus,
+    GridCurrent,
+    GridStatus,
+    OverrideSchedule,
+    RawEvent,
+    Setting,
+    SettingResult,
+    Tariff,
+    VehicleStatus,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Account",
+    "ActionFailed",
+    "ActionResult",
+    "Activity",
+    "AlreadyConnected",
+    "ApiError",
+    "BlueCurrentError",
+    "ChSettings",
+    "ChStatus",
+    "ChargeCard",
+    "ChargePoint",
+    "Client",
+    "ClientStateError",
+    "ConnectionClosedError",
+    "GridCurrent",
+    "GridStatus",
+    "InvalidApiToken",
+    "OverrideSchedule",
+    "RawEvent",
+    "RequestLimitReached",
+    "RequestTimeoutError",
+    "ResponseValidationError",
+    "Setting",
+    "SettingResult",
+    "Tariff",
+    "VehicleStatus",
+    "__version__",
+]

@@ -14,16 +14,16 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "ActionFailed",
+    "AlreadyConnected",
+    "ApiError",
     "BlueCurrentError",
+    "ClientStateError",
+    "ConnectionClosedError",
     "InvalidApiToken",
     "RequestLimitReached",
-    "AlreadyConnected",
-    "ConnectionClosedError",
     "RequestTimeoutError",
-    "ApiError",
-    "ActionFailed",
     "ResponseValidationError",
-    "ClientStateError",
 ]
 
 

@@ -1,0 +1,265 @@
+"""The dispatcher thread: subscriptions, bounded event delivery and the events() iterator.
+
+The reader thread only enqueues frames here; the ``bluecurrent-sync-dispatch`` thread converts
+each frame into its model once and hands it, in arrival order, to every handler subscribed to
+its object name (and to ``"*"``), each call isolated, and to every open :class:`EventStream`.
+
+Overflow policy (both queues are bounded): when a queue is full the OLDEST queued item is
+dropped to make room for the newest and a drop counter is increased; the dispatcher logs a
+warning on the first drop and every 100th after it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from .errors import BlueCurrentError
+
+__all__ = ["ANY", "Dispatcher", "EventStream", "Handler"]
+
+logger = logging.getLogger(__name__)
+
+#: Subscribe to every object name.
+ANY = "*"
+
+Handler = Callable[[Any], object]
+Converter = Callable[[Mapping[str, Any]], object]
+
+THREAD_NAME = "bluecurrent-sync-dispatch"
+
+
+class EventStream(Iterator[Any]):
+    """A bounded, blocking iterator over pushed events (see :meth:`Client.events`).
+
+    Iteration ends when no event arrives within ``timeout`` seconds (if given), when the
+    stream is closed, or when the client is closed. When more than ``maxsize`` events are
+    waiting, the oldest is dropped and :attr:`dropped` is increased.
+
+    Attributes:
+        names: The object names this stream receives (empty = all).
+        dropped: How many events were dropped because the consumer was too slow.
+    """
+
+    def __init__(
+        self,
+        names: frozenset[str],
+        maxsize: int,
+        timeout: float | None,
+        on_close: Callable[[EventStream], None],
+    ) -> None:
+        self.names = names
+        self.dropped = 0
+        self._timeout = timeout
+        self._items: collections.deque[Any] = collections.deque()
+        self._maxsize = maxsize
+        self._cond = threading.Condition()
+        self._closed = False
+        self._on_close = on_close
+
+    def wants(self, object_name: str) -> bool:
+        """Whether this stream receives events named ``object_name``."""
+        return not self.names or object_name in self.names
+
+    def put(self, event: Any) -> None:
+        """Queue an event (called by the dispatcher thread); drops the oldest when full."""
+        with self._cond:
+            if self._closed:
+                return
+            if len(self._items) >= self._maxsize:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(event)
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Stop the stream; a blocked ``next()`` returns at once. Idempotent."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        self._on_close(self)
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> Any:
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait_for(lambda: self._items or self._closed, self._timeout)
+            if self._items:
+                return self._items.popleft()
+        raise StopIteration
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Dispatcher:
+    """Runs subscribers off the reader thread, in arrival order, each isolated."""
+
+    def __init__(self, convert: Converter, *, queue_size: int = 1000) -> None:
+        """Create a dispatcher (no thread yet; see :meth:`start`).
+
+        Args:
+            convert: Turns a pushed frame into the event object handed to subscribers.
+            queue_size: Bound of the dispatcher queue and of each events() stream.
+        """
+        if queue_size < 1:
+            raise ValueError("event_queue_size must be at least 1")
+        self._convert = convert
+        self.queue_size = queue_size
+        self._lock = threading.Lock()
+        self._handlers: dict[str, list[Handler]] = {}
+        # Weak references: a stream its consumer abandoned is collected and stops receiving.
+        self._streams: list[weakref.ref[EventStream]] = []
+        self._queue: collections.deque[tuple[str, Mapping[str, Any] | None, object]] = (
+            collections.deque()
+        )
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    # -- subscriptions -----------------------------------------------------------------
+    def subscribe(self, object_name: str, handler: Handler) -> None:
+        """Add ``handler`` for ``object_name`` (or :data:`ANY`)."""
+        if not callable(handler):
+            raise TypeError("handler must be callable")
+        with self._lock:
+            self._handlers.setdefault(object_name, []).append(handler)
+
+    def unsubscribe(self, object_name: str, handler: Handler) -> bool:
+        """Remove one registration of ``handler``; return whether it was registered."""
+        with self._lock:
+            handlers = self._handlers.get(object_name, [])
+            if handler in handlers:
+                handlers.remove(handler)
+                return True
+            return False
+
+    def open_stream(
+        self, names: frozenset[str], timeout: float | None, maxsize: int | None = None
+    ) -> EventStream:
+        """Open an :class:`EventStream` for ``names`` (empty = every object)."""
+        if maxsize is not None and maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        stream = EventStream(names, maxsize or self.queue_size, timeout, self._forget_stream)
+        with self._lock:
+            self._streams.append(weakref.ref(stream))
+        return stream
+
+    def _forget_stream(self, stream: EventStream) -> None:
+        with self._lock:
+            self._streams = [ref for ref in self._streams if ref() not in (None, stream)]
+
+    def _live_streams(self) -> list[EventStream]:
+        """The open streams (call with the lock held)."""
+        live = [stream for stream in (ref() for ref in self._streams) if stream is not None]
+        if len(live) != len(self._streams):
+            self._streams = [weakref.ref(stream) for stream in live]
+        return live
+
+    def wants(self, object_name: str) -> bool:
+        """Whether anyone listens for ``object_name`` (frames nobody wants are not queued)."""
+        with self._lock:
+            if self._handlers.get(object_name) or self._handlers.get(ANY):
+                return True
+            return any(stream.wants(object_name) for stream in self._live_streams())
+
+    # -- the thread --------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the dispatcher thread (once)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+        self._thread.start()
+
+    @property
+    def is_dispatch_thread(self) -> bool:
+        """Whether the calling thread is the dispatcher thread."""
+        return threading.current_thread() is self._thread
+
+    def publish(self, object_name: str, frame: Mapping[str, Any]) -> None:
+        """Queue a frame for subscribers (called by the reader thread; never blocks)."""
+        self._enqueue(object_name, frame, None)
+
+    def publish_event(self, object_name: str, event: object) -> None:
+        """Queue an already-built event (connection-state events)."""
+        self._enqueue(object_name, None, event)
+
+    def _enqueue(self, object_name: str, frame: Mapping[str, Any] | None, event: object) -> None:
+        if self._stop.is_set() or not self.wants(object_name):
+            return
+        with self._cond:
+            if len(self._queue) >= self.queue_size:
+                self._queue.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 100 == 0:
+                    logger.warning(
+                        "event queue full (%d): dropped the oldest event (%d dropped so far); "
+                        "handlers are too slow",
+                        self.queue_size,
+                        self.dropped,
+                    )
+            self._queue.append((object_name, frame, event))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._stop.is_set())
+                if self._stop.is_set():
+                    return
+                object_name, frame, event = self._queue.popleft()
+            self._deliver(object_name, frame, event)
+
+    def _deliver(self, object_name: str, frame: Mapping[str, Any] | None, event: object) -> None:
+        if frame is not None:
+            try:
+                event = self._convert(frame)
+            except BlueCurrentError as exc:
+                logger.warning(
+                    "dropped pushed %s that could not be converted: %s", object_name, exc
+                )
+                return
+            except Exception:
+                logger.exception("converter failed on a pushed %s frame", object_name)
+                return
+        with self._lock:
+            handlers = [*self._handlers.get(object_name, ()), *self._handlers.get(ANY, ())]
+            streams = [s for s in self._live_streams() if s.wants(object_name)]
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception:
+                logger.exception("event handler %r failed on %s", handler, object_name)
+        for stream in streams:
+            stream.put(event)
+
+    def stop(self, timeout: float) -> None:
+        """Stop the thread (queued events are discarded), close every stream, join.
+
+        Safe to call from a handler (the thread is then not joined) and more than once.
+        """
+        self._stop.set()
+        with self._cond:
+            self._queue.clear()
+            self._cond.notify_all()
+        with self._lock:
+            streams = self._live_streams()
+        for stream in streams:
+            stream.close()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("dispatcher thread did not stop within %.1f s", timeout)

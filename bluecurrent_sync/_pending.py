@@ -1,0 +1,235 @@
+"""Requests waiting for their replies, keyed by (reply object, evse_id) — PROTOCOL.md 9.1.
+
+There is no request id on the wire, so a reply is matched by its object name and the
+charge point it concerns:
+
+* a reply that names a charge point resolves every waiter on that (object, evse_id);
+* a reply that names none resolves the OLDEST waiter (in send order) for that object;
+* identical read requests in flight share one waiter and one frame on the wire.
+
+A :class:`Waiter` is a small one-shot future. The table never blocks on I/O; the
+interpretation callbacks it runs (frame → model) are quick and must not block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from ._protocol import Role
+
+__all__ = ["ACKNOWLEDGED", "PendingTable", "Waiter"]
+
+T = TypeVar("T")
+
+
+class _Acknowledged:
+    """Sentinel returned by an interpreter when a frame was only an acknowledgement."""
+
+    def __repr__(self) -> str:
+        return "ACKNOWLEDGED"
+
+
+#: Returned by an interpreter to say "acknowledged, keep waiting for the result".
+ACKNOWLEDGED: Any = _Acknowledged()
+
+#: ``interpret(object_name, role, frame)`` returns the result, or ACKNOWLEDGED, or raises
+#: the exception the request should fail with.
+Interpreter = Callable[[str, Role, Mapping[str, Any]], Any]
+
+
+class Waiter(Generic[T]):
+    """One request on the wire and the callers waiting for its reply.
+
+    Attributes:
+        command: The command sent.
+        evse_id: The charge point it concerns, or None.
+        roles: The reply objects still expected, and what each means.
+        dedup_key: Set for shareable read requests.
+    """
+
+    def __init__(
+        self,
+        command: str,
+        evse_id: str | None,
+        roles: dict[str, Role],
+        interpret: Interpreter,
+        dedup_key: tuple[str, str | None] | None,
+    ) -> None:
+        self.command = command
+        self.evse_id = evse_id
+        self.roles = dict(roles)
+        self.interpret = interpret
+        self.dedup_key = dedup_key
+        self.seq: int | None = None  # send order; None until the frame is about to be sent
+        self.acknowledged = False  # an ack arrived: the server has answered this request
+        self.refs = 1
+        self._done = threading.Event()
+        self._result: T | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the waiter has a result or an error."""
+        return self._done.is_set()
+
+    def _resolve(self, result: T) -> None:
+        if not self._done.is_set():
+            self._result = result
+            self._done.set()
+
+    def _fail(self, error: BaseException) -> None:
+        if not self._done.is_set():
+            self._error = error
+            self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; return whether the waiter is done."""
+        return self._done.wait(timeout)
+
+    def outcome(self) -> T:
+        """Return the result, or raise the error (only once :attr:`done`)."""
+        if self._error is not None:
+            # A fresh traceback per caller: shared waiters re-raise the same error object.
+            raise self._error.with_traceback(None)
+        return self._result  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "pending"
+        return f"<Waiter {self.command} evse_id={self.evse_id!r} seq={self.seq} {state}>"
+
+
+class PendingTable:
+    """All waiters of one client, in registration order, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: list[Waiter[Any]] = []
+        self._seq = itertools.count()
+
+    def register(
+        self,
+        command: str,
+        evse_id: str | None,
+        roles: dict[str, Role],
+        interpret: Interpreter,
+        *,
+        shareable: bool,
+    ) -> tuple[Waiter[Any], bool]:
+        """Register a waiter BEFORE its frame is sent.
+
+        Args:
+            command: The command about to be sent.
+            evse_id: The charge point it concerns, or None.
+            roles: Reply objects and their roles (see ``_protocol.reply_roles``).
+            interpret: Turns a reply frame into the result (or ACKNOWLEDGED / raises).
+            shareable: True for read requests: an identical one already in flight is joined.
+
+        Returns:
+            ``(waiter, is_new)``: when ``is_new`` is False an identical request is already in
+            flight and the caller must NOT send its frame.
+        """
+        key = (command, evse_id) if shareable else None
+        with self._lock:
+            if key is not None:
+                for waiter in self._waiters:
+                    if waiter.dedup_key == key and not waiter.done:
+                        waiter.refs += 1
+                        return waiter, False
+            new: Waiter[Any] = Waiter(command, evse_id, roles, interpret, key)
+            self._waiters.append(new)
+            return new, True
+
+    def mark_sent(self, waiter: Waiter[Any]) -> None:
+        """Give ``waiter`` its place in send order (under the send lock, right before sending)."""
+        with self._lock:
+            waiter.seq = next(self._seq)
+
+    def release(self, waiter: Waiter[Any]) -> None:
+        """A caller stops waiting (result taken, timed out); the last one removes the waiter."""
+        with self._lock:
+            waiter.refs -= 1
+            if waiter.refs <= 0 or waiter.done:
+                self._remove(waiter)
+
+    def _remove(self, waiter: Waiter[Any]) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(1 for waiter in self._waiters if not waiter.done)
+
+    def route(self, object_name: str, evse_id: str | None, frame: Mapping[str, Any]) -> bool:
+        """Offer a frame to the waiters; return whether it matched at least one.
+
+        Args:
+            object_name: The frame's ``object``.
+            evse_id: The frame's evse_id per ``evse_id_of``, or None.
+            frame: The decoded frame.
+        """
+        with self._lock:
+            targets = self._match(object_name, evse_id)
+            for waiter in targets:
+                role = waiter.roles[object_name]
+                try:
+                    result = waiter.interpret(object_name, role, frame)
+                except Exception as exc:  # the interpreter's verdict: fail this request
+                    waiter._fail(exc)
+                    self._remove(waiter)
+                    continue
+                if result is ACKNOWLEDGED:
+                    del waiter.roles[object_name]
+                    waiter.acknowledged = True
+                else:
+                    waiter._resolve(result)
+                    self._remove(waiter)
+            return bool(targets)
+
+    def _match(self, object_name: str, evse_id: str | None) -> list[Waiter[Any]]:
+        live = [w for w in self._waiters if not w.done and object_name in w.roles]
+        if evse_id is not None:
+            exact = [w for w in live if w.evse_id == evse_id]
+            if exact:
+                return exact
+            # Tolerance: a reply carrying an evse_id to a request that named none.
+            live = [w for w in live if w.evse_id is None]
+        sent = sorted((w for w in live if w.seq is not None), key=lambda w: w.seq or 0)
+        return sent[:1]
+
+    def fail(self, waiter: Waiter[Any], error: BaseException) -> None:
+        """Fail one waiter (e.g. its frame could not be sent) and remove it."""
+        with self._lock:
+            waiter._fail(error)
+            self._remove(waiter)
+
+    def fail_oldest(self, error: BaseException) -> Waiter[Any] | None:
+        """Fail the oldest sent request (ERROR frames carry no correlation); return it.
+
+        A request already acknowledged (RECEIVED_X arrived, the device result is still
+        awaited) has had its answer, so an ERROR is not attributed to it.
+        """
+        with self._lock:
+            sent = [
+                w for w in self._waiters if not w.done and w.seq is not None and not w.acknowledged
+            ]
+            if not sent:
+                return None
+            oldest = min(sent, key=lambda w: w.seq or 0)
+            oldest._fail(error)
+            self._remove(oldest)
+            return oldest
+
+    def fail_all(self, make_error: Callable[[Waiter[Any]], BaseException]) -> int:
+        """Fail every pending request at once; return how many were failed."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        count = 0
+        for waiter in waiters:
+            if not waiter.done:
+                waiter._fail(make_error(waiter))
+                count += 1
+        return count

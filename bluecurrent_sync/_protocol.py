@@ -1,0 +1,399 @@
+"""Command names, reply families and command-frame builders (PROTOCOL.md sections 1, 2.1, 9.1).
+
+This module and ``_convert.py`` are the only places that know wire field names. Everything
+here is pure: no I/O, no state.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "AMSTERDAM",
+    "DEDUP_COMMANDS",
+    "TWO_STEP_COMMANDS",
+    "WEEKDAYS",
+    "Role",
+    "command_frame",
+    "delayed_charging_schedule_fields",
+    "encode",
+    "hello_frame",
+    "next_reset_at",
+    "normalise_hhmm",
+    "override_current_fields",
+    "price_settings_fields",
+    "reply_roles",
+    "validate_frame",
+]
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+# Object names the client itself cares about.
+OBJ_ERROR = "ERROR"
+OBJ_HELLO = "HELLO"
+OBJ_STATUS_API_TOKEN = "STATUS_API_TOKEN"  # noqa: S105 - an object name
+OBJ_ACCOUNT = "ACCOUNT"
+
+# Commands.
+VALIDATE_API_TOKEN = "VALIDATE_API_TOKEN"  # noqa: S105 - a command name
+GET_ACCOUNT = "GET_ACCOUNT"
+HELLO = "HELLO"
+GET_CHARGE_POINTS = "GET_CHARGE_POINTS"
+GET_CHARGE_CARDS = "GET_CHARGE_CARDS"
+GET_CH_STATUS = "GET_CH_STATUS"
+GET_CH_SETTINGS = "GET_CH_SETTINGS"
+GET_GRID_STATUS = "GET_GRID_STATUS"
+SET_PUBLIC_CHARGING = "SET_PUBLIC_CHARGING"
+SET_PLUG_AND_CHARGE = "SET_PLUG_AND_CHARGE"
+SET_OPERATIVE = "SET_OPERATIVE"
+SET_INOPERATIVE = "SET_INOPERATIVE"
+SOFT_RESET = "SOFT_RESET"
+REBOOT = "REBOOT"
+START_SESSION = "START_SESSION"
+STOP_SESSION = "STOP_SESSION"
+SET_DELAYED_CHARGING = "SET_DELAYED_CHARGING"
+SAVE_SCHEDULE_DELAYED_CHARGING = "SAVE_SCHEDULE_DELAYED_CHARGING"
+SET_PRICE_BASED_CHARGING = "SET_PRICE_BASED_CHARGING"
+PATCH_PRICE_BASED_CHARGING_SETTINGS = "PATCH_PRICE_BASED_CHARGING_SETTINGS"
+OVERRIDE_CHARGING_PROFILES = "OVERRIDE_CHARGING_PROFILES"
+OVERRIDE_DELAYED_CHARGING_TIMEOUT = "OVERRIDE_DELAYED_CHARGING_TIMEOUT"
+LIST_OVERRIDE_CURRENT = "LIST_OVERRIDE_CURRENT"
+POST_SET_OVERRIDE_CURRENT = "POST_SET_OVERRIDE_CURRENT"
+POST_EDIT_OVERRIDE_CURRENT = "POST_EDIT_OVERRIDE_CURRENT"
+POST_CLEAR_OVERRIDE_CURRENT = "POST_CLEAR_OVERRIDE_CURRENT"
+
+#: Commands answered by an acknowledgement and, later, a device result (PROTOCOL 9.1).
+TWO_STEP_COMMANDS = frozenset(
+    {START_SESSION, STOP_SESSION, SOFT_RESET, REBOOT, SET_OPERATIVE, SET_INOPERATIVE}
+)
+
+#: Read-only commands whose identical in-flight requests are sent once and shared.
+DEDUP_COMMANDS = frozenset(
+    {
+        GET_CHARGE_POINTS,
+        GET_CHARGE_CARDS,
+        GET_CH_STATUS,
+        GET_CH_SETTINGS,
+        GET_GRID_STATUS,
+        LIST_OVERRIDE_CURRENT,
+    }
+)
+
+#: The object that answers each read command.
+_GET_REPLIES = {
+    GET_CHARGE_POINTS: "CHARGE_POINTS",
+    GET_CHARGE_CARDS: "CHARGE_CARDS",
+    GET_CH_STATUS: "CH_STATUS",
+    GET_CH_SETTINGS: "CH_SETTINGS",
+    GET_GRID_STATUS: "GRID_STATUS",
+}
+
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_DAY_NAMES = {
+    "monday": 1,
+    "tuesday": 2,
+    "wednesday": 3,
+    "thursday": 4,
+    "friday": 5,
+    "saturday": 6,
+    "sunday": 7,
+}
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class Role(enum.Enum):
+    """What a reply object means to the request waiting for it."""
+
+    #: The answer: convert it and resolve the request.
+    RESULT = "result"
+    #: An acknowledgement: a non-empty ``error`` fails the request, otherwise it is noted.
+    ACK = "ack"
+    #: An acknowledgement that also ends the request when error-free (undocumented replies).
+    ACK_OR_RESULT = "ack_or_result"
+
+
+def reply_roles(command: str) -> dict[str, Role]:
+    """Return the reply objects of ``command`` and what each means (PROTOCOL.md 9.1).
+
+    Args:
+        command: A command name such as ``"GET_CH_STATUS"``.
+
+    Returns:
+        A mapping from reply object name to its :class:`Role`.
+    """
+    received, status = f"RECEIVED_{command}", f"STATUS_{command}"
+    if command in _GET_REPLIES:
+        return {_GET_REPLIES[command]: Role.RESULT, received: Role.ACK}
+    if command in TWO_STEP_COMMANDS or command in (SET_PLUG_AND_CHARGE, SET_PUBLIC_CHARGING):
+        return {status: Role.RESULT, received: Role.ACK}
+    if command in (
+        LIST_OVERRIDE_CURRENT,
+        POST_SET_OVERRIDE_CURRENT,
+        POST_EDIT_OVERRIDE_CURRENT,
+    ):
+        return {command: Role.RESULT, received: Role.ACK, status: Role.RESULT}
+    # Undocumented reply: the first of STATUS_X, X or an error-free RECEIVED_X.
+    return {status: Role.RESULT, command: Role.RESULT, received: Role.ACK_OR_RESULT}
+
+
+def command_frame(command: str, auth: str | None, **fields: Any) -> dict[str, Any]:
+    """Build a client→server frame.
+
+    Args:
+        command: The command name.
+        auth: The ``Authorization`` value (``"Token <t>"``), or None for unauthenticated frames.
+        **fields: Further wire fields, already in wire form.
+
+    Returns:
+        The frame as a dict.
+    """
+    frame: dict[str, Any] = {"command": command}
+    frame.update(fields)
+    if auth is not None:
+        frame["Authorization"] = auth
+    return frame
+
+
+def validate_frame(api_token: str) -> dict[str, Any]:
+    """Build the VALIDATE_API_TOKEN frame (no Authorization field, PROTOCOL.md 1.2)."""
+    return command_frame(VALIDATE_API_TOKEN, None, token=api_token)
+
+
+def hello_frame(auth: str) -> dict[str, Any]:
+    """Build the HELLO frame that subscribes the connection to pushes (PROTOCOL.md 1.4)."""
+    return command_frame(HELLO, auth, header="homeassistant")
+
+
+def auth_value(server_token: str) -> str:
+    """Return the Authorization value for a server-issued token (note the space)."""
+    return f"Token {server_token}"
+
+
+def evse_fields(evse_id: str, **extra: Any) -> dict[str, Any]:
+    """Return ``{"evse_id": evse_id, **extra}``."""
+    return {"evse_id": evse_id, **extra}
+
+
+def value_fields(evse_id: str, value: bool) -> dict[str, Any]:
+    """Return the fields of a ``{evse_id, value}`` command."""
+    return {"evse_id": evse_id, "value": bool(value)}
+
+
+def session_fields(evse_id: str, card_uid: str) -> dict[str, Any]:
+    """Return the START_SESSION fields (``session_token`` is the card uid)."""
+    return {"evse_id": evse_id, "session_token": card_uid}
+
+
+def charge_cards_fields(limit: int = 100) -> dict[str, Any]:
+    """Return the GET_CHARGE_CARDS fields."""
+    return {"limit": limit}
+
+
+def encode(frame: Mapping[str, Any]) -> str:
+    """Serialise a frame to compact JSON text."""
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def normalise_hhmm(value: _dt.time | str, what: str) -> str:
+    """Return ``value`` as ``"HH:MM"``.
+
+    Args:
+        value: A :class:`datetime.time` (seconds must be zero) or an ``"HH:MM"`` string.
+        what: The argument name, for the error message.
+
+    Raises:
+        ValueError: If the value is not a valid time of day in minutes.
+    """
+    if isinstance(value, _dt.time):
+        if value.second or value.microsecond:
+            raise ValueError(f"{what} must be a whole minute, got {value.isoformat()}")
+        return f"{value.hour:02d}:{value.minute:02d}"
+    if isinstance(value, str) and _HHMM.match(value):
+        return value
+    raise ValueError(f"{what} must be a datetime.time or an 'HH:MM' string, got {value!r}")
+
+
+def _weekday_number(day: int | str, what: str) -> int:
+    if isinstance(day, bool):
+        raise ValueError(f"{what}: {day!r} is not a weekday")
+    if isinstance(day, int):
+        if 1 <= day <= 7:
+            return day
+        raise ValueError(f"{what}: weekday numbers run from 1 (Monday) to 7 (Sunday), got {day}")
+    if isinstance(day, str):
+        key = day.strip().lower()
+        if key in _DAY_NAMES:
+            return _DAY_NAMES[key]
+        upper = day.strip().upper()
+        if upper in WEEKDAYS:
+            return WEEKDAYS.index(upper) + 1
+        for name, number in _DAY_NAMES.items():
+            if len(key) >= 3 and name.startswith(key):
+                return number
+    raise ValueError(f"{what}: {day!r} is not a weekday")
+
+
+def weekday_numbers(days: Iterable[int | str], what: str = "days") -> list[int]:
+    """Return sorted, de-duplicated weekday numbers (Monday=1 … Sunday=7).
+
+    Args:
+        days: Weekday numbers 1-7, names (``"monday"``, ``"mon"``) or codes (``"MO"``).
+        what: The argument name, for the error message.
+
+    Raises:
+        ValueError: If a day is not recognised or no day is given.
+    """
+    if isinstance(days, (str, bytes)):
+        raise ValueError(f"{what} must be a list of weekdays, not a single string")
+    numbers = sorted({_weekday_number(day, what) for day in days})
+    if not numbers:
+        raise ValueError(f"{what} must name at least one weekday")
+    return numbers
+
+
+def weekday_codes(days: Iterable[int | str], what: str) -> list[str]:
+    """Return weekdays as the override API's two-letter codes (``MO`` … ``SU``), in week order."""
+    return [WEEKDAYS[number - 1] for number in weekday_numbers(days, what)]
+
+
+def delayed_charging_schedule_fields(
+    evse_id: str,
+    days: Sequence[int | str],
+    start_time: _dt.time | str,
+    end_time: _dt.time | str,
+) -> dict[str, Any]:
+    """Return the SAVE_SCHEDULE_DELAYED_CHARGING fields (``days`` is a STRING like ``"[1,2]"``)."""
+    numbers = weekday_numbers(days)
+    return {
+        "evse_id": evse_id,
+        "days": "[" + ",".join(str(number) for number in numbers) + "]",
+        "start_time": normalise_hhmm(start_time, "start_time"),
+        "end_time": normalise_hhmm(end_time, "end_time"),
+    }
+
+
+def _percentage(value: int | None, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ValueError(f"{what} must be an int from 0 to 100, got {value!r}")
+    return value
+
+
+def price_settings_fields(
+    evse_id: str,
+    *,
+    expected_departure_time: _dt.time | str | None,
+    current_battery_percentage: int | None,
+    minimum_percentage: int | None,
+    battery_size_kwh: int | None,
+) -> dict[str, Any]:
+    """Return the PATCH_PRICE_BASED_CHARGING_SETTINGS fields; None-valued keys are omitted.
+
+    Raises:
+        ValueError: If a value is out of range or nothing would be changed.
+    """
+    if battery_size_kwh is not None and (
+        isinstance(battery_size_kwh, bool)
+        or not isinstance(battery_size_kwh, int)
+        or battery_size_kwh <= 0
+    ):
+        raise ValueError(f"battery_size_kwh must be a positive int, got {battery_size_kwh!r}")
+    candidates: dict[str, Any] = {
+        "expected_departure_time": None
+        if expected_departure_time is None
+        else normalise_hhmm(expected_departure_time, "expected_departure_time"),
+        "current_battery_pct": _percentage(
+            current_battery_percentage, "current_battery_percentage"
+        ),
+        "minimum_pct": _percentage(minimum_percentage, "minimum_percentage"),
+        "battery_size_kwh": battery_size_kwh,
+    }
+    changes = {key: value for key, value in candidates.items() if value is not None}
+    if not changes:
+        raise ValueError("give at least one price-based charging setting to change")
+    return {"evse_id": evse_id, **changes}
+
+
+def override_current_fields(
+    charge_points: Sequence[str],
+    *,
+    start_time: _dt.time | str,
+    start_days: Sequence[int | str],
+    stop_time: _dt.time | str,
+    stop_days: Sequence[int | str],
+    current: float,
+) -> dict[str, Any]:
+    """Return the six POST_SET/POST_EDIT_OVERRIDE_CURRENT schedule fields.
+
+    Raises:
+        ValueError: If a charge point list is empty, a time or day is invalid, or the current
+            is negative.
+    """
+    if isinstance(charge_points, str):
+        raise ValueError("charge_points must be a list of evse ids, not a single string")
+    points = [str(point) for point in charge_points]
+    if not points or not all(points):
+        raise ValueError("charge_points must name at least one evse id")
+    if isinstance(current, bool) or not isinstance(current, (int, float)) or current < 0:
+        raise ValueError(f"current must be a non-negative number of amperes, got {current!r}")
+    return {
+        "chargepoints": points,
+        "overridestarttime": normalise_hhmm(start_time, "start_time"),
+        "overridestartdays": weekday_codes(start_days, "start_days"),
+        "overridestoptime": normalise_hhmm(stop_time, "stop_time"),
+        "overridestopdays": weekday_codes(stop_days, "stop_days"),
+        "overridevalue": float(current),
+    }
+
+
+def edit_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:
+    """Return the POST_EDIT_OVERRIDE_CURRENT ``schedule_id`` field (a string on the wire)."""
+    return {"schedule_id": str(schedule_id)}
+
+
+def clear_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:
+    """Return the POST_CLEAR_OVERRIDE_CURRENT ``schedule_id`` field (an int on the wire).
+
+    Raises:
+        ValueError: If the id is not an integer.
+    """
+    try:
+        return {"schedule_id": int(schedule_id)}
+    except (TypeError, ValueError):
+        raise ValueError(f"schedule_id must be an integer id, got {schedule_id!r}") from None
+
+
+def object_name_of(frame: Mapping[str, Any]) -> str | None:
+    """Return the frame's ``object`` name, or None when it has none (or not a string)."""
+    name = frame.get("object")
+    return name if isinstance(name, str) and name else None
+
+
+#: The close code the server uses for a used-up request quota.
+CLOSE_CODE_LIMIT = 4001
+REJECT_REASON_HEADER = "x-websocket-reject-reason"
+REASON_LIMIT = "request limit reached"
+REASON_ALREADY_CONNECTED = "already connected"
+ERROR_INVALID_AUTH = 1
+ERROR_LIMIT = 42
+
+
+def next_reset_at(now: _dt.datetime | None = None) -> _dt.datetime:
+    """Return when the daily quota resets: the next 00:00:30 Europe/Amsterdam (aware).
+
+    Args:
+        now: The current time (aware); defaults to now.
+    """
+    current = (now or _dt.datetime.now(AMSTERDAM)).astimezone(AMSTERDAM)
+    today_reset = _dt.datetime.combine(current.date(), _dt.time(0, 0, 30), tzinfo=AMSTERDAM)
+    if current < today_reset:
+        return today_reset
+    tomorrow = current.date() + _dt.timedelta(days=1)
+    return _dt.datetime.combine(tomorrow, _dt.time(0, 0, 30), tzinfo=AMSTERDAM)

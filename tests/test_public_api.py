@@ -1,0 +1,105 @@
+"""The package's public surface: exactly what __all__ promises, importable and typed."""
+
+from __future__ import annotations
+
+import enum
+import subprocess
+import sys
+
+import attrs
+
+import bluecurrent_sync
+from bluecurrent_sync import errors
+
+EXPECTED = {
+    "Client",
+    # models
+    "Account",
+    "ActionResult",
+    "Activity",
+    "ChSettings",
+    "ChStatus",
+    "ChargeCard",
+    "ChargePoint",
+    "GridCurrent",
+    "GridStatus",
+    "OverrideSchedule",
+    "RawEvent",
+    "Setting",
+    "SettingResult",
+    "Tariff",
+    "VehicleStatus",
+    # errors
+    "ActionFailed",
+    "AlreadyConnected",
+    "ApiError",
+    "BlueCurrentError",
+    "ClientStateError",
+    "ConnectionClosedError",
+    "InvalidApiToken",
+    "RequestLimitReached",
+    "RequestTimeoutError",
+    "ResponseValidationError",
+    "__version__",
+}
+
+
+def test_all_is_exactly_the_public_surface() -> None:
+    assert set(bluecurrent_sync.__all__) == EXPECTED
+    assert len(bluecurrent_sync.__all__) == len(set(bluecurrent_sync.__all__))
+    for name in bluecurrent_sync.__all__:
+        assert hasattr(bluecurrent_sync, name), name
+
+
+def test_star_import_gives_all_names() -> None:
+    namespace: dict[str, object] = {}
+    exec("from bluecurrent_sync import *", namespace)
+    assert EXPECTED - {"__version__"} <= set(namespace)
+
+
+def test_models_are_frozen_attrs_classes_and_enums_are_string_enums() -> None:
+    for name in (
+        "ChargePoint",
+        "ChStatus",
+        "ChSettings",
+        "GridStatus",
+        "GridCurrent",
+        "ChargeCard",
+        "Setting",
+        "Tariff",
+        "SettingResult",
+        "ActionResult",
+        "OverrideSchedule",
+        "Account",
+        "RawEvent",
+    ):
+        cls = getattr(bluecurrent_sync, name)
+        assert attrs.has(cls), name
+        assert cls.__setattr__ is not object.__setattr__, f"{name} is not frozen"
+    for enum_cls in (bluecurrent_sync.Activity, bluecurrent_sync.VehicleStatus):
+        assert issubclass(enum_cls, str) and issubclass(enum_cls, enum.Enum)
+        assert enum_cls("unknown").value == "unknown"
+    assert bluecurrent_sync.Activity.CHARGING == "charging"
+
+
+def test_every_error_derives_from_the_base_and_builtins_are_honoured() -> None:
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), bluecurrent_sync.BlueCurrentError), name
+    assert issubclass(bluecurrent_sync.ConnectionClosedError, ConnectionError)
+    assert issubclass(bluecurrent_sync.RequestTimeoutError, TimeoutError)
+
+
+def test_importing_the_package_starts_no_thread_and_needs_no_simulator_extra() -> None:
+    code = (
+        "import sys, threading\n"
+        "sys.modules['websockets'] = None  # the simulator extra is absent\n"
+        "import bluecurrent_sync\n"
+        "assert threading.active_count() == 1, threading.enumerate()\n"
+        "assert 'asyncio' not in sys.modules, 'the client must not use asyncio'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
