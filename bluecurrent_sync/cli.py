@@ -1,0 +1,759 @@
+"""The ``bluecurrent-sync`` command: every SDK call, one subcommand each.
+
+Run ``bluecurrent-sync --help`` for the command list and the exit codes, or
+``python -m bluecurrent_sync``. The API token comes from ``--token`` or, better (it
+then stays out of the process list and the shell history), from the environment
+variable ``BLUECURRENT_API_TOKEN``. ``--url`` points the command at any server that
+speaks the protocol, the local simulator included::
+
+    bluecurrent-sync simulator &            # prints its URL and token
+    bluecurrent-sync --url ws://127.0.0.1:PORT/haserver --token TOKEN charge-points
+
+The output is an aligned plain-text table, or JSON with ``--json`` (models become
+objects; datetimes ISO 8601 strings; enums their wire values; ``watch --json``
+prints one JSON object per line). The token is never printed.
+
+The table and JSON helpers here (:func:`format_table`, :func:`format_fields`,
+:func:`to_jsonable`) are reused by :mod:`bluecurrent_sync.demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import enum
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
+from attrs import AttrsInstance
+
+from bluecurrent_sync.client import DEFAULT_URL, Client
+from bluecurrent_sync.errors import (
+    ActionFailed,
+    AlreadyConnected,
+    ApiError,
+    BlueCurrentError,
+    InvalidApiToken,
+    RequestLimitReached,
+    RequestTimeoutError,
+)
+from bluecurrent_sync.models import (
+    ActionResult,
+    ChargeCard,
+    ChargePoint,
+    ChSettings,
+    ChStatus,
+    GridCurrent,
+    GridStatus,
+    RawEvent,
+    Setting,
+    SettingResult,
+)
+
+if TYPE_CHECKING:
+    from bluecurrent_sync._dispatch import EventStream
+
+__all__ = [
+    "EXIT_CONNECTION",
+    "EXIT_INTERRUPTED",
+    "EXIT_INVALID_TOKEN",
+    "EXIT_OK",
+    "EXIT_QUOTA",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "NO_CARD",
+    "TOKEN_ENV",
+    "event_line",
+    "format_fields",
+    "format_table",
+    "main",
+    "object_name_of",
+    "report_error",
+    "timed_events",
+    "to_jsonable",
+]
+
+TOKEN_ENV = "BLUECURRENT_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
+#: The session token the official app uses to start a session without a charge card.
+NO_CARD = "BCU-APP"
+WHERE_TO_GET_ONE = (
+    "Generate an API token at https://my.bluecurrent.nl: settings, enable the advanced "
+    "options, then Advanced > Generate API token."
+)
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_INVALID_TOKEN = 3
+EXIT_QUOTA = 4
+EXIT_CONNECTION = 5
+EXIT_INTERRUPTED = 130
+
+EPILOG = f"""\
+token:
+  --token TOKEN or the environment variable {TOKEN_ENV} (preferred: it
+  stays out of the process list). Generate an API token at https://my.bluecurrent.nl:
+  settings, enable the advanced options, then Advanced > Generate API token.
+
+start without --card:
+  'start EVSE' starts a session without a charge card (session token {NO_CARD}, as the
+  Blue Current app does). Pass --card UID to use one of the cards listed by 'cards'.
+
+exit codes:
+  0    success ('watch' ended by --count, --seconds or Ctrl-C)
+  1    the server or the charge point refused the request (API error, action failed,
+       unexpected reply)
+  2    usage error (bad arguments, no token)
+  3    the server refused the API token
+  4    the daily request quota is used up (the message says when it resets)
+  5    cannot connect, connection lost, already connected elsewhere, or no reply in time
+  130  interrupted by Ctrl-C
+
+examples:
+  export {TOKEN_ENV}=...            # once per shell
+  bluecurrent-sync charge-points
+  bluecurrent-sync status BCU100186 --json
+  bluecurrent-sync watch --seconds 60
+  bluecurrent-sync set plug-and-charge BCU100186 on
+  bluecurrent-sync simulator        # a local server to try all of this safely
+"""
+
+
+class UsageError(Exception):
+    """A command line that cannot run; reported with exit code 2."""
+
+
+# --------------------------------------------------------------------------- output helpers
+
+
+def to_jsonable(value: object) -> Any:
+    """Turn models (and lists/dicts of them) into JSON-ready Python values.
+
+    attrs classes become dicts (``attrs.asdict``; fields declared ``repr=False``, such as
+    tokens, are left out), datetimes, dates and times become ISO 8601 strings and enums
+    their values.
+    """
+    if attrs.has(type(value)):
+        return attrs.asdict(
+            value,  # type: ignore[arg-type]
+            filter=lambda attribute, _value: attribute.repr is not False,
+            value_serializer=lambda _inst, _field, item: _json_scalar(item),
+        )
+    if isinstance(value, dict):
+        return {str(_json_scalar(key)): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(item) for item in value]
+    return _json_scalar(value)
+
+
+def _json_scalar(value: object) -> object:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.date | dt.time):  # dt.datetime is a dt.date
+        return value.isoformat()
+    return value
+
+
+def _cell(value: object) -> str:
+    """Render one value for a table cell."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, dt.datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Setting):
+        shown = _cell(value.value)
+        return f"{shown} ({value.permission})" if value.permission else shown
+    if isinstance(value, ChargeCard):
+        return f"{value.name or value.id or '-'} ({value.uid})"
+    if isinstance(value, list):
+        return ", ".join(_cell(item) for item in value) or "-"
+    return str(value)
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """An aligned plain-ASCII table: a header, a rule of dashes, one line per row.
+
+    Numbers are right-aligned, everything else left-aligned; None shows as ``-``.
+    """
+    raw_rows = [list(row) for row in rows]
+    cells = [[_cell(value) for value in row] for row in raw_rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        for index, text in enumerate(row):
+            widths[index] = max(widths[index], len(text))
+    numeric = [
+        bool(raw_rows)
+        and all(
+            isinstance(row[index], int | float) and not isinstance(row[index], bool)
+            for row in raw_rows
+            if row[index] is not None
+        )
+        for index in range(len(headers))
+    ]
+
+    def line(texts: Sequence[str]) -> str:
+        parts = [
+            text.rjust(width) if right else text.ljust(width)
+            for text, width, right in zip(texts, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(list(headers)), line(["-" * width for width in widths])]
+    out.extend(line(row) for row in cells)
+    return "\n".join(out)
+
+
+def format_fields(model: AttrsInstance) -> str:
+    """A two-column table (field, value) of one model's fields."""
+    rows = [
+        (field.name, getattr(model, field.name))
+        for field in attrs.fields(type(model))
+        if field.repr is not False
+    ]
+    return format_table(("FIELD", "VALUE"), rows)
+
+
+def object_name_of(event: object) -> str:
+    """The wire object name of a pushed event (``"CH_STATUS"`` for a ChStatus, ...)."""
+    if isinstance(event, RawEvent):
+        return event.object_name
+    if isinstance(event, list):
+        return "CHARGE_POINTS"
+    names: dict[type, str] = {
+        ChStatus: "CH_STATUS",
+        ChSettings: "CH_SETTINGS",
+        GridCurrent: "GRID_CURRENT",
+        GridStatus: "GRID_STATUS",
+    }
+    return names.get(type(event), type(event).__name__)
+
+
+def event_line(event: object) -> str:
+    """One human-readable line for a pushed event, prefixed with the local time."""
+    now = dt.datetime.now().strftime("%H:%M:%S")
+    name = object_name_of(event)
+    if isinstance(event, ChStatus):
+        detail = (
+            f"{event.evse_id}  {_cell(event.activity)}  {event.total_kw:.2f} kW  "
+            f"{_cell(event.actual_kwh)} kWh  vehicle {_cell(event.vehicle_status)}"
+        )
+    elif isinstance(event, GridCurrent | GridStatus):
+        detail = (
+            f"{event.evse_id or '-'}  phases {_cell(event.grid_actual_p1)} / "
+            f"{_cell(event.grid_actual_p2)} / {_cell(event.grid_actual_p3)} A  "
+            f"max {_cell(event.grid_max_current)} A"
+        )
+    elif isinstance(event, ChSettings):
+        detail = (
+            f"{event.evse_id}  plug and charge {_cell(event.plug_and_charge)}  "
+            f"linked cards only {_cell(event.linked_charge_cards_only)}"
+        )
+    elif isinstance(event, list):
+        detail = f"{len(event)} charge point(s)"
+    elif isinstance(event, RawEvent) and event.raw.get("error"):
+        detail = str(event.raw["error"])  # a "disconnected" event says why
+    else:
+        detail = ""
+    return f"{now}  {name:<13} {detail}".rstrip()
+
+
+def _evse_of(event: object) -> str | None:
+    evse = getattr(event, "evse_id", None)
+    return evse if isinstance(evse, str) else None
+
+
+# --------------------------------------------------------------------------- commands
+
+Command = Callable[[Client, argparse.Namespace, TextIO], int]
+
+
+def _emit(args: argparse.Namespace, out: TextIO, data: object, text: str) -> None:
+    if args.json:
+        json.dump(to_jsonable(data), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(text + "\n")
+
+
+def charge_point_table(points: Sequence[ChargePoint]) -> str:
+    """The charge-point table shown by ``charge-points`` and the demo."""
+    return format_table(
+        ("EVSE", "NAME", "MODEL", "ACTIVITY", "PLUG&CHARGE", "LINKED CARDS ONLY"),
+        [
+            (
+                p.evse_id,
+                p.name,
+                p.model_type,
+                p.activity,
+                p.plug_and_charge,
+                p.linked_charge_cards_only,
+            )
+            for p in points
+        ],
+    )
+
+
+def status_table(statuses: Iterable[ChStatus]) -> str:
+    """The status table shown by ``status`` and the demo."""
+    return format_table(
+        ("EVSE", "ACTIVITY", "kW", "kWh", "VEHICLE", "SESSION START"),
+        [
+            (s.evse_id, s.activity, s.total_kw, s.actual_kwh, s.vehicle_status, s.start_datetime)
+            for s in statuses
+        ],
+    )
+
+
+def _cmd_charge_points(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    points = client.get_charge_points()
+    text = charge_point_table(points) if points else "No charge points on this account."
+    _emit(args, out, points, text)
+    return EXIT_OK
+
+
+def _cmd_status(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    statuses = client.get_statuses(args.evse)
+    _emit(args, out, statuses, status_table(statuses[evse] for evse in args.evse))
+    return EXIT_OK
+
+
+def _cmd_settings(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    settings = client.get_settings(args.evse)
+    _emit(args, out, settings, format_fields(settings))
+    return EXIT_OK
+
+
+def _cmd_grid(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    grid = client.get_grid_status(args.evse)
+    _emit(args, out, grid, format_fields(grid))
+    return EXIT_OK
+
+
+def _cmd_cards(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    cards = client.get_charge_cards()
+    text = (
+        format_table(
+            ("UID", "ID", "NAME", "CUSTOMER", "VALID"),
+            [(c.uid, c.id, c.name, c.customer_name, c.valid) for c in cards],
+        )
+        if cards
+        else "No charge cards on this account."
+    )
+    _emit(args, out, cards, text)
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def timed_events(
+    client: Client, *object_names: str, seconds: float | None = None
+) -> Iterator[EventStream]:
+    """``client.events(*object_names)``, closed after ``seconds`` (never, if None).
+
+    The stream is closed by a timer, so a blocked iteration ends exactly at the deadline.
+    """
+    with client.events(*object_names) as stream:
+        timer = None
+        if seconds is not None:
+            timer = threading.Timer(seconds, stream.close)
+            timer.name = "bluecurrent-sync-cli-timer"
+            timer.daemon = True
+            timer.start()
+        try:
+            yield stream
+        finally:
+            if timer is not None:
+                timer.cancel()
+                timer.join()
+
+
+def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    wanted = set(args.evse)
+    if not args.json:
+        where = ", ".join(args.evse) if args.evse else "all charge points"
+        out.write(f"Watching pushed updates for {where} (Ctrl-C to stop)\n")
+        out.flush()
+    shown = 0
+    try:
+        with timed_events(client, seconds=args.seconds) as stream:
+            for event in stream:
+                evse = _evse_of(event)
+                if wanted and evse is not None and evse not in wanted:
+                    continue
+                if wanted and evse is None and not isinstance(event, RawEvent):
+                    continue  # e.g. a CHARGE_POINTS list; connection events still show
+                if args.json:
+                    record = {"object": object_name_of(event), "data": to_jsonable(event)}
+                    out.write(json.dumps(record) + "\n")
+                else:
+                    out.write(event_line(event) + "\n")
+                out.flush()
+                shown += 1
+                if args.count is not None and shown >= args.count:
+                    break
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how an open-ended watch ends
+    return EXIT_OK
+
+
+def _action(
+    call: Callable[[], ActionResult | SettingResult],
+    what: str,
+    args: argparse.Namespace,
+    out: TextIO,
+) -> int:
+    # A refusal raises ActionFailed (exit 1), so a returned result is a success.
+    result = call()
+    _emit(args, out, result, f"{what}: done.")
+    return EXIT_OK
+
+
+def _cmd_start(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    card = args.card or NO_CARD
+    label = "without a card" if card == NO_CARD else f"with card {card}"
+    return _action(
+        lambda: client.start_session(args.evse, card),
+        f"start session on {args.evse} {label}",
+        args,
+        out,
+    )
+
+
+def _cmd_stop(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    return _action(
+        lambda: client.stop_session(args.evse), f"stop session on {args.evse}", args, out
+    )
+
+
+def _cmd_block(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    return _action(lambda: client.block(args.evse, True), f"block {args.evse}", args, out)
+
+
+def _cmd_unblock(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    return _action(lambda: client.block(args.evse, False), f"unblock {args.evse}", args, out)
+
+
+def _cmd_reset(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    return _action(lambda: client.reset(args.evse), f"soft reset of {args.evse}", args, out)
+
+
+def _cmd_reboot(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    return _action(lambda: client.reboot(args.evse), f"reboot of {args.evse}", args, out)
+
+
+def _cmd_set(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    value = args.value == "on"
+    what = f"set {args.setting} {args.value} on {args.evse}"
+    if args.setting == "plug-and-charge":
+        return _action(lambda: client.set_plug_and_charge(args.evse, value), what, args, out)
+    return _action(lambda: client.set_linked_charge_cards_only(args.evse, value), what, args, out)
+
+
+_COMMANDS: dict[str, Command] = {
+    "charge-points": _cmd_charge_points,
+    "status": _cmd_status,
+    "settings": _cmd_settings,
+    "grid": _cmd_grid,
+    "cards": _cmd_cards,
+    "watch": _cmd_watch,
+    "start": _cmd_start,
+    "stop": _cmd_stop,
+    "block": _cmd_block,
+    "unblock": _cmd_unblock,
+    "reset": _cmd_reset,
+    "reboot": _cmd_reboot,
+    "set": _cmd_set,
+}
+
+
+# --------------------------------------------------------------------------- argument parsing
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # The same options are accepted before and after the subcommand. On a subcommand
+    # they default to SUPPRESS so that they do not overwrite a value given before it.
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    group = parser.add_argument_group("connection and output")
+    group.add_argument(
+        "--token",
+        default=default(None),
+        help=f"API token (default: ${TOKEN_ENV}); never printed",
+    )
+    group.add_argument(
+        "--url",
+        default=default(None),
+        help=f"server URL, e.g. a local simulator's ws://127.0.0.1:PORT/haserver "
+        f"(default: {DEFAULT_URL})",
+    )
+    group.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        default=default(False),
+        help="allow plain ws:// to a host that is not this machine (e.g. a remote simulator)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=default(10.0),
+        metavar="SECONDS",
+        help="seconds to wait for a connection or a reply (default: 10)",
+    )
+    group.add_argument(
+        "--action-timeout",
+        type=_positive_float,
+        default=default(45.0),
+        metavar="SECONDS",
+        help="seconds to wait for a charge point to carry out an action (default: 45)",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="machine-readable JSON output instead of tables",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``bluecurrent-sync`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="bluecurrent-sync",
+        description="Query and control Blue Current charge points from the command line.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_connection_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _add_connection_options(sub, top=False)
+        return sub
+
+    command("charge-points", "list the account's charge points")
+    sub = command("status", "the live status of one or more charge points")
+    sub.add_argument("evse", nargs="+", metavar="EVSE", help="charge point id, e.g. BCU100186")
+    command("settings", "the settings of a charge point").add_argument("evse", metavar="EVSE")
+    command("grid", "the grid status of a charge point's installation").add_argument(
+        "evse", metavar="EVSE"
+    )
+    command("cards", "list the account's charge cards")
+    sub = command("watch", "print pushed live updates until Ctrl-C")
+    sub.add_argument("evse", nargs="*", metavar="EVSE", help="only these charge points")
+    sub.add_argument(
+        "--count", type=_positive_int, metavar="N", help="stop after N updates have been shown"
+    )
+    sub.add_argument("--seconds", type=_positive_float, metavar="S", help="stop after S seconds")
+    sub = command("start", "start a charging session")
+    sub.add_argument("evse", metavar="EVSE")
+    sub.add_argument(
+        "--card",
+        metavar="UID",
+        help=f"charge card uid (see 'cards'); default: no card ({NO_CARD})",
+    )
+    command("stop", "stop the charging session").add_argument("evse", metavar="EVSE")
+    command("block", "make a charge point unavailable").add_argument("evse", metavar="EVSE")
+    command("unblock", "make a blocked charge point available").add_argument("evse", metavar="EVSE")
+    command("reset", "soft-reset a charge point").add_argument("evse", metavar="EVSE")
+    command("reboot", "reboot a charge point").add_argument("evse", metavar="EVSE")
+    sub = command("set", "change a setting of a charge point")
+    sub.add_argument("setting", choices=("plug-and-charge", "linked-cards-only"))
+    sub.add_argument("evse", metavar="EVSE")
+    sub.add_argument("value", choices=("on", "off"))
+    commands.add_parser(
+        "simulator",
+        help="run the local simulator in the foreground (options: 'simulator --help')",
+        add_help=False,
+    )
+    commands.add_parser(
+        "demo",
+        help="a guided tour against an embedded simulator (or --url/--token)",
+        add_help=False,
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _run_passthrough(args: argparse.Namespace, extra: list[str]) -> int:
+    """``simulator`` and ``demo``: hand the remaining arguments to their own main."""
+    passed = list(extra)
+    if args.command == "simulator":
+        try:
+            from bluecurrent_sync.simulator import DEFAULT_TOKEN
+            from bluecurrent_sync.simulator import main as simulator_main
+        except ImportError as exc:
+            raise UsageError(
+                f"the simulator needs the 'simulator' extra ({exc}); "
+                "install it with: pip install 'bluecurrent-sync[simulator]'"
+            ) from None
+        if args.token:
+            passed += ["--token", args.token]
+        if not {"-h", "--help"} & set(passed):
+            token = "<your --token>" if args.token else DEFAULT_TOKEN
+            sys.stderr.write(
+                "Simulator starting; its URL follows. Ctrl-C stops it. In another shell:\n"
+                f"  bluecurrent-sync --url URL --token {token} charge-points\n"
+            )
+        return simulator_main(passed)
+
+    from bluecurrent_sync import demo
+
+    if args.url:
+        passed += ["--url", args.url]
+    if args.token:
+        passed += ["--token", args.token]
+    return demo.main(passed)
+
+
+def _make_client(args: argparse.Namespace) -> Client:
+    """The client for the command (not connected yet: ``with`` connects it)."""
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise UsageError(f"no API token: pass --token or set {TOKEN_ENV}. {WHERE_TO_GET_ONE}")
+    try:
+        client = Client(
+            token,
+            url=args.url or DEFAULT_URL,
+            timeout=args.timeout,
+            action_timeout=args.action_timeout,
+            reconnect=args.command == "watch",
+            allow_insecure=args.allow_insecure,
+        )
+    except ValueError as exc:  # a URL the client refuses
+        raise UsageError(str(exc).replace("allow_insecure=True", "--allow-insecure")) from None
+    return client
+
+
+def _error_message(exc: BaseException, url: str) -> tuple[int, str]:
+    if isinstance(exc, InvalidApiToken):
+        return EXIT_INVALID_TOKEN, f"the server refused the API token. {WHERE_TO_GET_ONE}"
+    if isinstance(exc, RequestLimitReached):
+        local = exc.reset_at.astimezone()
+        return EXIT_QUOTA, (
+            "the daily request quota of this account is used up. It resets at "
+            f"{local:%Y-%m-%d %H:%M} local time ({local:%Z}); try again after that."
+        )
+    if isinstance(exc, AlreadyConnected):
+        return EXIT_CONNECTION, (
+            f"{url} refused the connection: this IP or token is already connected. "
+            "Close the other client (Home Assistant, another script) and try again."
+        )
+    if isinstance(exc, RequestTimeoutError):
+        return EXIT_CONNECTION, (
+            f"{exc}. The server or the charge point did not answer in time; try again, "
+            "or raise --timeout / --action-timeout."
+        )
+    if isinstance(exc, ConnectionError | TimeoutError | OSError):
+        return EXIT_CONNECTION, (
+            f"cannot talk to {url}: {exc}. Check the URL (--url) and your network connection."
+        )
+    if isinstance(exc, ApiError) and exc.code == 2:
+        return EXIT_REFUSED, (
+            f"{exc}. The charge point is not one of this account's; "
+            "'bluecurrent-sync charge-points' lists them."
+        )
+    if isinstance(exc, ActionFailed):
+        return EXIT_REFUSED, f"the charge point refused: {exc}"
+    return EXIT_REFUSED, str(exc)
+
+
+def report_error(exc: BaseException, *, url: str | None = None, token: str | None = None) -> int:
+    """Print what went wrong and what to do about it to stderr; returns the exit code.
+
+    Handles the SDK's errors and the built-in connection/timeout errors (see the exit
+    codes in ``--help``). ``token`` is masked should it appear in a message.
+    """
+    code, message = _error_message(exc, url or DEFAULT_URL)
+    _print_error(message, token)
+    return code
+
+
+def _print_error(message: str, token: str | None) -> None:
+    if token:
+        message = message.replace(token, "***")
+    sys.stderr.write(f"bluecurrent-sync: error: {message}\n")
+
+
+def _silence_stdout() -> None:
+    # Python would report the broken pipe again when it flushes stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
+    finally:
+        os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``bluecurrent-sync`` command; returns the exit code (see ``--help``)."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if extra and args.command not in ("simulator", "demo"):
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"bluecurrent-sync: error: unrecognized arguments: {' '.join(extra)}\n")
+        return EXIT_USAGE
+
+    secret = args.token or os.environ.get(TOKEN_ENV) or None
+    try:
+        if args.command in ("simulator", "demo"):
+            try:
+                return _run_passthrough(args, extra)
+            except SystemExit as exc:  # their argparse: --help or a usage error
+                return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        with _make_client(args) as client:
+            return _COMMANDS[args.command](client, args, sys.stdout)
+    except UsageError as exc:
+        _print_error(str(exc), secret)
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `bluecurrent-sync watch | head -3`
+        _silence_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        _print_error("interrupted", secret)
+        return EXIT_INTERRUPTED
+    except (BlueCurrentError, ConnectionError, TimeoutError) as exc:
+        return report_error(exc, url=args.url, token=secret)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

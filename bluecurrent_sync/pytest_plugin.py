@@ -1,0 +1,112 @@
+"""pytest fixtures for testing code that uses bluecurrent_sync, against the local simulator.
+
+Installed with the package (entry point ``pytest11``), so the fixtures are available in
+every test without an import:
+
+``bluecurrent_simulator``
+    A running :class:`~bluecurrent_sync.simulator.Simulator` on 127.0.0.1 (a free port),
+    with fast pushes and actions (:data:`FAST_OPTIONS`); stopped after the test. Other
+    options go in a marker::
+
+        @pytest.mark.bluecurrent_simulator(quota=5, push_interval=0.05)
+        def test_quota(bluecurrent_client): ...
+
+``bluecurrent_client``
+    A connected :class:`~bluecurrent_sync.client.Client` to that simulator, using the
+    simulator's ``DEFAULT_TOKEN``; closed after the test.
+
+``bluecurrent_client_factory``
+    ``make(token=None, *, connect=True, **client_options) -> Client``: more clients to the
+    same simulator (another token, other timeouts, a second connection, or an unconnected
+    one); all are closed after the test.
+
+The simulator needs the ``simulator`` extra (``pip install 'bluecurrent-sync[simulator]'``);
+without it the tests that use these fixtures are skipped, and pytest itself still works:
+this module imports neither the client nor the simulator until a fixture runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from bluecurrent_sync.client import Client
+    from bluecurrent_sync.simulator import Simulator
+
+__all__ = [
+    "FAST_OPTIONS",
+    "bluecurrent_client",
+    "bluecurrent_client_factory",
+    "bluecurrent_simulator",
+]
+
+#: Simulator options the fixture uses unless a ``bluecurrent_simulator`` marker overrides them.
+FAST_OPTIONS: dict[str, Any] = {"push_interval": 0.1, "action_delay": 0.02}
+
+_MARKER = "bluecurrent_simulator"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker, so that ``--strict-markers`` accepts it."""
+    config.addinivalue_line(
+        "markers",
+        f"{_MARKER}(**options): Simulator options for the bluecurrent_simulator fixture "
+        "(push_interval, action_delay, seed, quota, single_connection, ...)",
+    )
+
+
+def _simulator_module() -> ModuleType:
+    try:
+        from bluecurrent_sync import simulator
+    except ImportError as exc:
+        if not (exc.name or "").startswith("websockets"):
+            raise  # a real bug, not a missing extra
+        pytest.skip(
+            "the bluecurrent_simulator fixture needs the 'simulator' extra: "
+            "pip install 'bluecurrent-sync[simulator]'"
+        )
+    return simulator
+
+
+@pytest.fixture
+def bluecurrent_simulator(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    """A running simulator on 127.0.0.1 (free port), fast; options from the marker."""
+    module = _simulator_module()
+    options = dict(FAST_OPTIONS)
+    marker = request.node.get_closest_marker(_MARKER)
+    if marker is not None:
+        options.update(marker.kwargs)
+    with module.Simulator(**options) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def bluecurrent_client_factory(
+    bluecurrent_simulator: Simulator,
+) -> Iterator[Callable[..., Client]]:
+    """Make clients to the fixture's simulator: ``make(token=None, *, connect=True, **opts)``."""
+    from bluecurrent_sync.client import Client
+    from bluecurrent_sync.simulator import DEFAULT_TOKEN
+
+    made: list[Client] = []
+
+    def make(token: str | None = None, *, connect: bool = True, **options: Any) -> Client:
+        options.setdefault("url", bluecurrent_simulator.url)
+        client = Client(DEFAULT_TOKEN if token is None else token, **options)
+        made.append(client)
+        return client.connect() if connect else client
+
+    yield make
+    for client in reversed(made):
+        client.close()
+
+
+@pytest.fixture
+def bluecurrent_client(bluecurrent_client_factory: Callable[..., Client]) -> Client:
+    """A client connected to the fixture's simulator; closed after the test."""
+    return bluecurrent_client_factory()
