@@ -8,6 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= simulator,dev
 MATRIX ?= 3.10 3.11 3.12 3.13
+LINTED := $(wildcard bluecurrent_sync codegen tests examples bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test lint typecheck pytest codegen codegen-check test-matrix demo bench clean
@@ -35,8 +36,8 @@ codegen-check: $(STAMP)
 	$(BIN)/python -m codegen --check
 
 lint: $(STAMP)
-	$(BIN)/ruff check bluecurrent_sync codegen tests examples bench
-	$(BIN)/ruff format --check bluecurrent_sync codegen tests examples bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict bluecurrent_sync
