@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from bluecurrent_sync.client import Client
+from bluecurrent_sync import Client
 
 REAL_SERVER = "wss://motown.bluecurrent.nl/haserver"
 
