@@ -1,0 +1,1 @@
+"""Benchmarks of bluecurrent_sync: ``python -m bench`` (``make bench``); see bench/RESULTS.md."""

@@ -1,0 +1,602 @@
+"""Reliability suites (issue 6): the client under hostile input, churn, floods, restarts, quota.
+
+Every test talks to a real server on 127.0.0.1 over a real socket (the simulator, or the
+scripted ``fuzz_server.FuzzServer`` where the test must send arbitrary bytes), waits on events
+or bounded polls with deadlines, and carries a pytest-timeout bound.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import itertools
+import json
+import os
+import random
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from zoneinfo import ZoneInfo
+
+import pytest
+from fuzz_server import TOKEN, FuzzServer, status_frame
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bluecurrent_sync.client import Client
+from bluecurrent_sync.errors import (
+    BlueCurrentError,
+    ConnectionClosedError,
+    RequestLimitReached,
+    ResponseValidationError,
+)
+from bluecurrent_sync.models import ChStatus
+from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
+
+pytestmark = pytest.mark.slow
+
+READER = "bluecurrent-sync-reader"
+DISPATCH = "bluecurrent-sync-dispatch"
+CHECK_EVSE = "BCU-CHECK-0"  # never produced by the fuzz strategies
+INFLIGHT_EVSES = ("BCU-FUZZ-1", "BCU-FUZZ-2")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Bounded poll: return as soon as ``condition()`` holds, fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {what}")
+        threading.Event().wait(0.005)
+
+
+def client_threads(ignore: set[threading.Thread] | None = None) -> list[threading.Thread]:
+    """The SDK's live threads, except those in ``ignore`` (other clients' threads)."""
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name in (READER, DISPATCH) and t not in (ignore or set())
+    ]
+
+
+# ================================================================================ fuzzing
+class Barrier:
+    """A pushed marker object whose delivery proves every earlier frame was routed."""
+
+    def __init__(self, client: Client, server: FuzzServer) -> None:
+        self.server = server
+        self.seen = 0
+        self.cond = threading.Condition()
+        client.on("RELIABILITY_BARRIER", self._on_barrier)
+
+    def _on_barrier(self, _event: object) -> None:
+        with self.cond:
+            self.seen += 1
+            self.cond.notify_all()
+
+    def cross(self, timeout: float = 10.0) -> None:
+        with self.cond:
+            target = self.seen + 1
+        self.server.push({"object": "RELIABILITY_BARRIER"})
+        with self.cond:
+            assert self.cond.wait_for(lambda: self.seen >= target, timeout), "barrier lost"
+
+
+class FuzzEnv:
+    def __init__(self) -> None:
+        self.server = FuzzServer()
+        self.client = Client(TOKEN, url=self.server.url, timeout=5.0)
+        before = set(threading.enumerate())
+        self.client.connect()
+        self.threads = set(client_threads(before))
+        self.events = 0
+        self.client.on("*", self._count)
+        self.barrier = Barrier(self.client, self.server)
+        self.pushed = 0
+        self.reader = next(t for t in self.threads if t.name == READER)
+        self.outcomes: list[object] = []
+
+    def _count(self, _event: object) -> None:
+        self.events += 1
+
+    def push_all(self, payloads: list[tuple[str | bytes, bool | None]]) -> None:
+        """Push payloads while calls are in flight; check every outcome and usability."""
+        callers = [
+            threading.Thread(target=self._call, args=(evse,), daemon=True)
+            for evse in INFLIGHT_EVSES
+        ]
+        for caller in callers:
+            caller.start()
+        for payload, text in payloads:
+            self.server.push(payload, text=text)
+            self.pushed += 1
+        self.barrier.cross()
+        for caller in callers:
+            caller.join(self.client.timeout + 2)
+            assert not caller.is_alive(), "an in-flight call hung"
+        self.check_usable()
+
+    def _call(self, evse: str) -> None:
+        try:
+            self.outcomes.append(self.client.get_status(evse))
+        except BaseException as exc:
+            self.outcomes.append(exc)
+
+    def check_usable(self) -> None:
+        for outcome in self.outcomes:
+            assert isinstance(outcome, (ChStatus, BlueCurrentError)), repr(outcome)
+        status = self.client.get_status(CHECK_EVSE)
+        assert status.evse_id == CHECK_EVSE
+        assert self.reader.is_alive(), "the reader thread died"
+        assert self.client.connected
+        assert self.server.hellos == 1, "the client had to reconnect"
+        names = sorted(t.name for t in client_threads() if t in self.threads)
+        assert names == sorted([READER, DISPATCH])
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.stop()
+
+
+@pytest.fixture(scope="module")
+def fuzz_env() -> Iterator[FuzzEnv]:
+    env = FuzzEnv()
+    yield env
+    env.close()
+
+
+OBJECT_NAMES = (
+    "CH_STATUS",
+    "CH_SETTINGS",
+    "CHARGE_POINTS",
+    "CHARGE_CARDS",
+    "GRID_STATUS",
+    "GRID_CURRENT",
+    "STATUS_SET_PLUG_AND_CHARGE",
+    "STATUS_SET_PUBLIC_CHARGING",
+    "RECEIVED_START_SESSION",
+    "STATUS_START_SESSION",
+    "STATUS_STOP_SESSION",
+    "LIST_OVERRIDE_CURRENT",
+    "POST_SET_OVERRIDE_CURRENT",
+    "ACCOUNT",
+    "HELLO",
+    "ERROR",
+    "STATUS_API_TOKEN",
+    "SOMETHING_NEW",
+)
+STATUS_KEYS = (
+    "evse_id",
+    "actual_p1",
+    "actual_p2",
+    "actual_p3",
+    "actual_v1",
+    "actual_v2",
+    "actual_v3",
+    "actual_kwh",
+    "activity",
+    "max_usage",
+    "smartcharging_max_usage",
+    "offline_since",
+    "start_datetime",
+    "vehicle_status",
+    "id",
+    "smart_charging",
+    "public_charging",
+    "plug_and_charge",
+    "result",
+    "location",
+)
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+evse_values = st.sampled_from(INFLIGHT_EVSES) | json_values
+data_values = json_values | st.dictionaries(st.sampled_from(STATUS_KEYS), json_values, max_size=10)
+object_frames = st.fixed_dictionaries(
+    {"object": st.sampled_from(OBJECT_NAMES) | json_values},
+    optional={
+        "evse_id": evse_values,
+        "data": data_values | st.lists(data_values, max_size=3),
+        "error": json_values,
+        "message": json_values,
+        "success": json_values,
+        "result": json_values,
+    },
+)
+#: (payload, text) as for FuzzServer.push: JSON objects, JSON non-objects, arbitrary text,
+#: binary frames, and text frames carrying arbitrary (mostly invalid UTF-8) bytes.
+payloads = st.one_of(
+    object_frames.map(lambda f: (json.dumps(f), None)),
+    json_values.map(lambda v: (json.dumps(v), None)),
+    st.text(max_size=60).map(lambda s: (s, None)),
+    st.binary(max_size=60).map(lambda b: (b, None)),
+    st.binary(min_size=1, max_size=60).map(lambda b: (b, True)),
+    object_frames.map(lambda f: (json.dumps(f).encode(), None)),
+)
+
+
+def is_limit_error(payload: str | bytes) -> bool:
+    """Whether ``payload`` is an ERROR 42 (that one rightly stops the client until tomorrow)."""
+    try:
+        frame = json.loads(payload)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(frame, dict) or frame.get("object") != "ERROR":
+        return False
+    code = frame.get("error")
+    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+        try:
+            code = int(code)
+        except ValueError:
+            return False
+    return code == 42 and not isinstance(code, bool)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batch=st.lists(payloads, min_size=10, max_size=30))
+def _fuzz_generated(env: FuzzEnv, batch: list[tuple[str | bytes, bool | None]]) -> None:
+    env.push_all([p for p in batch if not is_limit_error(p[0])])
+
+
+def mutations(rng: random.Random, count: int) -> Iterator[tuple[str | bytes, bool | None]]:
+    """Mutated real frames: truncations, byte flips, insertions, type swaps, bad encodings."""
+    seeds = [
+        json.dumps(status_frame("BCU-FUZZ-1")),
+        json.dumps(status_frame("BCU-FUZZ-2", kwh=3.5)),
+        json.dumps({"object": "GRID_CURRENT", "evse_id": "BCU-FUZZ-1", "grid_actual_p1": 3}),
+        json.dumps(
+            {"object": "GRID_STATUS", "data": {"id": "GRID-BCU-FUZZ-2", "grid_max_install": 4}}
+        ),
+        json.dumps({"object": "ERROR", "error": 9, "message": "Unknown error"}),
+        json.dumps({"object": "STATUS_START_SESSION", "evse_id": "BCU-FUZZ-1", "success": True}),
+        json.dumps(
+            {"object": "CHARGE_POINTS", "data": [{"evse_id": "BCU-FUZZ-1", "activity": "x"}]}
+        ),
+    ]
+    junk = [None, True, 0, -1, 1e308, "", "x" * 50, [], {}, [1, [2]], {"a": {"b": None}}]
+    for _ in range(count):
+        text = rng.choice(seeds)
+        kind = rng.randrange(8)
+        if kind == 0:  # truncated JSON
+            yield text[: rng.randrange(len(text))], None
+        elif kind == 1:  # flipped bytes, sent as a text frame (often invalid UTF-8)
+            raw = bytearray(text.encode())
+            for _ in range(rng.randint(1, 4)):
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+            yield bytes(raw), True
+        elif kind == 2:  # inserted garbage characters
+            pos = rng.randrange(len(text))
+            yield (
+                text[:pos] + rng.choice(["{", "}", '"', ",", ":", "\\", "\x00", "]"]) + text[pos:],
+                None,
+            )
+        elif kind == 3:  # wrong types for known fields
+            frame = json.loads(text)
+            target = frame.get("data") if isinstance(frame.get("data"), dict) else frame
+            for key in rng.sample(sorted(target), min(len(target), rng.randint(1, 3))):
+                if key != "object":
+                    target[key] = rng.choice(junk)
+            yield json.dumps(frame), None
+        elif kind == 4:  # the same as a binary frame
+            yield text.encode(), None
+        elif kind == 5:  # missing keys
+            frame = json.loads(text)
+            frame.pop(rng.choice(sorted(frame)))
+            yield json.dumps(frame), None
+        elif kind == 6:  # nested too deep / non-object top level
+            yield "[" * rng.randint(1, 3000) + "]" * rng.randint(0, 3000), None
+        else:  # unknown object with the real body
+            frame = json.loads(text)
+            frame["object"] = rng.choice(["", "X" * 300, "CH_STATUS ", "ch_status", None, 7])
+            yield json.dumps(frame), None
+
+
+@pytest.mark.timeout(150)
+def test_fuzzed_reader_never_dies(fuzz_env: FuzzEnv) -> None:
+    """≥ 2,000 generated and mutated frames: the reader lives, the connection stays usable."""
+    env = fuzz_env
+    _fuzz_generated(env)  # hypothesis: 60 batches of 10-30 frames
+    rng = random.Random(6)
+    batch = [p for p in mutations(rng, 1200) if not is_limit_error(p[0])]
+    for start in range(0, len(batch), 100):
+        env.push_all(batch[start : start + 100])
+    # Oversized frames (text and binary, above max_frame_bytes = 1 MiB) are dropped.
+    big = {"object": "CH_STATUS", "evse_id": "BCU-FUZZ-1", "data": {"pad": "x" * (1 << 20)}}
+    env.push_all([(json.dumps(big), None), (json.dumps(big).encode(), None)])
+    assert env.pushed >= 2000, env.pushed
+    assert any(isinstance(o, ChStatus) for o in env.outcomes)
+    env.check_usable()
+
+
+@pytest.mark.timeout(30)
+def test_in_flight_call_gets_typed_error_from_a_malformed_reply(fuzz_env: FuzzEnv) -> None:
+    env = fuzz_env
+    env.server.withhold.set()
+    try:
+        result: list[object] = []
+        seen = len(env.server.requests)
+        caller = threading.Thread(target=lambda: result.append(_outcome(env.client, "BCU-FUZZ-1")))
+        caller.start()
+        env.server.wait_requests(seen + 1)
+        bad = status_frame("BCU-FUZZ-1")
+        bad["data"]["actual_p1"] = "lots"
+        env.server.push(bad)
+        caller.join(5)
+        assert not caller.is_alive()
+        assert isinstance(result[0], ResponseValidationError), result
+        assert result[0].field == "data.actual_p1"
+    finally:
+        env.server.withhold.clear()
+    env.check_usable()
+
+
+def _outcome(client: Client, evse: str) -> object:
+    try:
+        return client.get_status(evse)
+    except BaseException as exc:
+        return exc
+
+
+# ================================================================= connect/close churn
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.timeout(120)
+def test_thousand_connect_close_cycles_leak_nothing() -> None:
+    with Simulator(push_interval=None, action_delay=0.01) as sim:
+        for _ in range(10):  # warm up: lazy imports, server threads, caches
+            Client(DEFAULT_TOKEN, url=sim.url).connect().close()
+        wait_until(lambda: sim.active_connections == 0, 5, "warm-up connections closed")
+        gc.collect()
+        others = set(client_threads())
+        threads_before, fds_before = threading.active_count(), _fds()
+        for _ in range(1000):
+            client = Client(DEFAULT_TOKEN, url=sim.url)
+            client.connect()
+            client.close()
+            assert not client.connected
+        wait_until(lambda: sim.active_connections == 0, 10, "server saw every close")
+        wait_until(
+            lambda: threading.active_count() <= threads_before + 1, 10, "threads back to before"
+        )
+        gc.collect()
+        wait_until(lambda: _fds() <= fds_before + 2, 10, f"fds back to {fds_before}")
+        assert client_threads(others) == []
+        assert len(sim.received("HELLO")) >= 1010
+
+
+# ======================================================================= close mid-call
+@pytest.mark.timeout(30)
+def test_close_fails_eight_waiting_callers_within_a_second() -> None:
+    with FuzzServer() as server:
+        server.withhold.set()
+        others = set(client_threads())
+        client = Client(TOKEN, url=server.url, timeout=20.0).connect()
+        outcomes: dict[int, tuple[BaseException | object, float]] = {}
+
+        def call(i: int) -> None:
+            try:
+                result: object = client.get_status(f"BCU-WAIT-{i}")
+            except BaseException as exc:
+                result = exc
+            outcomes[i] = (result, time.monotonic())
+
+        callers = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+        for caller in callers:
+            caller.start()
+        server.wait_requests(8)
+        closed_at = time.monotonic()
+        client.close()
+        for caller in callers:
+            caller.join(2)
+        assert all(not caller.is_alive() for caller in callers)
+        assert len(outcomes) == 8
+        for result, finished in outcomes.values():
+            assert isinstance(result, ConnectionClosedError), repr(result)
+            assert finished - closed_at < 1.0
+        assert client_threads(others) == []
+
+
+# ================================================================ slow consumer, flood
+@pytest.mark.timeout(60)
+def test_slow_events_consumer_under_flood_is_bounded() -> None:
+    flood, queue = 5000, 100
+    with Simulator(push_interval=None, action_delay=0.01) as sim:
+        client = Client(DEFAULT_TOKEN, url=sim.url, event_queue_size=queue).connect()
+        try:
+            delivered: list[float] = []
+            client.on("CH_STATUS", lambda status: delivered.append(status.actual_kwh))
+            stream = client.events("CH_STATUS", timeout=0.5)
+            gc.collect()
+            tracemalloc.start()
+            try:
+                base, _ = tracemalloc.get_traced_memory()
+                assert sim.flood(flood) == flood
+                wait_until(
+                    lambda: len(delivered) + client.dropped_events >= flood,
+                    30,
+                    "every flooded frame delivered or counted as dropped",
+                )
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            items = list(stream)  # nobody read the stream during the flood
+            stream.close()
+        finally:
+            client.close()
+    # Memory: the queues are bounded (5,000 ChStatus models would need far more).
+    assert peak - base < 4 << 20, f"peak grew by {(peak - base) >> 10} KiB"
+    # Policy: at most event_queue_size wait; the OLDEST are dropped and counted.
+    assert len(delivered) + client.dropped_events == flood
+    assert len(items) == queue
+    assert stream.dropped == len(delivered) - queue
+    kwh = [status.actual_kwh for status in items]
+    assert kwh == sorted(kwh) and len(set(kwh)) == queue
+    assert kwh == delivered[-queue:], "the stream must keep the newest events"
+
+
+# ======================================================================== server restart
+@pytest.mark.timeout(60)
+def test_restart_reconnects_and_keeps_each_subscription_once() -> None:
+    with Simulator(push_interval=None, action_delay=0.01) as sim:
+        client = Client(DEFAULT_TOKEN, url=sim.url, reconnect_delay=(0.05, 0.5)).connect()
+        cond = threading.Condition()
+        counts: dict[str, int] = {"connected": 0, "disconnected": 0}
+        marks_a: list[float] = []
+        marks_b: list[float] = []
+
+        def bump(name: str) -> Callable[[object], None]:
+            def handler(_event: object) -> None:
+                with cond:
+                    counts[name] += 1
+                    cond.notify_all()
+
+            return handler
+
+        def on_barrier(_event: object) -> None:
+            with cond:
+                counts["barrier"] = counts.get("barrier", 0) + 1
+                cond.notify_all()
+
+        client.on("connected", bump("connected"))
+        client.on("disconnected", bump("disconnected"))
+        client.on("CH_STATUS", lambda s: marks_a.append(s.actual_kwh))
+        client.on("CH_STATUS", lambda s: marks_b.append(s.actual_kwh))
+        client.on("RELIABILITY_BARRIER", on_barrier)
+        try:
+            for restart in range(1, 4):
+                sim.restart()
+                with cond:
+                    assert cond.wait_for(lambda r=restart: counts["connected"] >= r, 15)
+                assert counts["disconnected"] == restart
+                marker = 9000.0 + restart
+                frame = {
+                    "object": "CH_STATUS",
+                    "evse_id": "BCU100001",
+                    "data": dict(sim.charge_point("BCU100001"), actual_kwh=marker),
+                }
+                assert sim.inject(frame) == 1
+                assert sim.inject({"object": "RELIABILITY_BARRIER"}) == 1
+                with cond:
+                    assert cond.wait_for(lambda r=restart: counts.get("barrier", 0) >= r, 10)
+                assert marks_a.count(marker) == 1 and marks_b.count(marker) == 1
+                assert client.get_status("BCU100002").evse_id == "BCU100002"
+            hellos = [c for c in sim.connections() if c.hello]
+            assert len(hellos) == 4  # one per (re)connect, never two at once
+            assert sim.active_connections == 1
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(30)
+def test_reconnect_attempts_back_off_exponentially() -> None:
+    """While the server is gone, attempts come at growing intervals (never a hot loop)."""
+    server = FuzzServer()
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    client = Client(TOKEN, url=server.url, reconnect_delay=(0.1, 0.8)).connect()
+    listener = socket.socket()
+    try:
+        server.stop()  # cuts the connection: the client starts reconnecting
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(16)
+        listener.settimeout(5.0)
+        accepted: list[float] = []
+        for _ in range(5):  # each attempt is refused right after the TCP accept
+            conn, _addr = listener.accept()
+            accepted.append(time.monotonic())
+            conn.close()
+        gaps = [later - earlier for earlier, later in itertools.pairwise(accepted)]
+        # Full jitter: attempt k waits between half and all of min(0.1 * 2**k, 0.8) seconds;
+        # attempts refused before the listener was bound only make the later steps larger.
+        for gap, step in zip(gaps, (0.2, 0.4, 0.8, 0.8), strict=True):
+            assert gap >= step / 2 * 0.9, gaps
+        assert client.state in ("reconnecting", "connecting")
+        assert not client.connected
+    finally:
+        client.close()
+        listener.close()
+
+
+# ============================================================================ quota
+@pytest.mark.timeout(30)
+def test_quota_exhaustion_stops_sending_until_reset() -> None:
+    with Simulator(push_interval=None, action_delay=0.01) as sim:
+        client = Client(DEFAULT_TOKEN, url=sim.url, reconnect_delay=(0.05, 0.5)).connect()
+        try:
+            assert client.get_status("BCU100001").evse_id == "BCU100001"
+            sim.exhaust_quota()
+            with pytest.raises(RequestLimitReached) as first:
+                client.get_status("BCU100002")
+            reset_at = first.value.reset_at
+            now = dt.datetime.now(dt.timezone.utc)
+            amsterdam = reset_at.astimezone(ZoneInfo("Europe/Amsterdam"))
+            assert reset_at.tzinfo is not None and now < reset_at <= now + dt.timedelta(days=1)
+            assert (amsterdam.hour, amsterdam.minute, amsterdam.second) == (0, 0, 30)
+            wait_until(lambda: client.state == "limited", 5, "client in the limited state")
+            frames_before = len(sim.received())
+            connections_before = len(sim.connections())
+            for evse in ("BCU100001", "BCU100003", "BCU100004"):
+                with pytest.raises(RequestLimitReached) as later:
+                    client.get_status(evse)
+                assert later.value.reset_at == reset_at
+            assert len(sim.received()) == frames_before, "the client kept sending"
+            assert len(sim.connections()) == connections_before, "the client reconnected"
+            assert sim.refusals() == []
+        finally:
+            client.close()
+
+
+# ============================================================ hostile handshake frames
+#: json.loads raises RecursionError (not ValueError) on this; before the fix it escaped connect()
+#: and, while reconnecting, killed the reader thread (the client stayed "reconnecting" forever).
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.timeout(30)
+def test_deeply_nested_frame_during_connect_is_dropped() -> None:
+    with FuzzServer() as server:
+        server.before_hello = [DEEP_JSON, b"\xff\xfe", "[1]", "{"]
+        client = Client(TOKEN, url=server.url, timeout=3.0)
+        try:
+            client.connect()  # must not raise: bad frames are dropped, HELLO still completes
+            assert client.get_status(CHECK_EVSE).evse_id == CHECK_EVSE
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(30)
+def test_deeply_nested_frame_while_reconnecting_keeps_the_reader_alive() -> None:
+    with FuzzServer() as server:
+        client = Client(TOKEN, url=server.url, timeout=3.0, reconnect_delay=(0.05, 0.2))
+        client.connect()
+        try:
+            server.before_hello = [DEEP_JSON]
+            server.drop_all()
+            server.wait_hellos(2)
+            server.before_hello = []
+            wait_until(lambda: client.connected, 3, "the client reconnected")
+            assert client.get_status(CHECK_EVSE).evse_id == CHECK_EVSE
+        finally:
+            client.close()
