@@ -26,6 +26,7 @@ import datetime as _dt
 import enum
 import json
 import logging
+import os
 import random
 import socket
 import ssl
@@ -368,7 +369,10 @@ class Connection:
         if self._sslopt is not None:
             options["sslopt"] = self._sslopt
         try:
-            return websocket.create_connection(self.url, **options)
+            ws = websocket.create_connection(self.url, **options)
+            ws.sock = _ReadAheadSocket(ws.sock)  # type: ignore[assignment]
+            ws.set_mask_key(_MaskKeys())  # type: ignore[no-untyped-call]
+            return ws
         except websocket.WebSocketBadStatusException as exc:
             raise _map_rejection(exc) from None
         except websocket.WebSocketTimeoutException:
@@ -703,6 +707,50 @@ class Connection:
             logger.error("reconnecting stopped: %s", error)
         elif state is State.LIMITED:
             logger.warning("request limit reached while reconnecting: %s", error)
+
+
+class _ReadAheadSocket:
+    """Serve websocket-client's 2-3 small recv() calls per frame from one large read.
+
+    Every recv() releases and re-takes the GIL; while the dispatcher thread converts events,
+    re-taking it costs far more than the syscall (a GIL convoy), so fewer recv() calls
+    matter more than their size.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buffer = memoryview(b"")
+
+    def recv(self, size: int) -> bytes:
+        if not self._buffer:
+            data: bytes = self._sock.recv(max(size, 65536))
+            if len(data) <= size:
+                return data
+            self._buffer = memoryview(data)
+        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
+        return bytes(chunk)
+
+    def pending(self) -> int:
+        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        return len(self._buffer) + int(inner)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _MaskKeys:
+    """Masking keys from one os.urandom() call per 1,024 frames instead of one per frame."""
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._lock = threading.Lock()
+
+    def __call__(self, length: int) -> bytes:
+        with self._lock:
+            if len(self._pool) < length:
+                self._pool = os.urandom(4096)
+            key, self._pool = self._pool[:length], self._pool[length:]
+            return key
 
 
 def error_for_code(code: int | None, message: str) -> BlueCurrentError:

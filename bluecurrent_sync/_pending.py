@@ -103,11 +103,17 @@ class Waiter(Generic[T]):
 
 
 class PendingTable:
-    """All waiters of one client, in registration order, guarded by one lock."""
+    """All waiters of one client, guarded by one lock, indexed by (reply object, evse_id).
+
+    Matching a reply costs O(waiters on that (object, evse_id)), not O(all waiters): with
+    ``get_statuses`` over N charge points the old linear scan made the replies O(N^2).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: list[Waiter[Any]] = []
+        self._waiters: dict[Waiter[Any], None] = {}  # insertion-ordered set
+        self._index: dict[str, dict[str | None, list[Waiter[Any]]]] = {}
+        self._dedup: dict[tuple[str, str | None], Waiter[Any]] = {}
         self._seq = itertools.count()
 
     def register(
@@ -135,12 +141,16 @@ class PendingTable:
         key = (command, evse_id) if shareable else None
         with self._lock:
             if key is not None:
-                for waiter in self._waiters:
-                    if waiter.dedup_key == key and not waiter.done:
-                        waiter.refs += 1
-                        return waiter, False
+                shared = self._dedup.get(key)
+                if shared is not None and not shared.done:
+                    shared.refs += 1
+                    return shared, False
             new: Waiter[Any] = Waiter(command, evse_id, roles, interpret, key)
-            self._waiters.append(new)
+            self._waiters[new] = None
+            for name in new.roles:
+                self._index.setdefault(name, {}).setdefault(evse_id, []).append(new)
+            if key is not None:
+                self._dedup[key] = new
             return new, True
 
     def mark_sent(self, waiter: Waiter[Any]) -> None:
@@ -155,9 +165,25 @@ class PendingTable:
             if waiter.refs <= 0 or waiter.done:
                 self._remove(waiter)
 
+    def _unindex(self, waiter: Waiter[Any], name: str) -> None:
+        by_evse = self._index.get(name)
+        if by_evse is None:
+            return
+        bucket = by_evse.get(waiter.evse_id)
+        if bucket is not None:
+            with contextlib.suppress(ValueError):
+                bucket.remove(waiter)
+            if not bucket:
+                del by_evse[waiter.evse_id]
+                if not by_evse:
+                    del self._index[name]
+
     def _remove(self, waiter: Waiter[Any]) -> None:
-        with contextlib.suppress(ValueError):
-            self._waiters.remove(waiter)
+        if self._waiters.pop(waiter, 0) is None:
+            for name in waiter.roles:
+                self._unindex(waiter, name)
+            if waiter.dedup_key is not None and self._dedup.get(waiter.dedup_key) is waiter:
+                del self._dedup[waiter.dedup_key]
 
     def __len__(self) -> int:
         with self._lock:
@@ -182,6 +208,7 @@ class PendingTable:
                     self._remove(waiter)
                     continue
                 if result is ACKNOWLEDGED:
+                    self._unindex(waiter, object_name)
                     del waiter.roles[object_name]
                     waiter.acknowledged = True
                 else:
@@ -190,15 +217,19 @@ class PendingTable:
             return bool(targets)
 
     def _match(self, object_name: str, evse_id: str | None) -> list[Waiter[Any]]:
-        live = [w for w in self._waiters if not w.done and object_name in w.roles]
+        by_evse = self._index.get(object_name)
+        if not by_evse:
+            return []
         if evse_id is not None:
-            exact = [w for w in live if w.evse_id == evse_id]
+            exact = [w for w in by_evse.get(evse_id, ()) if not w.done]
             if exact:
                 return exact
             # Tolerance: a reply carrying an evse_id to a request that named none.
-            live = [w for w in live if w.evse_id is None]
-        sent = sorted((w for w in live if w.seq is not None), key=lambda w: w.seq or 0)
-        return sent[:1]
+            live = [w for w in by_evse.get(None, ()) if not w.done]
+        else:
+            live = [w for bucket in by_evse.values() for w in bucket if not w.done]
+        sent = [w for w in live if w.seq is not None]
+        return [min(sent, key=lambda w: w.seq or 0)] if sent else []
 
     def fail(self, waiter: Waiter[Any], error: BaseException) -> None:
         """Fail one waiter (e.g. its frame could not be sent) and remove it."""
@@ -226,7 +257,10 @@ class PendingTable:
     def fail_all(self, make_error: Callable[[Waiter[Any]], BaseException]) -> int:
         """Fail every pending request at once; return how many were failed."""
         with self._lock:
-            waiters, self._waiters = self._waiters, []
+            waiters = list(self._waiters)
+            self._waiters.clear()
+            self._index.clear()
+            self._dedup.clear()
         count = 0
         for waiter in waiters:
             if not waiter.done:
