@@ -29,16 +29,22 @@ import logging
 import os
 import random
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import websocket
-
 from . import _protocol as proto
+from ._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import ssl
+
+    import websocket
+else:  # websocket-client and ssl are imported when the first client is made
+    ssl = LazyModule("ssl")
+    websocket = LazyModule("websocket")
 from .errors import (
     AlreadyConnected,
     ApiError,

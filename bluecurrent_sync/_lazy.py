@@ -1,0 +1,35 @@
+"""Deferred imports: a module object that imports the real module on first attribute use.
+
+``import bluecurrent_sync`` should cost no more than what a user touches: websocket-client
+(and with it ssl) is needed only once a connection is opened, so the client modules bind
+it through :class:`LazyModule` at run time while type checkers see the real import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from types import ModuleType
+from typing import Any
+
+__all__ = ["LazyModule"]
+
+
+class LazyModule:
+    """Stand-in for a module, imported on the first attribute access (thread-safe)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, attribute: str) -> Any:
+        module = self._module
+        if module is None:
+            with self._lock:
+                module = self._module = importlib.import_module(self._name)
+        return getattr(module, attribute)
+
+    def __repr__(self) -> str:
+        state = "imported" if self._module is not None else "not imported yet"
+        return f"<LazyModule {self._name!r} ({state})>"
