@@ -558,3 +558,19 @@ def test_payload_is_compact_json(raw_client: RawFactory) -> None:
     message = client.recv_message()
     assert isinstance(message, str)
     assert json.loads(message)["object"] == "CHARGE_CARDS"
+
+
+@pytest.mark.parametrize("simulator", [{"history": 5, "push_interval": None}], indirect=True)
+def test_introspection_history_is_bounded(simulator: Simulator, raw_client: RawFactory) -> None:
+    client = raw_client()
+    for _ in range(8):
+        client.send("GET_CHARGE_CARDS", limit=100)
+        client.expect("CHARGE_CARDS")
+    # validate + HELLO + 8 requests arrived; only the newest 5 are kept, per connection and in all.
+    assert simulator.received("GET_CHARGE_CARDS") == simulator.received()[-5:]
+    assert len(simulator.received()) == 5
+    main = simulator.connections()[-1]
+    assert main.commands() == ["GET_CHARGE_CARDS"] * 5
+    assert len(simulator.sent()) == 5
+    with pytest.raises(ValueError, match="history"):
+        Simulator(history=0)

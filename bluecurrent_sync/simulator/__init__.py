@@ -38,8 +38,10 @@ Options
 -------
 ``Simulator(tokens=(DEFAULT_TOKEN,), *, push_interval=1.0, action_delay=0.2, seed=0,
 host="127.0.0.1", port=0, quota=None, single_connection=False, time_scale=60.0,
-ping_interval=None, close_timeout=1.0, clock=None)``: ``push_interval=None`` disables timed
-pushes; ``time_scale`` is simulated seconds per real second (energy accounting; every push
+ping_interval=None, close_timeout=1.0, clock=None, history=100_000)``: ``push_interval=None``
+disables timed pushes; ``history`` bounds each introspection record (frames received per
+connection and in all, frames sent, connections, refusals: the newest ``history`` are kept);
+``time_scale`` is simulated seconds per real second (energy accounting; every push
 adds at least 1 Wh); ``clock`` returns an aware datetime and drives timestamps and the quota
 day. Random measurements come from ``random.Random(seed)``.
 

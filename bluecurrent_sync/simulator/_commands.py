@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,7 @@ class Conn:
     id: int
     ws: ServerConnection
     remote: str
-    frames: list[dict[str, Any]] = field(default_factory=list)
+    frames: deque[dict[str, Any]] = field(default_factory=deque)
     hello: bool = False
     open: bool = True
     user_token: str | None = None

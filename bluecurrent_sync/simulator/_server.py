@@ -17,6 +17,7 @@ import random
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -108,8 +109,12 @@ class Simulator:
         ping_interval: float | None = None,
         close_timeout: float = 1.0,
         clock: Callable[[], dt.datetime] | None = None,
+        history: int = 100_000,
     ) -> None:
         self._tokens = tuple(tokens)
+        if history < 1:
+            raise ValueError("history must be at least 1")
+        self._history_size = history
         if not self._tokens:
             raise ValueError("the simulator needs at least one token")
         if push_interval is not None and push_interval <= 0:
@@ -152,10 +157,11 @@ class Simulator:
         self._block_all = False
 
         self._conns: dict[int, Conn] = {}
-        self._history: list[Conn] = []
-        self._received: list[dict[str, Any]] = []
-        self._refusals: list[str] = []
-        self._sent: list[tuple[int, Payload]] = []
+        # Introspection records are bounded so a long-running simulator stays flat in memory.
+        self._history: deque[Conn] = deque(maxlen=history)
+        self._received: deque[dict[str, Any]] = deque(maxlen=history)
+        self._refusals: deque[str] = deque(maxlen=history)
+        self._sent: deque[tuple[int, Payload]] = deque(maxlen=history)
         self._conn_ids = itertools.count(1)
 
         self._timers: list[tuple[float, int, Job]] = []
@@ -339,7 +345,12 @@ class Simulator:
             slot = self._threads.get(threading.current_thread())
             if slot is not None:
                 slot.ws = ws
-            conn = Conn(id=next(self._conn_ids), ws=ws, remote=_ip_of(ws))
+            conn = Conn(
+                id=next(self._conn_ids),
+                ws=ws,
+                remote=_ip_of(ws),
+                frames=deque(maxlen=self._history_size),
+            )
             self._conns[conn.id] = conn
             self._history.append(conn)
             self._changed.notify_all()
