@@ -337,14 +337,33 @@ def _error_text(value: object, path: str) -> str | None:
     return _text(value, path) or None
 
 
+def _whole(value: object) -> int | None:
+    """``value`` as an int if it is a JSON integer (``1`` or ``1.0``, never a bool), else None.
+
+    JSON Schema counts a number with a zero fractional part as an integer, so the wire
+    schemas accept ``1.0`` wherever they say ``integer``; the converter does too.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _flag(value: object, path: str) -> bool | None:
-    """A boolean read from the wrapped ``{value, permission}`` form or a plain bool."""
+    """A boolean read from the wrapped ``{value, permission}`` form or a plain bool.
+
+    Accepts exactly what the wire schema's ``flag_setting`` allows: true/false, 0/1
+    (also ``0.0``/``1.0``) or null, plain or as the wrapped form's ``value``.
+    """
     if isinstance(value, Mapping):
         value = value.get("value")
         path = _join(path, "value")
     if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, int) and value in (0, 1):
+    if _whole(value) in (0, 1):
         return bool(value)
     _fail(path, f"expected a boolean, got {_type_name(value)}")
 
@@ -384,23 +403,27 @@ def _s_float(value: object, _: type) -> float:
 
 
 def _s_int(value: object, _: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    whole = _whole(value)  # 1.0 is a JSON integer too
+    if whole is None:
         raise TypeError(f"expected an integer, got {_type_name(value)}")
-    return value
+    return whole
 
 
 def _s_bool(value: object, _: type) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and value in (0, 1):  # e.g. charge card "valid": 1
+    if _whole(value) in (0, 1):  # e.g. charge card "valid": 1 (or 1.0)
         return bool(value)
     raise TypeError(f"expected a boolean, got {_type_name(value)}")
 
 
 def _s_setting_value(value: object, _: type) -> bool | int | None:
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return value
-    raise TypeError(f"expected a boolean or integer, got {_type_name(value)}")
+    whole = _whole(value)
+    if whole is None:
+        raise TypeError(f"expected a boolean or integer, got {_type_name(value)}")
+    return whole
 
 
 def _s_activity(value: object, _: type) -> Activity:
@@ -538,8 +561,8 @@ class WireConverter:
             for key in _LOCATION_KEYS:
                 if data.get(key) is None and key in location:
                     data[key] = location[key]
-        number = data.get("housenumber")
-        if isinstance(number, int) and not isinstance(number, bool):
+        number = _whole(data.get("housenumber"))
+        if number is not None:
             data["housenumber"] = str(number)
         return self._structure(self._to_charge_point, data, ChargePoint, path)
 
@@ -728,6 +751,9 @@ class WireConverter:
     def _schedule(self, item: object, path: str) -> OverrideSchedule:
         raw = _mapping(item, path)
         schedule_id = raw.get("schedule_id")
+        whole = _whole(schedule_id)
+        if whole is not None:
+            schedule_id = whole  # 7.0 -> "7"
         if isinstance(schedule_id, bool) or not isinstance(schedule_id, str | int):
             _fail(
                 _join(path, "schedule_id"),
@@ -760,8 +786,9 @@ class WireConverter:
             _mapping(frame, "$")
             error = _error_text(frame.get("error"), "error")
             customer = frame.get("customer_id")
-            if isinstance(customer, int) and not isinstance(customer, bool):
-                customer = str(customer)
+            whole = _whole(customer)
+            if whole is not None:
+                customer = str(whole)  # 1 and 1.0 -> "1"
             token = frame.get("token")
             if token is not None and not isinstance(token, str):
                 _fail("token", f"expected a string, got {_type_name(token)}")
@@ -784,10 +811,11 @@ class WireConverter:
             code = frame.get("error")
             if isinstance(code, str) and code.strip().lstrip("-").isdigit():
                 code = int(code)
-            if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+            whole = _whole(code)  # 1.0 -> 1
+            if code is not None and whole is None:
                 _fail("error", f"expected an integer code, got {_type_name(code)}")
             message = _text(frame.get("message"), "message")
-            return ServerError(code=code, message=message or "")
+            return ServerError(code=whole, message=message or "")
 
     # -- pushes -----------------------------------------------------------------------
 

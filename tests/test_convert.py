@@ -1048,3 +1048,100 @@ def test_mutated_frames_convert_or_raise_response_validation_error(f: dict[str, 
         except ResponseValidationError as exc:
             assert exc.raw == redact(f)
             assert isinstance(str(exc), str)
+
+
+# --------------------------------------------------------------------------------------
+# Whole-number floats: JSON Schema counts 1.0 as an integer, so the converter does too
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "expected"), [(1.0, 1), (42.0, 42), (-3.0, -3), (0.0, 0)])
+def test_server_error_code_accepts_whole_floats(
+    conv: WireConverter, code: float, expected: int
+) -> None:
+    error = conv.server_error({"object": "ERROR", "error": code, "message": "m"})
+    assert error == ServerError(code=expected, message="m")
+    assert type(error.code) is int
+
+
+@pytest.mark.parametrize("code", [1.5, float("inf"), float("nan"), True])
+def test_server_error_code_rejects_other_numbers(conv: WireConverter, code: object) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        conv.server_error({"object": "ERROR", "error": code})
+    assert info.value.field == "error"
+
+
+@pytest.mark.parametrize(("customer", "expected"), [(1.0, "1"), (1, "1"), (120.0, "120")])
+def test_token_status_customer_id_whole_float_becomes_digits(
+    conv: WireConverter, customer: float, expected: str
+) -> None:
+    status = conv.token_status({"object": "STATUS_API_TOKEN", "customer_id": customer})
+    assert status.customer_id == expected
+
+
+def test_token_status_customer_id_fraction_is_rejected(conv: WireConverter) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        conv.token_status({"object": "STATUS_API_TOKEN", "customer_id": 1.5})
+    assert info.value.field == "customer_id"
+
+
+@pytest.mark.parametrize(("valid", "expected"), [(1.0, True), (0.0, False), (1, True)])
+def test_card_valid_accepts_whole_float_zero_and_one(
+    conv: WireConverter, valid: float, expected: bool
+) -> None:
+    (card,) = conv.charge_cards({"object": "CHARGE_CARDS", "cards": [{"valid": valid}]})
+    assert card.valid is expected
+
+
+@pytest.mark.parametrize("valid", [2.0, 0.5, -1.0, 2])
+def test_card_valid_rejects_other_numbers(conv: WireConverter, valid: float) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        conv.charge_cards({"object": "CHARGE_CARDS", "cards": [{"valid": valid}]})
+    assert info.value.field == "cards[0].valid"
+
+
+def test_settings_accept_whole_floats(conv: WireConverter) -> None:
+    settings = conv.ch_settings(
+        {
+            "object": "CH_SETTINGS",
+            "data": {
+                "evse_id": "B",
+                "plug_and_charge": {"value": 1.0},
+                "public_charging": {"value": 0.0, "permission": "write"},
+                "led_intensity": {"value": 60.0},
+            },
+        }
+    )
+    assert settings.plug_and_charge is True
+    assert settings.linked_charge_cards_only is True  # inverted public_charging
+    assert settings.public_charging == Setting(value=0, permission="write")
+    assert settings.led_intensity == Setting(value=60)
+    assert type(settings.led_intensity.value) is int
+
+
+@pytest.mark.parametrize("value", [2, 2.0, 0.5])
+def test_boolean_settings_reject_other_numbers(conv: WireConverter, value: float) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        conv.ch_settings(
+            {"object": "CH_SETTINGS", "data": {"evse_id": "B", "plug_and_charge": {"value": value}}}
+        )
+    assert info.value.field == "data.plug_and_charge.value"
+
+
+def test_led_intensity_rejects_a_fraction(conv: WireConverter) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        conv.ch_settings(
+            {"object": "CH_SETTINGS", "data": {"evse_id": "B", "led_intensity": {"value": 6.5}}}
+        )
+    assert info.value.field == "data.led_intensity.value"
+
+
+def test_housenumber_and_schedule_id_whole_floats_become_digits(conv: WireConverter) -> None:
+    (point,) = conv.charge_points(
+        {"object": "CHARGE_POINTS", "data": [{"evse_id": "B", "location": {"housenumber": 7.0}}]}
+    )
+    assert point.housenumber == "7"
+    schedule = conv.override_schedule(
+        {"object": "POST_SET_OVERRIDE_CURRENT", "data": {"schedule_id": 12.0}}
+    )
+    assert schedule.schedule_id == "12"
