@@ -44,6 +44,7 @@ from bluecurrent_sync.models import (
     ServerError,
     Setting,
     SettingResult,
+    Tariff,
     TokenStatus,
     VehicleStatus,
 )
@@ -69,7 +70,9 @@ _VEHICLE_LETTERS = {
 _ACTIVITIES = {member.value: member for member in Activity}
 _VEHICLE_NAMES = {member.value: member for member in VehicleStatus}
 
-_WIRE_TS = re.compile(r"^(\d{8} \d{2}:\d{2}:\d{2})(?:([+-])(\d{2}):?(\d{2}))?$", re.ASCII)
+_WIRE_TS = re.compile(
+    r"^(\d{4})(\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:([+-])(\d{2}):?(\d{2}))?$", re.ASCII
+)
 # ISO 8601 as the wire schema allows it; parsed by hand so 3.10 and 3.11+ agree.
 _ISO_TS = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
@@ -148,8 +151,9 @@ def parse_timestamp(value: object) -> _dt.datetime | None:
     text = value.strip()
     match = _WIRE_TS.match(text)
     if match:
-        stamp, sign, hours, minutes = match.groups()
-        parsed = _dt.datetime.strptime(stamp, "%Y%m%d %H:%M:%S")
+        year, month, day, hour, minute, second, sign, hours, minutes = match.groups()
+        # datetime(...) instead of strptime: ~1.5 us instead of ~7 us; same ValueError.
+        parsed = _dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
         if sign is None:
             return parsed.replace(tzinfo=AMSTERDAM)
         delta = _dt.timedelta(hours=int(hours), minutes=int(minutes))
@@ -465,6 +469,10 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _s_int)
     conv.register_structure_hook(bool, _s_bool)
     conv.register_structure_hook(bool | int | None, _s_setting_value)
+    # Direct hooks for optional scalars and nested models: cattrs' generic Optional dispatch
+    # (_structure_optional) costs ~1 us per field, about half of a CH_STATUS conversion.
+    for scalar, scalar_hook in ((str, _s_str), (float, _s_float), (int, _s_int), (bool, _s_bool)):
+        conv.register_structure_hook(scalar | None, _optional(scalar_hook, scalar))
     conv.register_structure_hook(Activity, _s_activity)
     conv.register_structure_hook(VehicleStatus, _s_vehicle_status)
     # Optional temporal fields: "" means "not set", so the hook sees None and "" too.
@@ -482,7 +490,18 @@ def _make_converter() -> cattrs.Converter:
         return setting
 
     conv.register_structure_hook(Setting, structure_setting)
+    for nested in (Setting, ChargeCard, Tariff):
+        conv.register_structure_hook(
+            nested | None, _optional(conv.get_structure_hook(nested), nested)
+        )
     return conv
+
+
+def _optional(hook: Callable[[Any, type], Any], cls: type) -> Callable[[Any, type], Any]:
+    def structure_optional(value: object, _: type) -> Any:
+        return None if value is None else hook(value, cls)
+
+    return structure_optional
 
 
 # --------------------------------------------------------------------------------------
