@@ -124,10 +124,14 @@ class Dispatcher:
         self._queue: collections.deque[tuple[str, Mapping[str, Any] | None, object]] = (
             collections.deque()
         )
-        self._cond = threading.Condition()
+        # A plain Lock: the queue is never re-entered, and an RLock costs more per frame.
+        self._cond = threading.Condition(threading.Lock())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dropped = 0
+        # object name -> whether anyone listens; read without the lock on every frame, reset
+        # (under the lock) whenever subscriptions or streams change.
+        self._wanted: dict[str, bool] = {}
 
     # -- subscriptions -----------------------------------------------------------------
     def subscribe(self, object_name: str, handler: Handler) -> None:
@@ -136,6 +140,7 @@ class Dispatcher:
             raise TypeError("handler must be callable")
         with self._lock:
             self._handlers.setdefault(object_name, []).append(handler)
+            self._wanted = {}
 
     def unsubscribe(self, object_name: str, handler: Handler) -> bool:
         """Remove one registration of ``handler``; return whether it was registered."""
@@ -143,6 +148,7 @@ class Dispatcher:
             handlers = self._handlers.get(object_name, [])
             if handler in handlers:
                 handlers.remove(handler)
+                self._wanted = {}
                 return True
             return False
 
@@ -155,25 +161,33 @@ class Dispatcher:
         stream = EventStream(names, maxsize or self.queue_size, timeout, self._forget_stream)
         with self._lock:
             self._streams.append(weakref.ref(stream))
+            self._wanted = {}
         return stream
 
     def _forget_stream(self, stream: EventStream) -> None:
         with self._lock:
             self._streams = [ref for ref in self._streams if ref() not in (None, stream)]
+            self._wanted = {}
 
     def _live_streams(self) -> list[EventStream]:
         """The open streams (call with the lock held)."""
         live = [stream for stream in (ref() for ref in self._streams) if stream is not None]
         if len(live) != len(self._streams):
             self._streams = [weakref.ref(stream) for stream in live]
+            self._wanted = {}
         return live
 
     def wants(self, object_name: str) -> bool:
         """Whether anyone listens for ``object_name`` (frames nobody wants are not queued)."""
+        wanted = self._wanted.get(object_name)
+        if wanted is not None:
+            return wanted
         with self._lock:
-            if self._handlers.get(object_name) or self._handlers.get(ANY):
-                return True
-            return any(stream.wants(object_name) for stream in self._live_streams())
+            wanted = bool(self._handlers.get(object_name) or self._handlers.get(ANY)) or any(
+                stream.wants(object_name) for stream in self._live_streams()
+            )
+            self._wanted[object_name] = wanted
+        return wanted
 
     # -- the thread --------------------------------------------------------------------
     def start(self) -> None:
