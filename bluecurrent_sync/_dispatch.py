@@ -12,6 +12,7 @@ warning on the first drop and every 100th after it.
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import threading
 import weakref
@@ -121,11 +122,17 @@ class Dispatcher:
         self._handlers: dict[str, list[Handler]] = {}
         # Weak references: a stream its consumer abandoned is collected and stops receiving.
         self._streams: list[weakref.ref[EventStream]] = []
-        self._queue: collections.deque[tuple[str, Mapping[str, Any] | None, object]] = (
-            collections.deque()
+        # deque appends and pops are atomic, so the reader never takes a lock to queue a frame;
+        # maxlen drops the oldest item itself. Items carry a sequence number, so the
+        # dispatcher counts the dropped ones exactly from the gaps. The condition only wakes
+        # an idle dispatcher.
+        self._queue: collections.deque[tuple[int, str, Mapping[str, Any] | None, object]] = (
+            collections.deque(maxlen=queue_size)
         )
-        # A plain Lock: the queue is never re-entered, and an RLock costs more per frame.
+        self._seq = itertools.count(1)
+        self._last_seq = 0
         self._cond = threading.Condition(threading.Lock())
+        self._idle = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.dropped = 0
@@ -213,28 +220,37 @@ class Dispatcher:
     def _enqueue(self, object_name: str, frame: Mapping[str, Any] | None, event: object) -> None:
         if self._stop.is_set() or not self.wants(object_name):
             return
-        with self._cond:
-            if len(self._queue) >= self.queue_size:
-                self._queue.popleft()
-                self.dropped += 1
-                if self.dropped == 1 or self.dropped % 100 == 0:
-                    logger.warning(
-                        "event queue full (%d): dropped the oldest event (%d dropped so far); "
-                        "handlers are too slow",
-                        self.queue_size,
-                        self.dropped,
-                    )
-            self._queue.append((object_name, frame, event))
-            self._cond.notify()
+        self._queue.append((next(self._seq), object_name, frame, event))
+        # The dispatcher sets _idle under the condition BEFORE it re-checks the queue, so
+        # either it sees this item or we see _idle and wake it.
+        if self._idle:
+            with self._cond:
+                self._cond.notify()
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._stop.is_set())
-                if self._stop.is_set():
-                    return
-                object_name, frame, event = self._queue.popleft()
+        while not self._stop.is_set():
+            try:
+                seq, object_name, frame, event = self._queue.popleft()
+            except IndexError:
+                with self._cond:
+                    self._idle = True
+                    self._cond.wait_for(lambda: self._queue or self._stop.is_set())
+                    self._idle = False
+                continue
+            if seq > self._last_seq + 1:
+                self._count_dropped(seq - self._last_seq - 1)
+            self._last_seq = seq
             self._deliver(object_name, frame, event)
+
+    def _count_dropped(self, count: int) -> None:
+        before, self.dropped = self.dropped, self.dropped + count
+        if before == 0 or before // 100 != self.dropped // 100:
+            logger.warning(
+                "event queue full (%d): dropped the oldest events (%d dropped so far); "
+                "handlers are too slow",
+                self.queue_size,
+                self.dropped,
+            )
 
     def _deliver(self, object_name: str, frame: Mapping[str, Any] | None, event: object) -> None:
         if frame is not None:
