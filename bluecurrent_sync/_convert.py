@@ -18,16 +18,10 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
-import cattrs
-from cattrs.errors import (
-    AttributeValidationNote,
-    BaseValidationError,
-    IterableValidationNote,
-)
-
+from bluecurrent_sync._lazy import LazyModule
 from bluecurrent_sync.errors import ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
@@ -48,6 +42,13 @@ from bluecurrent_sync.models import (
     TokenStatus,
     VehicleStatus,
 )
+
+if TYPE_CHECKING:
+    import cattrs
+    import cattrs.errors as cattrs_errors
+else:  # cattrs is imported when the first WireConverter is made, not at package import
+    cattrs = LazyModule("cattrs")
+    cattrs_errors = LazyModule("cattrs.errors")
 
 __all__ = ["AMSTERDAM", "WireConverter", "evse_id_of", "parse_timestamp", "redact"]
 
@@ -244,7 +245,7 @@ def _join(base: str, segment: str | int) -> str:
 
 def _cattrs_leaf(exc: BaseException, path: str) -> tuple[str, BaseException]:
     """Follow a cattrs validation error group down to its first leaf, building the path."""
-    while isinstance(exc, BaseValidationError):
+    while isinstance(exc, cattrs_errors.BaseValidationError):
         grouped = getattr(exc, "group_exceptions", None)
         with_notes: list[tuple[Exception, Any]] = list(grouped()[0]) if grouped else []
         if not with_notes:
@@ -253,9 +254,9 @@ def _cattrs_leaf(exc: BaseException, path: str) -> tuple[str, BaseException]:
             exc = exc.exceptions[0]
             continue
         sub, note = with_notes[0]
-        if isinstance(note, AttributeValidationNote):
+        if isinstance(note, cattrs_errors.AttributeValidationNote):
             path = _join(path, note.name)
-        elif isinstance(note, IterableValidationNote):
+        elif isinstance(note, cattrs_errors.IterableValidationNote):
             path = _join(path, int(note.index))
         exc = sub
     return path, exc
@@ -270,7 +271,7 @@ def _guard(frame: object, what: str) -> Iterator[None]:
         raise
     except _FieldError as exc:
         raise _validation_error(frame, what, exc.path, exc.message) from None
-    except BaseValidationError as exc:
+    except cattrs_errors.BaseValidationError as exc:
         path, leaf = _cattrs_leaf(exc, "")
         raise _validation_error(frame, what, path or None, _describe(leaf)) from None
     except Exception as exc:  # defensive: nothing else may escape
@@ -552,7 +553,7 @@ class WireConverter:
         """Run a generated structure function, prefixing error paths with ``base``."""
         try:
             return fn(data, cls)
-        except BaseValidationError as exc:
+        except cattrs_errors.BaseValidationError as exc:
             path, leaf = _cattrs_leaf(exc, base)
             raise _FieldError(path, _describe(leaf)) from None
         except (TypeError, ValueError) as exc:

@@ -96,6 +96,8 @@ def test_importing_the_package_starts_no_thread_and_needs_no_simulator_extra() -
         "import bluecurrent_sync\n"
         "assert threading.active_count() == 1, threading.enumerate()\n"
         "assert 'asyncio' not in sys.modules, 'the client must not use asyncio'\n"
+        "lazy = [m for m in ('websocket', 'ssl', 'cattrs') if m in sys.modules]\n"
+        "assert not lazy, f'imported before first use: {lazy}'\n"
         "print('ok')\n"
     )
     out = subprocess.run(
