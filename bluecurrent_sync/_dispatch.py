@@ -5,8 +5,9 @@ each frame into its model once and hands it, in arrival order, to every handler 
 its object name (and to ``"*"``), each call isolated, and to every open :class:`EventStream`.
 
 Overflow policy (both queues are bounded): when a queue is full the OLDEST queued item is
-dropped to make room for the newest and a drop counter is increased; the dispatcher logs a
-warning on the first drop and every 100th after it.
+dropped to make room for the newest and a drop counter is increased (the dispatcher counts
+its drops from gaps in the queued items' sequence numbers); it logs a warning on the first
+drop and each time the count passes a multiple of 100.
 """
 
 from __future__ import annotations
