@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import enum
+import ipaddress
 import json
 import logging
 import os
@@ -105,18 +106,18 @@ def check_url(url: str, allow_insecure: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"url must be a ws:// or wss:// URL, got {url!r}")
-    if parts.scheme == "ws" and not allow_insecure and not _is_loopback(parts.hostname):
+    if parts.scheme == "ws" and not allow_insecure and not is_loopback_url(url):
         raise ValueError(
             f"refusing unencrypted ws:// to non-loopback host {parts.hostname!r}; "
             "use wss:// or pass allow_insecure=True"
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (``localhost`` or a loopback address)."""
+    host = urlsplit(url).hostname or ""
     if host == "localhost":
         return True
-    import ipaddress
-
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import itertools
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import TextIO
-from urllib.parse import urlparse
 
+from bluecurrent_sync._connection import is_loopback_url
 from bluecurrent_sync.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -69,16 +68,6 @@ class _Printer:
         for line in text.splitlines() or [""]:
             self.out.write(f"   {line}".rstrip() + "\n")
         self.out.flush()
-
-
-def _is_local(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _pick_idle(statuses: Sequence[ChStatus]) -> str | None:
@@ -237,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stderr.write(f"--url needs --token or ${TOKEN_ENV}.\n")
                 return EXIT_USAGE
             out.write(f"bluecurrent_sync guided tour against {url}\n")
-        with_session = args.url is None or _is_local(url) or args.allow_session
+        with_session = args.url is None or is_loopback_url(url) or args.allow_session
         try:
             unconnected = Client(token, url=url)
         except ValueError as exc:  # a URL the client refuses
