@@ -619,15 +619,6 @@ class Connection:
             self.state = State.LIMITED
         logger.warning("request limit reached; no requests until %s", reset_at.isoformat())
 
-    def enter_failed(self, error: BlueCurrentError) -> None:
-        """Stop reconnecting for good: every call raises ``error`` until the client is closed."""
-        with self._state_lock:
-            if self.state is State.CLOSED:
-                return
-            self.fatal_error = error
-            self.state = State.FAILED
-        logger.error("connection stopped for good: %s", error)
-
     def _went_down(self, error: BlueCurrentError) -> None:
         with self._send_lock, self._state_lock:
             self._ws = None

@@ -50,7 +50,14 @@ else:  # cattrs is imported when the first WireConverter is made, not at package
     cattrs = LazyModule("cattrs")
     cattrs_errors = LazyModule("cattrs.errors")
 
-__all__ = ["AMSTERDAM", "WireConverter", "evse_id_of", "parse_timestamp", "redact"]
+__all__ = [
+    "AMSTERDAM",
+    "WireConverter",
+    "event_object_name",
+    "evse_id_of",
+    "parse_timestamp",
+    "redact",
+]
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 """Time zone of naive wire timestamps."""
@@ -113,6 +120,27 @@ def evse_id_of(frame: Mapping[str, Any]) -> str | None:
         if isinstance(grid, str) and grid:
             return grid.removeprefix("GRID-") or None
     return None
+
+
+_EVENT_OBJECTS: dict[type, str] = {
+    ChStatus: "CH_STATUS",
+    ChSettings: "CH_SETTINGS",
+    GridCurrent: "GRID_CURRENT",
+    GridStatus: "GRID_STATUS",
+}
+
+
+def event_object_name(event: object) -> str:
+    """The wire object name of an event :meth:`WireConverter.event` produced.
+
+    ``"CH_STATUS"`` for a ChStatus, ``"CHARGE_POINTS"`` for a list of charge points, a
+    RawEvent's own name; any other value gets its type's name.
+    """
+    if isinstance(event, RawEvent):
+        return event.object_name
+    if isinstance(event, list):
+        return "CHARGE_POINTS"
+    return _EVENT_OBJECTS.get(type(event), type(event).__name__)
 
 
 def redact(frame: Mapping[str, Any]) -> dict[str, Any]:

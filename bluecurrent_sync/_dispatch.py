@@ -205,11 +205,6 @@ class Dispatcher:
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._thread.start()
 
-    @property
-    def is_dispatch_thread(self) -> bool:
-        """Whether the calling thread is the dispatcher thread."""
-        return threading.current_thread() is self._thread
-
     def publish(self, object_name: str, frame: Mapping[str, Any]) -> None:
         """Queue a frame for subscribers (called by the reader thread; never blocks)."""
         self._enqueue(object_name, frame, None)

@@ -12,7 +12,8 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from ._convert import AMSTERDAM
 
 __all__ = [
     "AMSTERDAM",
@@ -32,7 +33,6 @@ __all__ = [
     "validate_frame",
 ]
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 # Object names the client itself cares about.
 OBJ_ERROR = "ERROR"

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 from attrs import AttrsInstance
 
+from bluecurrent_sync._convert import event_object_name
 from bluecurrent_sync.client import DEFAULT_URL, Client
 from bluecurrent_sync.errors import (
     ActionFailed,
@@ -73,7 +74,6 @@ __all__ = [
     "format_fields",
     "format_table",
     "main",
-    "object_name_of",
     "report_error",
     "timed_events",
     "to_jsonable",
@@ -227,25 +227,10 @@ def format_fields(model: AttrsInstance) -> str:
     return format_table(("FIELD", "VALUE"), rows)
 
 
-def object_name_of(event: object) -> str:
-    """The wire object name of a pushed event (``"CH_STATUS"`` for a ChStatus, ...)."""
-    if isinstance(event, RawEvent):
-        return event.object_name
-    if isinstance(event, list):
-        return "CHARGE_POINTS"
-    names: dict[type, str] = {
-        ChStatus: "CH_STATUS",
-        ChSettings: "CH_SETTINGS",
-        GridCurrent: "GRID_CURRENT",
-        GridStatus: "GRID_STATUS",
-    }
-    return names.get(type(event), type(event).__name__)
-
-
 def event_line(event: object) -> str:
     """One human-readable line for a pushed event, prefixed with the local time."""
     now = dt.datetime.now().strftime("%H:%M:%S")
-    name = object_name_of(event)
+    name = event_object_name(event)
     if isinstance(event, ChStatus):
         detail = (
             f"{event.evse_id}  {_cell(event.activity)}  {event.total_kw:.2f} kW  "
@@ -377,7 +362,7 @@ def timed_events(
         finally:
             if timer is not None:
                 timer.cancel()
-                timer.join()
+                timer.join(1.0)  # a cancelled timer ends at once; stream.close() is quick
 
 
 def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -396,7 +381,7 @@ def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                 if wanted and evse is None and not isinstance(event, RawEvent):
                     continue  # e.g. a CHARGE_POINTS list; connection events still show
                 if args.json:
-                    record = {"object": object_name_of(event), "data": to_jsonable(event)}
+                    record = {"object": event_object_name(event), "data": to_jsonable(event)}
                     out.write(json.dumps(record) + "\n")
                 else:
                     out.write(event_line(event) + "\n")

@@ -1145,3 +1145,19 @@ def test_housenumber_and_schedule_id_whole_floats_become_digits(conv: WireConver
         {"object": "POST_SET_OVERRIDE_CURRENT", "data": {"schedule_id": 12.0}}
     )
     assert schedule.schedule_id == "12"
+
+
+def test_event_object_name_round_trips_every_pushed_model() -> None:
+    from bluecurrent_sync._convert import event_object_name
+
+    conv = WireConverter()
+    pushes = [
+        {"object": "CH_STATUS", "evse_id": "BCU1", "data": {"evse_id": "BCU1"}},
+        {"object": "CH_SETTINGS", "data": {"evse_id": "BCU1"}},
+        {"object": "GRID_CURRENT", "evse_id": "BCU1", "grid_actual_p1": 3},
+        {"object": "GRID_STATUS", "data": {"id": "GRID-BCU1", "grid_actual_p1": 3}},
+        {"object": "CHARGE_POINTS", "data": [{"evse_id": "BCU1"}]},
+        {"object": "SOMETHING_NEW", "value": 1},
+    ]
+    for frame in pushes:
+        assert event_object_name(conv.event(frame)) == frame["object"]
