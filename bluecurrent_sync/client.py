@@ -200,9 +200,12 @@ class Client:
         Every call still waiting fails at once with ConnectionClosedError. Threads are joined
         with a timeout of about ``timeout`` seconds; safe to call from an event handler.
         """
-        self._pending.fail_all(lambda _w: ConnectionClosedError("the client was closed"))
+        closed = lambda _w: ConnectionClosedError("the client was closed")  # noqa: E731
+        self._pending.fail_all(closed)
         self._conn.close()
-        self._pending.fail_all(lambda _w: ConnectionClosedError("the client was closed"))
+        # Again: a call that passed its state check just before close() may have registered
+        # its waiter in between; it must not wait for its timeout.
+        self._pending.fail_all(closed)
         self._dispatcher.stop(self.timeout)
 
     @property
