@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from . import _protocol as proto
 from ._lazy import LazyModule
+from ._tap import ConnectionKind, TapSet
 
 if TYPE_CHECKING:
     import ssl
@@ -173,6 +174,7 @@ class Connection:
         ping_interval: Seconds of silence from the server after which the reader sends a
             websocket ping (None: no keepalive).
         ping_timeout: Further seconds of silence after which the connection counts as dead.
+        taps: Observers of every text frame on every connection (see ``_tap.py``).
     """
 
     def __init__(
@@ -191,8 +193,10 @@ class Connection:
         sslopt: dict[str, Any] | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float = 20.0,
+        taps: TapSet | None = None,
     ) -> None:
         self._api_token = api_token
+        self._taps = taps if taps is not None else TapSet()
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.url = url
@@ -321,7 +325,7 @@ class Connection:
             )
             if before_send is not None:
                 before_send()
-            self._send_frame(ws, frame)
+            self._send_frame(ws, frame, "main")
 
     def request_once(self, command: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Send one command on a fresh short connection and return its one reply frame.
@@ -334,7 +338,7 @@ class Connection:
         self.check_usable()
         assert self._server_token is not None
         frame = proto.command_frame(command, proto.auth_value(self._server_token), **dict(fields))
-        return self._short_exchange(frame)
+        return self._short_exchange(frame, "account")
 
     def close(self) -> None:
         """Close the connection and join the reader thread (idempotent, bounded by ``timeout``)."""
@@ -357,6 +361,8 @@ class Connection:
                 # Give the server a moment to answer the close frame (a clean close).
                 reader.join(min(self.timeout, 0.25))
             _abort(ws)
+            if self._taps:
+                self._taps.connection_event("closed", "main", "the client was closed")
         if connecting is not None:
             _abort(connecting)
         reader = self._reader
@@ -366,7 +372,7 @@ class Connection:
                 logger.warning("reader thread did not stop within %.1f s", self.timeout + 1.0)
 
     # -- handshake -----------------------------------------------------------------------
-    def _open_socket(self) -> websocket.WebSocket:
+    def _open_socket(self, kind: ConnectionKind) -> websocket.WebSocket:
         options: dict[str, Any] = {
             "timeout": self.timeout,
             "enable_multithread": True,
@@ -379,6 +385,8 @@ class Connection:
             ws = websocket.create_connection(self.url, **options)
             ws.sock = _ReadAheadSocket(ws.sock)  # type: ignore[assignment]
             ws.set_mask_key(_MaskKeys())  # type: ignore[no-untyped-call]
+            if self._taps:
+                self._taps.connection_event("opened", kind, "")
             return ws
         except websocket.WebSocketBadStatusException as exc:
             raise _map_rejection(exc) from None
@@ -398,25 +406,27 @@ class Connection:
                 f"could not connect to {self.url}: {type(exc).__name__}"
             ) from None
 
-    def _short_exchange(self, frame: Mapping[str, Any]) -> dict[str, Any]:
+    def _short_exchange(self, frame: Mapping[str, Any], kind: ConnectionKind) -> dict[str, Any]:
         """Open a short connection, send ``frame``, read one reply, close."""
-        ws = self._open_socket()
+        ws = self._open_socket(kind)
         with self._state_lock:
             self._connecting = ws
         try:
-            self._send_frame(ws, frame)
-            reply = self._read_handshake_frame(ws, str(frame.get("command")))
+            self._send_frame(ws, frame, kind)
+            reply = self._read_handshake_frame(ws, str(frame.get("command")), kind)
         finally:
             with self._state_lock:
                 self._connecting = None
             _close_quietly(ws)
+            if self._taps:
+                self._taps.connection_event("closed", kind, "short exchange done")
         proto_error = self._error_of(reply)
         if proto_error is not None:
             raise proto_error
         return reply
 
     def _validate_token(self) -> None:
-        reply = self._short_exchange(proto.validate_frame(self._api_token))
+        reply = self._short_exchange(proto.validate_frame(self._api_token), "validate")
         status = self._converter.token_status(reply)
         if not status.success or not status.token:
             raise InvalidApiToken("the API token was refused")
@@ -429,11 +439,13 @@ class Connection:
             if self._server_token is None:
                 self._validate_token()
             assert self._server_token is not None
-            ws = self._open_socket()
+            ws = self._open_socket("main")
             with self._state_lock:
                 self._connecting = ws
             try:
-                self._send_frame(ws, proto.hello_frame(proto.auth_value(self._server_token)))
+                self._send_frame(
+                    ws, proto.hello_frame(proto.auth_value(self._server_token)), "main"
+                )
                 self._await_hello(ws)
             except InvalidApiToken:
                 _close_quietly(ws)
@@ -456,7 +468,7 @@ class Connection:
 
     def _await_hello(self, ws: websocket.WebSocket) -> None:
         while True:
-            reply = self._read_handshake_frame(ws, proto.HELLO)
+            reply = self._read_handshake_frame(ws, proto.HELLO, "main")
             error = self._error_of(reply)
             if error is not None:
                 raise error
@@ -468,7 +480,9 @@ class Connection:
             except Exception:  # never let one frame break the handshake
                 logger.exception("failed to handle a frame received before the HELLO reply")
 
-    def _read_handshake_frame(self, ws: websocket.WebSocket, command: str) -> dict[str, Any]:
+    def _read_handshake_frame(
+        self, ws: websocket.WebSocket, command: str, kind: ConnectionKind
+    ) -> dict[str, Any]:
         """Read the next JSON object from ``ws`` within ``timeout`` (handshake phase only)."""
         ws.settimeout(self.timeout)
         while True:
@@ -487,6 +501,8 @@ class Connection:
             text = self._decode(frame.data)
             if text is None:
                 continue
+            if self._taps:
+                self._taps.frame("in", text, kind)
             try:
                 reply = json.loads(text)
             except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
@@ -507,13 +523,18 @@ class Connection:
         return error_for_code(error.code, error.message)
 
     # -- I/O helpers -------------------------------------------------------------------
-    def _send_frame(self, ws: websocket.WebSocket, frame: Mapping[str, Any]) -> None:
+    def _send_frame(
+        self, ws: websocket.WebSocket, frame: Mapping[str, Any], kind: ConnectionKind
+    ) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             from ._convert import redact
 
             logger.debug("send %s", redact(frame))
+        text = proto.encode(frame)
+        if self._taps:
+            self._taps.frame("out", text, kind)
         try:
-            ws.send(proto.encode(frame))
+            ws.send(text)
         except (websocket.WebSocketException, OSError) as exc:
             raise ConnectionClosedError(
                 f"connection lost while sending {frame.get('command')}: {type(exc).__name__}"
@@ -552,6 +573,8 @@ class Connection:
             if ws is not None:
                 error = self._read_until_dropped(ws)
                 _abort(ws)
+                if self._taps:
+                    self._taps.connection_event("closed", "main", str(error))
                 if self._stop.is_set():
                     return
                 self._went_down(error)
@@ -598,6 +621,8 @@ class Connection:
             text = self._decode(frame.data)
             if text is None:
                 continue
+            if self._taps:
+                self._taps.frame("in", text, "main")
             try:
                 self._on_frame(text)
             except Exception:  # the reader never dies from one frame

@@ -27,6 +27,7 @@ from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._pending import ACKNOWLEDGED, PendingTable, Waiter
 from ._protocol import Role
 from ._router import Router
+from ._tap import TapSet
 from .errors import (
     ActionFailed,
     BlueCurrentError,
@@ -147,6 +148,7 @@ class Client:
         self._pending = PendingTable()
         self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
         self._router = Router(self._converter, self._pending, self._dispatcher, self._on_limit)
+        self._taps = TapSet()  # frame observers: capture recorder, request accounting
         self._conn = Connection(
             api_token,
             url,
@@ -161,6 +163,7 @@ class Client:
             sslopt=sslopt,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
+            taps=self._taps,
         )
 
     # -- lifecycle ---------------------------------------------------------------------
