@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _protocol as proto
@@ -31,6 +31,8 @@ class Router:
         pending: The client's waiters.
         dispatcher: Receives every routed frame for its subscribers.
         on_limit: Called with ``reset_at`` when the server reports ERROR 42.
+        observe: Called with ``(object name, evse_id, frame)`` for every routed frame other
+            than ERROR and HELLO, before any waiter sees it (the live mirror).
     """
 
     def __init__(
@@ -39,11 +41,13 @@ class Router:
         pending: PendingTable,
         dispatcher: Dispatcher,
         on_limit: Callable[[Any], None],
+        observe: Callable[[str, str | None, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._converter = converter
         self._pending = pending
         self._dispatcher = dispatcher
         self._on_limit = on_limit
+        self._observe = observe
 
     def on_frame(self, text: str) -> None:
         """Handle one text frame from the socket."""
@@ -64,7 +68,10 @@ class Router:
         if name == proto.OBJ_ERROR:
             self._on_error(frame)
         elif name != proto.OBJ_HELLO:
-            self._pending.route(name, evse_id_of(frame), frame)
+            evse_id = evse_id_of(frame)
+            if self._observe is not None:
+                self._observe(name, evse_id, frame)
+            self._pending.route(name, evse_id, frame)
         self._dispatcher.publish(name, frame)
 
     def _on_error(self, frame: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ not run on the reader thread, so the reply can still arrive).
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
@@ -24,10 +25,12 @@ from . import _protocol as proto
 from ._connection import Backoff, Connection, check_url, copy_error
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
+from ._mirror import Mirror, Observed
 from ._pending import ACKNOWLEDGED, PendingTable, Waiter
 from ._protocol import Role
 from ._router import Router
 from ._tap import TapSet
+from ._usage import DailyUsage, RequestMeter
 from .errors import (
     ActionFailed,
     BlueCurrentError,
@@ -42,6 +45,7 @@ from .models import (
     ChargePoint,
     ChSettings,
     ChStatus,
+    GridCurrent,
     GridStatus,
     OverrideSchedule,
     RawEvent,
@@ -87,10 +91,15 @@ class Client:
         sslopt: websocket-client TLS options; default a verifying ``ssl.create_default_context()``.
         ping_interval: Seconds of server silence before a keepalive ping (None: no pings).
         ping_timeout: Further seconds of silence after which the connection counts as lost.
+        usage_file: A file where this client adds every request it sends, shared safely by
+            several processes (cron runs): see :meth:`usage` and ``bluecurrent-sync usage``.
+        daily_budget: Requests allowed per day (Europe/Amsterdam), counted over the usage
+            file when one is given: a request that would pass it raises
+            :class:`~bluecurrent_sync.errors.DailyBudgetExceeded` and is not sent.
 
     Raises:
         ValueError: For a non-websocket URL, or ``ws://`` to a non-loopback host without
-            ``allow_insecure=True``.
+            ``allow_insecure=True``, or a negative ``daily_budget``.
 
     Errors every request method may raise (besides those it lists itself):
 
@@ -133,6 +142,8 @@ class Client:
         sslopt: dict[str, Any] | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float = 20.0,
+        usage_file: str | os.PathLike[str] | None = None,
+        daily_budget: int | None = None,
     ) -> None:
         if not isinstance(api_token, str) or not api_token:
             raise ValueError("api_token must be a non-empty string")
@@ -147,8 +158,24 @@ class Client:
         self._converter = WireConverter()
         self._pending = PendingTable()
         self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
-        self._router = Router(self._converter, self._pending, self._dispatcher, self._on_limit)
+        self._mirror = Mirror(
+            {
+                "CH_STATUS": self._converter.ch_status,
+                "CH_SETTINGS": self._converter.ch_settings,
+                "GRID_STATUS": self._converter.grid_status,
+                "GRID_CURRENT": self._converter.grid_current,
+            }
+        )
+        self._router = Router(
+            self._converter,
+            self._pending,
+            self._dispatcher,
+            self._on_limit,
+            observe=self._mirror.observe,
+        )
         self._taps = TapSet()  # frame observers: capture recorder, request accounting
+        self._meter = RequestMeter(usage_file, daily_budget)
+        self._taps.add(self._meter)
         self._conn = Connection(
             api_token,
             url,
@@ -190,10 +217,13 @@ class Client:
             ConnectionClosedError: The server could not be reached, or closed the connection.
             RequestTimeoutError: The server did not answer within ``timeout``.
             ClientStateError: Already connected, or closed.
+            DailyBudgetExceeded: The two requests of a connect would pass ``daily_budget``.
+            UsageFileError: ``usage_file`` is not a usage file, or cannot be written.
 
         A failed connect() leaves no thread behind and may be retried.
         """
-        self._conn.open()  # starts no thread unless it succeeds
+        with self._meter.admitting(2):  # VALIDATE_API_TOKEN and HELLO
+            self._conn.open()  # starts no thread unless it succeeds
         self._dispatcher.start()
         return self
 
@@ -209,6 +239,7 @@ class Client:
         # Again: a call that passed its state check just before close() may have registered
         # its waiter in between; it must not wait for its timeout.
         self._pending.fail_all(closed)
+        self._mirror.end(ConnectionClosedError("the client was closed"))
         self._dispatcher.stop(self.timeout)
 
     @property
@@ -279,6 +310,94 @@ class Client:
         names = frozenset(name for name in object_names if name != ANY)
         return self._dispatcher.open_stream(names, timeout, maxsize)
 
+    # -- live state: the mirror (costs no request) ----------------------------------------
+    @property
+    def observed(self) -> Mirror:
+        """The live mirror: the latest status, settings and grid figures with their times.
+
+        ``client.observed.status(evse_id)`` (likewise ``settings``, ``grid_status``,
+        ``grid_current``) returns an :class:`~bluecurrent_sync._mirror.Observed` record
+        (``value``, ``received_at``, ``age``) or None. Every CH_STATUS, CH_SETTINGS,
+        GRID_STATUS and GRID_CURRENT the client receives lands here, pushed or answered.
+        """
+        return self._mirror
+
+    def last_status(self, evse_id: str) -> ChStatus | None:
+        """The last status received for ``evse_id`` (pushed or answered), or None; no request.
+
+        Its receive time: ``client.observed.status(evse_id).received_at``.
+        """
+        return _value_of(self._mirror.status(evse_id))
+
+    def last_settings(self, evse_id: str) -> ChSettings | None:
+        """The last settings received for ``evse_id``, or None; no request."""
+        return _value_of(self._mirror.settings(evse_id))
+
+    def last_grid_status(self, evse_id: str) -> GridStatus | None:
+        """The last GRID_STATUS received for ``evse_id``'s installation, or None; no request."""
+        return _value_of(self._mirror.grid_status(evse_id))
+
+    def last_grid_current(self, evse_id: str | None = None) -> GridCurrent | None:
+        """The last pushed GRID_CURRENT for ``evse_id`` (None: those without one); no request."""
+        return _value_of(self._mirror.grid_current(evse_id))
+
+    def wait_for_status(
+        self, evse_id: str, condition: Callable[[ChStatus], object], *, timeout: float
+    ) -> ChStatus:
+        """Block until a status of ``evse_id`` satisfies ``condition``; sends nothing.
+
+        The last known status is checked first, then every status that arrives, in order
+        (pushed or answered to anyone's request). Example::
+
+            client.start_session(evse, card_uid)
+            client.wait_for_status(evse, lambda s: s.activity == "charging", timeout=120)
+
+        Waiting goes on across reconnects. Safe from any thread, an event handler included.
+
+        Args:
+            evse_id: The charge point.
+            condition: Called with each :class:`ChStatus`; a truthy result ends the wait. An
+                exception it raises propagates to the caller.
+            timeout: Seconds to wait at most.
+
+        Returns:
+            The first status that satisfied ``condition``.
+
+        Raises:
+            RequestTimeoutError: No status satisfied it within ``timeout``.
+            ConnectionClosedError: The client was closed while waiting.
+            ClientStateError: Before connect(), after close(), or from the reader thread.
+            InvalidApiToken, AlreadyConnected: Reconnection stopped on that error.
+        """
+        if timeout < 0:
+            raise ValueError("timeout must not be negative")
+        if self._conn.on_reader_thread():
+            raise ClientStateError("wait_for_status cannot be called from the reader thread")
+        self._check_waitable()
+        return self._mirror.wait_for_status(evse_id, condition, timeout, self._check_waitable)
+
+    # -- request accounting --------------------------------------------------------------
+    @property
+    def requests_today(self) -> int:
+        """Requests (frames) this client has sent since 00:00 Europe/Amsterdam.
+
+        Every frame counts, as on the server: token validation and HELLO (2 per connect and
+        per reconnect), GET_ACCOUNT, and each command. Pushes and replies are free.
+        """
+        return self._meter.requests_today
+
+    def usage(self) -> DailyUsage:
+        """Today's request count: this client's, the usage file's total, and the budget.
+
+        Returns:
+            :class:`~bluecurrent_sync._usage.DailyUsage` (``total`` counts every process
+            sharing ``usage_file``).
+
+        Raises:
+            UsageFileError: The usage file is not a usage file or cannot be read.
+        """
+        return self._meter.usage()
+
     # -- account -----------------------------------------------------------------------
     def get_email(self) -> str:
         """Return the account's e-mail (GET_ACCOUNT on a separate short connection).
@@ -287,7 +406,8 @@ class Client:
             ResponseValidationError: The reply has neither ``login`` nor ``email``.
             The connection errors of :meth:`connect`.
         """
-        frame = self._conn.request_once(proto.GET_ACCOUNT, {})
+        with self._meter.admitting(1):
+            frame = self._conn.request_once(proto.GET_ACCOUNT, {})
         account = self._converter.account(frame)
         email = account_email(account)
         if not email:
@@ -312,11 +432,19 @@ class Client:
             proto.GET_CHARGE_CARDS, proto.charge_cards_fields(), None, self._converter.charge_cards
         )
 
-    def get_status(self, evse_id: str) -> ChStatus:
+    def get_status(self, evse_id: str, *, max_age: float | None = None) -> ChStatus:
         """Return the live status of one charge point (GET_CH_STATUS; ``timeout``).
 
         An identical request already in flight is not sent again: both callers get its answer.
+
+        Args:
+            evse_id: The charge point.
+            max_age: Seconds. When the last status received for it (pushed or answered) is
+                at most this old, it is returned and nothing is sent (see :meth:`last_status`).
         """
+        fresh = self._fresh(self._mirror.status(evse_id), max_age)
+        if fresh is not None:
+            return fresh
         return self._call(
             proto.GET_CH_STATUS, proto.evse_fields(evse_id), evse_id, self._converter.ch_status
         )
@@ -356,14 +484,26 @@ class Client:
             raise first_error
         return results
 
-    def get_settings(self, evse_id: str) -> ChSettings:
-        """Return the settings of one charge point (GET_CH_SETTINGS; ``timeout``)."""
+    def get_settings(self, evse_id: str, *, max_age: float | None = None) -> ChSettings:
+        """Return the settings of one charge point (GET_CH_SETTINGS; ``timeout``).
+
+        ``max_age``: as in :meth:`get_status` (settings are pushed after every change).
+        """
+        fresh = self._fresh(self._mirror.settings(evse_id), max_age)
+        if fresh is not None:
+            return fresh
         return self._call(
             proto.GET_CH_SETTINGS, proto.evse_fields(evse_id), evse_id, self._converter.ch_settings
         )
 
-    def get_grid_status(self, evse_id: str) -> GridStatus:
-        """Return the grid load at a charge point's installation (GET_GRID_STATUS; ``timeout``)."""
+    def get_grid_status(self, evse_id: str, *, max_age: float | None = None) -> GridStatus:
+        """Return the grid load at a charge point's installation (GET_GRID_STATUS; ``timeout``).
+
+        ``max_age``: as in :meth:`get_status`.
+        """
+        fresh = self._fresh(self._mirror.grid_status(evse_id), max_age)
+        if fresh is not None:
+            return fresh
         return self._call(
             proto.GET_GRID_STATUS, proto.evse_fields(evse_id), evse_id, self._converter.grid_status
         )
@@ -678,14 +818,19 @@ class Client:
             shareable=command in proto.DEDUP_COMMANDS,
         )
         if is_new:
+
+            def before_send() -> None:  # under the send lock: the budget check is exact
+                self._meter.admit(1)
+                self._pending.mark_sent(waiter)
+
             try:
-                self._conn.send(
-                    command, fields, before_send=lambda: self._pending.mark_sent(waiter)
-                )
+                self._conn.send(command, fields, before_send=before_send)
             except BaseException as exc:
                 self._pending.fail(waiter, exc)
                 self._pending.release(waiter)
                 raise
+            finally:
+                self._meter.settle()
         return waiter
 
     def _finish(self, waiter: Waiter[T], command: str, evse_id: str | None, timeout: float) -> T:
@@ -710,9 +855,32 @@ class Client:
         waiter = self._start(command, fields, evse_id, convert)
         return self._finish(waiter, command, evse_id, timeout)
 
+    def _fresh(self, observed: Observed[T] | None, max_age: float | None) -> T | None:
+        """The mirrored value if it is at most ``max_age`` seconds old (and usable now)."""
+        if max_age is None or observed is None:
+            return None
+        if max_age < 0:
+            raise ValueError("max_age must not be negative")
+        if observed.age > max_age:
+            return None
+        self._check_waitable()  # not before connect() or after close(); fine while limited
+        return observed.value
+
+    def _check_waitable(self) -> None:
+        """Raise when waiting for a pushed status can no longer end well."""
+        state = self._conn.state.value
+        if state in ("new", "connecting"):
+            raise ClientStateError("the client is not connected; call connect() first")
+        if state == "closed":
+            raise ClientStateError("the client is closed")
+        fatal = self._conn.fatal_error
+        if state == "failed" and fatal is not None:
+            raise copy_error(fatal)
+
     # -- callbacks from the reader thread ------------------------------------------------
     def _on_down(self, error: BlueCurrentError) -> None:
         self._pending.fail_all(lambda _w: copy_error(error))
+        self._mirror.wake()  # status waiters re-check the state (a fatal error ends them)
         self._dispatcher.publish_event(
             DISCONNECTED_EVENT,
             RawEvent(object_name=DISCONNECTED_EVENT, raw={"error": str(error)}),
@@ -730,3 +898,7 @@ class Client:
     def state(self) -> str:
         """The state: new, connecting, connected, reconnecting, limited, failed or closed."""
         return self._conn.state.value
+
+
+def _value_of(observed: Observed[T] | None) -> T | None:
+    return None if observed is None else observed.value

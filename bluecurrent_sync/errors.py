@@ -20,10 +20,12 @@ __all__ = [
     "BlueCurrentError",
     "ClientStateError",
     "ConnectionClosedError",
+    "DailyBudgetExceeded",
     "InvalidApiToken",
     "RequestLimitReached",
     "RequestTimeoutError",
     "ResponseValidationError",
+    "UsageFileError",
 ]
 
 
@@ -49,6 +51,33 @@ class RequestLimitReached(BlueCurrentError):
 
     def __str__(self) -> str:
         return f"{self.args[0]} (the quota resets at {self.reset_at.isoformat()})"
+
+
+class DailyBudgetExceeded(RequestLimitReached):
+    """The client's own ``daily_budget`` is used up; the frame was NOT sent.
+
+    A local limit, checked before the server's quota is touched. It derives from
+    :class:`RequestLimitReached`, so code that waits out the server's quota handles it too.
+
+    Attributes:
+        budget: The ``daily_budget``.
+        used: Requests counted today (in the usage file, when one is shared).
+        reset_at: The next 00:00 Europe/Amsterdam, when the count starts again.
+    """
+
+    def __init__(self, budget: int, used: int, reset_at: _dt.datetime) -> None:
+        super().__init__(
+            f"the daily request budget of {budget} is used up ({used} requests today)", reset_at
+        )
+        self.budget = budget
+        self.used = used
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.budget, self.used, self.reset_at))
+
+
+class UsageFileError(BlueCurrentError):
+    """The usage file cannot be used: not a usage file (left untouched), or an I/O error."""
 
 
 class AlreadyConnected(BlueCurrentError):

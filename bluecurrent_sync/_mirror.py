@@ -1,0 +1,242 @@
+"""The live mirror: the latest status, settings and grid figures of every charge point.
+
+The router hands every CH_STATUS, CH_SETTINGS, GRID_STATUS and GRID_CURRENT frame to
+:meth:`Mirror.observe` on the reader thread, pushes and replies alike. Storing costs no
+request and almost no time: the reader only keeps the raw frame and its receive times; the
+frame becomes a model the first time someone reads it (on the reader's thread, never the
+reader's), and the model is cached.
+
+Bounds: at most ``max_charge_points`` charge points per kind (the least recently updated
+one is forgotten first; an account has a handful) and, per charge point, the last
+``history`` status frames (what :meth:`Mirror.wait_for_status` scans so that it misses no
+status between two wake-ups).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from .errors import BlueCurrentError, RequestTimeoutError
+from .models import ChSettings, ChStatus, GridCurrent, GridStatus
+
+__all__ = ["MIRRORED_OBJECTS", "Mirror", "Observed"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+OBJ_CH_STATUS = "CH_STATUS"
+OBJ_CH_SETTINGS = "CH_SETTINGS"
+OBJ_GRID_STATUS = "GRID_STATUS"
+OBJ_GRID_CURRENT = "GRID_CURRENT"
+
+#: The object names the mirror keeps.
+MIRRORED_OBJECTS = frozenset({OBJ_CH_STATUS, OBJ_CH_SETTINGS, OBJ_GRID_STATUS, OBJ_GRID_CURRENT})
+
+
+@attrs.frozen
+class Observed(Generic[T]):
+    """A model as last received, with when it arrived.
+
+    Attributes:
+        value: The model (ChStatus, ChSettings, GridStatus or GridCurrent).
+        received_at: When the frame arrived (aware datetime, UTC).
+        received_monotonic: The same moment on ``time.monotonic()`` (for ages).
+    """
+
+    value: T
+    received_at: _dt.datetime
+    received_monotonic: float
+
+    @property
+    def age(self) -> float:
+        """Seconds since the frame arrived."""
+        return max(0.0, time.monotonic() - self.received_monotonic)
+
+
+class _Entry:
+    """One stored frame; converted on first read (under the mirror's lock)."""
+
+    __slots__ = ("converted", "frame", "monotonic", "seq", "wall")
+
+    def __init__(self, seq: int, frame: Mapping[str, Any], monotonic: float) -> None:
+        self.seq = seq
+        self.frame = frame
+        self.monotonic = monotonic
+        self.wall = _dt.datetime.now(_dt.timezone.utc)
+        # None: not converted yet; False: the frame could not be converted.
+        self.converted: object = None
+
+
+Convert = Callable[[Mapping[str, Any]], object]
+
+
+class Mirror:
+    """The latest known state per charge point, fed by the reader thread.
+
+    Args:
+        converters: Object name -> the converter of that object (the client's own).
+        max_charge_points: Charge points kept per object kind.
+        history: Status frames kept per charge point for :meth:`wait_for_status`.
+    """
+
+    def __init__(
+        self,
+        converters: Mapping[str, Convert],
+        *,
+        max_charge_points: int = 256,
+        history: int = 64,
+    ) -> None:
+        if max_charge_points < 1 or history < 1:
+            raise ValueError("max_charge_points and history must be at least 1")
+        self._converters = dict(converters)
+        self._max = max_charge_points
+        self._history = history
+        self._cond = threading.Condition(threading.Lock())
+        self._seq = 0
+        # object name -> evse_id -> newest frames (oldest first); ordered by last update.
+        self._kinds: dict[str, collections.OrderedDict[str | None, collections.deque[_Entry]]] = {
+            name: collections.OrderedDict() for name in MIRRORED_OBJECTS
+        }
+        self._ended: BaseException | None = None
+
+    # -- the reader thread -------------------------------------------------------------
+    def observe(self, object_name: str, evse_id: str | None, frame: Mapping[str, Any]) -> None:
+        """Store a received frame (called by the reader thread for every mirrored object).
+
+        A CH_STATUS, CH_SETTINGS or GRID_STATUS without an evse_id is not stored (nobody
+        could ask for it); a GRID_CURRENT without one is kept under ``None``.
+        """
+        per_evse = self._kinds.get(object_name)
+        if per_evse is None or (evse_id is None and object_name != OBJ_GRID_CURRENT):
+            return
+        now = time.monotonic()
+        with self._cond:
+            self._seq += 1
+            entries = per_evse.get(evse_id)
+            if entries is None:
+                if len(per_evse) >= self._max:
+                    forgotten, _ = per_evse.popitem(last=False)
+                    logger.warning(
+                        "mirror holds %d charge points; forgot %s", self._max, forgotten
+                    )
+                keep = self._history if object_name == OBJ_CH_STATUS else 1
+                entries = per_evse[evse_id] = collections.deque(maxlen=keep)
+            else:
+                per_evse.move_to_end(evse_id)
+            entries.append(_Entry(self._seq, frame, now))
+            if object_name == OBJ_CH_STATUS:
+                self._cond.notify_all()
+
+    def end(self, error: BaseException) -> None:
+        """Wake every waiter for good: they raise a copy of ``error`` (client closed)."""
+        with self._cond:
+            self._ended = error
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Wake the waiters so that they re-check the client's state (after a drop)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- readers -----------------------------------------------------------------------
+    def latest(self, object_name: str, evse_id: str | None) -> Observed[Any] | None:
+        """The newest convertible frame of ``object_name`` for ``evse_id``, or None."""
+        with self._cond:
+            entries = self._kinds[object_name].get(evse_id)
+            if not entries:
+                return None
+            for entry in reversed(entries):
+                value = self._value(object_name, entry)
+                if value is not None:
+                    return Observed(value, entry.wall, entry.monotonic)
+            return None
+
+    def status(self, evse_id: str) -> Observed[ChStatus] | None:
+        """The last CH_STATUS of ``evse_id`` with its receive time, or None."""
+        return self.latest(OBJ_CH_STATUS, evse_id)
+
+    def settings(self, evse_id: str) -> Observed[ChSettings] | None:
+        """The last CH_SETTINGS of ``evse_id`` with its receive time, or None."""
+        return self.latest(OBJ_CH_SETTINGS, evse_id)
+
+    def grid_status(self, evse_id: str) -> Observed[GridStatus] | None:
+        """The last GRID_STATUS of ``evse_id``'s installation with its receive time, or None."""
+        return self.latest(OBJ_GRID_STATUS, evse_id)
+
+    def grid_current(self, evse_id: str | None) -> Observed[GridCurrent] | None:
+        """The last GRID_CURRENT for ``evse_id`` (None: the pushes without one), or None."""
+        return self.latest(OBJ_GRID_CURRENT, evse_id)
+
+    def evse_ids(self) -> list[str]:
+        """Every charge point a status has been received for, in order of last update."""
+        with self._cond:
+            return [e for e in self._kinds[OBJ_CH_STATUS] if e is not None]
+
+    def wait_for_status(
+        self,
+        evse_id: str,
+        condition: Callable[[ChStatus], object],
+        timeout: float,
+        check_usable: Callable[[], None],
+    ) -> ChStatus:
+        """Block until a status of ``evse_id`` satisfies ``condition`` (see Client)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            entries = self._kinds[OBJ_CH_STATUS].get(evse_id)
+            # The last known status first, then every newer one in arrival order.
+            pending: list[_Entry] = list(entries)[-1:] if entries else []
+            seen = self._seq
+        while True:
+            for entry in pending:
+                with self._cond:
+                    status = self._value(OBJ_CH_STATUS, entry)
+                # The condition runs without the lock: it is the caller's code.
+                if isinstance(status, ChStatus) and condition(status):
+                    return status
+            with self._cond:
+                while True:
+                    if self._ended is not None:
+                        raise _copy(self._ended)
+                    check_usable()
+                    entries = self._kinds[OBJ_CH_STATUS].get(evse_id)
+                    newer = [e for e in entries or () if e.seq > seen]
+                    if newer:
+                        seen = newer[-1].seq
+                        pending = newer
+                        break
+                    seen = self._seq
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        error = RequestTimeoutError(OBJ_CH_STATUS, evse_id, timeout)
+                        error.args = (
+                            f"no CH_STATUS for {evse_id} met the condition within {timeout:g} s",
+                        )
+                        raise error
+                    self._cond.wait(remaining)
+
+    def _value(self, object_name: str, entry: _Entry) -> object | None:
+        """The entry's model (converting it once), or None if it cannot be converted."""
+        if entry.converted is None:
+            try:
+                entry.converted = self._converters[object_name](entry.frame)
+            except BlueCurrentError as exc:
+                logger.warning("mirror ignores a %s it cannot convert: %s", object_name, exc)
+                entry.converted = False
+            entry.frame = {}  # the model replaces the raw frame
+        return None if entry.converted is False else entry.converted
+
+
+def _copy(error: BaseException) -> BaseException:
+    try:
+        return type(error)(*error.args)
+    except Exception:  # an error type with another constructor: re-raise it as it is
+        return error

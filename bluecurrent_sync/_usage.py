@@ -1,0 +1,372 @@
+"""Request accounting: how many requests were sent today, here and across processes.
+
+The server counts every frame a client sends, on every connection (token validation,
+GET_ACCOUNT and the main connection alike), against a daily quota that resets at midnight
+Europe/Amsterdam. :class:`RequestMeter` is a frame tap (see ``_tap.py``) that counts exactly
+those frames, per Amsterdam calendar day.
+
+Usage file (``Client(usage_file=PATH)``): a small JSON file that several processes add
+their requests to, e.g. cron runs of the same script::
+
+    {"format": "bluecurrent_sync.usage", "version": 1, "day": "2026-11-29", "requests": 17}
+
+Every change is a read-modify-write under an exclusive lock (``fcntl.flock`` on POSIX,
+``msvcrt.locking`` on Windows), so concurrent processes never lose a count. A file of an
+earlier day counts as zero (and is rewritten for today on the next request). An empty file
+counts as zero. A file that is not a usage file (not JSON, or without the ``format`` marker)
+is never overwritten: every use raises :class:`~bluecurrent_sync.errors.UsageFileError`
+naming the file; delete it to start afresh.
+
+Budget (``Client(daily_budget=N)``): before the client sends a frame of its own (connect,
+each request, get_email) the meter reserves it, atomically with the check, in the usage
+file when one is given (so N bounds the total of every process sharing the file). A frame
+that would pass N is not sent: :class:`~bluecurrent_sync.errors.DailyBudgetExceeded`. The
+frames of an automatic reconnect are counted but not refused (``reconnect=False`` for a
+hard cap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._convert import AMSTERDAM
+from ._tap import ConnectionKind, Direction
+from .errors import DailyBudgetExceeded, UsageFileError
+
+__all__ = [
+    "DailyUsage",
+    "RequestMeter",
+    "UsageFile",
+    "amsterdam_day",
+    "next_midnight",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "bluecurrent_sync.usage"
+VERSION = 1
+#: A usage file is a few dozen bytes; anything much larger is not one.
+_MAX_FILE_BYTES = 64 * 1024
+
+Clock = Callable[[], _dt.datetime]
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def amsterdam_day(moment: _dt.datetime | None = None) -> _dt.date:
+    """The calendar day in Europe/Amsterdam at ``moment`` (default: now)."""
+    return (moment or _now()).astimezone(AMSTERDAM).date()
+
+
+def next_midnight(moment: _dt.datetime | None = None) -> _dt.datetime:
+    """The next 00:00 Europe/Amsterdam after ``moment`` (default: now), as an aware datetime."""
+    tomorrow = amsterdam_day(moment) + _dt.timedelta(days=1)
+    return _dt.datetime.combine(tomorrow, _dt.time(0, 0), tzinfo=AMSTERDAM)
+
+
+@attrs.frozen
+class DailyUsage:
+    """The requests of one Amsterdam day.
+
+    Attributes:
+        day: The day (Europe/Amsterdam).
+        this_client: Requests this client sent that day.
+        total: Requests of every process sharing the usage file (``this_client`` without one).
+        budget: The client's ``daily_budget``, or None.
+    """
+
+    day: _dt.date
+    this_client: int
+    total: int
+    budget: int | None
+
+    @property
+    def remaining(self) -> int | None:
+        """Requests left in the budget (None without a budget)."""
+        return None if self.budget is None else max(0, self.budget - self.total)
+
+
+class UsageFile:
+    """A usage file shared by several processes (see the module docstring).
+
+    Args:
+        path: The file; created (mode 0600) on first use, its directory must exist.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"UsageFile({str(self.path)!r})"
+
+    def read(self, day: _dt.date) -> int:
+        """The requests counted for ``day`` (0 if the file is missing, empty or older).
+
+        Raises:
+            UsageFileError: The file exists but is not a usage file, or cannot be read.
+        """
+        try:
+            with self._locked(create=False) as fd:
+                return self._count_for(self._load(fd), day)
+        except FileNotFoundError:
+            return 0
+
+    def add(self, count: int, day: _dt.date, budget: int | None = None) -> int:
+        """Add ``count`` (may be negative: a refund) to ``day``; return the new total.
+
+        With ``budget``, nothing is added when the total would pass it.
+
+        Raises:
+            DailyBudgetExceeded: With ``budget``, the total would pass it.
+            UsageFileError: The file is not a usage file, or cannot be written.
+        """
+        with self._locked(create=True) as fd:
+            total = self._count_for(self._load(fd), day)
+            if budget is not None and count > 0 and total + count > budget:
+                raise _budget_error(budget, total, day)
+            total = max(0, total + count)
+            text = json.dumps(
+                {"format": FORMAT, "version": VERSION, "day": day.isoformat(), "requests": total}
+            )
+            try:
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.ftruncate(fd, 0)
+                os.write(fd, (text + "\n").encode())
+            except OSError as exc:
+                raise UsageFileError(f"cannot write the usage file {self.path}: {exc}") from None
+            return total
+
+    # -- internals ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self, *, create: bool) -> Iterator[int]:
+        flags = os.O_RDWR | (os.O_CREAT if create else 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except FileNotFoundError:
+            if not create:
+                raise
+            raise UsageFileError(
+                f"cannot create the usage file {self.path}: its directory does not exist"
+            ) from None
+        except OSError as exc:
+            raise UsageFileError(f"cannot open the usage file {self.path}: {exc}") from None
+        try:
+            _lock(fd)
+            try:
+                yield fd
+            finally:
+                _unlock(fd)
+        finally:
+            os.close(fd)
+
+    def _load(self, fd: int) -> dict[str, Any] | None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        data = b""
+        while len(data) <= _MAX_FILE_BYTES:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+        if not data.strip():
+            return None  # new, or emptied: nothing counted yet
+        try:
+            content = json.loads(data.decode("utf-8")) if len(data) <= _MAX_FILE_BYTES else None
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            content = None
+        if (
+            not isinstance(content, dict)
+            or content.get("format") != FORMAT
+            or not isinstance(content.get("day"), str)
+            or not isinstance(content.get("requests"), int)
+            or isinstance(content.get("requests"), bool)
+        ):
+            raise UsageFileError(
+                f"{self.path} is not a bluecurrent_sync usage file (or it is damaged); "
+                "it was left untouched. Point usage_file at another path, or delete it "
+                "to start counting afresh."
+            )
+        return content
+
+    @staticmethod
+    def _count_for(content: dict[str, Any] | None, day: _dt.date) -> int:
+        if content is None or content["day"] != day.isoformat():
+            return 0
+        return max(0, int(content["requests"]))
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        while True:
+            try:  # LK_LOCK retries for ~10 s, then raises; keep waiting like flock does
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:
+                continue
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _budget_error(budget: int, used: int, day: _dt.date) -> DailyBudgetExceeded:
+    reset_at = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(0), tzinfo=AMSTERDAM)
+    return DailyBudgetExceeded(budget, used, reset_at)
+
+
+class RequestMeter:
+    """The frame tap that counts sent frames per Amsterdam day (and guards the budget).
+
+    Args:
+        usage_file: Path of a usage file shared with other processes, or None.
+        budget: The daily budget, or None.
+        clock: The current time (aware); for tests.
+    """
+
+    def __init__(
+        self,
+        usage_file: str | os.PathLike[str] | None = None,
+        budget: int | None = None,
+        *,
+        clock: Clock = _now,
+    ) -> None:
+        if budget is not None and (
+            not isinstance(budget, int) or isinstance(budget, bool) or budget < 0
+        ):
+            raise ValueError("daily_budget must be a whole number >= 0 (or None)")
+        self.file = UsageFile(usage_file) if usage_file is not None else None
+        self.budget = budget
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._day = amsterdam_day(clock())
+        self._count = 0
+        self._local = threading.local()  # frames this thread reserved and has yet to send
+        self._file_failed = False
+
+    # -- the tap -----------------------------------------------------------------------
+    def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
+        """Count a sent frame (a frame this thread reserved was counted already)."""
+        if direction != "out":
+            return
+        reserved = getattr(self._local, "reserved", 0)
+        if reserved > 0:
+            self._local.reserved = reserved - 1
+            return
+        day = self._roll()
+        with self._lock:
+            self._count += 1
+        if self.file is not None:
+            try:
+                self.file.add(1, day)
+            except Exception as exc:  # a tap must not raise; the in-memory count stays right
+                if not self._file_failed:
+                    self._file_failed = True
+                    logger.error("request not added to the usage file: %s", exc)
+
+    def connection_event(self, event: str, connection: ConnectionKind, detail: str) -> None:
+        """Connections cost nothing; only frames do."""
+
+    # -- the client's side -------------------------------------------------------------
+    @contextlib.contextmanager
+    def admitting(self, count: int) -> Iterator[None]:
+        """Reserve ``count`` frames for the block that sends them; refund what it did not send.
+
+        Raises:
+            DailyBudgetExceeded: The frames would pass the budget (nothing is reserved).
+            UsageFileError: The usage file is not usable.
+        """
+        self.admit(count)
+        try:
+            yield
+        finally:
+            self.settle()
+
+    def admit(self, count: int) -> None:
+        """Reserve ``count`` frames about to be sent by this thread (see :meth:`admitting`).
+
+        Without a budget this only checks that the usage file is usable; the tap counts.
+
+        Raises:
+            DailyBudgetExceeded: The frames would pass the budget (nothing is reserved).
+            UsageFileError: The usage file is not usable.
+        """
+        day = self._roll()
+        if self.budget is None:
+            if self.file is not None:
+                self.file.read(day)
+            return
+        with self._lock:
+            if self.file is not None:
+                self.file.add(count, day, self.budget)
+            elif self._count + count > self.budget:
+                raise _budget_error(self.budget, self._count, day)
+            self._count += count
+        self._local.reserved = getattr(self._local, "reserved", 0) + count
+
+    def settle(self) -> None:
+        """Refund the frames this thread reserved but did not send."""
+        unsent = getattr(self._local, "reserved", 0)
+        if unsent <= 0:
+            return
+        self._local.reserved = 0
+        day = self._roll()
+        with self._lock:
+            self._count = max(0, self._count - unsent)
+            if self.file is not None:
+                try:
+                    self.file.add(-unsent, day)
+                except Exception as exc:
+                    logger.error("unsent requests not refunded in the usage file: %s", exc)
+
+    @property
+    def requests_today(self) -> int:
+        """Frames this client sent since 00:00 Europe/Amsterdam."""
+        self._roll()
+        with self._lock:
+            return self._count
+
+    def usage(self) -> DailyUsage:
+        """Today's usage of this client and, with a usage file, of every process.
+
+        Raises:
+            UsageFileError: The usage file is not usable.
+        """
+        day = self._roll()
+        with self._lock:
+            mine = self._count
+        total = self.file.read(day) if self.file is not None else mine
+        return DailyUsage(day=day, this_client=mine, total=total, budget=self.budget)
+
+    def _roll(self) -> _dt.date:
+        """Today's Amsterdam day; a new day starts the count again."""
+        day = amsterdam_day(self._clock())
+        if day != self._day:
+            with self._lock:
+                if day != self._day:
+                    self._day = day
+                    self._count = 0
+        return day
