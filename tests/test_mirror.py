@@ -1,0 +1,248 @@
+"""The live mirror follows pushes and replies over real sockets and costs no request.
+
+Request counts are taken from the simulator's own records of what each connection received.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bluecurrent_sync import Client
+from bluecurrent_sync.errors import ClientStateError, ConnectionClosedError, RequestTimeoutError
+from bluecurrent_sync.models import Activity, ChStatus
+from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
+
+CHARGING = "BCU100001"
+IDLE = "BCU100004"  # available, vehicle connected: the one to start a session on
+
+
+def frames_sent_by_client(sim: Simulator) -> list[str]:
+    """Every command the simulator received, over all connections, in order."""
+    return [command for info in sim.connections() for command in info.commands()]
+
+
+@pytest.fixture
+def client(simulator: Simulator) -> Iterator[Client]:
+    with Client(DEFAULT_TOKEN, url=simulator.url, action_timeout=10) as client:
+        yield client
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_last_status_follows_pushes_with_zero_requests(
+    simulator: Simulator, client: Client
+) -> None:
+    before = frames_sent_by_client(simulator)
+    assert before == ["VALIDATE_API_TOKEN", "HELLO"]
+    assert client.last_status(CHARGING) is None
+
+    simulator.push_now()
+    first = client.wait_for_status(CHARGING, lambda s: True, timeout=10)
+    assert client.last_status(CHARGING) == first
+    observed = client.observed.status(CHARGING)
+    assert observed is not None and observed.value == first
+    assert observed.received_at.tzinfo is not None
+    assert abs(observed.received_at - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=5)
+
+    energy = first.actual_kwh or 0.0
+    simulator.push_now()
+    later = client.wait_for_status(
+        CHARGING, lambda s: (s.actual_kwh or 0.0) > energy, timeout=10
+    )
+    assert client.last_status(CHARGING) == later
+    grid = client.last_grid_current(CHARGING)
+    assert grid is not None and grid.grid_actual_p1 is not None
+
+    assert frames_sent_by_client(simulator) == before  # not one request more
+    assert client.requests_today == 2
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_wait_for_status_follows_a_session_start_without_polling(
+    simulator: Simulator, client: Client
+) -> None:
+    client.start_session(IDLE, "BCU-APP")
+    status = client.wait_for_status(IDLE, lambda s: s.activity == Activity.CHARGING, timeout=30)
+    assert status.evse_id == IDLE and status.activity is Activity.CHARGING
+    commands = frames_sent_by_client(simulator)
+    assert commands == ["VALIDATE_API_TOKEN", "HELLO", "START_SESSION"]
+    assert "GET_CH_STATUS" not in commands
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_get_status_max_age_sends_nothing_when_fresh(simulator: Simulator, client: Client) -> None:
+    asked = client.get_status(IDLE)  # one request; the reply lands in the mirror
+    assert simulator.count("GET_CH_STATUS") == 1
+    assert client.last_status(IDLE) == asked
+    assert client.get_status(IDLE, max_age=3600) == asked
+    assert client.get_status(IDLE, max_age=3600) == asked
+    assert simulator.count("GET_CH_STATUS") == 1
+
+    # Too old (max_age=0 once any time passed) or unknown: it asks.
+    observed = client.observed.status(IDLE)
+    assert observed is not None
+    threading.Event().wait(0.01)  # make the age strictly positive
+    client.get_status(IDLE, max_age=0)
+    assert simulator.count("GET_CH_STATUS") == 2
+    client.get_status("BCU100002", max_age=3600)
+    assert simulator.count("GET_CH_STATUS") == 3
+
+    settings = client.get_settings(IDLE)
+    assert client.get_settings(IDLE, max_age=3600) == settings
+    grid = client.get_grid_status(IDLE)
+    assert client.get_grid_status(IDLE, max_age=3600) == grid
+    assert simulator.count("GET_CH_SETTINGS") == 1
+    assert simulator.count("GET_GRID_STATUS") == 1
+    with pytest.raises(ValueError):
+        client.get_status(IDLE, max_age=-1)
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_wait_for_status_checks_the_last_known_first(
+    simulator: Simulator, client: Client
+) -> None:
+    known = client.get_status(IDLE)
+    calls: list[ChStatus] = []
+
+    def condition(status: ChStatus) -> bool:
+        calls.append(status)
+        return True
+
+    assert client.wait_for_status(IDLE, condition, timeout=0) == known
+    assert calls == [known]
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_wait_for_status_times_out_with_a_typed_error(
+    simulator: Simulator, client: Client
+) -> None:
+    with pytest.raises(RequestTimeoutError) as caught:
+        client.wait_for_status(IDLE, lambda s: False, timeout=0.2)
+    assert caught.value.evse_id == IDLE
+    assert "IDLE" not in str(caught.value) and IDLE in str(caught.value)
+    assert isinstance(caught.value, TimeoutError)
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_a_condition_that_raises_propagates(simulator: Simulator, client: Client) -> None:
+    simulator.push_now()
+
+    def broken(status: ChStatus) -> bool:
+        raise KeyError("my bug")
+
+    with pytest.raises(KeyError, match="my bug"):
+        client.wait_for_status(CHARGING, broken, timeout=10)
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_wait_sees_every_status_in_order_not_only_the_newest(
+    simulator: Simulator, client: Client
+) -> None:
+    simulator.push_now()
+    base = client.wait_for_status(CHARGING, lambda s: True, timeout=10).actual_kwh or 0.0
+    seen: list[float] = []
+    started = threading.Event()
+
+    def condition(status: ChStatus) -> bool:
+        started.set()
+        energy = status.actual_kwh or 0.0
+        if energy > base:
+            seen.append(energy)
+        return len(seen) == 20  # only true if none of the 20 flooded statuses was skipped
+
+    result: list[Any] = []
+    waiter = threading.Thread(
+        target=lambda: result.append(client.wait_for_status(CHARGING, condition, timeout=30))
+    )
+    waiter.start()
+    assert started.wait(10)
+    assert simulator.flood(20, evse_id=CHARGING) == 20
+    waiter.join(40)
+    assert len(result) == 1 and isinstance(result[0], ChStatus)
+    assert seen == sorted(seen) and len(set(seen)) == 20
+
+
+def test_wait_for_status_ends_when_the_client_closes(simulator: Simulator) -> None:
+    client = Client(DEFAULT_TOKEN, url=simulator.url).connect()
+    outcome: list[BaseException] = []
+    waiting = threading.Event()
+
+    def wait() -> None:
+        waiting.set()
+        try:
+            client.wait_for_status(IDLE, lambda s: False, timeout=60)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    assert waiting.wait(10)
+    client.close()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ConnectionClosedError | ClientStateError)
+    with pytest.raises(ClientStateError):
+        client.wait_for_status(IDLE, lambda s: True, timeout=1)
+
+
+def test_wait_for_status_before_connect_is_a_state_error(simulator: Simulator) -> None:
+    client = Client(DEFAULT_TOKEN, url=simulator.url)
+    with pytest.raises(ClientStateError):
+        client.wait_for_status(IDLE, lambda s: True, timeout=1)
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_wait_for_status_works_from_an_event_handler(
+    simulator: Simulator, client: Client
+) -> None:
+    results: list[Any] = []
+    waiting = threading.Event()
+    done = threading.Event()
+
+    def on_settings(_settings: object) -> None:
+        waiting.set()
+        try:  # blocks the dispatcher thread: the status must still reach the mirror
+            results.append(client.wait_for_status(CHARGING, lambda s: True, timeout=20))
+        except BaseException as exc:
+            results.append(exc)
+        done.set()
+
+    client.on("CH_SETTINGS", on_settings)
+    client.set_plug_and_charge(IDLE, True)  # a CH_SETTINGS push follows
+    assert waiting.wait(20)
+    simulator.push_now()
+    assert done.wait(20)
+    assert isinstance(results[0], ChStatus) and results[0].evse_id == CHARGING
+
+
+def test_mirror_is_bounded() -> None:
+    from bluecurrent_sync._mirror import Mirror
+
+    converted: list[int] = []
+
+    def convert(frame: Any) -> object:
+        converted.append(1)
+        return frame["n"]
+
+    mirror = Mirror(
+        {"CH_STATUS": convert, "CH_SETTINGS": convert, "GRID_STATUS": convert,
+         "GRID_CURRENT": convert},
+        max_charge_points=3,
+        history=4,
+    )
+    for n in range(1000):
+        mirror.observe("CH_STATUS", f"E{n % 10}", {"n": n})
+    assert len(mirror.evse_ids()) == 3
+    assert mirror.evse_ids() == ["E7", "E8", "E9"]
+    assert all(len(entries) <= 4 for entries in mirror._kinds["CH_STATUS"].values())
+    observed = mirror.latest("CH_STATUS", "E9")
+    assert observed is not None and observed.value == 999
+    assert converted == [1]  # only what was read got converted
+    mirror.observe("UNKNOWN_OBJECT", "E1", {"n": 1})
+    mirror.observe("CH_STATUS", None, {"n": 1})
+    assert mirror.evse_ids() == ["E7", "E8", "E9"]
