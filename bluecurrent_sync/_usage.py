@@ -266,6 +266,7 @@ class RequestMeter:
         self._count = 0
         self._local = threading.local()  # frames this thread reserved and has yet to send
         self._file_failed = False
+        self._file_checked = False
 
     # -- the tap -----------------------------------------------------------------------
     def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
@@ -308,7 +309,8 @@ class RequestMeter:
     def admit(self, count: int) -> None:
         """Reserve ``count`` frames about to be sent by this thread (see :meth:`admitting`).
 
-        Without a budget this only checks that the usage file is usable; the tap counts.
+        Without a budget this only checks, once, that the usage file is usable; the tap
+        counts.
 
         Raises:
             DailyBudgetExceeded: The frames would pass the budget (nothing is reserved).
@@ -316,8 +318,9 @@ class RequestMeter:
         """
         day = self._roll()
         if self.budget is None:
-            if self.file is not None:
-                self.file.read(day)
+            if self.file is not None and not self._file_checked:
+                self.file.add(0, day)  # usable and writable? (raises before anything is sent)
+                self._file_checked = True
             return
         with self._lock:
             if self.file is not None:

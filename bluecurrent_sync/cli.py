@@ -80,6 +80,7 @@ __all__ = [
 ]
 
 TOKEN_ENV = "BLUECURRENT_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
+USAGE_FILE_ENV = "BLUECURRENT_USAGE_FILE"
 #: The session token the official app uses to start a session without a charge card.
 NO_CARD = "BCU-APP"
 WHERE_TO_GET_ONE = (
@@ -579,6 +580,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("setting", choices=("plug-and-charge", "linked-cards-only"))
     sub.add_argument("evse", metavar="EVSE")
     sub.add_argument("value", choices=("on", "off"))
+    sub = commands.add_parser(
+        "usage",
+        help="today's request count from a usage file (no request is sent)",
+        description="Print today's request count (Europe/Amsterdam day) from a usage file "
+        "that clients write with Client(usage_file=...). Sends nothing.",
+    )
+    sub.add_argument(
+        "--usage-file",
+        metavar="PATH",
+        default=os.environ.get(USAGE_FILE_ENV),
+        help=f"the usage file (default: ${USAGE_FILE_ENV})",
+    )
+    sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     commands.add_parser(
         "simulator",
         help="run the local simulator in the foreground (options: 'simulator --help')",
@@ -624,6 +638,29 @@ def _run_passthrough(args: argparse.Namespace, extra: list[str]) -> int:
     if args.token:
         passed += ["--token", args.token]
     return demo.main(passed)
+
+
+def _cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
+    """``usage``: today's count from the usage file; no client, no request."""
+    from bluecurrent_sync._usage import UsageFile, amsterdam_day, next_midnight
+
+    if not args.usage_file:
+        raise UsageError(f"no usage file: pass --usage-file PATH or set {USAGE_FILE_ENV}")
+    day = amsterdam_day()
+    count = UsageFile(args.usage_file).read(day)
+    resets = next_midnight()
+    data = {
+        "day": day.isoformat(),
+        "requests": count,
+        "usage_file": str(args.usage_file),
+        "resets_at": resets.isoformat(),
+    }
+    text = (
+        f"{count} requests on {day.isoformat()} (Europe/Amsterdam); "
+        f"the count restarts at {resets:%Y-%m-%d %H:%M} {resets:%Z}"
+    )
+    _emit(args, out, data, text)
+    return EXIT_OK
 
 
 def _make_client(args: argparse.Namespace) -> Client:
@@ -725,6 +762,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _run_passthrough(args, extra)
             except SystemExit as exc:  # their argparse: --help or a usage error
                 return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if args.command == "usage":
+            return _cmd_usage(args, sys.stdout)
         with _make_client(args) as client:
             return _COMMANDS[args.command](client, args, sys.stdout)
     except UsageError as exc:
