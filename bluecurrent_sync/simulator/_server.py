@@ -13,6 +13,7 @@ import heapq
 import itertools
 import json
 import logging
+import os
 import random
 import socket
 import threading
@@ -40,6 +41,7 @@ from ._commands import (
     error_frame,
 )
 from ._faults import MALFORMED_KINDS, ActionFailure, FaultPlan, Payload, ReplyRule, malformed_frame
+from ._replay import Recording, replay_handler
 from ._state import AMSTERDAM, EVSE_IDS, Account, wire_time
 
 __all__ = [
@@ -92,6 +94,12 @@ class Simulator:
         close_timeout: Seconds :meth:`stop` and 4001 closes wait for the client's close frame.
         clock: Returns the current time as an aware datetime (default: the system clock);
             used for session timestamps and the quota day.
+        replay: A capture file (``Client(record=...)``) to replay instead of the built-in
+            scenario: the recorded account, answers and pushes (see ``_replay.py``).
+        replay_speed: How much faster than recorded the replayed answers and pushes come.
+
+    Raises:
+        CaptureError: ``replay`` is not a capture (a ``ValueError``).
     """
 
     def __init__(
@@ -110,6 +118,8 @@ class Simulator:
         close_timeout: float = 1.0,
         clock: Callable[[], dt.datetime] | None = None,
         history: int = 100_000,
+        replay: str | os.PathLike[str] | None = None,
+        replay_speed: float = 1.0,
     ) -> None:
         self._tokens = tuple(tokens)
         if history < 1:
@@ -134,12 +144,18 @@ class Simulator:
         self._changed = threading.Condition(self._lock)
         self._rng = random.Random(seed)
         self._clock = clock or _system_now
-        self._account = Account(self._rng, self._clock())
+        make_handler: Callable[..., CommandHandler] = CommandHandler
+        self.replay: Recording | None = None
+        if replay is not None:
+            self.replay, make_handler = replay_handler(replay, replay_speed)
+            self._account = self.replay.build_account(self._rng, self._clock())
+        else:
+            self._account = Account(self._rng, self._clock())
         self._quota_day = _amsterdam_day(self._clock())
         self._issued = {token: self._issue(token) for token in self._tokens}
         self._owner_of_issued = {issued: token for token, issued in self._issued.items()}
         self._faults = FaultPlan()
-        self._commands = CommandHandler(
+        self._commands = make_handler(
             self._account,
             self._faults,
             self._issued,
