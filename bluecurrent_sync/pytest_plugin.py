@@ -11,6 +11,12 @@ every test without an import:
         @pytest.mark.bluecurrent_simulator(quota=5, push_interval=0.05)
         def test_quota(bluecurrent_client): ...
 
+    A capture of your own account (``Client(record=...)``) replays with ``replay=``; a
+    relative path is taken from the test file's directory::
+
+        @pytest.mark.bluecurrent_simulator(replay="captures/home.jsonl", replay_speed=10)
+        def test_my_script(bluecurrent_client): ...
+
 ``bluecurrent_client``
     A connected :class:`~bluecurrent_sync.client.Client` to that simulator, using the
     simulator's ``DEFAULT_TOKEN``; closed after the test.
@@ -28,6 +34,7 @@ this module imports neither the client nor the simulator until a fixture runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -81,6 +88,9 @@ def bluecurrent_simulator(request: pytest.FixtureRequest) -> Iterator[Simulator]
     marker = request.node.get_closest_marker(_MARKER)
     if marker is not None:
         options.update(marker.kwargs)
+    replay = options.get("replay")
+    if replay is not None and not Path(replay).is_absolute():
+        options["replay"] = Path(request.node.path).parent / replay
     with module.Simulator(**options) as simulator:
         yield simulator
 

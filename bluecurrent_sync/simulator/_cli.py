@@ -47,6 +47,18 @@ def build_parser(prog: str = "python -m bluecurrent_sync.simulator") -> argparse
         action="store_true",
         help="refuse a second main connection from the same IP (403 Already connected)",
     )
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="replay a capture (Client(record=...)): its account, answers and pushes",
+    )
+    parser.add_argument(
+        "--replay-speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="play the recorded pushes and answers X times faster (default 1)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
     return parser
 
@@ -68,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         quota=args.quota,
         single_connection=args.single_connection,
+        replay=args.replay,
+        replay_speed=args.replay_speed,
     )
     done = threading.Event()
 

@@ -81,7 +81,11 @@ class Recording:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     grids: dict[str, dict[str, Any]] = field(default_factory=dict)
     replies: dict[str, list[list[tuple[float, dict[str, Any]]]]] = field(default_factory=dict)
-    pushes: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    #: (command key, occurrence) -> the pushes that followed it, timed from the command;
+    #: ``None`` -> the pushes before the first command, timed from HELLO.
+    pushes: dict[tuple[str, int] | None, list[tuple[float, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
 
     def evse_ids(self) -> list[str]:
         """Every charge point of the recorded account."""
@@ -127,6 +131,9 @@ def load_capture(path: str | os.PathLike[str]) -> Recording:
     recording = Recording(Path(path))
     open_requests: dict[tuple[str, int], list[_Open]] = {}
     hello_at: float | None = None
+    occurrences: dict[str, int] = {}
+    anchor: tuple[str, int] | None = None
+    anchor_at = 0.0
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             if len(line) > _MAX_LINE_CHARS:
@@ -153,14 +160,17 @@ def load_capture(path: str | os.PathLike[str]) -> Recording:
                 command = frame.get("command")
                 if isinstance(command, str) and command not in ("VALIDATE_API_TOKEN", "HELLO"):
                     evse = frame.get("evse_id")
+                    key = request_key(frame)
+                    names: dict[str, Role] = dict(reply_roles(command))
+                    if command == "GET_ACCOUNT":
+                        names = {"ACCOUNT": Role.RESULT}
                     pending.append(
-                        _Open(
-                            request_key(frame),
-                            float(t),
-                            dict(reply_roles(command)),
-                            evse if isinstance(evse, str) else None,
-                        )
+                        _Open(key, float(t), names, evse if isinstance(evse, str) else None)
                     )
+                    occurrence = occurrences.get(key, 0)
+                    occurrences[key] = occurrence + 1
+                    if where[0] == "main":
+                        anchor, anchor_at = (key, occurrence), float(t)
                 continue
             name = frame.get("object")
             if not isinstance(name, str):
@@ -180,8 +190,11 @@ def load_capture(path: str | os.PathLike[str]) -> Recording:
                     pending.remove(request)
                     recording.replies.setdefault(request.key, []).append(request.replies)
             elif where[0] == "main" and name != "ERROR":
-                start = hello_at if hello_at is not None else float(t)
-                recording.pushes.append((max(0.0, float(t) - start), frame))
+                if anchor is None:
+                    start = hello_at if hello_at is not None else float(t)
+                else:
+                    start = anchor_at
+                recording.pushes.setdefault(anchor, []).append((max(0.0, float(t) - start), frame))
     for pending in open_requests.values():  # an acknowledged command whose result never came
         for request in pending:
             if request.replies:
@@ -355,36 +368,51 @@ class ReplayCommands(CommandHandler):
             if self.recording.customer_id is not None:
                 req.out = [(conn, _with_customer(p, self.recording.customer_id)) for conn, p in req.out]
             return
-        answers = self.recording.replies.get(request_key(req.frame))
-        if user is None or not answers:
+        if user is None or req.command == "HELLO":
             super().dispatch(req, user)
             return
-        req.conn.user_token = user
-        index = self._used.get(request_key(req.frame), 0)
-        self._used[request_key(req.frame)] = index + 1
-        for delay, frame in answers[min(index, len(answers) - 1)]:
-            if frame.get("object") == "ERROR" and frame.get("error") in _NOT_REPLAYED_ERRORS:
-                continue
-            self._reply(req, frame, delay / self.speed)
+        key = request_key(req.frame)
+        index = self._used.get(key, 0)
+        self._used[key] = index + 1
+        answers = self.recording.replies.get(key)
+        if not answers:
+            super().dispatch(req, user)
+        else:
+            req.conn.user_token = user
+            for delay, frame in answers[min(index, len(answers) - 1)]:
+                if frame.get("object") == "ERROR" and frame.get("error") in _NOT_REPLAYED_ERRORS:
+                    continue
+                self._reply(req, frame, delay / self.speed)
+        pushes = self.recording.pushes.get((key, index))
+        if pushes:
+            self._play_pushes(pushes, None, 0, 0.0)
 
     def _hello(self, req: Request) -> None:
         super()._hello(req)
-        self._play_pushes(req.conn, 0, 0.0)
+        pushes = self.recording.pushes.get(None)
+        if pushes:
+            self._play_pushes(pushes, req.conn, 0, 0.0)
 
-    def _play_pushes(self, conn: Conn, index: int, at: float) -> None:
-        pushes = self.recording.pushes
-        if index >= len(pushes):
-            return
+    def _play_pushes(
+        self, pushes: list[tuple[float, dict[str, Any]]], conn: Conn | None, index: int, at: float
+    ) -> None:
+        """Send ``pushes[index:]`` at their recorded spacing: to ``conn``, or (None) to all."""
+        offset, frame = pushes[index]
 
         def send() -> Outbox:
-            if not conn.open:
+            if conn is not None and not conn.open:
                 return []
-            frame = pushes[index][1]
             self._apply(frame)
-            self._play_pushes(conn, index + 1, pushes[index][0])
-            return [(conn, json.dumps(frame))]
+            if index + 1 < len(pushes):
+                self._play_pushes(pushes, conn, index + 1, offset)
+            out: Outbox = []
+            if conn is None:
+                self.push(out, frame)
+            else:
+                out.append((conn, json.dumps(frame)))
+            return out
 
-        self._schedule(max(0.0, pushes[index][0] - at) / self.speed, send)
+        self._schedule(max(0.0, offset - at) / self.speed, send)
 
     def _apply(self, frame: Mapping[str, Any]) -> None:
         evse = _evse_of(frame)
