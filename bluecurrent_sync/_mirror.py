@@ -125,9 +125,7 @@ class Mirror:
             if entries is None:
                 if len(per_evse) >= self._max:
                     forgotten, _ = per_evse.popitem(last=False)
-                    logger.warning(
-                        "mirror holds %d charge points; forgot %s", self._max, forgotten
-                    )
+                    logger.warning("mirror holds %d charge points; forgot %s", self._max, forgotten)
                 keep = self._history if object_name == OBJ_CH_STATUS else 1
                 entries = per_evse[evse_id] = collections.deque(maxlen=keep)
             else:

@@ -50,9 +50,7 @@ def test_last_status_follows_pushes_with_zero_requests(
 
     energy = first.actual_kwh or 0.0
     simulator.push_now()
-    later = client.wait_for_status(
-        CHARGING, lambda s: (s.actual_kwh or 0.0) > energy, timeout=10
-    )
+    later = client.wait_for_status(CHARGING, lambda s: (s.actual_kwh or 0.0) > energy, timeout=10)
     assert client.last_status(CHARGING) == later
     grid = client.last_grid_current(CHARGING)
     assert grid is not None and grid.grid_actual_p1 is not None
@@ -102,9 +100,7 @@ def test_get_status_max_age_sends_nothing_when_fresh(simulator: Simulator, clien
 
 
 @pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
-def test_wait_for_status_checks_the_last_known_first(
-    simulator: Simulator, client: Client
-) -> None:
+def test_wait_for_status_checks_the_last_known_first(simulator: Simulator, client: Client) -> None:
     known = client.get_status(IDLE)
     calls: list[ChStatus] = []
 
@@ -117,9 +113,7 @@ def test_wait_for_status_checks_the_last_known_first(
 
 
 @pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
-def test_wait_for_status_times_out_with_a_typed_error(
-    simulator: Simulator, client: Client
-) -> None:
+def test_wait_for_status_times_out_with_a_typed_error(simulator: Simulator, client: Client) -> None:
     with pytest.raises(RequestTimeoutError) as caught:
         client.wait_for_status(IDLE, lambda s: False, timeout=0.2)
     assert caught.value.evse_id == IDLE
@@ -197,9 +191,7 @@ def test_wait_for_status_before_connect_is_a_state_error(simulator: Simulator) -
 
 
 @pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
-def test_wait_for_status_works_from_an_event_handler(
-    simulator: Simulator, client: Client
-) -> None:
+def test_wait_for_status_works_from_an_event_handler(simulator: Simulator, client: Client) -> None:
     results: list[Any] = []
     waiting = threading.Event()
     done = threading.Event()
@@ -230,8 +222,12 @@ def test_mirror_is_bounded() -> None:
         return frame["n"]
 
     mirror = Mirror(
-        {"CH_STATUS": convert, "CH_SETTINGS": convert, "GRID_STATUS": convert,
-         "GRID_CURRENT": convert},
+        {
+            "CH_STATUS": convert,
+            "CH_SETTINGS": convert,
+            "GRID_STATUS": convert,
+            "GRID_CURRENT": convert,
+        },
         max_charge_points=3,
         history=4,
     )

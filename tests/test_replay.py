@@ -6,6 +6,7 @@ for the client's record mode.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -120,22 +121,43 @@ def _capture_lines(pushes: list[tuple[float, dict[str, Any]]]) -> list[dict[str,
     card = {"uid": "CARD-77", "id": "NL-XYZ-000077-1", "name": "Blue", "valid": 1}
 
     def at(t: float, direction: str, frame: dict[str, Any], conn: str = "main") -> dict[str, Any]:
-        return {"t": t, "at": "2026-01-01T10:00:00+00:00", "dir": direction, "conn": conn,
-                "seq": 1, "frame": frame}
+        return {
+            "t": t,
+            "at": "2026-01-01T10:00:00+00:00",
+            "dir": direction,
+            "conn": conn,
+            "seq": 1,
+            "frame": frame,
+        }
 
     lines = [
-        {"capture": "bluecurrent_sync", "version": 1, "started": "2026-01-01T10:00:00+00:00",
-         "url": "wss://motown.bluecurrent.nl/haserver", "client_version": "1.0"},
+        {
+            "capture": "bluecurrent_sync",
+            "version": 1,
+            "started": "2026-01-01T10:00:00+00:00",
+            "url": "wss://motown.bluecurrent.nl/haserver",
+            "client_version": "1.0",
+        },
         at(0.0, "out", {"command": "VALIDATE_API_TOKEN", "token": "<redacted>"}, "validate"),
-        at(0.1, "in", {"object": "STATUS_API_TOKEN", "success": True, "token": "<redacted>",
-                       "customer_id": "CUST-REAL-9"}, "validate"),
+        at(
+            0.1,
+            "in",
+            {
+                "object": "STATUS_API_TOKEN",
+                "success": True,
+                "token": "<redacted>",
+                "customer_id": "CUST-REAL-9",
+            },
+            "validate",
+        ),
         {"t": 0.15, "at": "x", "event": "closed", "conn": "validate", "seq": 1, "detail": ""},
         at(0.2, "out", {"command": "HELLO", "header": "x", "Authorization": "<redacted>"}),
         at(0.3, "in", {"object": "HELLO"}),
         at(0.4, "out", {"command": "GET_CHARGE_POINTS", "Authorization": "<redacted>"}),
         at(0.5, "in", {"object": "CHARGE_POINTS", "data": [item]}),
-        at(0.6, "out", {"command": "GET_CHARGE_CARDS", "limit": 100,
-                        "Authorization": "<redacted>"}),
+        at(
+            0.6, "out", {"command": "GET_CHARGE_CARDS", "limit": 100, "Authorization": "<redacted>"}
+        ),
         at(0.7, "in", {"object": "CHARGE_CARDS", "cards": [card]}),
         at(0.8, "in", {"object": "CH_STATUS", "evse_id": "BCU555555", "data": status}),
         {"t": 0.9, "at": "x", "dir": "in", "conn": "main", "seq": 1, "text": "not json"},
@@ -146,9 +168,17 @@ def _capture_lines(pushes: list[tuple[float, dict[str, Any]]]) -> list[dict[str,
 
 
 def _push(kwh: float) -> dict[str, Any]:
-    return {"object": "CH_STATUS", "evse_id": "BCU555555",
-            "data": {"evse_id": "BCU555555", "activity": "charging", "actual_kwh": kwh,
-                     "max_usage": 25, "vehicle_status": "C"}}
+    return {
+        "object": "CH_STATUS",
+        "evse_id": "BCU555555",
+        "data": {
+            "evse_id": "BCU555555",
+            "activity": "charging",
+            "actual_kwh": kwh,
+            "max_usage": 25,
+            "vehicle_status": "C",
+        },
+    }
 
 
 def test_replay_uses_the_recorded_account_and_times_its_pushes(
@@ -177,7 +207,7 @@ def test_replay_uses_the_recorded_account_and_times_its_pushes(
         # The status recorded after GET_CHARGE_CARDS, then the three pushes at their
         # recorded spacing (1 s) divided by the speed: never sooner than that.
         assert [kwh for _, kwh in arrivals] == [0, 1.5, 2.5, 3.5]
-        gaps = [b[0] - a[0] for a, b in zip(arrivals[1:], arrivals[2:])]
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(arrivals[1:])]
         assert all(gap >= 1.0 / speed * 0.8 for gap in gaps)
         # Not recorded: answered from the replayed state (the last push applied).
         status = client.get_status("BCU555555")
@@ -215,8 +245,16 @@ def test_simulator_command_line_replays(tmp_path: Path) -> None:
     path = tmp_path / "hand.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in _capture_lines([])) + "\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bluecurrent_sync", "simulator", "--replay", str(path),
-         "--replay-speed", "3"],
+        [
+            sys.executable,
+            "-m",
+            "bluecurrent_sync",
+            "simulator",
+            "--replay",
+            str(path),
+            "--replay-speed",
+            "3",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -127,7 +127,7 @@ def test_a_foreign_usage_file_is_refused_and_left_untouched(
     path = tmp_path / "notes.txt"
     path.write_text("my precious notes\n")
     client = Client(DEFAULT_TOKEN, url=simulator.url, usage_file=path)
-    with pytest.raises(UsageFileError, match="notes.txt"):
+    with pytest.raises(UsageFileError, match=r"notes\.txt"):
         client.connect()
     client.close()
     assert path.read_text() == "my precious notes\n"

@@ -72,6 +72,15 @@ Behaviour
   every new handshake from it is refused with 403 ``Already connected`` (the short
   validation connection included, so validate before connecting, as real clients do).
 
+Replay (``replay="capture.jsonl"``, ``replay_speed=1.0``)
+--------------------------------------------------------
+Instead of the scenario above, serve a capture written by ``Client(record=...)``: the
+recorded charge points, cards, statuses and settings; the recorded answers to the commands
+the capture holds (the simulator's own behaviour, on the recorded state, for the others);
+the recorded pushes, each after the command it followed, with its original timing divided
+by ``replay_speed``. ``python -m bluecurrent_sync.simulator --replay FILE --replay-speed X``
+does the same from a shell. Details in ``_replay.py``.
+
 Fault knobs (all thread-safe, callable while clients are connected)
 --------------------------------------------------------------------
 - ``drop_all() -> int``: cut every connection now, without a close frame.

@@ -10,18 +10,23 @@ frame of a client session. Loading it yields a :class:`Recording`:
   long after the command each arrived (an acknowledgement and a result, say). A frame
   answers the oldest open command of its connection whose reply objects include its name
   (for the same charge point when both name one); ERROR frames answer the oldest one;
-* the **pushes**: every other frame of the main connections, timed from the first HELLO.
+* the **pushes**: every other frame of the main connections, each tied to the command the
+  client sent last before it (its *anchor*: that command's n-th occurrence) and timed from
+  it; the pushes before the first command are tied to HELLO.
 
 The replaying simulator answers a command the capture has (same command, same arguments;
 Authorization aside) with the recorded frames, in recorded order, at the recorded delays
 divided by ``replay_speed``; once the recorded answers of a command are used up, the last
 one is repeated. A command the capture lacks gets the simulator's normal behaviour, on the
-recorded state (sessions start and stop, settings change). Every HELLO'd connection gets the
-recorded pushes from its HELLO on, with their original spacing divided by ``replay_speed``;
-each CH_STATUS push also updates the replayed state. No pushes are invented
-(``push_interval`` is ignored). Recorded ERROR 1 and 42 replies (token and quota trouble of
-that day) are not replayed. Any API token the simulator accepts works; the recorded tokens
-are redacted in captures anyway.
+recorded state (sessions start and stop, settings change). When a command arrives for the
+n-th time, the pushes anchored to its n-th recorded occurrence follow, to every HELLO'd
+connection, with their recorded spacing divided by ``replay_speed``; each HELLO'd
+connection gets the pushes anchored to HELLO. So the same script meets the same pushes at
+the same points, however fast it runs; pushes anchored to a command the script never sends
+are not played. Each replayed CH_STATUS also updates the replayed state. No pushes are
+invented (``push_interval`` is ignored). Recorded ERROR 1 and 42 replies (token and quota
+trouble of that day) are not replayed. Any API token the simulator accepts works; the
+recorded tokens are redacted in captures anyway.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .._protocol import Role, reply_roles
-from ._commands import CommandHandler, Conn, Outbox, Request, ch_status_frame
+from ._commands import CommandHandler, Conn, Outbox, Request
 from ._state import CARDS, NO_CARD, Account, ChargePoint
 
 __all__ = ["CaptureError", "Recording", "ReplayCommands", "load_capture"]
@@ -236,7 +241,9 @@ def _setting_value(value: object, default: bool) -> bool:
 
 
 def _number(value: object, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default
 
 
 class RecordedChargePoint(ChargePoint):
@@ -366,7 +373,8 @@ class ReplayCommands(CommandHandler):
         if req.command == "VALIDATE_API_TOKEN":
             super().dispatch(req, user)
             if self.recording.customer_id is not None:
-                req.out = [(conn, _with_customer(p, self.recording.customer_id)) for conn, p in req.out]
+                customer = self.recording.customer_id
+                req.out = [(conn, _with_customer(p, customer)) for conn, p in req.out]
             return
         if user is None or req.command == "HELLO":
             super().dispatch(req, user)
@@ -418,9 +426,9 @@ class ReplayCommands(CommandHandler):
         evse = _evse_of(frame)
         data = frame.get("data")
         cp = self.account.charge_points.get(evse) if evse is not None else None
-        if frame.get("object") == "CH_STATUS" and isinstance(cp, RecordedChargePoint):
-            if isinstance(data, Mapping):
-                cp.apply_status(data)
+        is_status = frame.get("object") == "CH_STATUS" and isinstance(data, Mapping)
+        if is_status and isinstance(cp, RecordedChargePoint) and isinstance(data, Mapping):
+            cp.apply_status(data)
 
     def _get_account(self, req: Request) -> None:
         if self.recording.account is not None:
@@ -437,7 +445,8 @@ def _with_customer(payload: str | bytes, customer_id: str) -> str | bytes:
         frame = json.loads(payload)
     except (ValueError, TypeError):
         return payload
-    if isinstance(frame, dict) and frame.get("object") == "STATUS_API_TOKEN" and frame.get("success"):
+    accepted = isinstance(frame, dict) and frame.get("success")
+    if accepted and frame.get("object") == "STATUS_API_TOKEN":
         frame["customer_id"] = customer_id
         return json.dumps(frame)
     return payload
