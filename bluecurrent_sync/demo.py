@@ -100,6 +100,10 @@ def _session_tour(client: Client, p: _Printer, statuses: Sequence[ChStatus]) -> 
     p.say(f'client.start_session("{evse}", "{card}")')
     result = client.start_session(evse, card)
     p.say(f"-> success={result.success}: the charge point accepted the session.")
+    p.say("")
+    p.say(f'client.wait_for_status("{evse}", lambda s: s.activity == "charging", timeout=60)')
+    status = client.wait_for_status(evse, lambda s: s.activity == Activity.CHARGING, timeout=60)
+    p.say(f"-> {status.activity.value}: seen in a pushed update, without asking (no request).")
 
     p.heading(f"Live updates pushed by the server for {evse}")
     p.say('with client.events("CH_STATUS") as stream:')
@@ -125,7 +129,10 @@ def _session_tour(client: Client, p: _Printer, statuses: Sequence[ChStatus]) -> 
     result = client.stop_session(evse)
     p.say(f"-> success={result.success}")
     p.say("")
-    p.say(status_table([client.get_status(evse)]))
+    p.say(f'client.wait_for_status("{evse}", lambda s: s.activity != "charging", timeout=60)')
+    p.say("")
+    stopped = client.wait_for_status(evse, lambda s: s.activity != Activity.CHARGING, timeout=60)
+    p.say(status_table([stopped]))
 
 
 def _tour(client: Client, p: _Printer, *, with_session: bool) -> None:
@@ -157,6 +164,8 @@ def _tour(client: Client, p: _Printer, *, with_session: bool) -> None:
     p.say(f'client.get_grid_status("{evse}")')
     p.say("")
     p.say(format_fields(client.get_grid_status(evse)))
+    p.say("")
+    p.say(f"client.requests_today -> {client.requests_today} requests (of the daily quota)")
 
 
 def _closing(p: _Printer) -> None:
