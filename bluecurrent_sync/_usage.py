@@ -103,11 +103,12 @@ class UsageFile:
     """A usage file shared by several processes (see the module docstring).
 
     Args:
-        path: The file; created (mode 0600) on first use, its directory must exist.
+        path: The file (``~`` is expanded); created (mode 0600) on first use; its
+            directory must exist.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
 
     def __repr__(self) -> str:
         return f"UsageFile({str(self.path)!r})"

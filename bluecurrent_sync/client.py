@@ -449,8 +449,13 @@ class Client:
             proto.GET_CH_STATUS, proto.evse_fields(evse_id), evse_id, self._converter.ch_status
         )
 
-    def get_statuses(self, evse_ids: Iterable[str]) -> dict[str, ChStatus]:
+    def get_statuses(
+        self, evse_ids: Iterable[str], *, max_age: float | None = None
+    ) -> dict[str, ChStatus]:
         """Return the status of several charge points, pipelined (all sent, then all awaited).
+
+        ``max_age``: as in :meth:`get_status`; only the charge points without a fresh
+        mirrored status are asked.
 
         Returns:
             ``{evse_id: ChStatus}`` for every requested evse_id.
@@ -458,7 +463,13 @@ class Client:
         Raises:
             The first error of any of the requests (the others are still awaited).
         """
-        ids = list(dict.fromkeys(evse_ids))
+        requested = ids = list(dict.fromkeys(evse_ids))
+        results: dict[str, ChStatus] = {}
+        for evse_id in ids:
+            fresh = self._fresh(self._mirror.status(evse_id), max_age)
+            if fresh is not None:
+                results[evse_id] = fresh
+        ids = [evse_id for evse_id in ids if evse_id not in results]
         started = [
             (
                 evse_id,
@@ -472,7 +483,6 @@ class Client:
             for evse_id in ids
         ]
         deadline = time.monotonic() + self.timeout
-        results: dict[str, ChStatus] = {}
         first_error: BaseException | None = None
         for evse_id, waiter in started:
             try:
@@ -482,7 +492,7 @@ class Client:
                 first_error = first_error or exc
         if first_error is not None:
             raise first_error
-        return results
+        return {evse_id: results[evse_id] for evse_id in requested}
 
     def get_settings(self, evse_id: str, *, max_age: float | None = None) -> ChSettings:
         """Return the settings of one charge point (GET_CH_SETTINGS; ``timeout``).

@@ -98,6 +98,11 @@ def test_get_status_max_age_sends_nothing_when_fresh(simulator: Simulator, clien
     with pytest.raises(ValueError):
         client.get_status(IDLE, max_age=-1)
 
+    both = client.get_statuses([IDLE, "BCU100002", "BCU100001"], max_age=3600)
+    assert simulator.count("GET_CH_STATUS") == 4  # only BCU100001 was not mirrored yet
+    assert both[IDLE] == client.last_status(IDLE)
+    assert list(both) == [IDLE, "BCU100002", "BCU100001"]  # in the order asked
+
 
 @pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
 def test_wait_for_status_checks_the_last_known_first(simulator: Simulator, client: Client) -> None:
