@@ -7,9 +7,9 @@ frame becomes a model the first time someone reads it (on the reader's thread, n
 reader's), and the model is cached.
 
 Bounds: at most ``max_charge_points`` charge points per kind (the least recently updated
-one is forgotten first; an account has a handful) and, per charge point, the last
-``history`` status frames (what :meth:`Mirror.wait_for_status` scans so that it misses no
-status between two wake-ups).
+one is forgotten first; an account has a handful) and one frame each; while someone waits
+for a status of a charge point, up to its last ``history`` statuses (what
+:meth:`Mirror.wait_for_status` scans so that it misses no status between two wake-ups).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class Mirror:
         self,
         converters: Mapping[str, Convert],
         *,
-        max_charge_points: int = 256,
+        max_charge_points: int = 64,
         history: int = 64,
     ) -> None:
         if max_charge_points < 1 or history < 1:
@@ -107,6 +107,7 @@ class Mirror:
             name: collections.OrderedDict() for name in MIRRORED_OBJECTS
         }
         self._ended: BaseException | None = None
+        self._waiting: dict[str, int] = {}  # evse_id -> wait_for_status calls waiting on it
 
     # -- the reader thread -------------------------------------------------------------
     def observe(self, object_name: str, evse_id: str | None, frame: Mapping[str, Any]) -> None:
@@ -130,6 +131,8 @@ class Mirror:
                 entries = per_evse[evse_id] = collections.deque(maxlen=keep)
             else:
                 per_evse.move_to_end(evse_id)
+                if evse_id not in self._waiting:
+                    entries.clear()  # only waiters need older frames
             entries.append(_Entry(self._seq, frame, now))
             if object_name == OBJ_CH_STATUS:
                 self._cond.notify_all()
@@ -193,6 +196,34 @@ class Mirror:
             # The last known status first, then every newer one in arrival order.
             pending: list[_Entry] = list(entries)[-1:] if entries else []
             seen = self._seq
+            self._waiting[evse_id] = self._waiting.get(evse_id, 0) + 1
+        try:
+            return self._scan(
+                evse_id,
+                condition,
+                deadline=deadline,
+                timeout=timeout,
+                check_usable=check_usable,
+                pending=pending,
+                seen=seen,
+            )
+        finally:
+            with self._cond:
+                left = self._waiting.pop(evse_id) - 1
+                if left:
+                    self._waiting[evse_id] = left
+
+    def _scan(
+        self,
+        evse_id: str,
+        condition: Callable[[ChStatus], object],
+        *,
+        deadline: float,
+        timeout: float,
+        check_usable: Callable[[], None],
+        pending: list[_Entry],
+        seen: int,
+    ) -> ChStatus:
         while True:
             for entry in pending:
                 with self._cond:
