@@ -71,7 +71,7 @@ class _Entry:
         self.seq = seq
         self.frame = frame
         self.monotonic = monotonic
-        self.wall = _dt.datetime.now(_dt.timezone.utc)
+        self.wall = time.time()  # a datetime only when read
         # None: not converted yet; False: the frame could not be converted.
         self.converted: object = None
 
@@ -158,7 +158,8 @@ class Mirror:
             for entry in reversed(entries):
                 value = self._value(object_name, entry)
                 if value is not None:
-                    return Observed(value, entry.wall, entry.monotonic)
+                    received_at = _dt.datetime.fromtimestamp(entry.wall, _dt.timezone.utc)
+                    return Observed(value, received_at, entry.monotonic)
             return None
 
     def status(self, evse_id: str) -> Observed[ChStatus] | None:
