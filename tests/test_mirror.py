@@ -247,3 +247,34 @@ def test_mirror_is_bounded() -> None:
     mirror.observe("UNKNOWN_OBJECT", "E1", {"n": 1})
     mirror.observe("CH_STATUS", None, {"n": 1})
     assert mirror.evse_ids() == ["E7", "E8", "E9"]
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_wait_for_status_goes_on_across_a_reconnect(simulator: Simulator) -> None:
+    with Client(DEFAULT_TOKEN, url=simulator.url, reconnect_delay=(0.05, 0.2)) as client:
+        outcome: list[Any] = []
+        waiting = threading.Event()
+
+        def wait() -> None:
+            waiting.set()
+            try:
+                outcome.append(
+                    client.wait_for_status(
+                        IDLE, lambda s: s.activity == Activity.UNAVAILABLE, timeout=60
+                    )
+                )
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=wait)
+        thread.start()
+        assert waiting.wait(10)
+        reconnected = threading.Event()
+        client.on("connected", lambda _event: reconnected.set())
+        assert simulator.drop_all() == 1
+        assert reconnected.wait(30)
+        assert not outcome  # the drop did not end the wait
+        client.block(IDLE)  # its CH_STATUS push (unavailable) ends it
+        thread.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], ChStatus), outcome
+        assert outcome[0].activity is Activity.UNAVAILABLE

@@ -225,3 +225,18 @@ def test_cli_usage_prints_the_days_count(
     (tmp_path / "bad.json").write_text("[1, 2]")
     assert cli_main(["usage", "--usage-file", str(tmp_path / "bad.json")]) == 1
     assert "not a bluecurrent_sync usage file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_reconnect_frames_are_counted(simulator: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "usage.json"
+    with Client(
+        DEFAULT_TOKEN, url=simulator.url, reconnect_delay=(0.05, 0.2), usage_file=path
+    ) as client:
+        reconnected = threading.Event()
+        client.on("connected", lambda _event: reconnected.set())
+        assert simulator.drop_all() == 1
+        assert reconnected.wait(30)
+        client.get_status(EVSE)
+        assert client.requests_today == sent_frames(simulator) == 4  # + HELLO, + GET
+        assert UsageFile(path).read(amsterdam_day()) == 4
