@@ -40,9 +40,11 @@ from bluecurrent_sync.errors import (
     AlreadyConnected,
     ApiError,
     BlueCurrentError,
+    DailyBudgetExceeded,
     InvalidApiToken,
     RequestLimitReached,
     RequestTimeoutError,
+    UsageFileError,
 )
 from bluecurrent_sync.models import (
     ActionResult,
@@ -532,6 +534,20 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
         default=default(False),
         help="machine-readable JSON output instead of tables",
     )
+    group.add_argument(
+        "--usage-file",
+        default=default(os.environ.get(USAGE_FILE_ENV)),
+        metavar="PATH",
+        help=f"add the requests sent to this shared usage file (default: ${USAGE_FILE_ENV})",
+    )
+    group.add_argument(
+        "--daily-budget",
+        type=_positive_int,
+        default=default(None),
+        metavar="N",
+        help="refuse to send a request that would pass N requests today (counted over "
+        "--usage-file when given)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -580,19 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("setting", choices=("plug-and-charge", "linked-cards-only"))
     sub.add_argument("evse", metavar="EVSE")
     sub.add_argument("value", choices=("on", "off"))
-    sub = commands.add_parser(
+    command(
         "usage",
-        help="today's request count from a usage file (no request is sent)",
-        description="Print today's request count (Europe/Amsterdam day) from a usage file "
-        "that clients write with Client(usage_file=...). Sends nothing.",
+        "today's request count from --usage-file (Europe/Amsterdam day); sends nothing",
     )
-    sub.add_argument(
-        "--usage-file",
-        metavar="PATH",
-        default=os.environ.get(USAGE_FILE_ENV),
-        help=f"the usage file (default: ${USAGE_FILE_ENV})",
-    )
-    sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     commands.add_parser(
         "simulator",
         help="run the local simulator in the foreground (options: 'simulator --help')",
@@ -676,6 +683,8 @@ def _make_client(args: argparse.Namespace) -> Client:
             action_timeout=args.action_timeout,
             reconnect=args.command == "watch",
             allow_insecure=args.allow_insecure,
+            usage_file=args.usage_file,
+            daily_budget=args.daily_budget,
         )
     except ValueError as exc:  # a URL the client refuses
         raise UsageError(str(exc).replace("allow_insecure=True", "--allow-insecure")) from None
@@ -685,6 +694,10 @@ def _make_client(args: argparse.Namespace) -> Client:
 def _error_message(exc: BaseException, url: str) -> tuple[int, str]:
     if isinstance(exc, InvalidApiToken):
         return EXIT_INVALID_TOKEN, f"the server refused the API token. {WHERE_TO_GET_ONE}"
+    if isinstance(exc, DailyBudgetExceeded):
+        return EXIT_QUOTA, f"{exc}; nothing was sent. Raise --daily-budget or wait."
+    if isinstance(exc, UsageFileError):
+        return EXIT_USAGE, str(exc)
     if isinstance(exc, RequestLimitReached):
         local = exc.reset_at.astimezone()
         return EXIT_QUOTA, (

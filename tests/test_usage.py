@@ -223,8 +223,25 @@ def test_cli_usage_prints_the_days_count(
     assert cli_main(["usage", "--usage-file", str(tmp_path / "missing.json")]) == 0
     assert capsys.readouterr().out.startswith("0 requests")
     (tmp_path / "bad.json").write_text("[1, 2]")
-    assert cli_main(["usage", "--usage-file", str(tmp_path / "bad.json")]) == 1
+    assert cli_main(["usage", "--usage-file", str(tmp_path / "bad.json")]) == 2
     assert "not a bluecurrent_sync usage file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_cli_commands_count_into_the_usage_file_and_keep_the_budget(
+    simulator: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "usage.json"
+    base = ["--url", simulator.url, "--token", DEFAULT_TOKEN, "--usage-file", str(path)]
+    assert cli_main([*base, "--daily-budget", "4", "status", EVSE]) == 0
+    assert UsageFile(path).read(amsterdam_day()) == 3 == sent_frames(simulator)
+    capsys.readouterr()
+    assert cli_main([*base, "status", EVSE, "--daily-budget", "4"]) == 4  # the quota's code
+    err = capsys.readouterr().err
+    assert "budget of 4" in err and "nothing was sent" in err and DEFAULT_TOKEN not in err
+    assert sent_frames(simulator) == 3
+    assert cli_main(["usage", "--usage-file", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("3 requests on ")
 
 
 @pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
