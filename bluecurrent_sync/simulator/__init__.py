@@ -115,6 +115,7 @@ from __future__ import annotations
 
 from ._cli import build_parser, main
 from ._faults import MALFORMED_KINDS, malformed_frame
+from ._replay import CaptureError
 from ._server import (
     ALREADY_CONNECTED_REASON,
     DEFAULT_TOKEN,
@@ -138,6 +139,7 @@ __all__ = [
     "MALFORMED_KINDS",
     "NO_CARD",
     "REJECT_HEADER",
+    "CaptureError",
     "ConnectionInfo",
     "Simulator",
     "build_parser",

@@ -159,7 +159,8 @@ def load_capture(path: str | os.PathLike[str]) -> Recording:
             t = item.get("t")
             if "event" in item or not isinstance(frame, dict) or not isinstance(t, int | float):
                 continue  # connection events and non-JSON text carry nothing to replay
-            where = (str(item.get("conn")), int(item.get("seq") or 0))
+            seq = item.get("seq")
+            where = (str(item.get("conn")), seq if isinstance(seq, int) else 0)
             pending = open_requests.setdefault(where, [])
             if item.get("dir") == "out":
                 command = frame.get("command")
