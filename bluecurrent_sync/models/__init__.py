@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from bluecurrent_sync.models._generated import (
     Account,
+    ActionOutcome,
     ActionResult,
     Activity,
     ChargeCard,
+    ChargingProfile,
     ChargePoint,
     ChSettings,
     ChStatus,
@@ -38,12 +40,14 @@ from bluecurrent_sync.models._generated import (
 
 __all__ = [
     "Account",
+    "ActionOutcome",
     "ActionResult",
     "Activity",
     "ChSettings",
     "ChStatus",
     "ChargeCard",
     "ChargePoint",
+    "ChargingProfile",
     "GridCurrent",
     "GridStatus",
     "OverrideSchedule",
