@@ -6,14 +6,13 @@ Bad input is logged (redacted) and dropped; it never raises into the reader loop
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from . import _protocol as proto
 from ._connection import copy_error, error_for_code
-from ._convert import WireConverter, evse_id_of, redact
+from ._convert import WireConverter, decode_frame, redact, routing_evse_id
 from ._dispatch import Dispatcher
 from ._pending import PendingTable, Waiter
 from .errors import RequestLimitReached, ResponseValidationError
@@ -44,11 +43,20 @@ class Router:
         self._pending = pending
         self._dispatcher = dispatcher
         self._on_limit = on_limit
+        self._nonfinite_logged = False
+
+    def _on_nonfinite(self) -> None:
+        if not self._nonfinite_logged:
+            self._nonfinite_logged = True
+            logger.warning(
+                "the server sent NaN/Infinity or an out-of-range number; read as unknown "
+                "(None), see docs/PROTOCOL.md OP-11 (logged once)"
+            )
 
     def on_frame(self, text: str) -> None:
         """Handle one text frame from the socket."""
         try:
-            frame = json.loads(text)
+            frame = decode_frame(text, self._on_nonfinite)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             logger.warning("dropped a frame that is not JSON (%d bytes)", len(text))
             return
@@ -64,7 +72,7 @@ class Router:
         if name == proto.OBJ_ERROR:
             self._on_error(frame)
         elif name != proto.OBJ_HELLO:
-            self._pending.route(name, evse_id_of(frame), frame)
+            self._pending.route(name, routing_evse_id(name, frame), frame)
         self._dispatcher.publish(name, frame)
 
     def _on_error(self, frame: dict[str, Any]) -> None:
@@ -80,8 +88,16 @@ class Router:
             if isinstance(error, RequestLimitReached):
                 self._on_limit(error.reset_at)
             return
-        failed: Waiter[Any] | None = self._pending.fail_oldest(error)
+        # ERROR names no request: it answers the oldest one still unanswered (the server
+        # answers in order); "not authorized" can only answer a request naming a charge
+        # point or a schedule (docs/PROTOCOL.md OP-7).
+        eligible = _names_a_resource if server_error.code == proto.ERROR_NOT_AUTHORIZED else None
+        failed: Waiter[Any] | None = self._pending.fail_oldest(error, eligible)
         if failed is None:
             logger.warning("server error %s with no request pending: %s", server_error.code, error)
         else:
             logger.info("server error %s failed %s", server_error.code, failed.command)
+
+
+def _names_a_resource(waiter: Waiter[Any]) -> bool:
+    return waiter.evse_id is not None or waiter.command in proto.SCHEDULE_COMMANDS
