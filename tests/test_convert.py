@@ -7,8 +7,8 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import frames
 import attrs
+import frames
 import pytest
 
 from bluecurrent_sync._convert import WireConverter, evse_id_of, parse_timestamp, redact
@@ -17,8 +17,8 @@ from bluecurrent_sync.models import (
     Account,
     ActionResult,
     Activity,
-    ChargingProfile,
     ChargeCard,
+    ChargingProfile,
     GridCurrent,
     GridStatus,
     OverrideSchedule,
