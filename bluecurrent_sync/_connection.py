@@ -332,7 +332,7 @@ class Connection:
     def request_once(self, command: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Send one command on a fresh short connection and return its one reply frame.
 
-        Used for GET_ACCOUNT (PROTOCOL.md 1.3); does not touch the main connection.
+        Used for GET_ACCOUNT (docs/PROTOCOL.md 1.3); does not touch the main connection.
 
         Raises:
             ConnectionClosedError, RequestTimeoutError, RequestLimitReached, AlreadyConnected.

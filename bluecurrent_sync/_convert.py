@@ -1,7 +1,7 @@
 """Wire frames -> models: the one place where wire quirks become Python values.
 
 :class:`WireConverter` turns a decoded server frame (a dict) into the public attrs
-models of :mod:`bluecurrent_sync.models`, following PROTOCOL.md section 9.2. Each
+models of :mod:`bluecurrent_sync.models`, following docs/PROTOCOL.md section 4. Each
 instance owns one :class:`cattrs.Converter` (never the global one) whose structure
 functions are generated once, and its own record of which charge points have smart
 charging on (used for ``ChStatus.current_left``).
@@ -129,7 +129,7 @@ _SETTING_OBJECTS = {
 
 
 def evse_id_of(frame: Mapping[str, Any]) -> str | None:
-    """Return the charge point a frame concerns (PROTOCOL.md 9.1), or None.
+    """Return the charge point a frame concerns (docs/PROTOCOL.md section 6), or None.
 
     The top-level ``evse_id``, else ``data.evse_id``, else ``data.id`` without its
     ``GRID-`` prefix. Never raises, whatever the frame holds.
@@ -239,7 +239,7 @@ def _redact_value(key: object, value: Any) -> Any:
 
 
 def parse_timestamp(value: object) -> _dt.datetime | None:
-    """Parse a wire timestamp into an aware datetime (PROTOCOL.md 9.2).
+    """Parse a wire timestamp into an aware datetime (docs/PROTOCOL.md section 4).
 
     ``""``/None -> None; ``"YYYYMMDD HH:MM:SS"`` -> Europe/Amsterdam; a trailing
     ``+HH:MM``/``-HH:MM`` -> that offset; ISO 8601 accepted (naive means Amsterdam).
@@ -942,18 +942,13 @@ class WireConverter:
             result = _optional_mapping(frame.get("result"), "result") or {}
             text = _text(result.get("setting"), "result.setting")
             error = _error_text(frame.get("error"), "error")
+            on: bool | None = requested
             if text is not None:
                 on = "true" in text.lower()
-            elif requested is not None:
-                on = requested
-            elif not self._success(frame, error):
-                on = False  # a refusal without a value: the value is not the answer
-            else:
-                _fail("result.setting", "missing")
             return SettingResult(
                 evse_id=evse_id_of(frame),
                 setting=setting,
-                value=(not on) if invert else on,
+                value=None if on is None else ((not on) if invert else on),
                 success=self._success(frame, error),
                 error=error,
             )

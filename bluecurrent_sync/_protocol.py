@@ -1,4 +1,4 @@
-"""Command names, reply families and command-frame builders (PROTOCOL.md sections 1, 2.1, 9.1).
+"""Command names, reply families and command-frame builders (docs/PROTOCOL.md sections 1, 2, 6).
 
 This module and ``_convert.py`` are the only places that know wire field names. Everything
 here is pure: no I/O, no state.
@@ -154,7 +154,7 @@ class Role(enum.Enum):
 
 
 def reply_roles(command: str) -> dict[str, Role]:
-    """Return the reply objects of ``command`` and what each means (PROTOCOL.md 9.1).
+    """Return the reply objects of ``command`` and what each means (docs/PROTOCOL.md section 6).
 
     Args:
         command: A command name such as ``"GET_CH_STATUS"``.
@@ -202,12 +202,12 @@ def command_frame(command: str, auth: str | None, **fields: Any) -> dict[str, An
 
 
 def validate_frame(api_token: str) -> dict[str, Any]:
-    """Build the VALIDATE_API_TOKEN frame (no Authorization field, PROTOCOL.md 1.2)."""
+    """Build the VALIDATE_API_TOKEN frame (no Authorization field, docs/PROTOCOL.md 1.2)."""
     return command_frame(VALIDATE_API_TOKEN, None, token=api_token)
 
 
 def hello_frame(auth: str) -> dict[str, Any]:
-    """Build the HELLO frame that subscribes the connection to pushes (PROTOCOL.md 1.4)."""
+    """Build the HELLO frame that subscribes the connection to pushes (docs/PROTOCOL.md 1.4)."""
     return command_frame(HELLO, auth, header="homeassistant")
 
 

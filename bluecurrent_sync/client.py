@@ -3,7 +3,7 @@
 Threads (all daemon, all joined by :meth:`Client.close` with a timeout):
 
 * ``bluecurrent-sync-reader`` owns the socket's receive side: it routes every frame to the
-  waiting calls (by object name and evse_id, PROTOCOL.md 9.1) and to the dispatcher, and
+  waiting calls (by object name and evse_id, docs/PROTOCOL.md section 6) and to the dispatcher, and
   reconnects after a drop.
 * ``bluecurrent-sync-dispatch`` runs event handlers in arrival order, each isolated.
 

@@ -1,4 +1,4 @@
-"""bluecurrent_sync._convert: every PROTOCOL.md example and every quirk of section 9.2."""
+"""bluecurrent_sync._convert: every docs/PROTOCOL.md example and every quirk of section 4."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def conv() -> WireConverter:
 
 
 # --------------------------------------------------------------------------------------
-# PROTOCOL.md raw examples, expected values written out
+# docs/PROTOCOL.md raw examples, expected values written out
 # --------------------------------------------------------------------------------------
 
 
@@ -118,7 +118,7 @@ def test_ch_status_charging_computed_fields(conv: WireConverter) -> None:
     status = conv.ch_status(frame("CH_STATUS_CHARGING"))
     assert status.activity is Activity.CHARGING
     assert status.vehicle_status is VehicleStatus.READY
-    assert status.avg_current == 8.7  # PROTOCOL.md 4: [10, 6, 10] -> 8.7
+    assert status.avg_current == 8.7  # docs/PROTOCOL.md section 4: [10, 6, 10] -> 8.7
     assert status.avg_voltage == 230.0
     assert status.total_kw == 5.98  # (230*10 + 231*6 + 229*10) / 1000 = 5.976
     assert status.current_left == pytest.approx(20 - 8.7)
@@ -174,7 +174,7 @@ def test_grid_current_example(conv: WireConverter) -> None:
 def test_grid_current_with_evse_id(conv: WireConverter) -> None:
     grid = conv.grid_current(frame("GRID_CURRENT_WITH_EVSE"))
     assert grid.evse_id == "BCU102728"
-    assert grid.grid_avg_current == 15.0  # PROTOCOL.md 4: [10, 0, 20] -> 15
+    assert grid.grid_avg_current == 15.0  # docs/PROTOCOL.md section 4: [10, 0, 20] -> 15
     assert grid.grid_max_current == 20
 
 
@@ -331,7 +331,7 @@ def test_server_error_examples(conv: WireConverter) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# One test per quirk (PROTOCOL.md 9.2)
+# One test per quirk (docs/PROTOCOL.md section 4)
 # --------------------------------------------------------------------------------------
 
 
@@ -718,7 +718,7 @@ def _cp(item: dict[str, Any]) -> dict[str, Any]:
             "cards[1].date_created",
         ),
         ("grid_status", {"object": "GRID_STATUS", "data": {"grid_max_install": 1}}, "data.id"),
-        ("setting_result", {"object": "STATUS_SET_PLUG_AND_CHARGE"}, "result.setting"),
+        ("setting_result", {"object": "STATUS_SET_PLUG_AND_CHARGE", "result": 5}, "result"),
         ("action_result", {"object": "STATUS_REBOOT", "success": "yes"}, "success"),
         (
             "override_schedules",

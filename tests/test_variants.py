@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from wire_schemas import validate_wire_frame
 
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ActionFailed, ApiError, RequestTimeoutError
@@ -383,3 +384,30 @@ def test_silent_hello_is_logged(
         finally:
             client.close()
     assert "no reply to HELLO" in caplog.text
+
+
+def test_every_frame_the_variant_sends_matches_the_wire_schemas(
+    client: Client, sim: Simulator, variants: Variants
+) -> None:
+    if variants.numbers == "nan":
+        pytest.skip("NaN is not JSON: the schemas cannot describe it (OP-11)")
+    client.get_charge_points()
+    client.get_settings(DRIVEWAY)
+    client.get_grid_status(DRIVEWAY)
+    client.block(CARPORT)
+    client.block(CARPORT, False)
+    client.start_session(CARPORT, HOME_CARD)
+    client.stop_session(CARPORT)
+    client.set_delayed_charging(DRIVEWAY, True)
+    sim.fail_action("SET_PLUG_AND_CHARGE")
+    with pytest.raises(ActionFailed):
+        client.set_plug_and_charge(DRIVEWAY, True)
+    client.set_user_override_current(
+        [DRIVEWAY], start_time="10:00", start_days=[1], stop_time="11:00", stop_days=[1], current=6
+    )
+    client.get_user_override_currents_list()
+    sim.wait_idle()
+    frames = sim.sent()
+    assert len(frames) > 10
+    for frame in frames:
+        validate_wire_frame(frame)

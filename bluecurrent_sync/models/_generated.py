@@ -388,12 +388,12 @@ class SettingResult:
 
     setting: str
     """"plug_and_charge" or "linked_charge_cards_only"."""
-    value: bool
-    """The setting's new value, in the method's own sense."""
     success: bool
     """Whether the server applied it."""
     evse_id: str | None = None
     """Charge point id."""
+    value: bool | None = None
+    """The setting's new value, in the method's own sense (the requested value when the reply does not say; None when unknown)."""
     error: str | None = None
     """Error text, or None."""
 

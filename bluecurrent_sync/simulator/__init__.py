@@ -1,4 +1,4 @@
-"""A local Blue Current websocket server that speaks the wire protocol (PROTOCOL.md, section 9.3).
+"""A local Blue Current websocket server that speaks the wire protocol (docs/PROTOCOL.md section 7).
 
 Start one in a test, a demo or a benchmark and point a client at ``sim.url``::
 
