@@ -1,4 +1,4 @@
-"""Requests waiting for their replies, keyed by (reply object, evse_id) — docs/PROTOCOL.md section 6.
+"""Requests waiting for their replies, keyed by (reply object, evse_id): docs/PROTOCOL.md 6.
 
 There is no request id on the wire, so a reply is matched by its object name and the
 charge point it concerns:
