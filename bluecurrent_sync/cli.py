@@ -45,6 +45,7 @@ from bluecurrent_sync.errors import (
     RequestTimeoutError,
 )
 from bluecurrent_sync.models import (
+    ActionOutcome,
     ActionResult,
     ChargeCard,
     ChargePoint,
@@ -400,9 +401,13 @@ def _action(
     args: argparse.Namespace,
     out: TextIO,
 ) -> int:
-    # A refusal raises ActionFailed (exit 1), so a returned result is a success.
+    # A refusal raises ActionFailed (exit 1), so a returned result is a success, or an
+    # acknowledgement whose verdict did not come (docs/PROTOCOL.md OP-3, OP-6).
     result = call()
-    _emit(args, out, result, f"{what}: done.")
+    text = f"{what}: done."
+    if isinstance(result, ActionResult) and result.outcome is ActionOutcome.ACKNOWLEDGED:
+        text = f"{what}: acknowledged by the server, but not confirmed (no verdict in time)."
+    _emit(args, out, result, text)
     return EXIT_OK
 
 
@@ -531,6 +536,13 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
         default=default(False),
         help="machine-readable JSON output instead of tables",
     )
+    group.add_argument(
+        "--record",
+        default=default(None),
+        metavar="FILE",
+        help="write every frame in and out to FILE (JSON lines, tokens redacted) for "
+        "'check-capture' and for reporting how the real server behaves",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -579,6 +591,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("setting", choices=("plug-and-charge", "linked-cards-only"))
     sub.add_argument("evse", metavar="EVSE")
     sub.add_argument("value", choices=("on", "off"))
+    sub = commands.add_parser(
+        "check-capture",
+        help="report what a --record capture shows about the protocol's open points",
+        description="Report every frame of a capture the schemas, the converter or the "
+        "client's reply policy did not expect, and what it settles (docs/PROTOCOL.md). "
+        "Exit 0: all expected; 1: findings; 2: unreadable file.",
+    )
+    sub.add_argument("file", metavar="FILE", help="a capture written with --record")
     commands.add_parser(
         "simulator",
         help="run the local simulator in the foreground (options: 'simulator --help')",
@@ -639,9 +659,12 @@ def _make_client(args: argparse.Namespace) -> Client:
             action_timeout=args.action_timeout,
             reconnect=args.command == "watch",
             allow_insecure=args.allow_insecure,
+            record=getattr(args, "record", None),
         )
     except ValueError as exc:  # a URL the client refuses
         raise UsageError(str(exc).replace("allow_insecure=True", "--allow-insecure")) from None
+    except OSError as exc:  # --record FILE cannot be written
+        raise UsageError(f"cannot write the capture file: {exc.strerror or exc}") from None
     return client
 
 
@@ -720,6 +743,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     secret = args.token or os.environ.get(TOKEN_ENV) or None
     try:
+        if args.command == "check-capture":
+            from bluecurrent_sync import _capture_check
+
+            return _capture_check.main(args.file, sys.stdout)
         if args.command in ("simulator", "demo"):
             try:
                 return _run_passthrough(args, extra)
