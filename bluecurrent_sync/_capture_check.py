@@ -175,7 +175,11 @@ def check_capture(path: str | Path) -> CaptureReport:
     report.schemas_checked = schema_problem is not None
     checker = _Checker(report, schema_problem)
     for number, record in records:
-        checker.record(number, record)
+        try:
+            checker.record(number, record)
+        except (TypeError, ValueError, AttributeError) as exc:
+            message = f"a malformed capture line ({type(exc).__name__})"
+            report.findings.append(Note(number, None, message))
     checker.finish()
     return report
 

@@ -141,3 +141,17 @@ def test_cli_record_then_check(
     assert "Every frame was expected" in out
     assert DEFAULT_TOKEN not in path.read_text(encoding="utf-8")
     assert cli.main([*base, "--record", str(tmp_path / "no" / "dir.jsonl"), "cards"]) == 2
+
+
+def test_check_capture_survives_malformed_lines(tmp_path: Path) -> None:
+    path = tmp_path / "odd.jsonl"
+    lines = [
+        {"capture": "bluecurrent_sync", "version": 1, "started": "x", "url": "u"},
+        {"t": 0, "dir": "in", "conn": "main", "seq": "one", "frame": {"object": "HELLO"}},
+        {"t": 0, "dir": "in", "conn": "main", "seq": 1, "frame": [1]},
+        {"t": 0, "dir": "in", "conn": "main", "seq": 1, "text": "Infinity"},
+        {"t": 0, "dir": "in", "conn": "main", "seq": 1, "frame": {"no": "name"}},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    report = _capture_check.check_capture(path)
+    assert [note.line for note in report.findings] == [2, 3, 4, 5]

@@ -411,3 +411,25 @@ def test_every_frame_the_variant_sends_matches_the_wire_schemas(
     assert len(frames) > 10
     for frame in frames:
         validate_wire_frame(frame)
+
+
+@pytest.mark.parametrize(
+    "argv", [["--variant", "hello"], ["--variant", "nope=x"], ["--variant", "hello=maybe"]]
+)
+def test_simulator_command_line_rejects_bad_variants(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bluecurrent_sync.simulator import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "variant" in capsys.readouterr().err
+
+
+def test_simulator_command_line_lists_every_variant() -> None:
+    from bluecurrent_sync.simulator import build_parser
+
+    text = build_parser().format_help()
+    for name in VARIANTS:
+        assert name in text
