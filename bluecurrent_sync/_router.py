@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _protocol as proto
 from ._connection import copy_error, error_for_code
-from ._convert import WireConverter, decode_frame, redact, routing_evse_id
+from ._convert import FrameDecoder, WireConverter, redact, routing_evse_id
 from ._dispatch import Dispatcher
 from ._pending import PendingTable, Waiter
 from .errors import RequestLimitReached, ResponseValidationError
@@ -43,10 +43,11 @@ class Router:
         self._pending = pending
         self._dispatcher = dispatcher
         self._on_limit = on_limit
+        self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
         self._nonfinite_logged = False
 
-    def _on_nonfinite(self) -> None:
-        if not self._nonfinite_logged:
+    def _note_nonfinite(self) -> None:
+        if self._decoder.nonfinite and not self._nonfinite_logged:
             self._nonfinite_logged = True
             logger.warning(
                 "the server sent NaN/Infinity or an out-of-range number; read as unknown "
@@ -56,10 +57,12 @@ class Router:
     def on_frame(self, text: str) -> None:
         """Handle one text frame from the socket."""
         try:
-            frame = decode_frame(text, self._on_nonfinite)
+            frame = self._decoder.decode(text)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             logger.warning("dropped a frame that is not JSON (%d bytes)", len(text))
             return
+        if self._decoder.nonfinite and not self._nonfinite_logged:
+            self._note_nonfinite()
         if not isinstance(frame, dict):
             logger.warning("dropped a frame that is not a JSON object (%s)", type(frame).__name__)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -139,12 +140,17 @@ def test_error_2_skips_requests_without_a_charge_point(
     assert isinstance(out_status[0], ApiError) and out_status[0].code == 2
 
 
-def test_nonfinite_numbers_are_unknown(client: Client, server: ScriptedServer) -> None:
+def test_nonfinite_numbers_are_unknown(
+    client: Client, server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
     server.responder = lambda conn, frame: conn.send(
         '{"object": "CH_STATUS", "evse_id": "A", "data": {"evse_id": "A", "actual_p1": NaN,'
         ' "actual_kwh": Infinity, "total_cost": -Infinity, "max_usage": 1e999}}'
     )
-    status = client.get_status("A")
+    with caplog.at_level(logging.WARNING, logger="bluecurrent_sync"):
+        client.get_status("A")
+        status = client.get_status("A")
+    assert caplog.text.count("OP-11") == 1  # logged once
     assert (status.actual_p1, status.actual_kwh, status.total_cost, status.max_usage) == (
         None,
         None,
