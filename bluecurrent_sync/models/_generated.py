@@ -54,7 +54,7 @@ class ActionResult:
     """True when the server confirmed the action; None when it was only acknowledged (outcome ACKNOWLEDGED): accepted, but whether it took effect is not known."""
     error: str | None = None
     """Error text, or None."""
-    outcome: ActionOutcome | None = ActionOutcome.CONFIRMED
+    outcome: ActionOutcome = ActionOutcome.CONFIRMED
     """CONFIRMED or ACKNOWLEDGED (acknowledged, verdict not received in time)."""
     detail: str | None = None
     """How the outcome was learned, e.g. "STATUS_SET_INOPERATIVE" or "CH_STATUS activity unavailable"."""
