@@ -709,10 +709,35 @@ class Client:
             if ack.error or not ack.success:
                 raise ActionFailed(evse_id or ack.evse_id, command, ack.error or "")
             if role is Role.ACK:
-                return ACKNOWLEDGED
+                return self._already_so(command, evse_id) or ACKNOWLEDGED
             return attrs.evolve(ack, evse_id=evse_id or ack.evse_id, command=command)
 
         return interpret
+
+    @staticmethod
+    def _wanted_activity(command: str, activity: str) -> bool:
+        if command == proto.SET_INOPERATIVE:
+            return activity == proto.BLOCKED_ACTIVITY
+        return activity in proto.UNBLOCKED_ACTIVITIES
+
+    def _already_so(self, command: str, evse_id: str | None) -> ActionResult | None:
+        """Block/unblock acknowledged while the charge point already shows that activity.
+
+        The server may send nothing more (docs/PROTOCOL.md OP-3: "if the value changes,
+        CH_STATUS is sent"), so the call ends at once, confirmed by the last CH_STATUS seen.
+        """
+        if command not in (proto.SET_OPERATIVE, proto.SET_INOPERATIVE) or evse_id is None:
+            return None
+        activity = self._router.last_activity(evse_id)
+        if activity is None or not self._wanted_activity(command, activity):
+            return None
+        return ActionResult(
+            command=command,
+            evse_id=evse_id,
+            success=True,
+            outcome=ActionOutcome.CONFIRMED,
+            detail=f"RECEIVED_{command}; CH_STATUS already showed activity {activity}",
+        )
 
     def _confirmation(
         self, command: str, evse_id: str | None, frame: Mapping[str, Any]
@@ -723,12 +748,7 @@ class Client:
         except ResponseValidationError:
             return PASS  # not a confirmation; the status itself is a subscriber's matter
         activity = status.activity.value
-        wanted = (
-            activity == proto.BLOCKED_ACTIVITY
-            if command == proto.SET_INOPERATIVE
-            else activity in proto.UNBLOCKED_ACTIVITIES
-        )
-        if status.evse_id != evse_id or not wanted:
+        if status.evse_id != evse_id or not self._wanted_activity(command, activity):
             return PASS
         return ActionResult(
             command=command,

@@ -174,8 +174,10 @@ def test_block_and_unblock(client: Client, sim: Simulator, variants: Variants) -
     operative = variants.operative
     if operative in ("ack_status", "status_no_evse"):
         _confirmed(client.block(CARPORT, True), "SET_INOPERATIVE", CARPORT)
-    elif operative == "ack_push":  # acknowledged, then silence: said as such
-        _acknowledged(client.block(CARPORT, True), "SET_INOPERATIVE", CARPORT)
+    elif operative == "ack_push":  # ack, then silence: the last CH_STATUS already says so
+        again = client.block(CARPORT, True)
+        _confirmed(again, "SET_INOPERATIVE", CARPORT)
+        assert again.detail is not None and "already" in again.detail
     else:  # push_only: the server says nothing at all
         with pytest.raises(RequestTimeoutError):
             client.block(CARPORT, True)
@@ -433,3 +435,9 @@ def test_simulator_command_line_lists_every_variant() -> None:
     text = build_parser().format_help()
     for name in VARIANTS:
         assert name in text
+
+
+@pytest.mark.bluecurrent_simulator(variants={"operative": "ack_push", "grid_id": "account"})
+def test_pytest_plugin_marker_takes_variants(bluecurrent_client: Client) -> None:
+    assert bluecurrent_client.get_grid_status(DRIVEWAY).grid_id == f"GRID-{GARAGE}"
+    _confirmed(bluecurrent_client.block(CARPORT), "SET_INOPERATIVE", CARPORT)
