@@ -1,4 +1,4 @@
-"""Synthetic frames with the real wire shapes (PROTOCOL.md 3.1, 3.2), shared by the bench parts."""
+"""Synthetic frames with the real wire shapes (docs/PROTOCOL.md 3.1, 3.2), shared by the bench."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Wire frames -> models: the one place where wire quirks become Python values.
 
 :class:`WireConverter` turns a decoded server frame (a dict) into the public attrs
-models of :mod:`bluecurrent_sync.models`, following PROTOCOL.md section 9.2. Each
+models of :mod:`bluecurrent_sync.models`, following docs/PROTOCOL.md section 4. Each
 instance owns one :class:`cattrs.Converter` (never the global one) whose structure
 functions are generated once, and its own record of which charge points have smart
 charging on (used for ``ChStatus.current_left``).
@@ -14,21 +14,27 @@ keys are ignored; missing optional keys become None.
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
+
+import attrs
 
 from bluecurrent_sync._lazy import LazyModule
 from bluecurrent_sync.errors import ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
+    ActionOutcome,
     ActionResult,
     Activity,
     ChargeCard,
     ChargePoint,
+    ChargingProfile,
     ChSettings,
     ChStatus,
     GridCurrent,
@@ -52,7 +58,9 @@ else:  # cattrs is imported when the first WireConverter is made, not at package
 
 __all__ = [
     "AMSTERDAM",
+    "FrameDecoder",
     "WireConverter",
+    "decode_frame",
     "event_object_name",
     "evse_id_of",
     "parse_timestamp",
@@ -61,6 +69,13 @@ __all__ = [
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 """Time zone of naive wire timestamps."""
+
+logger = logging.getLogger(__name__)
+
+#: "for chargepoint: BCU101" inside an error text (RECEIVED_STOP_SESSION, docs/PROTOCOL.md OP-5).
+_EVSE_IN_TEXT = re.compile(r"for chargepoint:\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
+#: Objects whose evse_id is never read from the frame for routing (docs/PROTOCOL.md OP-2).
+_UNATTRIBUTABLE_IDS = frozenset({"GRID_STATUS"})
 
 _T = TypeVar("_T")
 
@@ -88,6 +103,19 @@ _ISO_TS = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _LOCATION_KEYS = ("x_coord", "y_coord", "street", "housenumber", "zipcode", "city", "country")
+#: Boolean fields seen both plain and wrapped as ``{value, permission}`` (docs/PROTOCOL.md OP-10).
+_FLAG_FIELDS = (
+    "plug_and_charge_notification",
+    "smart_charging",
+    "smart_charging_dynamic",
+    "is_cable",
+)
+#: Fields a model cannot do without: an unknown shape here fails the call (OP-10).
+_ESSENTIAL = {
+    "ChargePoint": frozenset({"evse_id", "activity"}),
+    "ChSettings": frozenset({"evse_id", "plug_and_charge", "linked_charge_cards_only"}),
+    "ChStatus": frozenset({"evse_id", "activity", "vehicle_status"}),
+}
 _ACTION_PREFIXES = ("RECEIVED_", "STATUS_")
 _SETTING_OBJECTS = {
     "STATUS_SET_PLUG_AND_CHARGE": ("plug_and_charge", False),
@@ -101,7 +129,7 @@ _SETTING_OBJECTS = {
 
 
 def evse_id_of(frame: Mapping[str, Any]) -> str | None:
-    """Return the charge point a frame concerns (PROTOCOL.md 9.1), or None.
+    """Return the charge point a frame concerns (docs/PROTOCOL.md section 6), or None.
 
     The top-level ``evse_id``, else ``data.evse_id``, else ``data.id`` without its
     ``GRID-`` prefix. Never raises, whatever the frame holds.
@@ -119,7 +147,70 @@ def evse_id_of(frame: Mapping[str, Any]) -> str | None:
         grid = data.get("id")
         if isinstance(grid, str) and grid:
             return grid.removeprefix("GRID-") or None
+    error = frame.get("error")
+    if isinstance(error, str) and error:
+        found = _EVSE_IN_TEXT.search(error)
+        if found:
+            return found.group(1)
     return None
+
+
+def routing_evse_id(object_name: str, frame: Mapping[str, Any]) -> str | None:
+    """The evse_id a frame is routed by: :func:`evse_id_of`, except for GRID_STATUS.
+
+    A GRID_STATUS ``data.id`` may name another charge point on the same (account-level)
+    grid, so it never attributes the frame (docs/PROTOCOL.md OP-2): it answers the one
+    GET_GRID_STATUS in flight.
+    """
+    if object_name in _UNATTRIBUTABLE_IDS:
+        return None
+    return evse_id_of(frame)
+
+
+class FrameDecoder:
+    """``json.loads`` for server frames: NaN, Infinity and overflowing numbers become None.
+
+    Python's json module accepts ``NaN``/``Infinity``/``-Infinity`` and turns ``1e999`` into
+    ``inf``; no model may hold such a value (docs/PROTOCOL.md OP-11), so each becomes None
+    ("unknown"). :attr:`nonfinite` counts them. One decoder per reader (not thread-safe);
+    building it once keeps the per-frame cost near plain ``json.loads``.
+    """
+
+    def __init__(self) -> None:
+        self.nonfinite = 0
+        self._decoder = json.JSONDecoder(parse_constant=self._constant, parse_float=self._float)
+
+    def _constant(self, _name: str) -> None:
+        self.nonfinite += 1
+
+    def _float(self, literal: str) -> float | None:
+        value = float(literal)
+        if value - value != 0.0:  # inf (1e999); NaN literals go through _constant
+            self.nonfinite += 1
+            return None
+        return value
+
+    def decode(self, text: str) -> Any:
+        """Decode one frame.
+
+        Raises:
+            ValueError: Not JSON. RecursionError: absurdly deep nesting.
+        """
+        return self._decoder.decode(text)
+
+
+def decode_frame(text: str, on_nonfinite: Callable[[], None] | None = None) -> Any:
+    """Decode one frame with a fresh :class:`FrameDecoder`; ``on_nonfinite`` is called once
+    when the frame held NaN, Infinity or an overflowing number.
+
+    Raises:
+        ValueError: Not JSON. RecursionError: absurdly deep nesting.
+    """
+    decoder = FrameDecoder()
+    frame = decoder.decode(text)
+    if decoder.nonfinite and on_nonfinite is not None:
+        on_nonfinite()
+    return frame
 
 
 _EVENT_OBJECTS: dict[type, str] = {
@@ -162,7 +253,7 @@ def _redact_value(key: object, value: Any) -> Any:
 
 
 def parse_timestamp(value: object) -> _dt.datetime | None:
-    """Parse a wire timestamp into an aware datetime (PROTOCOL.md 9.2).
+    """Parse a wire timestamp into an aware datetime (docs/PROTOCOL.md section 4).
 
     ``""``/None -> None; ``"YYYYMMDD HH:MM:SS"`` -> Europe/Amsterdam; a trailing
     ``+HH:MM``/``-HH:MM`` -> that offset; ISO 8601 accepted (naive means Amsterdam).
@@ -418,6 +509,28 @@ def _days(value: object, path: str) -> list[str]:
     return [day.strip() for day in items if day.strip()]
 
 
+def _day_numbers(value: object) -> list[int] | None:
+    """Day numbers as sent: a list of ints, or a string ``"[1,2]"`` / ``"1,2"``; None stays None.
+
+    The numbering base (Monday=1 or Sunday/Monday=0) is open (docs/PROTOCOL.md OP-9), so the
+    numbers are kept exactly as sent.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().strip("[]")
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if not all(part.isdigit() for part in parts):
+            raise ValueError(f"not a list of day numbers: {value!r}")
+        return [int(part) for part in parts]
+    if isinstance(value, list):
+        numbers = [_whole(item) for item in value]
+        if any(number is None for number in numbers):
+            raise TypeError("expected a list of day numbers")
+        return [number for number in numbers if number is not None]
+    raise TypeError(f"expected a list of day numbers, got {_type_name(value)}")
+
+
 # --------------------------------------------------------------------------------------
 # Strict structure hooks for the cattrs converter
 # --------------------------------------------------------------------------------------
@@ -519,7 +632,26 @@ def _make_converter() -> cattrs.Converter:
         return setting
 
     conv.register_structure_hook(Setting, structure_setting)
-    for nested in (Setting, ChargeCard, Tariff):
+    profile_fn = conv.get_structure_hook(ChargingProfile)
+
+    def structure_profile(value: object, cls: type) -> ChargingProfile:
+        # Plain boolean (documented), {value} (fixtures) or {value, permission, start_time,
+        # end_time, days | selected_days} (recorded fixtures).
+        if isinstance(value, bool):
+            return ChargingProfile(value=value)
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object or a boolean, got {_type_name(value)}")
+        data = dict(value)
+        days = data.pop("days", None)
+        selected = data.pop("selected_days", None)
+        data["days"] = _day_numbers(days if days is not None else selected)
+        if data.get("value") is not None:
+            data["value"] = _flag(data["value"], "value")
+        profile: ChargingProfile = profile_fn(data, cls)
+        return profile
+
+    conv.register_structure_hook(ChargingProfile, structure_profile)
+    for nested in (Setting, ChargeCard, Tariff, ChargingProfile):
         conv.register_structure_hook(
             nested | None, _optional(conv.get_structure_hook(nested), nested)
         )
@@ -550,6 +682,7 @@ class WireConverter:
         self._conv = _make_converter()
         self._smart_charging: dict[str, bool] = {}
         self._lock = threading.Lock()
+        self._logged_shapes: set[tuple[str, str]] = set()
         hook = self._conv.get_structure_hook
         self._to_charge_point: Callable[[Any, type], ChargePoint] = hook(ChargePoint)
         self._to_charge_card: Callable[[Any, type], ChargeCard] = hook(ChargeCard)
@@ -587,6 +720,75 @@ class WireConverter:
         except (TypeError, ValueError) as exc:
             raise _FieldError(base, _describe(exc)) from None
 
+    def _lenient(
+        self, fn: Callable[[Any, type], _T], data: dict[str, Any], cls: type, base: str
+    ) -> _T:
+        """Structure ``data``; a non-essential field in an unknown shape becomes None.
+
+        Its raw value goes to the model's ``unparsed`` dict and is logged once per
+        (model, field) by this converter; an essential field still fails the call
+        (docs/PROTOCOL.md OP-10).
+        """
+        essential = _ESSENTIAL.get(cls.__name__, frozenset())
+        unparsed: dict[str, Any] = {}
+        data.pop("unparsed", None)
+        for _ in range(len(data) + 1):
+            try:
+                result = fn(data, cls)
+                break
+            except cattrs_errors.BaseValidationError as exc:
+                path, leaf = _cattrs_leaf(exc, "")
+                top = path.split(".", 1)[0].split("[", 1)[0]
+                if not top or top in essential or data.get(top) is None:
+                    where = _join(base, path) if path else base
+                    raise _FieldError(where, _describe(leaf)) from None
+                unparsed[top] = data[top]
+                data[top] = None
+                self._log_shape_once(cls.__name__, top, _describe(leaf))
+            except (TypeError, ValueError) as exc:
+                raise _FieldError(base, _describe(exc)) from None
+        else:  # pragma: no cover - every pass clears one field
+            raise _FieldError(base, "too many invalid fields")
+        if unparsed:
+            result = attrs.evolve(result, unparsed=unparsed)  # type: ignore[misc]
+        return result
+
+    def _log_shape_once(self, model: str, field: str, why: str) -> None:
+        with self._lock:
+            if (model, field) in self._logged_shapes:
+                return
+            self._logged_shapes.add((model, field))
+        logger.warning(
+            "%s.%s arrived in a shape this version does not know (%s); it is None and its "
+            "raw value is in .unparsed (please report it, see docs/PROTOCOL.md OP-10)",
+            model,
+            field,
+            why,
+        )
+
+    @staticmethod
+    def _unwrap_flags(raw: Mapping[str, Any], data: dict[str, Any], path: str) -> None:
+        """Plain or wrapped booleans for the fields seen both ways (OP-10)."""
+        for key in _FLAG_FIELDS:
+            value = raw.get(key)
+            if isinstance(value, Mapping) and "value" in value:
+                # An unknown wrapped value is left as sent: the lenient pass keeps it.
+                with suppress(_FieldError):
+                    data[key] = _flag(value, _join(path, key))
+
+    @staticmethod
+    def _flatten_location(raw: Mapping[str, Any], data: dict[str, Any], path: str) -> None:
+        location = raw.get("location")
+        if isinstance(location, Mapping):
+            for key in _LOCATION_KEYS:
+                if data.get(key) is None and key in location:
+                    data[key] = location[key]
+        elif location is not None:
+            _optional_mapping(location, _join(path, "location"))
+        number = _whole(data.get("housenumber"))
+        if number is not None:
+            data["housenumber"] = str(number)
+
     # -- charge points --------------------------------------------------------------
 
     def charge_points(self, frame: Mapping[str, Any]) -> list[ChargePoint]:
@@ -604,15 +806,11 @@ class WireConverter:
         data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
         data["plug_and_charge"] = _flag(raw.get("plug_and_charge"), _join(path, "plug_and_charge"))
         data["linked_charge_cards_only"] = self._linked_only(raw, path)
-        location = _optional_mapping(raw.get("location"), _join(path, "location"))
-        if location is not None:
-            for key in _LOCATION_KEYS:
-                if data.get(key) is None and key in location:
-                    data[key] = location[key]
-        number = _whole(data.get("housenumber"))
-        if number is not None:
-            data["housenumber"] = str(number)
-        return self._structure(self._to_charge_point, data, ChargePoint, path)
+        if raw.get("plug_and_charge_card") is None:
+            data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
+        self._unwrap_flags(raw, data, path)
+        self._flatten_location(raw, data, path)
+        return self._lenient(self._to_charge_point, data, ChargePoint, path)
 
     @staticmethod
     def _linked_only(raw: Mapping[str, Any], path: str) -> bool | None:
@@ -665,24 +863,28 @@ class WireConverter:
                 sum((v or 0.0) * (a or 0.0) for v, a in zip(volts, currents, strict=True)) / 1000, 2
             )
             data["current_left"] = None if limit is None else round(limit - avg_current, 1)
-            return self._structure(self._to_ch_status, data, ChStatus, "data")
+            return self._lenient(self._to_ch_status, data, ChStatus, "data")
 
     def ch_settings(self, frame: Mapping[str, Any]) -> ChSettings:
         """Convert CH_SETTINGS; also record the charge point's smart charging."""
         with _guard(frame, "CH_SETTINGS"):
             raw = _mapping(_mapping(frame, "$").get("data"), "data")
-            evse_id = _text(raw.get("evse_id"), "data.evse_id") or _text(
-                frame.get("evse_id"), "evse_id"
+            # The same rule as the router (top level first), so a frame is never routed by
+            # one id and converted with another (docs/PROTOCOL.md OP-7).
+            evse_id = _text(frame.get("evse_id"), "evse_id") or _text(
+                raw.get("evse_id"), "data.evse_id"
             )
             if not evse_id:
-                _fail("data.evse_id", "missing: neither data.evse_id nor evse_id is set")
+                _fail("data.evse_id", "missing: neither evse_id nor data.evse_id is set")
             data = dict(raw)
             data["evse_id"] = evse_id
             data["plug_and_charge"] = _flag(raw.get("plug_and_charge"), "data.plug_and_charge")
             data["linked_charge_cards_only"] = self._linked_only(raw, "data")
             if raw.get("plug_and_charge_card") is None:
                 data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
-            settings = self._structure(self._to_ch_settings, data, ChSettings, "data")
+            self._unwrap_flags(raw, data, "data")
+            self._flatten_location(raw, data, "data")
+            settings = self._lenient(self._to_ch_settings, data, ChSettings, "data")
         self._record_smart_charging(settings.evse_id, settings.smart_charging)
         return settings
 
@@ -700,14 +902,27 @@ class WireConverter:
             "grid_max_current": max(present) if present else 0.0,
         }
 
-    def grid_status(self, frame: Mapping[str, Any]) -> GridStatus:
-        """Convert GRID_STATUS; the evse_id comes from ``data.id`` (``GRID-<evse_id>``)."""
+    def grid_status(self, frame: Mapping[str, Any], evse_id: str | None = None) -> GridStatus:
+        """Convert GRID_STATUS.
+
+        Args:
+            frame: The frame.
+            evse_id: The charge point it was requested for; when None (a push) the id in
+                ``data.id`` (``GRID-<evse_id>``), which may name another charge point on the
+                same grid (docs/PROTOCOL.md OP-2), is used.
+        """
         with _guard(frame, "GRID_STATUS"):
             raw = _mapping(_mapping(frame, "$").get("data"), "data")
-            evse_id = evse_id_of(frame)
+            grid_id = raw.get("id")
+            evse_id = evse_id or evse_id_of(frame)
             if not evse_id:
                 _fail("data.id", "missing: expected 'GRID-<evse_id>'")
-            data = {**raw, **self._grid_fields(raw, "data"), "evse_id": evse_id}
+            data = {
+                **raw,
+                **self._grid_fields(raw, "data"),
+                "evse_id": evse_id,
+                "grid_id": grid_id if isinstance(grid_id, str) else None,
+            }
             return self._structure(self._to_grid_status, data, GridStatus, "data")
 
     def grid_current(self, frame: Mapping[str, Any]) -> GridCurrent:
@@ -723,11 +938,14 @@ class WireConverter:
 
     # -- results ----------------------------------------------------------------------
 
-    def setting_result(self, frame: Mapping[str, Any]) -> SettingResult:
+    def setting_result(
+        self, frame: Mapping[str, Any], requested: bool | None = None
+    ) -> SettingResult:
         """Convert STATUS_SET_PLUG_AND_CHARGE / STATUS_SET_PUBLIC_CHARGING.
 
         The public-charging result is reported as ``linked_charge_cards_only`` with
-        the value inverted.
+        the value inverted. ``result`` may be ``{}`` or absent (docs/PROTOCOL.md OP-4):
+        the value is then the ``requested`` wire value.
         """
         with _guard(frame, "setting result"):
             _mapping(frame, "$")
@@ -735,16 +953,16 @@ class WireConverter:
             if name not in _SETTING_OBJECTS:
                 _fail("object", f"not a setting result: {name!r}")
             setting, invert = _SETTING_OBJECTS[name]
-            result = _mapping(frame.get("result"), "result")
+            result = _optional_mapping(frame.get("result"), "result") or {}
             text = _text(result.get("setting"), "result.setting")
-            if text is None:
-                _fail("result.setting", "missing")
-            on = "true" in text.lower()
             error = _error_text(frame.get("error"), "error")
+            on: bool | None = requested
+            if text is not None:
+                on = "true" in text.lower()
             return SettingResult(
                 evse_id=evse_id_of(frame),
                 setting=setting,
-                value=(not on) if invert else on,
+                value=None if on is None else ((not on) if invert else on),
                 success=self._success(frame, error),
                 error=error,
             )
@@ -777,6 +995,8 @@ class WireConverter:
                 command=command,
                 success=self._success(frame, error),
                 error=error,
+                outcome=ActionOutcome.CONFIRMED,
+                detail=name,
             )
 
     # -- override schedules -----------------------------------------------------------

@@ -110,11 +110,19 @@ class Mirror:
         self._waiting: dict[str, int] = {}  # evse_id -> wait_for_status calls waiting on it
 
     # -- the reader thread -------------------------------------------------------------
-    def observe(self, object_name: str, evse_id: str | None, frame: Mapping[str, Any]) -> None:
+    def observe(
+        self,
+        object_name: str,
+        evse_id: str | None,
+        frame: Mapping[str, Any],
+        value: object = None,
+    ) -> None:
         """Store a received frame (called by the reader thread for every mirrored object).
 
         A CH_STATUS, CH_SETTINGS or GRID_STATUS without an evse_id is not stored (nobody
-        could ask for it); a GRID_CURRENT without one is kept under ``None``.
+        could ask for it); a GRID_CURRENT without one is kept under ``None``. ``value``: the
+        frame's model when the caller already converted it (a GRID_STATUS reply, attributed
+        by its request because its ``data.id`` may name another charge point).
         """
         per_evse = self._kinds.get(object_name)
         if per_evse is None or (evse_id is None and object_name != OBJ_GRID_CURRENT):
@@ -133,7 +141,10 @@ class Mirror:
                 per_evse.move_to_end(evse_id)
                 if evse_id not in self._waiting:
                     entries.clear()  # only waiters need older frames
-            entries.append(_Entry(self._seq, frame, now))
+            entry = _Entry(self._seq, frame, now)
+            if value is not None:
+                entry.converted = value
+            entries.append(entry)
             if object_name == OBJ_CH_STATUS:
                 self._cond.notify_all()
 

@@ -1,10 +1,14 @@
-"""Requests waiting for their replies, keyed by (reply object, evse_id) — PROTOCOL.md 9.1.
+"""Requests waiting for their replies, keyed by (reply object, evse_id): docs/PROTOCOL.md 6.
 
 There is no request id on the wire, so a reply is matched by its object name and the
 charge point it concerns:
 
 * a reply that names a charge point resolves every waiter on that (object, evse_id);
-* a reply that names none resolves the OLDEST waiter (in send order) for that object;
+* a reply that names none goes to the OLDEST waiter (in send order) that can take an
+  evse-less reply: one registered without an evse_id, a *serial* one (its command is kept
+  one in flight, so attribution is certain, docs/PROTOCOL.md OP-5) or one whose role for
+  that object is an acknowledgement (acks come at once, in order). An evse-less CH_STATUS
+  never resolves a ``get_status`` (docs/PROTOCOL.md OP-7);
 * identical read requests in flight share one waiter and one frame on the wire.
 
 A :class:`Waiter` is a small one-shot future. The table never blocks on I/O; the
@@ -16,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ._protocol import Role
 
-__all__ = ["ACKNOWLEDGED", "PendingTable", "Waiter"]
+__all__ = ["ACKNOWLEDGED", "PASS", "PendingTable", "Waiter"]
 
 T = TypeVar("T")
 
@@ -35,6 +40,18 @@ class _Acknowledged:
 
 #: Returned by an interpreter to say "acknowledged, keep waiting for the result".
 ACKNOWLEDGED: Any = _Acknowledged()
+
+
+class _Pass:
+    """Sentinel returned by an interpreter when a frame does not concern the request."""
+
+    def __repr__(self) -> str:
+        return "PASS"
+
+
+#: Returned by an interpreter to say "not for me": the waiter is left as it was (a pushed
+#: CH_STATUS that does not show the activity a block/unblock waits for).
+PASS: Any = _Pass()
 
 #: ``interpret(object_name, role, frame)`` returns the result, or ACKNOWLEDGED, or raises
 #: the exception the request should fail with.
@@ -58,16 +75,21 @@ class Waiter(Generic[T]):
         roles: dict[str, Role],
         interpret: Interpreter,
         dedup_key: tuple[str, str | None] | None,
+        *,
+        serial: bool = False,
     ) -> None:
         self.command = command
+        self.serial = serial  # one in flight per command: evse-less replies are certainly ours
         self.evse_id = evse_id
         self.roles = dict(roles)
         self.interpret = interpret
         self.dedup_key = dedup_key
         self.seq: int | None = None  # send order; None until the frame is about to be sent
         self.acknowledged = False  # an ack arrived: the server has answered this request
+        self.acked_at: float | None = None  # time.monotonic() of the acknowledgement
         self.refs = 1
         self._done = threading.Event()
+        self._progress = threading.Event()  # set on the acknowledgement and when done
         self._result: T | None = None
         self._error: BaseException | None = None
 
@@ -80,15 +102,26 @@ class Waiter(Generic[T]):
         if not self._done.is_set():
             self._result = result
             self._done.set()
+            self._progress.set()
 
     def _fail(self, error: BaseException) -> None:
         if not self._done.is_set():
             self._error = error
             self._done.set()
+            self._progress.set()
+
+    def _acknowledge(self) -> None:
+        self.acknowledged = True
+        self.acked_at = time.monotonic()
+        self._progress.set()
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; return whether the waiter is done."""
         return self._done.wait(timeout)
+
+    def wait_progress(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the ack or the end; return whether either came."""
+        return self._progress.wait(timeout)
 
     def outcome(self) -> T:
         """Return the result, or raise the error (only once :attr:`done`)."""
@@ -124,6 +157,7 @@ class PendingTable:
         interpret: Interpreter,
         *,
         shareable: bool,
+        serial: bool = False,
     ) -> tuple[Waiter[Any], bool]:
         """Register a waiter BEFORE its frame is sent.
 
@@ -133,6 +167,8 @@ class PendingTable:
             roles: Reply objects and their roles (see ``_protocol.reply_roles``).
             interpret: Turns a reply frame into the result (or ACKNOWLEDGED / raises).
             shareable: True for read requests: an identical one already in flight is joined.
+            serial: The caller keeps this command one in flight, so an evse-less reply to it
+                is certainly its own.
 
         Returns:
             ``(waiter, is_new)``: when ``is_new`` is False an identical request is already in
@@ -145,7 +181,7 @@ class PendingTable:
                 if shared is not None and not shared.done:
                     shared.refs += 1
                     return shared, False
-            new: Waiter[Any] = Waiter(command, evse_id, roles, interpret, key)
+            new: Waiter[Any] = Waiter(command, evse_id, roles, interpret, key, serial=serial)
             self._waiters[new] = None
             for name in new.roles:
                 self._index.setdefault(name, {}).setdefault(evse_id, []).append(new)
@@ -207,10 +243,12 @@ class PendingTable:
                     waiter._fail(exc)
                     self._remove(waiter)
                     continue
+                if result is PASS:
+                    continue
                 if result is ACKNOWLEDGED:
                     self._unindex(waiter, object_name)
                     del waiter.roles[object_name]
-                    waiter.acknowledged = True
+                    waiter._acknowledge()
                 else:
                     waiter._resolve(result)
                     self._remove(waiter)
@@ -227,7 +265,18 @@ class PendingTable:
             # Tolerance: a reply carrying an evse_id to a request that named none.
             live = [w for w in by_evse.get(None, ()) if not w.done]
         else:
-            live = [w for bucket in by_evse.values() for w in bucket if not w.done]
+            # Only waiters that can take an evse-less reply (see the module docstring).
+            live = [
+                w
+                for bucket in by_evse.values()
+                for w in bucket
+                if not w.done
+                and (
+                    w.evse_id is None
+                    or (w.serial and w.roles[object_name] is not Role.CONFIRM)
+                    or w.roles[object_name] is Role.ACK
+                )
+            ]
         sent = [w for w in live if w.seq is not None]
         return [min(sent, key=lambda w: w.seq or 0)] if sent else []
 
@@ -237,15 +286,26 @@ class PendingTable:
             waiter._fail(error)
             self._remove(waiter)
 
-    def fail_oldest(self, error: BaseException) -> Waiter[Any] | None:
-        """Fail the oldest sent request (ERROR frames carry no correlation); return it.
+    def fail_oldest(
+        self, error: BaseException, eligible: Callable[[Waiter[Any]], bool] | None = None
+    ) -> Waiter[Any] | None:
+        """Fail the oldest sent, unanswered request (ERROR frames carry no correlation).
 
         A request already acknowledged (RECEIVED_X arrived, the device result is still
-        awaited) has had its answer, so an ERROR is not attributed to it.
+        awaited) has had its answer, so an ERROR is not attributed to it; nor to one that
+        ``eligible`` rules out (docs/PROTOCOL.md OP-7).
+
+        Returns:
+            The failed waiter, or None when no request qualifies.
         """
         with self._lock:
             sent = [
-                w for w in self._waiters if not w.done and w.seq is not None and not w.acknowledged
+                w
+                for w in self._waiters
+                if not w.done
+                and w.seq is not None
+                and not w.acknowledged
+                and (eligible is None or eligible(w))
             ]
             if not sent:
                 return None

@@ -1,4 +1,4 @@
-"""Command names, reply families and command-frame builders (PROTOCOL.md sections 1, 2.1, 9.1).
+"""Command names, reply families and command-frame builders (docs/PROTOCOL.md sections 1, 2, 6).
 
 This module and ``_convert.py`` are the only places that know wire field names. Everything
 here is pure: no I/O, no state.
@@ -39,6 +39,7 @@ OBJ_ERROR = "ERROR"
 OBJ_HELLO = "HELLO"
 OBJ_STATUS_API_TOKEN = "STATUS_API_TOKEN"  # noqa: S105 - an object name
 OBJ_ACCOUNT = "ACCOUNT"
+OBJ_CH_STATUS = "CH_STATUS"
 
 # Commands.
 VALIDATE_API_TOKEN = "VALIDATE_API_TOKEN"  # noqa: S105 - a command name
@@ -68,10 +69,42 @@ POST_SET_OVERRIDE_CURRENT = "POST_SET_OVERRIDE_CURRENT"
 POST_EDIT_OVERRIDE_CURRENT = "POST_EDIT_OVERRIDE_CURRENT"
 POST_CLEAR_OVERRIDE_CURRENT = "POST_CLEAR_OVERRIDE_CURRENT"
 
-#: Commands answered by an acknowledgement and, later, a device result (PROTOCOL 9.1).
+#: Commands answered by an acknowledgement and, later, a device result (docs/PROTOCOL.md).
 TWO_STEP_COMMANDS = frozenset(
     {START_SESSION, STOP_SESSION, SOFT_RESET, REBOOT, SET_OPERATIVE, SET_INOPERATIVE}
 )
+
+#: Smart-charging commands: acknowledgement, then (maybe) a verdict (docs/PROTOCOL.md OP-6).
+SMART_COMMANDS = frozenset(
+    {
+        SET_DELAYED_CHARGING,
+        SAVE_SCHEDULE_DELAYED_CHARGING,
+        SET_PRICE_BASED_CHARGING,
+        PATCH_PRICE_BASED_CHARGING_SETTINGS,
+        OVERRIDE_CHARGING_PROFILES,
+        OVERRIDE_DELAYED_CHARGING_TIMEOUT,
+    }
+)
+
+#: Commands whose replies may carry no usable evse_id (docs/PROTOCOL.md OP-2, OP-3, OP-5,
+#: OP-6, OP-8): the client keeps at most one of each in flight, so every reply is certainly
+#: the answer to that one request.
+SERIAL_COMMANDS = frozenset(
+    {
+        STOP_SESSION,
+        SET_OPERATIVE,
+        SET_INOPERATIVE,
+        GET_GRID_STATUS,
+        POST_SET_OVERRIDE_CURRENT,
+        POST_EDIT_OVERRIDE_CURRENT,
+        POST_CLEAR_OVERRIDE_CURRENT,
+    }
+    | SMART_COMMANDS
+)
+
+#: The activity a confirmed SET_INOPERATIVE / SET_OPERATIVE shows (docs/PROTOCOL.md OP-3).
+BLOCKED_ACTIVITY = "unavailable"
+UNBLOCKED_ACTIVITIES = frozenset({"available", "charging", "delayed"})
 
 #: Read-only commands whose identical in-flight requests are sent once and shared.
 DEDUP_COMMANDS = frozenset(
@@ -116,10 +149,13 @@ class Role(enum.Enum):
     ACK = "ack"
     #: An acknowledgement that also ends the request when error-free (undocumented replies).
     ACK_OR_RESULT = "ack_or_result"
+    #: A frame that may confirm the request (a pushed CH_STATUS showing the activity a
+    #: block/unblock asked for, docs/PROTOCOL.md OP-3); others are passed over.
+    CONFIRM = "confirm"
 
 
 def reply_roles(command: str) -> dict[str, Role]:
-    """Return the reply objects of ``command`` and what each means (PROTOCOL.md 9.1).
+    """Return the reply objects of ``command`` and what each means (docs/PROTOCOL.md section 6).
 
     Args:
         command: A command name such as ``"GET_CH_STATUS"``.
@@ -130,6 +166,8 @@ def reply_roles(command: str) -> dict[str, Role]:
     received, status = f"RECEIVED_{command}", f"STATUS_{command}"
     if command in _GET_REPLIES:
         return {_GET_REPLIES[command]: Role.RESULT, received: Role.ACK}
+    if command in (SET_OPERATIVE, SET_INOPERATIVE):
+        return {status: Role.RESULT, received: Role.ACK, "CH_STATUS": Role.CONFIRM}
     if command in TWO_STEP_COMMANDS or command in (SET_PLUG_AND_CHARGE, SET_PUBLIC_CHARGING):
         return {status: Role.RESULT, received: Role.ACK}
     if command in (
@@ -138,6 +176,10 @@ def reply_roles(command: str) -> dict[str, Role]:
         POST_EDIT_OVERRIDE_CURRENT,
     ):
         return {command: Role.RESULT, received: Role.ACK, status: Role.RESULT}
+    if command in SMART_COMMANDS:
+        # An error-free RECEIVED_X is only an acknowledgement: the verdict (STATUS_X or X)
+        # may still say failure (docs/PROTOCOL.md OP-6).
+        return {status: Role.RESULT, command: Role.RESULT, received: Role.ACK}
     # Undocumented reply: the first of STATUS_X, X or an error-free RECEIVED_X.
     return {status: Role.RESULT, command: Role.RESULT, received: Role.ACK_OR_RESULT}
 
@@ -161,12 +203,12 @@ def command_frame(command: str, auth: str | None, **fields: Any) -> dict[str, An
 
 
 def validate_frame(api_token: str) -> dict[str, Any]:
-    """Build the VALIDATE_API_TOKEN frame (no Authorization field, PROTOCOL.md 1.2)."""
+    """Build the VALIDATE_API_TOKEN frame (no Authorization field, docs/PROTOCOL.md 1.2)."""
     return command_frame(VALIDATE_API_TOKEN, None, token=api_token)
 
 
 def hello_frame(auth: str) -> dict[str, Any]:
-    """Build the HELLO frame that subscribes the connection to pushes (PROTOCOL.md 1.4)."""
+    """Build the HELLO frame that subscribes the connection to pushes (docs/PROTOCOL.md 1.4)."""
     return command_frame(HELLO, auth, header="homeassistant")
 
 
@@ -219,13 +261,13 @@ def normalise_hhmm(value: _dt.time | str, what: str) -> str:
     raise ValueError(f"{what} must be a datetime.time or an 'HH:MM' string, got {value!r}")
 
 
-def _weekday_number(day: int | str, what: str) -> int:
+def _weekday_number(day: int | str, what: str, lowest: int = 1) -> int:
     if isinstance(day, bool):
         raise ValueError(f"{what}: {day!r} is not a weekday")
     if isinstance(day, int):
-        if 1 <= day <= 7:
+        if lowest <= day <= 7:
             return day
-        raise ValueError(f"{what}: weekday numbers run from 1 (Monday) to 7 (Sunday), got {day}")
+        raise ValueError(f"{what}: weekday numbers run from {lowest} to 7, got {day}")
     if isinstance(day, str):
         key = day.strip().lower()
         if key in _DAY_NAMES:
@@ -239,26 +281,30 @@ def _weekday_number(day: int | str, what: str) -> int:
     raise ValueError(f"{what}: {day!r} is not a weekday")
 
 
-def weekday_numbers(days: Iterable[int | str], what: str = "days") -> list[int]:
-    """Return sorted, de-duplicated weekday numbers (Monday=1 … Sunday=7).
+def weekday_numbers(days: Iterable[int | str], what: str = "days", lowest: int = 1) -> list[int]:
+    """Return weekday numbers in the order given, duplicates kept (as the official client sends).
+
+    Names and codes become Monday=1 … Sunday=7; numbers are passed through as given.
 
     Args:
-        days: Weekday numbers 1-7, names (``"monday"``, ``"mon"``) or codes (``"MO"``).
+        days: Weekday numbers (``lowest``-7), names (``"monday"``, ``"mon"``) or codes (``"MO"``).
         what: The argument name, for the error message.
+        lowest: The smallest number accepted (0 where the numbering base is open,
+            docs/PROTOCOL.md OP-9).
 
     Raises:
         ValueError: If a day is not recognised or no day is given.
     """
     if isinstance(days, (str, bytes)):
         raise ValueError(f"{what} must be a list of weekdays, not a single string")
-    numbers = sorted({_weekday_number(day, what) for day in days})
+    numbers = [_weekday_number(day, what, lowest) for day in days]
     if not numbers:
         raise ValueError(f"{what} must name at least one weekday")
     return numbers
 
 
 def weekday_codes(days: Iterable[int | str], what: str) -> list[str]:
-    """Return weekdays as the override API's two-letter codes (``MO`` … ``SU``), in week order."""
+    """Return weekdays as the override API's two-letter codes (``MO`` … ``SU``), as given."""
     return [WEEKDAYS[number - 1] for number in weekday_numbers(days, what)]
 
 
@@ -268,8 +314,12 @@ def delayed_charging_schedule_fields(
     start_time: _dt.time | str,
     end_time: _dt.time | str,
 ) -> dict[str, Any]:
-    """Return the SAVE_SCHEDULE_DELAYED_CHARGING fields (``days`` is a STRING like ``"[1,2]"``)."""
-    numbers = weekday_numbers(days)
+    """Return the SAVE_SCHEDULE_DELAYED_CHARGING fields (``days`` is a STRING like ``"[1,2]"``).
+
+    Numbers 0-7 are sent as given (the numbering base is open, docs/PROTOCOL.md OP-9); names
+    and codes become Monday=1 … Sunday=7, the vendor's own mapping.
+    """
+    numbers = weekday_numbers(days, lowest=0)
     return {
         "evse_id": evse_id,
         "days": "[" + ",".join(str(number) for number in numbers) + "]",
@@ -371,8 +421,16 @@ def clear_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:
 
 
 def object_name_of(frame: Mapping[str, Any]) -> str | None:
-    """Return the frame's ``object`` name, or None when it has none (or not a string)."""
+    """Return the frame's object name, or None when it has none (or not a string).
+
+    A server frame names itself with ``object``; one shape in Blue Current's published
+    examples (LIST_OVERRIDE_CURRENT) uses ``command`` instead (docs/PROTOCOL.md OP-8), so a
+    ``command`` is the name when ``object`` is missing (the server never echoes commands
+    otherwise).
+    """
     name = frame.get("object")
+    if name is None:
+        name = frame.get("command")
     return name if isinstance(name, str) and name else None
 
 
@@ -382,7 +440,13 @@ REJECT_REASON_HEADER = "x-websocket-reject-reason"
 REASON_LIMIT = "request limit reached"
 REASON_ALREADY_CONNECTED = "already connected"
 ERROR_INVALID_AUTH = 1
+ERROR_NOT_AUTHORIZED = 2
 ERROR_LIMIT = 42
+
+#: Commands naming an override schedule (an ERROR 2 may answer them, docs/PROTOCOL.md OP-7).
+SCHEDULE_COMMANDS = frozenset(
+    {POST_SET_OVERRIDE_CURRENT, POST_EDIT_OVERRIDE_CURRENT, POST_CLEAR_OVERRIDE_CURRENT}
+)
 
 
 def next_reset_at(now: _dt.datetime | None = None) -> _dt.datetime:

@@ -6,14 +6,13 @@ Bad input is logged (redacted) and dropped; it never raises into the reader loop
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _protocol as proto
 from ._connection import copy_error, error_for_code
-from ._convert import WireConverter, evse_id_of, redact
+from ._convert import FrameDecoder, WireConverter, redact, routing_evse_id
 from ._dispatch import Dispatcher
 from ._pending import PendingTable, Waiter
 from .errors import RequestLimitReached, ResponseValidationError
@@ -48,14 +47,29 @@ class Router:
         self._dispatcher = dispatcher
         self._on_limit = on_limit
         self._observe = observe
+        self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
+        # The activity of every charge point as the last CH_STATUS showed it (requested or
+        # pushed), so block/unblock can tell "already so" (docs/PROTOCOL.md OP-3).
+        self._activities: dict[str, str] = {}
+        self._nonfinite_logged = False
+
+    def _note_nonfinite(self) -> None:
+        if self._decoder.nonfinite and not self._nonfinite_logged:
+            self._nonfinite_logged = True
+            logger.warning(
+                "the server sent NaN/Infinity or an out-of-range number; read as unknown "
+                "(None), see docs/PROTOCOL.md OP-11 (logged once)"
+            )
 
     def on_frame(self, text: str) -> None:
         """Handle one text frame from the socket."""
         try:
-            frame = json.loads(text)
+            frame = self._decoder.decode(text)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             logger.warning("dropped a frame that is not JSON (%d bytes)", len(text))
             return
+        if self._decoder.nonfinite and not self._nonfinite_logged:
+            self._note_nonfinite()
         if not isinstance(frame, dict):
             logger.warning("dropped a frame that is not a JSON object (%s)", type(frame).__name__)
             return
@@ -68,11 +82,23 @@ class Router:
         if name == proto.OBJ_ERROR:
             self._on_error(frame)
         elif name != proto.OBJ_HELLO:
-            evse_id = evse_id_of(frame)
+            evse_id = routing_evse_id(name, frame)
+            if name == proto.OBJ_CH_STATUS and evse_id is not None:
+                self._note_activity(evse_id, frame)
             if self._observe is not None:
                 self._observe(name, evse_id, frame)
             self._pending.route(name, evse_id, frame)
         self._dispatcher.publish(name, frame)
+
+    def _note_activity(self, evse_id: str, frame: dict[str, Any]) -> None:
+        data = frame.get("data")
+        activity = data.get("activity") if isinstance(data, dict) else None
+        if isinstance(activity, str):
+            self._activities[evse_id] = activity.lower()
+
+    def last_activity(self, evse_id: str) -> str | None:
+        """The activity the last CH_STATUS of ``evse_id`` showed, or None if none was seen."""
+        return self._activities.get(evse_id)
 
     def _on_error(self, frame: dict[str, Any]) -> None:
         try:
@@ -87,8 +113,16 @@ class Router:
             if isinstance(error, RequestLimitReached):
                 self._on_limit(error.reset_at)
             return
-        failed: Waiter[Any] | None = self._pending.fail_oldest(error)
+        # ERROR names no request: it answers the oldest one still unanswered (the server
+        # answers in order); "not authorized" can only answer a request naming a charge
+        # point or a schedule (docs/PROTOCOL.md OP-7).
+        eligible = _names_a_resource if server_error.code == proto.ERROR_NOT_AUTHORIZED else None
+        failed: Waiter[Any] | None = self._pending.fail_oldest(error, eligible)
         if failed is None:
             logger.warning("server error %s with no request pending: %s", server_error.code, error)
         else:
             logger.info("server error %s failed %s", server_error.code, failed.command)
+
+
+def _names_a_resource(waiter: Waiter[Any]) -> bool:
+    return waiter.evse_id is not None or waiter.command in proto.SCHEDULE_COMMANDS

@@ -47,6 +47,7 @@ from bluecurrent_sync.errors import (
     UsageFileError,
 )
 from bluecurrent_sync.models import (
+    ActionOutcome,
     ActionResult,
     ChargeCard,
     ChargePoint,
@@ -403,9 +404,13 @@ def _action(
     args: argparse.Namespace,
     out: TextIO,
 ) -> int:
-    # A refusal raises ActionFailed (exit 1), so a returned result is a success.
+    # A refusal raises ActionFailed (exit 1), so a returned result is a success, or an
+    # acknowledgement whose verdict did not come (docs/PROTOCOL.md OP-3, OP-6).
     result = call()
-    _emit(args, out, result, f"{what}: done.")
+    text = f"{what}: done."
+    if isinstance(result, ActionResult) and result.outcome is ActionOutcome.ACKNOWLEDGED:
+        text = f"{what}: acknowledged by the server, but not confirmed (no verdict in time)."
+    _emit(args, out, result, text)
     return EXIT_OK
 
 
@@ -548,6 +553,13 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
         help="refuse to send a request that would pass N requests today (counted over "
         "--usage-file when given)",
     )
+    group.add_argument(
+        "--record",
+        default=default(None),
+        metavar="FILE",
+        help="write every frame in and out to FILE (JSON lines, tokens redacted) for "
+        "'check-capture' and for reporting how the real server behaves",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -600,6 +612,14 @@ def build_parser() -> argparse.ArgumentParser:
         "usage",
         "today's request count from --usage-file (Europe/Amsterdam day); sends nothing",
     )
+    sub = commands.add_parser(
+        "check-capture",
+        help="report what a --record capture shows about the protocol's open points",
+        description="Report every frame of a capture the schemas, the converter or the "
+        "client's reply policy did not expect, and what it settles (docs/PROTOCOL.md). "
+        "Exit 0: all expected; 1: findings; 2: unreadable file.",
+    )
+    sub.add_argument("file", metavar="FILE", help="a capture written with --record")
     commands.add_parser(
         "simulator",
         help="run the local simulator in the foreground (options: 'simulator --help')",
@@ -685,9 +705,12 @@ def _make_client(args: argparse.Namespace) -> Client:
             allow_insecure=args.allow_insecure,
             usage_file=args.usage_file,
             daily_budget=args.daily_budget,
+            record=getattr(args, "record", None),
         )
     except ValueError as exc:  # a URL the client refuses
         raise UsageError(str(exc).replace("allow_insecure=True", "--allow-insecure")) from None
+    except OSError as exc:  # --record FILE cannot be written
+        raise UsageError(f"cannot write the capture file: {exc.strerror or exc}") from None
     return client
 
 
@@ -770,6 +793,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     secret = args.token or os.environ.get(TOKEN_ENV) or None
     try:
+        if args.command == "check-capture":
+            from bluecurrent_sync import _capture_check
+
+            return _capture_check.main(args.file, sys.stdout)
         if args.command in ("simulator", "demo"):
             try:
                 return _run_passthrough(args, extra)

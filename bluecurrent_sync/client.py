@@ -3,7 +3,7 @@
 Threads (all daemon, all joined by :meth:`Client.close` with a timeout):
 
 * ``bluecurrent-sync-reader`` owns the socket's receive side: it routes every frame to the
-  waiting calls (by object name and evse_id, PROTOCOL.md 9.1) and to the dispatcher, and
+  waiting calls (by object name and evse_id, docs/PROTOCOL.md section 6) and to the dispatcher, and
   reconnects after a drop.
 * ``bluecurrent-sync-dispatch`` runs event handlers in arrival order, each isolated.
 
@@ -14,10 +14,12 @@ not run on the reader thread, so the reply can still arrive).
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import IO, Any, TypeVar, overload
 
 import attrs
 
@@ -26,8 +28,9 @@ from ._connection import Backoff, Connection, check_url, copy_error
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._mirror import Mirror, Observed
-from ._pending import ACKNOWLEDGED, PendingTable, Waiter
+from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from ._protocol import Role
+from ._record import CaptureRecorder
 from ._router import Router
 from ._tap import TapSet
 from ._usage import DailyUsage, RequestMeter
@@ -40,6 +43,7 @@ from .errors import (
     ResponseValidationError,
 )
 from .models import (
+    ActionOutcome,
     ActionResult,
     ChargeCard,
     ChargePoint,
@@ -54,6 +58,8 @@ from .models import (
 )
 
 __all__ = ["DEFAULT_URL", "Client"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "wss://motown.bluecurrent.nl/haserver"
 
@@ -96,6 +102,18 @@ class Client:
         daily_budget: Requests allowed per day (Europe/Amsterdam), counted over the usage
             file when one is given: a request that would pass it raises
             :class:`~bluecurrent_sync.errors.DailyBudgetExceeded` and is not sent.
+        hello_timeout: Seconds :meth:`connect` waits for the HELLO reply; any frame that is
+            not an ERROR ends the wait too, and when nothing arrives at all the connection
+            counts as established (the server may never answer HELLO, docs/PROTOCOL.md
+            OP-1). Never longer than ``timeout``.
+        verdict_timeout: Seconds an action waits for its verdict once the server has
+            acknowledged it (None: until the action's own timeout). When no verdict comes,
+            the call returns an ActionResult with ``outcome=ACKNOWLEDGED`` and
+            ``success=None`` instead of raising (docs/PROTOCOL.md OP-3, OP-6).
+        record: A path or a writable text file: every frame in and out of every
+            connection is written there in the capture format (JSON lines, both tokens
+            redacted) for ``bluecurrent-sync check-capture``. A path is opened here and
+            closed by :meth:`close`; a file object is flushed but left open.
 
     Raises:
         ValueError: For a non-websocket URL, or ``ws://`` to a non-loopback host without
@@ -144,6 +162,9 @@ class Client:
         ping_timeout: float = 20.0,
         usage_file: str | os.PathLike[str] | None = None,
         daily_budget: int | None = None,
+        hello_timeout: float = 5.0,
+        verdict_timeout: float | None = None,
+        record: str | os.PathLike[str] | IO[str] | None = None,
     ) -> None:
         if not isinstance(api_token, str) or not api_token:
             raise ValueError("api_token must be a non-empty string")
@@ -152,9 +173,15 @@ class Client:
             raise ValueError("timeouts must be positive")
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
+        if hello_timeout <= 0 or (verdict_timeout is not None and verdict_timeout <= 0):
+            raise ValueError("hello_timeout and verdict_timeout must be positive")
         self.url = url
         self.timeout = float(timeout)
         self.action_timeout = float(action_timeout)
+        self.verdict_timeout = None if verdict_timeout is None else float(verdict_timeout)
+        # One lock per command whose replies may not name their charge point: at most one
+        # of each in flight, so attribution is certain (docs/PROTOCOL.md OP-5).
+        self._gates = {command: threading.Lock() for command in proto.SERIAL_COMMANDS}
         self._converter = WireConverter()
         self._pending = PendingTable()
         self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
@@ -176,6 +203,10 @@ class Client:
         self._taps = TapSet()  # frame observers: capture recorder, request accounting
         self._meter = RequestMeter(usage_file, daily_budget)
         self._taps.add(self._meter)
+        self._recorder: CaptureRecorder | None = None
+        if record is not None:
+            self._recorder = CaptureRecorder(record, url=url, api_token=api_token)
+            self._taps.add(self._recorder)
         self._conn = Connection(
             api_token,
             url,
@@ -192,6 +223,8 @@ class Client:
             ping_timeout=ping_timeout,
             taps=self._taps,
         )
+        # HELLO policy (docs/PROTOCOL.md OP-1): a bounded wait, never past ``timeout``.
+        self._conn.hello_timeout = min(float(hello_timeout), self.timeout)
 
     # -- lifecycle ---------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -241,6 +274,8 @@ class Client:
         self._pending.fail_all(closed)
         self._mirror.end(ConnectionClosedError("the client was closed"))
         self._dispatcher.stop(self.timeout)
+        if self._recorder is not None:
+            self._recorder.close()
 
     @property
     def connected(self) -> bool:
@@ -509,14 +544,23 @@ class Client:
     def get_grid_status(self, evse_id: str, *, max_age: float | None = None) -> GridStatus:
         """Return the grid load at a charge point's installation (GET_GRID_STATUS; ``timeout``).
 
+        The reply may name the grid by another charge point of the account
+        (``GridStatus.grid_id``), so grid reads go one at a time (docs/PROTOCOL.md OP-2);
+        ``GridStatus.evse_id`` is always ``evse_id``.
+
         ``max_age``: as in :meth:`get_status`.
         """
         fresh = self._fresh(self._mirror.grid_status(evse_id), max_age)
         if fresh is not None:
             return fresh
-        return self._call(
-            proto.GET_GRID_STATUS, proto.evse_fields(evse_id), evse_id, self._converter.grid_status
-        )
+
+        def convert(frame: Mapping[str, Any]) -> GridStatus:
+            status = self._converter.grid_status(frame, evse_id)
+            # Mirrored here, not by the router: only the request attributes a GRID_STATUS.
+            self._mirror.observe("GRID_STATUS", evse_id, frame, status)
+            return status
+
+        return self._call(proto.GET_GRID_STATUS, proto.evse_fields(evse_id), evse_id, convert)
 
     # -- settings ----------------------------------------------------------------------
     def set_linked_charge_cards_only(self, evse_id: str, value: bool) -> SettingResult:
@@ -535,7 +579,7 @@ class Client:
             proto.SET_PUBLIC_CHARGING,
             proto.value_fields(evse_id, not value),
             evse_id,
-            self._setting_converter(proto.SET_PUBLIC_CHARGING, evse_id),
+            self._setting_converter(proto.SET_PUBLIC_CHARGING, evse_id, not value),
         )
 
     def set_plug_and_charge(self, evse_id: str, value: bool) -> SettingResult:
@@ -548,18 +592,27 @@ class Client:
             proto.SET_PLUG_AND_CHARGE,
             proto.value_fields(evse_id, value),
             evse_id,
-            self._setting_converter(proto.SET_PLUG_AND_CHARGE, evse_id),
+            self._setting_converter(proto.SET_PLUG_AND_CHARGE, evse_id, value),
         )
 
     # -- device actions (two-step: ack, then result; ``action_timeout``) ---------------------
     def block(self, evse_id: str, value: bool = True) -> ActionResult:
         """Block (True → SET_INOPERATIVE) or unblock (False → SET_OPERATIVE) a charge point.
 
-        Waits for the device result (``action_timeout``).
+        Waits for the device result (``action_timeout``): a ``STATUS_SET_(IN)OPERATIVE``
+        verdict, or a pushed CH_STATUS of this charge point showing the new activity
+        (``unavailable`` / available again), whichever comes first (docs/PROTOCOL.md OP-3).
+
+        Returns:
+            ActionResult: ``outcome=CONFIRMED`` (``success=True``) when confirmed;
+            ``outcome=ACKNOWLEDGED`` (``success=None``) when the server acknowledged the
+            command but neither confirmation came within ``verdict_timeout`` /
+            ``action_timeout``.
 
         Raises:
             ActionFailed: The ack carried an error or the result had ``success: false``.
-            RequestTimeoutError: No result within ``action_timeout``.
+            RequestTimeoutError: Nothing at all (not even an acknowledgement) within
+                ``action_timeout``.
         """
         command = proto.SET_INOPERATIVE if value else proto.SET_OPERATIVE
         return self._action(command, proto.evse_fields(evse_id), evse_id)
@@ -781,13 +834,13 @@ class Client:
                 raise ActionFailed(evse_id or result.evse_id, command, result.error or "")
             return attrs.evolve(result, evse_id=evse_id or result.evse_id, command=command)
 
-        return self._call(command, fields, evse_id, convert, timeout=timeout)
+        return self._call(command, fields, evse_id, convert, timeout=timeout, verdict=True)
 
     def _setting_converter(
-        self, command: str, evse_id: str
+        self, command: str, evse_id: str, wire_value: bool
     ) -> Callable[[Mapping[str, Any]], SettingResult]:
         def convert(frame: Mapping[str, Any]) -> SettingResult:
-            result = self._converter.setting_result(frame)
+            result = self._converter.setting_result(frame, bool(wire_value))
             if not result.success:
                 raise ActionFailed(evse_id, command, result.error or "")
             return attrs.evolve(result, evse_id=evse_id)
@@ -800,14 +853,60 @@ class Client:
         def interpret(object_name: str, role: Role, frame: Mapping[str, Any]) -> Any:
             if role is Role.RESULT:
                 return convert(frame)
+            if role is Role.CONFIRM:
+                return self._confirmation(command, evse_id, frame)
             ack = self._converter.action_result(frame)
             if ack.error or not ack.success:
                 raise ActionFailed(evse_id or ack.evse_id, command, ack.error or "")
             if role is Role.ACK:
-                return ACKNOWLEDGED
+                return self._already_so(command, evse_id) or ACKNOWLEDGED
             return attrs.evolve(ack, evse_id=evse_id or ack.evse_id, command=command)
 
         return interpret
+
+    @staticmethod
+    def _wanted_activity(command: str, activity: str) -> bool:
+        if command == proto.SET_INOPERATIVE:
+            return activity == proto.BLOCKED_ACTIVITY
+        return activity in proto.UNBLOCKED_ACTIVITIES
+
+    def _already_so(self, command: str, evse_id: str | None) -> ActionResult | None:
+        """Block/unblock acknowledged while the charge point already shows that activity.
+
+        The server may send nothing more (docs/PROTOCOL.md OP-3: "if the value changes,
+        CH_STATUS is sent"), so the call ends at once, confirmed by the last CH_STATUS seen.
+        """
+        if command not in (proto.SET_OPERATIVE, proto.SET_INOPERATIVE) or evse_id is None:
+            return None
+        activity = self._router.last_activity(evse_id)
+        if activity is None or not self._wanted_activity(command, activity):
+            return None
+        return ActionResult(
+            command=command,
+            evse_id=evse_id,
+            success=True,
+            outcome=ActionOutcome.CONFIRMED,
+            detail=f"RECEIVED_{command}; CH_STATUS already showed activity {activity}",
+        )
+
+    def _confirmation(
+        self, command: str, evse_id: str | None, frame: Mapping[str, Any]
+    ) -> ActionResult | Any:
+        """A pushed CH_STATUS as the verdict of block/unblock, or PASS (docs/PROTOCOL.md OP-3)."""
+        try:
+            status = self._converter.ch_status(frame)
+        except ResponseValidationError:
+            return PASS  # not a confirmation; the status itself is a subscriber's matter
+        activity = status.activity.value
+        if status.evse_id != evse_id or not self._wanted_activity(command, activity):
+            return PASS
+        return ActionResult(
+            command=command,
+            evse_id=evse_id,
+            success=True,
+            outcome=ActionOutcome.CONFIRMED,
+            detail=f"CH_STATUS activity {activity}",
+        )
 
     def _start(
         self,
@@ -826,6 +925,7 @@ class Client:
             proto.reply_roles(command),
             self._interpreter(command, evse_id, convert),
             shareable=command in proto.DEDUP_COMMANDS,
+            serial=command in proto.SERIAL_COMMANDS,
         )
         if is_new:
 
@@ -843,13 +943,61 @@ class Client:
                 self._meter.settle()
         return waiter
 
-    def _finish(self, waiter: Waiter[T], command: str, evse_id: str | None, timeout: float) -> T:
+    def _finish(
+        self,
+        waiter: Waiter[T],
+        command: str,
+        evse_id: str | None,
+        timeout: float,
+        *,
+        verdict: bool = False,
+    ) -> T:
+        """Wait for the outcome.
+
+        With ``verdict``, an acknowledged request whose verdict does not come within
+        ``verdict_timeout`` (or the remaining ``timeout``) returns an ACKNOWLEDGED
+        ActionResult instead of raising (docs/PROTOCOL.md OP-3, OP-6).
+        """
+        deadline = time.monotonic() + timeout
         try:
-            if not waiter.wait(timeout):
-                raise RequestTimeoutError(command, evse_id, timeout)
+            if not verdict:
+                if not waiter.wait(timeout):
+                    raise RequestTimeoutError(command, evse_id, timeout)
+                return waiter.outcome()
+            while not waiter.done:
+                now = time.monotonic()
+                if waiter.acknowledged:
+                    limit = deadline
+                    if self.verdict_timeout is not None and waiter.acked_at is not None:
+                        limit = min(deadline, waiter.acked_at + self.verdict_timeout)
+                    if waiter.wait(max(0.0, limit - now)):
+                        break
+                    unconfirmed: T = self._unconfirmed(
+                        command, evse_id, limit - (waiter.acked_at or now)
+                    )
+                    return unconfirmed
+                if now >= deadline:
+                    raise RequestTimeoutError(command, evse_id, timeout)
+                waiter.wait_progress(deadline - now)
             return waiter.outcome()
         finally:
             self._pending.release(waiter)
+
+    @staticmethod
+    def _unconfirmed(command: str, evse_id: str | None, waited: float) -> Any:
+        logger.info(
+            "%s%s acknowledged; no verdict within %.1f s: returning outcome ACKNOWLEDGED",
+            command,
+            f" on {evse_id}" if evse_id else "",
+            waited,
+        )
+        return ActionResult(
+            command=command,
+            evse_id=evse_id,
+            success=None,
+            outcome=ActionOutcome.ACKNOWLEDGED,
+            detail=f"RECEIVED_{command}; no verdict within {waited:.1f} s",
+        )
 
     def _call(
         self,
@@ -859,11 +1007,27 @@ class Client:
         convert: Callable[[Mapping[str, Any]], T],
         *,
         timeout: float | None = None,
+        verdict: bool = False,
     ) -> T:
         if timeout is None:
             timeout = self.action_timeout if command in proto.TWO_STEP_COMMANDS else self.timeout
-        waiter = self._start(command, fields, evse_id, convert)
-        return self._finish(waiter, command, evse_id, timeout)
+        gate = self._gates.get(command)
+        if gate is None:
+            waiter = self._start(command, fields, evse_id, convert)
+            return self._finish(waiter, command, evse_id, timeout, verdict=verdict)
+        # One in flight per command whose replies may not name their charge point; a
+        # later call waits its turn within its own timeout (docs/PROTOCOL.md OP-5).
+        started = time.monotonic()
+        if self._conn.on_reader_thread():
+            raise ClientStateError("blocking calls cannot be made from the reader thread")
+        if not gate.acquire(timeout=timeout):
+            raise RequestTimeoutError(command, evse_id, timeout)
+        try:
+            remaining = max(0.0, timeout - (time.monotonic() - started))
+            waiter = self._start(command, fields, evse_id, convert)
+            return self._finish(waiter, command, evse_id, remaining, verdict=verdict)
+        finally:
+            gate.release()
 
     def _fresh(self, observed: Observed[T] | None, max_age: float | None) -> T | None:
         """The mirrored value if it is at most ``max_age`` seconds old (and usable now)."""

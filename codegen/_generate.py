@@ -37,6 +37,7 @@ DATAMODEL_ARGS = (
     "--use-subclass-enum",
     "--capitalise-enum-members",
     "--use-schema-description",
+    "--use-default",
     "--use-field-description",
     "--use-standard-collections",
     "--use-union-operator",

@@ -1,4 +1,4 @@
-"""Sample server frames: every raw example PROTOCOL.md records, plus documented variants.
+"""Sample server frames: every raw example docs/PROTOCOL.md records, plus documented variants.
 
 Each constant is a fresh-able dict (use ``copy.deepcopy`` before mutating). ``ALL``
 lists every sample so schema tests can validate them all.

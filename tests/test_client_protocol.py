@@ -28,7 +28,7 @@ def test_delayed_schedule_days_is_a_bracketed_string() -> None:
     )
     assert fields == {
         "evse_id": "BCU1",
-        "days": "[1,2,7]",
+        "days": "[2,1,1,7]",  # as given: order and repeats kept (docs/PROTOCOL.md OP-9)
         "start_time": "07:05",
         "end_time": "23:59",
     }
@@ -38,7 +38,7 @@ def test_delayed_schedule_days_is_a_bracketed_string() -> None:
     "kwargs",
     [
         {"days": [], "start_time": "07:00", "end_time": "08:00"},
-        {"days": [0], "start_time": "07:00", "end_time": "08:00"},
+        {"days": [-1], "start_time": "07:00", "end_time": "08:00"},
         {"days": [8], "start_time": "07:00", "end_time": "08:00"},
         {"days": ["funday"], "start_time": "07:00", "end_time": "08:00"},
         {"days": "MO", "start_time": "07:00", "end_time": "08:00"},
@@ -100,7 +100,7 @@ def test_override_fields() -> None:
     assert fields == {
         "chargepoints": ["BCU1", "BCU2"],
         "overridestarttime": "10:00",
-        "overridestartdays": ["MO", "FR"],
+        "overridestartdays": ["FR", "MO"],  # as given
         "overridestoptime": "12:00",
         "overridestopdays": ["SU"],
         "overridevalue": 6.0,
@@ -143,14 +143,23 @@ def test_reply_families() -> None:
         "CH_STATUS": Role.RESULT,
         "RECEIVED_GET_CH_STATUS": Role.ACK,
     }
-    for command in proto.TWO_STEP_COMMANDS | {"SET_PLUG_AND_CHARGE", "SET_PUBLIC_CHARGING"}:
+    plain = proto.TWO_STEP_COMMANDS - {"SET_OPERATIVE", "SET_INOPERATIVE"}
+    for command in plain | {"SET_PLUG_AND_CHARGE", "SET_PUBLIC_CHARGING"}:
         roles = proto.reply_roles(command)
         assert roles == {f"STATUS_{command}": Role.RESULT, f"RECEIVED_{command}": Role.ACK}
+    # block/unblock: a pushed CH_STATUS showing the new activity confirms (OP-3)
+    assert proto.reply_roles("SET_INOPERATIVE") == {
+        "STATUS_SET_INOPERATIVE": Role.RESULT,
+        "RECEIVED_SET_INOPERATIVE": Role.ACK,
+        "CH_STATUS": Role.CONFIRM,
+    }
+    # smart charging: the ack is not the verdict (OP-6)
     assert proto.reply_roles("SET_DELAYED_CHARGING") == {
         "STATUS_SET_DELAYED_CHARGING": Role.RESULT,
         "SET_DELAYED_CHARGING": Role.RESULT,
-        "RECEIVED_SET_DELAYED_CHARGING": Role.ACK_OR_RESULT,
+        "RECEIVED_SET_DELAYED_CHARGING": Role.ACK,
     }
+    assert proto.reply_roles("FUTURE_COMMAND")["RECEIVED_FUTURE_COMMAND"] is Role.ACK_OR_RESULT
     assert (
         proto.reply_roles("POST_SET_OVERRIDE_CURRENT")["POST_SET_OVERRIDE_CURRENT"] is Role.RESULT
     )
@@ -225,11 +234,23 @@ def _echo(name: str, role: Role, frame: Any) -> Any:
     return frame["n"]
 
 
-def test_no_evse_frame_resolves_oldest_sent_waiter() -> None:
+def test_evse_less_status_never_resolves_a_request_for_one_charge_point() -> None:
+    table = PendingTable()
+    read, _ = table.register(
+        "GET_CH_STATUS", "A", proto.reply_roles("GET_CH_STATUS"), _echo, shareable=True
+    )
+    table.mark_sent(read)
+    assert not table.route("CH_STATUS", None, {"n": 1})  # OP-7: not attributable
+    assert not read.done
+    assert table.route("CH_STATUS", "A", {"n": 2})
+    assert read.outcome() == 2
+
+
+def test_no_evse_frame_resolves_oldest_sent_serial_waiter() -> None:
     table = PendingTable()
     roles = proto.reply_roles("STOP_SESSION")
-    first, _ = table.register("STOP_SESSION", "A", roles, _echo, shareable=False)
-    second, _ = table.register("STOP_SESSION", "B", roles, _echo, shareable=False)
+    first, _ = table.register("STOP_SESSION", "A", roles, _echo, shareable=False, serial=True)
+    second, _ = table.register("STOP_SESSION", "B", roles, _echo, shareable=False, serial=True)
     table.mark_sent(first)
     table.mark_sent(second)
     # Acks without evse_id: one per request, oldest first.

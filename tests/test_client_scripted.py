@@ -135,14 +135,25 @@ def test_unreachable_server_is_connection_error() -> None:
     client.close()
 
 
-def test_hello_unanswered_times_out(
+def test_hello_unanswered_counts_as_established(
+    server: ScriptedServer, make_client: Callable[..., Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    # docs/PROTOCOL.md OP-1: the official client never waits for a HELLO reply.
+    server.hello_reply = None
+    with caplog.at_level(logging.INFO, logger="bluecurrent_sync"):
+        client = make_client(hello_timeout=0.3).connect()
+    assert client.connected
+    assert "no reply to HELLO" in caplog.text
+    server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
+    assert client.get_status("A").evse_id == "A"
+
+
+def test_hello_error_still_fails_connect(
     server: ScriptedServer, make_client: Callable[..., Client]
 ) -> None:
-    server.hello_reply = None
-    started = time.monotonic()
-    with pytest.raises(RequestTimeoutError):
-        make_client(timeout=0.3).connect()
-    assert time.monotonic() - started < 2
+    server.hello_reply = {"object": "ERROR", "error": 2, "message": "Not authorized"}
+    with pytest.raises(ApiError):
+        make_client(hello_timeout=5).connect()
 
 
 def test_server_token_is_sent_not_user_token(client: Client, server: ScriptedServer) -> None:

@@ -1,7 +1,6 @@
 """Replaying a captured session in the simulator gives the script the same answers.
 
-Captures are written by ``tests/capture_tap.py`` (the shared capture format), standing in
-for the client's record mode.
+Captures are written by the client's own record mode (``Client(record=...)``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capture_tap import CaptureTap
 
 from bluecurrent_sync import Client
 from bluecurrent_sync.models import Activity
@@ -49,14 +47,8 @@ def script(client: Client) -> dict[str, Any]:
 
 
 def record(sim: Simulator, path: Path) -> dict[str, Any]:
-    client = Client(DEFAULT_TOKEN, url=sim.url, action_timeout=20)
-    tap = CaptureTap(path, sim.url, (DEFAULT_TOKEN, sim.issued_token()))
-    client._taps.add(tap)  # at merge: Client(record=path)
-    try:
-        with client:
-            return script(client)
-    finally:
-        tap.close()
+    with Client(DEFAULT_TOKEN, url=sim.url, action_timeout=20, record=path) as client:
+        return script(client)
 
 
 @pytest.fixture

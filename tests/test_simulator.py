@@ -1,4 +1,4 @@
-"""The simulator speaks the wire protocol (PROTOCOL.md section 9.3), over real sockets."""
+"""The simulator speaks the wire protocol (docs/PROTOCOL.md section 7), over real sockets."""
 
 from __future__ import annotations
 

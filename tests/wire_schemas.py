@@ -2,7 +2,7 @@
 
 Test helper shared by the whole suite (the simulator's tests check every frame it
 sends with :func:`validate_wire_frame`). The schemas are lenient: they accept every
-variant PROTOCOL.md records and allow unknown keys.
+variant docs/PROTOCOL.md records and allow unknown keys.
 """
 
 from __future__ import annotations
@@ -41,7 +41,18 @@ _EXACT = {
     "ERROR": "error",
 }
 # Families: RECEIVED_<CMD> acknowledgements and STATUS_<CMD> action results.
-_FAMILIES = ((re.compile(r"^(RECEIVED|STATUS)_[A-Z0-9_]+$"), "action_result"),)
+_FAMILIES = (
+    (re.compile(r"^(RECEIVED|STATUS)_[A-Z0-9_]+$"), "action_result"),
+    # Smart-charging replies named after their command (docs/PROTOCOL.md OP-6).
+    (
+        re.compile(
+            r"^(SET_DELAYED_CHARGING|SAVE_SCHEDULE_DELAYED_CHARGING|SET_PRICE_BASED_CHARGING"
+            r"|PATCH_PRICE_BASED_CHARGING_SETTINGS|OVERRIDE_CHARGING_PROFILES"
+            r"|OVERRIDE_DELAYED_CHARGING_TIMEOUT)$"
+        ),
+        "action_result",
+    ),
+)
 
 
 def wire_schema_names() -> list[str]:
@@ -98,6 +109,8 @@ def validate_wire_frame(frame: Mapping[str, Any]) -> None:
     if not isinstance(frame, Mapping):
         raise AssertionError(f"a frame must be a JSON object, got {type(frame).__name__}")
     name = frame.get("object")
+    if name is None:  # keyed "command" in one published example (docs/PROTOCOL.md OP-8)
+        name = frame.get("command")
     if not isinstance(name, str):
         raise AssertionError(f"frame has no string 'object' name: {frame!r}")
     _validator(schema_for(name)).validate(dict(frame))

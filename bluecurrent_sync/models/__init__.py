@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from bluecurrent_sync.models._generated import (
     Account,
+    ActionOutcome,
     ActionResult,
     Activity,
     ChargeCard,
     ChargePoint,
+    ChargingProfile,
     ChSettings,
     ChStatus,
     GridCurrent,
@@ -38,12 +40,14 @@ from bluecurrent_sync.models._generated import (
 
 __all__ = [
     "Account",
+    "ActionOutcome",
     "ActionResult",
     "Activity",
     "ChSettings",
     "ChStatus",
     "ChargeCard",
     "ChargePoint",
+    "ChargingProfile",
     "GridCurrent",
     "GridStatus",
     "OverrideSchedule",

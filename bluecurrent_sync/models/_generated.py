@@ -35,18 +35,29 @@ class Account:
     """CRM identity."""
 
 
+class ActionOutcome(str, Enum):
+    """What the server said about an action: CONFIRMED (a verdict or the charge point's new state arrived) or ACKNOWLEDGED (only the acknowledgement arrived; the verdict did not come in time). See docs/PROTOCOL.md OP-3 and OP-6."""
+
+    CONFIRMED = "confirmed"
+    ACKNOWLEDGED = "acknowledged"
+
+
 @attrs.frozen(kw_only=True)
 class ActionResult:
-    """Result (or acknowledgement) of an action command such as START_SESSION."""
+    """The outcome of an action command such as START_SESSION (a refusal is raised as ActionFailed instead)."""
 
     command: str
     """The command, without RECEIVED_/STATUS_ prefix, for example "START_SESSION"."""
-    success: bool
-    """Whether the action succeeded (or was accepted)."""
     evse_id: str | None = None
     """Charge point id, when the server sends one."""
+    success: bool | None = None
+    """True when the server confirmed the action; None when it was only acknowledged (outcome ACKNOWLEDGED): accepted, but whether it took effect is not known."""
     error: str | None = None
     """Error text, or None."""
+    outcome: ActionOutcome = ActionOutcome.CONFIRMED
+    """CONFIRMED or ACKNOWLEDGED (acknowledged, verdict not received in time)."""
+    detail: str | None = None
+    """How the outcome was learned, e.g. "STATUS_SET_INOPERATIVE" or "CH_STATUS activity unavailable"."""
 
 
 class Activity(str, Enum):
@@ -95,6 +106,34 @@ class ChSettings:
     """Charge point type."""
     plug_and_charge_notification: bool | None = None
     """Whether a notification is sent on plug and charge."""
+    delayed_charging: ChargingProfile | None = None
+    """Delayed charging profile (value, permission and schedule when sent)."""
+    price_based_charging: ChargingProfile | None = None
+    """Price based charging profile (value, permission and schedule when sent)."""
+    publish_location: Setting | None = None
+    """Whether the location is published."""
+    capacity_tariff: Setting | None = None
+    """Capacity-tariff setting, when sent."""
+    tariff: Tariff | None = None
+    """The tariff."""
+    chargepoint_name: str | None = None
+    """The charge point's name, when sent."""
+    x_coord: float | None = None
+    """Latitude (from location)."""
+    y_coord: float | None = None
+    """Longitude (from location)."""
+    street: str | None = None
+    """Street."""
+    housenumber: str | None = None
+    """House number."""
+    zipcode: str | None = None
+    """Postal code."""
+    city: str | None = None
+    """City."""
+    country: str | None = None
+    """Country code."""
+    unparsed: dict[str, Any] | None = None
+    """Fields that arrived in a shape this version does not know, by wire name, with their raw values (the field itself is None); see docs/PROTOCOL.md OP-10."""
 
 
 @attrs.frozen(kw_only=True)
@@ -145,6 +184,8 @@ class ChStatus:
     """Cost of the last transaction in EUR."""
     current_left: float | None = None
     """Current still available: the applicable maximum (smart charging or max_usage) minus avg_current, 1 decimal; None when that maximum is unknown (computed)."""
+    unparsed: dict[str, Any] | None = None
+    """Fields that arrived in a shape this version does not know, by wire name, with their raw values (the field itself is None); see docs/PROTOCOL.md OP-10."""
 
 
 @attrs.frozen(kw_only=True)
@@ -201,9 +242,9 @@ class ChargePoint:
     """LED interaction setting."""
     publish_location: Setting | None = None
     """Whether the location is published."""
-    delayed_charging: Setting | None = None
+    delayed_charging: ChargingProfile | None = None
     """Delayed charging setting."""
-    price_based_charging: Setting | None = None
+    price_based_charging: ChargingProfile | None = None
     """Price-based charging setting."""
     default_card: ChargeCard | None = None
     """Default charge card."""
@@ -227,6 +268,26 @@ class ChargePoint:
     """City of the location."""
     country: str | None = None
     """Country of the location."""
+    capacity_tariff: Setting | None = None
+    """Capacity-tariff setting, when sent."""
+    unparsed: dict[str, Any] | None = None
+    """Fields that arrived in a shape this version does not know, by wire name, with their raw values (the field itself is None); see docs/PROTOCOL.md OP-10."""
+
+
+@attrs.frozen(kw_only=True)
+class ChargingProfile:
+    """A smart-charging profile setting (delayed or price-based charging): on/off, permission and, when sent, its schedule."""
+
+    value: bool | None = None
+    """Whether the profile is on."""
+    permission: str | None = None
+    """Who may change it: "write", "read" or "none"."""
+    start_time: time | None = None
+    """Start of the window, when sent."""
+    end_time: time | None = None
+    """End of the window, when sent."""
+    days: list[int] | None = None
+    """Day numbers as sent (the numbering base is open, docs/PROTOCOL.md OP-9); wire key days or selected_days."""
 
 
 @attrs.frozen(kw_only=True)
@@ -252,7 +313,7 @@ class GridStatus:
     """Grid (building) load at a charge point's installation (GRID_STATUS)."""
 
     evse_id: str
-    """Charge point id (from the wire's "GRID-<evse_id>")."""
+    """The charge point the grid status was requested for (the wire's id may name another charge point on the same grid, see docs/PROTOCOL.md OP-2)."""
     grid_avg_current: float
     """Mean of the non-zero grid phases, 1 decimal; 0 when none (computed)."""
     grid_max_current: float
@@ -267,6 +328,8 @@ class GridStatus:
     """Maximum current of the installation in A."""
     grid_max_reserved: float | None = None
     """Reserved maximum current in A."""
+    grid_id: str | None = None
+    """The grid's id as sent ("GRID-<evse_id>"), which may name another charge point of the account."""
 
 
 @attrs.frozen(kw_only=True)
@@ -325,12 +388,12 @@ class SettingResult:
 
     setting: str
     """"plug_and_charge" or "linked_charge_cards_only"."""
-    value: bool
-    """The setting's new value, in the method's own sense."""
     success: bool
     """Whether the server applied it."""
     evse_id: str | None = None
     """Charge point id."""
+    value: bool | None = None
+    """The setting's new value, in the method's own sense (the requested value when the reply does not say; None when unknown)."""
     error: str | None = None
     """Error text, or None."""
 
@@ -353,6 +416,8 @@ class Tariff:
     """Currency code, for example "EUR"."""
     vat_percentage: float | None = None
     """VAT percentage, for example 21."""
+    permission: str | None = None
+    """Who may change it: "write", "read" or "none"."""
 
 
 @attrs.frozen(kw_only=True)

@@ -1,4 +1,4 @@
-"""A local Blue Current websocket server that speaks the wire protocol (PROTOCOL.md, section 9.3).
+"""A local Blue Current websocket server that speaks the wire protocol (docs/PROTOCOL.md section 7).
 
 Start one in a test, a demo or a benchmark and point a client at ``sim.url``::
 
@@ -72,6 +72,19 @@ Behaviour
   every new handshake from it is refused with 403 ``Already connected`` (the short
   validation connection included, so validate before connecting, as real clients do).
 
+Protocol variants
+-----------------
+Where the public sources leave the server's behaviour open, ``variants={name: value}`` (or
+``--variant NAME=VALUE``) picks one of the behaviours they allow; each name is an open point
+of docs/PROTOCOL.md and its first value, the default, is the most likely behaviour:
+``hello`` (OP-1) reply|silent; ``grid_id`` (OP-2) own|account; ``operative`` (OP-3)
+ack_status|status_no_evse|ack_push|push_only; ``setting_result`` (OP-4)
+setting|empty|absent; ``setting_ack`` (OP-4) none|received; ``stop_verdict`` (OP-5)
+no_evse|with_evse; ``smart_replies`` (OP-6) ack_status|status_only|ack_only|echo;
+``override_list`` (OP-8) data|result_command; ``settings_shape`` (OP-10) current|recorded;
+``numbers`` (OP-11) finite|nan. ``VARIANTS`` describes each value; ``variant_cases()`` lists
+the sets the client's tests run under.
+
 Replay (``replay="capture.jsonl"``, ``replay_speed=1.0``)
 --------------------------------------------------------
 Instead of the scenario above, serve a capture written by ``Client(record=...)``: the
@@ -126,6 +139,7 @@ from ._server import (
     Simulator,
 )
 from ._state import CARDS, CUSTOMER_ID, EVSE_IDS, FOREIGN_EVSE_ID, NO_CARD
+from ._variants import VARIANTS, Variant, Variants, variant_cases
 
 __all__ = [
     "ALREADY_CONNECTED_REASON",
@@ -139,10 +153,14 @@ __all__ = [
     "MALFORMED_KINDS",
     "NO_CARD",
     "REJECT_HEADER",
+    "VARIANTS",
     "CaptureError",
     "ConnectionInfo",
     "Simulator",
+    "Variant",
+    "Variants",
     "build_parser",
     "main",
     "malformed_frame",
+    "variant_cases",
 ]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from ._server import DEFAULT_TOKEN, Simulator
+from ._variants import VARIANTS
 
 __all__ = ["build_parser", "main"]
 
@@ -59,8 +60,30 @@ def build_parser(prog: str = "python -m bluecurrent_sync.simulator") -> argparse
         metavar="X",
         help="play the recorded pushes and answers X times faster (default 1)",
     )
+    variants = "; ".join(
+        f"{name} ({variant.open_point}): {'|'.join(variant.choices)}"
+        for name, variant in VARIANTS.items()
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"behave this way where the protocol is open (repeatable; first value is the "
+        f"default; see docs/PROTOCOL.md): {variants}",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
     return parser
+
+
+def _parse_variants(parser: argparse.ArgumentParser, items: Sequence[str]) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--variant wants NAME=VALUE, got {item!r}")
+        chosen[name.strip()] = value.strip()
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,21 +91,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     The first line on stdout is the server's ws:// URL, flushed at once.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    variants = _parse_variants(parser, args.variant)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    simulator = Simulator(
-        tokens=tuple(args.tokens or (DEFAULT_TOKEN,)),
-        push_interval=args.push_interval,
-        action_delay=args.action_delay,
-        seed=args.seed,
-        host=args.host,
-        port=args.port,
-        quota=args.quota,
-        single_connection=args.single_connection,
-        replay=args.replay,
-        replay_speed=args.replay_speed,
-    )
+    try:
+        simulator = Simulator(
+            tokens=tuple(args.tokens or (DEFAULT_TOKEN,)),
+            push_interval=args.push_interval,
+            action_delay=args.action_delay,
+            seed=args.seed,
+            host=args.host,
+            port=args.port,
+            quota=args.quota,
+            single_connection=args.single_connection,
+            variants=variants,
+            replay=args.replay,
+            replay_speed=args.replay_speed,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -19,6 +19,7 @@ from websockets.sync.server import ServerConnection
 
 from ._faults import FaultPlan, Payload, ReplyRule
 from ._state import CUSTOMER_ID, EVSE_IDS, Account, ChargePoint, schedule_fields
+from ._variants import Variants
 
 __all__ = [
     "ERROR_TEXT",
@@ -53,6 +54,7 @@ _SMART = frozenset(
         "OVERRIDE_DELAYED_CHARGING_TIMEOUT",
     }
 )
+_OPERATIVE = frozenset({"SET_OPERATIVE", "SET_INOPERATIVE"})
 _GETS_FOR_EVSE = frozenset({"GET_CH_STATUS", "GET_CH_SETTINGS", "GET_GRID_STATUS"})
 _NEEDS_EVSE = _GETS_FOR_EVSE | _TWO_STEP | _SMART | frozenset(_SETTINGS)
 _PRICE_FIELDS = {
@@ -144,6 +146,7 @@ class CommandHandler:
         action_delay: Seconds between ``RECEIVED_<CMD>`` and ``STATUS_<CMD>``.
         on_change: Called when connection state observable by waiters changes.
         clock: The current time (aware datetime).
+        variants: How to behave where the protocol is open (docs/PROTOCOL.md).
     """
 
     def __init__(
@@ -157,8 +160,10 @@ class CommandHandler:
         action_delay: Callable[[], float],
         on_change: Callable[[], None],
         clock: Callable[[], dt.datetime],
+        variants: Variants | None = None,
     ) -> None:
         self.account = account
+        self.variants = variants or Variants()
         self.faults = faults
         self.issued = issued
         self._schedule = schedule
@@ -214,10 +219,19 @@ class CommandHandler:
             table[command] = self._smart
         return table
 
+    def encode(self, frame: Mapping[str, Any]) -> str:
+        """A frame as text; the ``numbers`` variant makes CH_STATUS non-finite (OP-11)."""
+        if self.variants.numbers == "nan" and frame.get("object") == "CH_STATUS":
+            data = dict(frame.get("data") or {})
+            data["total_cost"] = float("nan")
+            text = json.dumps({**frame, "data": data})
+            return text.replace('"max_offline": ', '"max_offline": 1e999, "_max_offline": ', 1)
+        return json.dumps(frame)
+
     def _reply(self, req: Request, frame: Mapping[str, Any] | Payload, delay: float = 0.0) -> None:
         """Send a reply to ``req`` through its reply rule: withheld, delayed or replaced."""
         rule = req.rule
-        payload = frame if isinstance(frame, (str, bytes)) else json.dumps(frame)
+        payload = frame if isinstance(frame, (str, bytes)) else self.encode(frame)
         if rule is not None:
             if rule.withhold:
                 return
@@ -242,7 +256,7 @@ class CommandHandler:
 
     def push(self, out: Outbox, frame: Mapping[str, Any]) -> None:
         """Queue ``frame`` for every open, HELLO'd connection."""
-        payload = json.dumps(frame)
+        payload = self.encode(frame)
         out.extend((conn, payload) for conn in self._listeners())
 
     # ------------------------------------------------------------------ commands
@@ -263,7 +277,8 @@ class CommandHandler:
     def _hello(self, req: Request) -> None:
         req.conn.hello = True
         self._on_change()
-        self._reply(req, {"object": "HELLO"})
+        if self.variants.hello == "reply":
+            self._reply(req, {"object": "HELLO"})
 
     def _get_account(self, req: Request) -> None:
         self._reply(
@@ -283,7 +298,9 @@ class CommandHandler:
         )
 
     def _get_charge_points(self, req: Request) -> None:
-        self._reply(req, {"object": "CHARGE_POINTS", "data": self.account.charge_points_data()})
+        recorded = self.variants.settings_shape == "recorded"
+        data = self.account.charge_points_data(recorded=recorded)
+        self._reply(req, {"object": "CHARGE_POINTS", "data": data})
 
     def _get_charge_cards(self, req: Request) -> None:
         self._reply(req, {"object": "CHARGE_CARDS", "cards": self.account.cards_data()})
@@ -292,10 +309,17 @@ class CommandHandler:
         self._reply(req, ch_status_frame(self._cp(req)))
 
     def _get_ch_settings(self, req: Request) -> None:
-        self._reply(req, ch_settings_frame(self._cp(req)))
+        self._reply(req, self.settings_frame(self._cp(req)))
+
+    def settings_frame(self, cp: ChargePoint) -> dict[str, Any]:
+        """CH_SETTINGS in the shape the ``settings_shape`` variant chooses (OP-10)."""
+        if self.variants.settings_shape == "recorded":
+            return {"object": "CH_SETTINGS", "data": cp.settings_data(recorded=True)}
+        return ch_settings_frame(cp)
 
     def _get_grid_status(self, req: Request) -> None:
-        data = self.account.grid_status_data(req.evse_id)
+        grid_of = req.evse_id if self.variants.grid_id == "own" else EVSE_IDS[0]
+        data = self.account.grid_status_data(grid_of)
         self._reply(req, {"object": "GRID_STATUS", "data": data})
 
     def _cp(self, req: Request) -> ChargePoint:
@@ -304,6 +328,9 @@ class CommandHandler:
     def _two_step(self, req: Request) -> None:
         cp = self._cp(req)
         received = f"RECEIVED_{req.command}"
+        if req.command in _OPERATIVE and self.variants.operative == "push_only":
+            self._later(req, self._finish_two_step)
+            return
         if req.command == "STOP_SESSION" and not cp.charging:
             error = f"no active session for chargepoint: {cp.evse_id}"
             self._reply(req, {"object": received, "success": False, "error": error})
@@ -311,7 +338,9 @@ class CommandHandler:
         if req.command == "START_SESSION" and not isinstance(req.frame.get("session_token"), str):
             self._reply(req, {"object": received, "error": "session_token missing"})
             return
-        if req.command == "STOP_SESSION":
+        if req.command == "STOP_SESSION" or (
+            req.command in _OPERATIVE and self.variants.operative == "status_no_evse"
+        ):
             self._reply(req, {"object": received, "success": True, "error": ""})
         else:
             self._reply(req, {"object": received, "error": ""})
@@ -325,6 +354,7 @@ class CommandHandler:
             error = "TIMEOUT"
         now = self._clock()
         changed = False
+        before = cp.activity
         if error is None:
             if command == "START_SESSION":
                 token = req.frame.get("session_token")
@@ -341,16 +371,20 @@ class CommandHandler:
                 if cp.charging:
                     cp.stop_session(now, self.account.rng, "unavailable")
                 cp.activity = "unavailable"
-                changed = True
+                changed = cp.activity != before
             elif command == "SET_OPERATIVE":
                 cp.activity = "available"
-                changed = True
+                changed = cp.activity != before
         result: dict[str, Any] = {"object": f"STATUS_{command}", "success": error is None}
-        if command == "STOP_SESSION":  # documented without evse_id and result
-            result.update(flow_id="", error=error or "")
+        operative = self.variants.operative
+        if command == "STOP_SESSION" and self.variants.stop_verdict == "no_evse":
+            result.update(flow_id="", error=error or "")  # documented without evse_id, result
+        elif command in _OPERATIVE and operative == "status_no_evse":
+            result.update(flow_id="", result={}, error=error or "")
         else:
             result.update(flow_id="", evse_id=cp.evse_id, result={}, error=error or "")
-        self._reply(req, result)
+        if command not in _OPERATIVE or operative in ("ack_status", "status_no_evse"):
+            self._reply(req, result)
         if changed:
             self.push(req.out, ch_status_frame(cp))
 
@@ -358,6 +392,8 @@ class CommandHandler:
         if not isinstance(req.frame.get("value"), bool):
             self._reply(req, error_frame(9))
             return
+        if self.variants.setting_ack == "received":
+            self._reply(req, {"object": f"RECEIVED_{req.command}", "error": ""})
         self._later(req, self._finish_setting)
 
     def _finish_setting(self, req: Request) -> None:
@@ -370,26 +406,29 @@ class CommandHandler:
         if error is None:
             setattr(cp, attribute, value)
         shown = value if error is None else getattr(cp, attribute)
-        self._reply(
-            req,
-            {
-                "object": f"STATUS_{req.command}",
-                "success": error is None,
-                "flow_id": "",
-                "evse_id": cp.evse_id,
-                "result": {"setting": f"set {str(shown).lower()}"},
-                "error": error or "",
-            },
-        )
+        reply: dict[str, Any] = {
+            "object": f"STATUS_{req.command}",
+            "success": error is None,
+            "flow_id": "",
+            "evse_id": cp.evse_id,
+            "result": {"setting": f"set {str(shown).lower()}"},
+            "error": error or "",
+        }
+        if error is not None and self.variants.setting_result == "empty":
+            reply["result"] = {}
+        elif error is not None and self.variants.setting_result == "absent":
+            del reply["result"]
+        self._reply(req, reply)
         if error is None:
-            self.push(req.out, ch_settings_frame(cp))
+            self.push(req.out, self.settings_frame(cp))
 
     def _smart(self, req: Request) -> None:
         problem = smart_problem(req.command, req.frame)
         if problem is not None:
             self._reply(req, {"object": f"RECEIVED_{req.command}", "error": problem})
             return
-        self._reply(req, {"object": f"RECEIVED_{req.command}", "error": ""})
+        if self.variants.smart_replies in ("ack_status", "ack_only"):
+            self._reply(req, {"object": f"RECEIVED_{req.command}", "error": ""})
         self._later(req, self._finish_smart)
 
     def _finish_smart(self, req: Request) -> None:
@@ -415,10 +454,14 @@ class CommandHandler:
                 cp.boosted_price_profile = bool(frame["value"])
             else:
                 cp.boosted_delayed_profile = bool(frame["value"])
+        replies = self.variants.smart_replies
+        if replies == "ack_only":
+            return
+        name = req.command if replies == "echo" else f"STATUS_{req.command}"
         self._reply(
             req,
             {
-                "object": f"STATUS_{req.command}",
+                "object": name,
                 "success": error is None,
                 "flow_id": "",
                 "evse_id": cp.evse_id,
@@ -428,8 +471,25 @@ class CommandHandler:
         )
 
     def _list_override(self, req: Request) -> None:
-        data = [dict(schedule) for schedule in self.account.schedules.values()]
-        self._reply(req, {"object": "LIST_OVERRIDE_CURRENT", "data": data})
+        schedules = [dict(schedule) for schedule in self.account.schedules.values()]
+        if self.variants.override_list == "data":
+            self._reply(req, {"object": "LIST_OVERRIDE_CURRENT", "data": schedules})
+            return
+        # Blue Current's published example: keyed "command", one row per charge point.
+        rows = [
+            {
+                "schedule_id": schedule["schedule_id"],
+                "schedule_type": "OVERRIDE",
+                "start_time": schedule["start_time"],
+                "stop_time": schedule["stop_time"],
+                "days_of_week": schedule["override_start_days"],
+                "chargepoint_id": evse_id,
+            }
+            for schedule in schedules
+            for evse_id in schedule["charge_points"]
+        ]
+        reply = {"command": "LIST_OVERRIDE_CURRENT", "success": True, "error": None}
+        self._reply(req, {**reply, "result": rows})
 
     def _set_override(self, req: Request) -> None:
         fields = schedule_fields(req.frame)

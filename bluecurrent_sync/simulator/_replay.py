@@ -253,8 +253,9 @@ class RecordedChargePoint(ChargePoint):
     recorded_item: dict[str, Any]
     recorded_settings: dict[str, Any] | None
 
-    def charge_point_item(self) -> dict[str, Any]:
-        item = copy.deepcopy(self.recorded_item) or super().charge_point_item()
+    def charge_point_item(self, *, recorded: bool = False) -> dict[str, Any]:
+        # A replay serves the shape it recorded, whatever the settings_shape variant asks.
+        item = copy.deepcopy(self.recorded_item) or super().charge_point_item(recorded=recorded)
         item["activity"] = self.activity
         for key, value in (
             ("plug_and_charge", self.plug_and_charge),
@@ -268,9 +269,10 @@ class RecordedChargePoint(ChargePoint):
                 item[key] = value
         return item
 
-    def settings_data(self) -> dict[str, Any]:
+    def settings_data(self, *, recorded: bool = False) -> dict[str, Any]:
+        # A replay serves the shape it recorded, whatever the settings_shape variant asks.
         if self.recorded_settings is None:
-            return super().settings_data()
+            return super().settings_data(recorded=recorded)
         data = copy.deepcopy(self.recorded_settings)
         for key, value in (
             ("plug_and_charge", self.plug_and_charge),

@@ -43,6 +43,7 @@ from ._commands import (
 from ._faults import MALFORMED_KINDS, ActionFailure, FaultPlan, Payload, ReplyRule, malformed_frame
 from ._replay import Recording, replay_handler
 from ._state import AMSTERDAM, EVSE_IDS, Account, wire_time
+from ._variants import Variants
 
 __all__ = [
     "ALREADY_CONNECTED_REASON",
@@ -94,11 +95,17 @@ class Simulator:
         close_timeout: Seconds :meth:`stop` and 4001 closes wait for the client's close frame.
         clock: Returns the current time as an aware datetime (default: the system clock);
             used for session timestamps and the quota day.
+        history: Bound of each introspection record.
+        variants: How to behave where the protocol is open: variant name -> value (see
+            ``VARIANTS`` and docs/PROTOCOL.md); unnamed variants take their default.
+
         replay: A capture file (``Client(record=...)``) to replay instead of the built-in
             scenario: the recorded account, answers and pushes (see ``_replay.py``).
         replay_speed: How much faster than recorded the replayed answers and pushes come.
 
+
     Raises:
+        ValueError: An invalid option or an unknown variant name or value.
         CaptureError: ``replay`` is not a capture (a ``ValueError``).
     """
 
@@ -120,7 +127,9 @@ class Simulator:
         history: int = 100_000,
         replay: str | os.PathLike[str] | None = None,
         replay_speed: float = 1.0,
+        variants: Mapping[str, str] | None = None,
     ) -> None:
+        self.variants = Variants(variants)
         self._tokens = tuple(tokens)
         if history < 1:
             raise ValueError("history must be at least 1")
@@ -164,6 +173,7 @@ class Simulator:
             action_delay=lambda: self.action_delay,
             on_change=self._changed.notify_all,
             clock=self._clock,
+            variants=self.variants,
         )
 
         self._counts: dict[str, int] = {}
@@ -293,7 +303,7 @@ class Simulator:
 
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
-        return f"<Simulator {self.url} {state}>"
+        return f"<Simulator {self.url} {state} {self.variants!r}>"
 
     def _track_connection_thread(
         self, handshake: Callable[[socket.socket, Any], None], sock: socket.socket, addr: Any

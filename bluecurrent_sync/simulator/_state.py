@@ -138,8 +138,29 @@ class ChargePoint:
     def _setting(self, value: object, permission: str = "write") -> dict[str, Any]:
         return {"value": value, "permission": permission}
 
-    def charge_point_item(self) -> dict[str, Any]:
-        """The item of this charge point in a CHARGE_POINTS ``data`` list."""
+    def charge_point_item(self, *, recorded: bool = False) -> dict[str, Any]:
+        """The item of this charge point in a CHARGE_POINTS ``data`` list.
+
+        ``recorded``: the shape of recorded fixtures (docs/PROTOCOL.md OP-10): wrapped
+        ``plug_and_charge_notification``, the ``plug_and_charge_charge_card`` key and
+        smart-charging profiles with their schedules.
+        """
+        item = self._item()
+        if recorded:
+            item.update(self._recorded_extras())
+            item["plug_and_charge_charge_card"] = item.pop("plug_and_charge_card")
+        return item
+
+    def _recorded_extras(self) -> dict[str, Any]:
+        delayed = {"value": self.delayed_charging, "permission": "write"}
+        delayed.update(start_time="23:00", end_time="07:00", selected_days=[1, 2, 3, 4, 5])
+        return {
+            "plug_and_charge_notification": self._setting(False),
+            "delayed_charging": delayed,
+            "price_based_charging": {"value": self.price_based_charging, "permission": "write"},
+        }
+
+    def _item(self) -> dict[str, Any]:
         return {
             "evse_id": self.evse_id,
             "name": self.name,
@@ -195,8 +216,23 @@ class ChargePoint:
             "vehicle_status": self.vehicle_status,
         }
 
-    def settings_data(self) -> dict[str, Any]:
-        """The ``data`` of a CH_SETTINGS frame."""
+    def settings_data(self, *, recorded: bool = False) -> dict[str, Any]:
+        """The ``data`` of a CH_SETTINGS frame (``recorded``: with every recorded field)."""
+        data = self._settings()
+        if recorded:
+            item = self._item()
+            data.update(self._recorded_extras())
+            data["plug_and_charge_charge_card"] = data.pop("plug_and_charge_card")
+            data.update(
+                publish_location=item["publish_location"],
+                tariff=item["tariff"],
+                location=item["location"],
+                capacity_tariff=self._setting(False, "read"),
+                chargepoint_name=self.name,
+            )
+        return data
+
+    def _settings(self) -> dict[str, Any]:
         return {
             "evse_id": self.evse_id,
             "plug_and_charge": self._setting(self.plug_and_charge),
@@ -379,9 +415,9 @@ class Account:
         """Every session token START_SESSION accepts."""
         return {card["uid"] for card in CARDS} | {NO_CARD["uid"]}
 
-    def charge_points_data(self) -> list[dict[str, Any]]:
+    def charge_points_data(self, *, recorded: bool = False) -> list[dict[str, Any]]:
         """The ``data`` list of a CHARGE_POINTS frame."""
-        return [cp.charge_point_item() for cp in self.charge_points.values()]
+        return [cp.charge_point_item(recorded=recorded) for cp in self.charge_points.values()]
 
     def cards_data(self) -> list[dict[str, Any]]:
         """The ``cards`` list of a CHARGE_CARDS frame."""

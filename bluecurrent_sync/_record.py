@@ -1,0 +1,204 @@
+"""Record mode: every frame of every connection written to a capture file (JSON lines).
+
+``Client(..., record="capture.jsonl")`` adds a :class:`CaptureRecorder` to the client's frame
+taps. The capture is what a user with a real account sends in to settle the protocol's open
+questions (``bluecurrent-sync check-capture FILE``, docs/PROTOCOL.md "Capturing a session").
+
+Format (UTF-8, one JSON object per line):
+
+* line 1, the header: ``{"capture": "bluecurrent_sync", "version": 1, "started": <ISO 8601
+  UTC>, "url": <server url without userinfo or query>, "client_version": <version>}``;
+* a frame: ``{"t": <seconds since the start, monotonic>, "at": <ISO 8601 UTC>, "dir": "out" |
+  "in", "conn": "validate" | "account" | "main", "seq": <number of that kind of connection,
+  1-based>, "frame": <the parsed frame>}``, or ``"text"`` with the raw text when it is not
+  strict JSON (NaN and Infinity are not JSON);
+* a connection event: ``{"t", "at", "event": "opened" | "closed", "conn", "seq", "detail"}``.
+
+Both secrets are redacted everywhere: the API token and the server-issued token (learned from
+the STATUS_API_TOKEN reply as it passes). Every string equal to or containing either, and the
+value of every ``Authorization``/``token`` key, becomes ``"<redacted>"``; so does a raw
+``text`` that contains either. The recorder is thread-safe and flushes every line.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import threading
+import time
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ._tap import ConnectionKind, Direction
+
+__all__ = ["CAPTURE_FORMAT", "CAPTURE_VERSION", "REDACTED", "CaptureRecorder", "redact_secrets"]
+
+logger = logging.getLogger(__name__)
+
+CAPTURE_FORMAT = "bluecurrent_sync"
+CAPTURE_VERSION = 1
+REDACTED = "<redacted>"
+_SECRET_KEYS = frozenset({"authorization", "token"})
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+
+
+def _public_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact_secrets(value: Any, secrets: tuple[str, ...], key: object = None) -> Any:
+    """A copy of ``value`` with secret keys and every string holding a secret redacted."""
+    if isinstance(key, str) and key.lower() in _SECRET_KEYS:
+        return REDACTED
+    if isinstance(value, str):
+        return REDACTED if any(secret in value for secret in secrets) else value
+    if isinstance(value, dict):
+        return {
+            REDACTED if any(s in str(k) for s in secrets) else k: redact_secrets(v, secrets, k)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_secrets(item, secrets) for item in value]
+    return value
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("bluecurrent-sync")
+    except Exception:  # not installed (a source checkout)
+        return "unknown"
+
+
+class CaptureRecorder:
+    """A frame tap that writes the capture format (see the module docstring).
+
+    Args:
+        target: A path (opened for writing, truncated) or a writable text file object
+            (flushed after every line, never closed by the recorder).
+        url: The server URL (written without userinfo and query).
+        api_token: The user's API token, to redact.
+
+    Raises:
+        OSError: The path cannot be opened.
+    """
+
+    def __init__(
+        self, target: str | os.PathLike[str] | IO[str], *, url: str, api_token: str
+    ) -> None:
+        self._lock = threading.Lock()
+        if isinstance(target, (str, os.PathLike)):
+            self._file: IO[str] = open(target, "w", encoding="utf-8")  # noqa: SIM115
+            self._owns_file = True
+        else:
+            self._file = target
+            self._owns_file = False
+        self._secrets: tuple[str, ...] = (api_token,) if api_token else ()
+        self._seq: dict[str, int] = {}
+        self._started = time.monotonic()
+        self._closed = False
+        self._write(
+            {
+                "capture": CAPTURE_FORMAT,
+                "version": CAPTURE_VERSION,
+                "started": _now_iso(),
+                "url": _public_url(url),
+                "client_version": _package_version(),
+            }
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<CaptureRecorder {state}>"
+
+    # -- the FrameTap interface --------------------------------------------------------
+    def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
+        """Record one text frame (called by the transport on its own threads)."""
+        strict = True
+        try:
+            parsed = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            strict = False
+            parsed = None
+        if strict and direction == "in" and isinstance(parsed, dict):
+            self._learn_token(parsed)
+        with self._lock:
+            seq = max(1, self._seq.get(connection, 0))
+            record: dict[str, Any] = self._stamp()
+            record.update(dir=direction, conn=connection, seq=seq)
+            if strict:
+                record["frame"] = redact_secrets(parsed, self._secrets)
+            else:
+                record["text"] = redact_secrets(text, self._secrets)
+            self._write_locked(record)
+
+    def connection_event(self, event: str, connection: ConnectionKind, detail: str) -> None:
+        """Record a connection opening or closing."""
+        with self._lock:
+            if event == "opened":
+                self._seq[connection] = self._seq.get(connection, 0) + 1
+            record = self._stamp()
+            record.update(
+                event=event,
+                conn=connection,
+                seq=max(1, self._seq.get(connection, 0)),
+                detail=redact_secrets(detail, self._secrets),
+            )
+            self._write_locked(record)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush and (for a path) close the file; later frames are ignored. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._file.flush()
+                if self._owns_file:
+                    self._file.close()
+            except (OSError, ValueError):
+                logger.warning("could not close the capture file")
+
+    # -- helpers -----------------------------------------------------------------------
+    def _learn_token(self, frame: dict[str, Any]) -> None:
+        if frame.get("object") != "STATUS_API_TOKEN":
+            return
+        token = frame.get("token")
+        if isinstance(token, str) and token and token not in self._secrets:
+            with self._lock:
+                self._secrets = (*self._secrets, token)
+
+    def _stamp(self) -> dict[str, Any]:
+        return {"t": round(time.monotonic() - self._started, 6), "at": _now_iso()}
+
+    def _write(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._write_locked(record)
+
+    def _write_locked(self, record: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        try:
+            self._file.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+            self._file.flush()
+        except (OSError, ValueError) as exc:
+            # A full disk must not break the client: stop recording, say so once.
+            self._closed = True
+            logger.error("capture recording stopped: %s", type(exc).__name__)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
