@@ -21,13 +21,16 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from . import _protocol as proto
-from ._connection import Backoff, Connection, check_url, copy_error
+from ._args import check_event_name, check_event_names, require_bool, require_timeout
+from ._connection import Backoff, Connection, copy_error
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._pending import ACKNOWLEDGED, PendingTable, Waiter
 from ._protocol import Role
 from ._router import Router
 from ._tap import TapSet
+from ._url import validate_url
+from ._wirelog import WireLogTap
 from .errors import (
     ActionFailed,
     BlueCurrentError,
@@ -89,8 +92,11 @@ class Client:
         ping_timeout: Further seconds of silence after which the connection counts as lost.
 
     Raises:
-        ValueError: For a non-websocket URL, or ``ws://`` to a non-loopback host without
-            ``allow_insecure=True``.
+        ValueError: For a URL that is not a valid ``ws://``/``wss://`` URL (whitespace, a bad
+            host or a port outside 1-65535 included), ``ws://`` to a non-loopback host
+            without ``allow_insecure=True``, or a timeout that is not a finite number above 0.
+        TypeError: ``reconnect`` or ``allow_insecure`` is not a ``bool``, or a timeout is not
+            a number.
 
     Errors every request method may raise (besides those it lists itself):
 
@@ -136,19 +142,19 @@ class Client:
     ) -> None:
         if not isinstance(api_token, str) or not api_token:
             raise ValueError("api_token must be a non-empty string")
-        check_url(url, allow_insecure)
-        if timeout <= 0 or action_timeout <= 0:
-            raise ValueError("timeouts must be positive")
+        url = validate_url(url, require_bool("allow_insecure", allow_insecure))
+        require_bool("reconnect", reconnect)
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
         self.url = url
-        self.timeout = float(timeout)
-        self.action_timeout = float(action_timeout)
+        self.timeout = require_timeout("timeout", timeout)
+        self.action_timeout = require_timeout("action_timeout", action_timeout)
         self._converter = WireConverter()
         self._pending = PendingTable()
         self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
         self._router = Router(self._converter, self._pending, self._dispatcher, self._on_limit)
         self._taps = TapSet()  # frame observers: capture recorder, request accounting
+        self._taps.add(WireLogTap(api_token))  # DEBUG on bluecurrent_sync.wire, redacted
         self._conn = Connection(
             api_token,
             url,
@@ -234,12 +240,16 @@ class Client:
 
     # -- events ------------------------------------------------------------------------
     @overload
-    def on(self, object_name: str, handler: None = None) -> Callable[[H], H]: ...
+    def on(
+        self, object_name: str, handler: None = None, *, allow_unknown: bool = False
+    ) -> Callable[[H], H]: ...
 
     @overload
-    def on(self, object_name: str, handler: H) -> H: ...
+    def on(self, object_name: str, handler: H, *, allow_unknown: bool = False) -> H: ...
 
-    def on(self, object_name: str, handler: H | None = None) -> H | Callable[[H], H]:
+    def on(
+        self, object_name: str, handler: H | None = None, *, allow_unknown: bool = False
+    ) -> H | Callable[[H], H]:
         """Subscribe ``handler`` to pushed frames named ``object_name`` (``"*"`` = all).
 
         Usable as a call or as a decorator (``@client.on("CH_STATUS")``). The handler gets one
@@ -248,9 +258,21 @@ class Client:
         order; an exception in one is logged and does not affect the others. Replies to your
         own requests are delivered too (the wire cannot tell them from pushes).
 
+        Args:
+            object_name: An object name such as ``"CH_STATUS"``, ``"*"`` (everything),
+                ``"connected"`` or ``"disconnected"``.
+            handler: Called with each event; omit it to use ``on`` as a decorator.
+            allow_unknown: Accept an object name this version does not know (a new server
+                object); its events arrive as :class:`~bluecurrent_sync.models.RawEvent`.
+
         Returns:
             The handler (so the decorator leaves the function unchanged).
+
+        Raises:
+            ValueError: An unknown object name (a typo would never fire); the message lists
+                the known names. Pass ``allow_unknown=True`` for a new server object.
         """
+        check_event_name(object_name, allow_unknown=require_bool("allow_unknown", allow_unknown))
         if handler is None:
 
             def decorator(func: H) -> H:
@@ -261,12 +283,21 @@ class Client:
         self._dispatcher.subscribe(object_name, handler)
         return handler
 
-    def off(self, object_name: str, handler: Handler) -> None:
-        """Unsubscribe ``handler`` from ``object_name`` (no error if it was not subscribed)."""
+    def off(self, object_name: str, handler: Handler, *, allow_unknown: bool = False) -> None:
+        """Unsubscribe ``handler`` from ``object_name`` (no error if it was not subscribed).
+
+        Raises:
+            ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise).
+        """
+        check_event_name(object_name, allow_unknown=require_bool("allow_unknown", allow_unknown))
         self._dispatcher.unsubscribe(object_name, handler)
 
     def events(
-        self, *object_names: str, timeout: float | None = None, maxsize: int | None = None
+        self,
+        *object_names: str,
+        timeout: float | None = None,
+        maxsize: int | None = None,
+        allow_unknown: bool = False,
     ) -> EventStream:
         """Iterate over pushed events as they arrive (all objects if no name is given).
 
@@ -275,7 +306,14 @@ class Client:
         ``event_queue_size``) events wait; past that the OLDEST waiting one is dropped and
         ``stream.dropped`` counts it. Close the stream (``with client.events(...) as
         stream:``) when done.
+
+        Returns:
+            The stream: an iterator of events and a context manager.
+
+        Raises:
+            ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise).
         """
+        check_event_names(object_names, allow_unknown=require_bool("allow_unknown", allow_unknown))
         names = frozenset(name for name in object_names if name != ANY)
         return self._dispatcher.open_stream(names, timeout, maxsize)
 
@@ -381,6 +419,7 @@ class Client:
         Raises:
             ActionFailed: The server refused the change (``success: false`` or an ack error).
         """
+        require_bool("value", value)
         return self._call(
             proto.SET_PUBLIC_CHARGING,
             proto.value_fields(evse_id, not value),
@@ -394,6 +433,7 @@ class Client:
         Raises:
             ActionFailed: The server refused the change.
         """
+        require_bool("value", value)
         return self._call(
             proto.SET_PLUG_AND_CHARGE,
             proto.value_fields(evse_id, value),
@@ -411,7 +451,7 @@ class Client:
             ActionFailed: The ack carried an error or the result had ``success: false``.
             RequestTimeoutError: No result within ``action_timeout``.
         """
-        command = proto.SET_INOPERATIVE if value else proto.SET_OPERATIVE
+        command = proto.SET_INOPERATIVE if require_bool("value", value) else proto.SET_OPERATIVE
         return self._action(command, proto.evse_fields(evse_id), evse_id)
 
     def reset(self, evse_id: str) -> ActionResult:
@@ -441,7 +481,10 @@ class Client:
     def set_delayed_charging(self, evse_id: str, value: bool) -> ActionResult:
         """Enable or disable delayed charging (SET_DELAYED_CHARGING; ``timeout``)."""
         return self._action(
-            proto.SET_DELAYED_CHARGING, proto.value_fields(evse_id, value), evse_id, self.timeout
+            proto.SET_DELAYED_CHARGING,
+            proto.value_fields(evse_id, require_bool("value", value)),
+            evse_id,
+            self.timeout,
         )
 
     def set_delayed_charging_settings(
@@ -470,7 +513,7 @@ class Client:
         """Enable or disable price-based charging (SET_PRICE_BASED_CHARGING; ``timeout``)."""
         return self._action(
             proto.SET_PRICE_BASED_CHARGING,
-            proto.value_fields(evse_id, value),
+            proto.value_fields(evse_id, require_bool("value", value)),
             evse_id,
             self.timeout,
         )
@@ -513,7 +556,7 @@ class Client:
         """Boost (override) the price-based profile (OVERRIDE_CHARGING_PROFILES; ``timeout``)."""
         return self._action(
             proto.OVERRIDE_CHARGING_PROFILES,
-            proto.value_fields(evse_id, value),
+            proto.value_fields(evse_id, require_bool("value", value)),
             evse_id,
             self.timeout,
         )
@@ -522,7 +565,7 @@ class Client:
         """Boost the delayed profile (OVERRIDE_DELAYED_CHARGING_TIMEOUT; ``timeout``)."""
         return self._action(
             proto.OVERRIDE_DELAYED_CHARGING_TIMEOUT,
-            proto.value_fields(evse_id, value),
+            proto.value_fields(evse_id, require_bool("value", value)),
             evse_id,
             self.timeout,
         )
