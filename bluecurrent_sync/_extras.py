@@ -8,7 +8,6 @@ which brings ``websockets``. Importing :mod:`bluecurrent_sync.simulator` without
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 __all__ = ["SIMULATOR_HINT", "require_simulator_extra"]
@@ -30,7 +29,11 @@ def require_simulator_extra(module: str) -> None:
     Raises:
         ModuleNotFoundError: ``websockets`` is missing (the message says what to install).
     """
-    if importlib.util.find_spec("websockets") is not None:
+    try:
+        import websockets  # noqa: F401 - only whether it can be imported
+    except ImportError:
+        pass
+    else:
         return
     if _run_as_main(module):
         sys.stderr.write(f"python -m {module}: error: {SIMULATOR_HINT}\n")

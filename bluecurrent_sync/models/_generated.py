@@ -10,9 +10,11 @@ from typing import Any
 
 import attrs
 
+from bluecurrent_sync.models._base import ModelBase
+
 
 @attrs.frozen(kw_only=True)
-class Account:
+class Account(ModelBase):
     """The account behind the API token (ACCOUNT)."""
 
     login: str | None = None
@@ -36,7 +38,7 @@ class Account:
 
 
 @attrs.frozen(kw_only=True)
-class ActionResult:
+class ActionResult(ModelBase):
     """Result (or acknowledgement) of an action command such as START_SESSION."""
 
     command: str
@@ -62,7 +64,7 @@ class Activity(str, Enum):
 
 
 @attrs.frozen(kw_only=True)
-class ChSettings:
+class ChSettings(ModelBase):
     """Settings of one charge point (CH_SETTINGS, requested or pushed)."""
 
     evse_id: str
@@ -98,7 +100,7 @@ class ChSettings:
 
 
 @attrs.frozen(kw_only=True)
-class ChStatus:
+class ChStatus(ModelBase):
     """Live status of one charge point (CH_STATUS, requested or pushed)."""
 
     evse_id: str
@@ -148,7 +150,7 @@ class ChStatus:
 
 
 @attrs.frozen(kw_only=True)
-class ChargeCard:
+class ChargeCard(ModelBase):
     """A charge card (RFID card) of the account, or a card assigned to a charge point."""
 
     uid: str | None = None
@@ -170,7 +172,7 @@ class ChargeCard:
 
 
 @attrs.frozen(kw_only=True)
-class ChargePoint:
+class ChargePoint(ModelBase):
     """A charge point of the account, as listed by get_charge_points()."""
 
     evse_id: str
@@ -230,7 +232,7 @@ class ChargePoint:
 
 
 @attrs.frozen(kw_only=True)
-class GridCurrent:
+class GridCurrent(ModelBase):
     """Pushed grid (building) load (GRID_CURRENT)."""
 
     grid_avg_current: float
@@ -248,7 +250,7 @@ class GridCurrent:
 
 
 @attrs.frozen(kw_only=True)
-class GridStatus:
+class GridStatus(ModelBase):
     """Grid (building) load at a charge point's installation (GRID_STATUS)."""
 
     evse_id: str
@@ -270,7 +272,7 @@ class GridStatus:
 
 
 @attrs.frozen(kw_only=True)
-class OverrideSchedule:
+class OverrideSchedule(ModelBase):
     """An override-current schedule."""
 
     schedule_id: str
@@ -290,7 +292,7 @@ class OverrideSchedule:
 
 
 @attrs.frozen(kw_only=True)
-class RawEvent:
+class RawEvent(ModelBase):
     """A pushed frame whose object has no model."""
 
     object_name: str
@@ -300,7 +302,7 @@ class RawEvent:
 
 
 @attrs.frozen(kw_only=True)
-class ServerError:
+class ServerError(ModelBase):
     """An ERROR object from the server. Internal."""
 
     message: str
@@ -310,7 +312,7 @@ class ServerError:
 
 
 @attrs.frozen(kw_only=True)
-class Setting:
+class Setting(ModelBase):
     """A charge-point setting as the server reports it: a value and who may change it."""
 
     value: bool | int | None = None
@@ -320,7 +322,7 @@ class Setting:
 
 
 @attrs.frozen(kw_only=True)
-class SettingResult:
+class SettingResult(ModelBase):
     """Result of set_plug_and_charge() / set_linked_charge_cards_only()."""
 
     setting: str
@@ -336,7 +338,7 @@ class SettingResult:
 
 
 @attrs.frozen(kw_only=True)
-class Tariff:
+class Tariff(ModelBase):
     """The tariff configured on a charge point."""
 
     tariff_id: str | None = None
@@ -356,7 +358,7 @@ class Tariff:
 
 
 @attrs.frozen(kw_only=True)
-class TokenStatus:
+class TokenStatus(ModelBase):
     """Result of API token validation (STATUS_API_TOKEN). Internal."""
 
     success: bool
