@@ -638,7 +638,7 @@ def _make_client(args: argparse.Namespace) -> Client:
     try:
         client = Client(
             token,
-            url=args.url or DEFAULT_URL,
+            url=DEFAULT_URL if args.url is None else args.url,
             timeout=args.timeout,
             action_timeout=args.action_timeout,
             reconnect=args.command == "watch",
