@@ -339,8 +339,11 @@ class Client:
         """Return the account's charge points (GET_CHARGE_POINTS; ``timeout``).
 
         Raises:
-            RequestTimeoutError, ConnectionClosedError, RequestLimitReached, InvalidApiToken,
-            ApiError, ResponseValidationError, ClientStateError (see the errors module).
+            ApiError: The server answered with an error.
+            ResponseValidationError: The reply could not be converted.
+
+        Like every request it may also raise RequestTimeoutError, ConnectionClosedError,
+        RequestLimitReached, InvalidApiToken or ClientStateError (see the class docstring).
         """
         return self._call(proto.GET_CHARGE_POINTS, {}, None, self._converter.charge_points)
 
@@ -366,7 +369,8 @@ class Client:
             ``{evse_id: ChStatus}`` for every requested evse_id.
 
         Raises:
-            The first error of any of the requests (the others are still awaited).
+            BlueCurrentError: The first error of any of the requests (the others are still
+                awaited), for example ApiError for a charge point not on the account.
         """
         ids = list(dict.fromkeys(evse_ids))
         started = [
@@ -418,6 +422,7 @@ class Client:
 
         Raises:
             ActionFailed: The server refused the change (``success: false`` or an ack error).
+            TypeError: ``value`` is not a bool (nothing is sent).
         """
         require_bool("value", value)
         return self._call(
@@ -430,8 +435,12 @@ class Client:
     def set_plug_and_charge(self, evse_id: str, value: bool) -> SettingResult:
         """Switch plug and charge on or off (SET_PLUG_AND_CHARGE; ``timeout``).
 
+        Returns:
+            SettingResult with ``setting == "plug_and_charge"``.
+
         Raises:
             ActionFailed: The server refused the change.
+            TypeError: ``value`` is not a bool (``"off"`` would otherwise switch it on).
         """
         require_bool("value", value)
         return self._call(
@@ -450,6 +459,7 @@ class Client:
         Raises:
             ActionFailed: The ack carried an error or the result had ``success: false``.
             RequestTimeoutError: No result within ``action_timeout``.
+            TypeError: ``value`` is not a bool (nothing is sent).
         """
         command = proto.SET_INOPERATIVE if require_bool("value", value) else proto.SET_OPERATIVE
         return self._action(command, proto.evse_fields(evse_id), evse_id)
