@@ -65,7 +65,7 @@ docs-serve: $(STAMP)
 	$(BIN)/python -m mkdocs serve
 
 package-check: $(STAMP)
-	$(BIN)/python .ci/package-check
+	$(BIN)/python .ci/package-check --quick
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest

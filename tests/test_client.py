@@ -486,7 +486,7 @@ def test_secrets_never_logged_or_shown(
         if record.name == "websocket"
         or (record.name.startswith("bluecurrent_sync") and ".simulator" not in record.name)
     )
-    assert "send {" in ours and "recv {" in ours  # frames were logged (redacted)
+    assert "main out {" in ours and "main in {" in ours  # the wire log (redacted)
     text = ours + "\n".join(messages)
     assert DEFAULT_TOKEN not in text
     assert issued not in text
