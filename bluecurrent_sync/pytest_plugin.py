@@ -66,10 +66,9 @@ def _simulator_module() -> ModuleType:
     except ImportError as exc:
         if not (exc.name or "").startswith("websockets"):
             raise  # a real bug, not a missing extra
-        pytest.skip(
-            "the bluecurrent_simulator fixture needs the 'simulator' extra: "
-            "pip install 'bluecurrent-sync[simulator]'"
-        )
+        from bluecurrent_sync._extras import SIMULATOR_HINT
+
+        pytest.skip(f"the bluecurrent_simulator fixture cannot run: {SIMULATOR_HINT}")
     return simulator
 
 
