@@ -361,3 +361,14 @@ def test_the_wire_log_costs_nothing_when_off(
     with Client(DEFAULT_TOKEN, url=simulator.url) as client:
         client.get_charge_points()
     assert not [r for r in caplog.records if r.name == "bluecurrent_sync.wire"]
+
+
+@pytest.mark.parametrize("option", ["--timeout", "--action-timeout"])
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1", "abc"])
+def test_cli_timeouts_must_be_finite(
+    capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    code = main(["--url", "ws://127.0.0.1:1/x", "--token", DEFAULT_TOKEN, option, value, "cards"])
+    _, err = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert f"argument {option}:" in err.splitlines()[-1] and "Traceback" not in err
