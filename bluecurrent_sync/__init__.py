@@ -12,7 +12,8 @@ Typical use::
 The public surface is what ``__all__`` lists: the :class:`Client`, the typed models it
 returns, the errors it raises, and :func:`to_records` / :func:`html_table` to turn models
 into plain records (pandas, CSV) or an HTML table (Jupyter). The local simulator lives in
-:mod:`bluecurrent_sync.simulator` (``pip install 'bluecurrent-sync[simulator]'``).
+:mod:`bluecurrent_sync.simulator` (the ``simulator`` extra: ``pip install '.[simulator]'``
+from a clone).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ every test without an import:
     same simulator (another token, other timeouts, a second connection, or an unconnected
     one); all are closed after the test.
 
-The simulator needs the ``simulator`` extra (``pip install 'bluecurrent-sync[simulator]'``);
+The simulator needs the ``simulator`` extra (``pip install '.[simulator]'`` from a clone);
 without it the tests that use these fixtures are skipped, and pytest itself still works:
 this module imports neither the client nor the simulator until a fixture runs.
 """
