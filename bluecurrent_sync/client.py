@@ -21,10 +21,11 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from . import _protocol as proto
-from ._args import check_event_name, check_event_names, require_bool, require_timeout
+from ._args import require_bool, require_evse_id, require_timeout
 from ._connection import Backoff, Connection, copy_error
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
+from ._events import check_event_name, check_event_names
 from ._pending import ACKNOWLEDGED, PendingTable, Waiter
 from ._protocol import Role
 from ._router import Router
@@ -369,10 +370,13 @@ class Client:
             ``{evse_id: ChStatus}`` for every requested evse_id.
 
         Raises:
+            TypeError: ``evse_ids`` is a single string, or an id is not a string.
             BlueCurrentError: The first error of any of the requests (the others are still
                 awaited), for example ApiError for a charge point not on the account.
         """
-        ids = list(dict.fromkeys(evse_ids))
+        if isinstance(evse_ids, str):
+            raise TypeError("get_statuses() takes a list of evse ids, not one string")
+        ids = [require_evse_id(evse_id) for evse_id in dict.fromkeys(evse_ids)]  # all, first
         started = [
             (
                 evse_id,
@@ -442,7 +446,6 @@ class Client:
             ActionFailed: The server refused the change.
             TypeError: ``value`` is not a bool (``"off"`` would otherwise switch it on).
         """
-        require_bool("value", value)
         return self._call(
             proto.SET_PLUG_AND_CHARGE,
             proto.value_fields(evse_id, value),
@@ -491,10 +494,7 @@ class Client:
     def set_delayed_charging(self, evse_id: str, value: bool) -> ActionResult:
         """Enable or disable delayed charging (SET_DELAYED_CHARGING; ``timeout``)."""
         return self._action(
-            proto.SET_DELAYED_CHARGING,
-            proto.value_fields(evse_id, require_bool("value", value)),
-            evse_id,
-            self.timeout,
+            proto.SET_DELAYED_CHARGING, proto.value_fields(evse_id, value), evse_id, self.timeout
         )
 
     def set_delayed_charging_settings(
@@ -523,7 +523,7 @@ class Client:
         """Enable or disable price-based charging (SET_PRICE_BASED_CHARGING; ``timeout``)."""
         return self._action(
             proto.SET_PRICE_BASED_CHARGING,
-            proto.value_fields(evse_id, require_bool("value", value)),
+            proto.value_fields(evse_id, value),
             evse_id,
             self.timeout,
         )
@@ -566,7 +566,7 @@ class Client:
         """Boost (override) the price-based profile (OVERRIDE_CHARGING_PROFILES; ``timeout``)."""
         return self._action(
             proto.OVERRIDE_CHARGING_PROFILES,
-            proto.value_fields(evse_id, require_bool("value", value)),
+            proto.value_fields(evse_id, value),
             evse_id,
             self.timeout,
         )
@@ -575,7 +575,7 @@ class Client:
         """Boost the delayed profile (OVERRIDE_DELAYED_CHARGING_TIMEOUT; ``timeout``)."""
         return self._action(
             proto.OVERRIDE_DELAYED_CHARGING_TIMEOUT,
-            proto.value_fields(evse_id, require_bool("value", value)),
+            proto.value_fields(evse_id, value),
             evse_id,
             self.timeout,
         )

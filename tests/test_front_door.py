@@ -18,7 +18,7 @@ import pytest
 
 import bluecurrent_sync
 from bluecurrent_sync import Client
-from bluecurrent_sync._args import KNOWN_EVENT_NAMES
+from bluecurrent_sync._events import KNOWN_EVENT_NAMES
 from bluecurrent_sync.cli import EXIT_OK, EXIT_USAGE, main
 from bluecurrent_sync.models import RawEvent
 from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
@@ -372,3 +372,31 @@ def test_cli_timeouts_must_be_finite(
     _, err = capsys.readouterr()
     assert code == EXIT_USAGE
     assert f"argument {option}:" in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_ids_are_checked_before_anything_is_sent(simulator: Simulator) -> None:
+    with Client(DEFAULT_TOKEN, url=simulator.url) as client:
+        sent_before = len(simulator.received())
+        calls = (
+            client.get_status,
+            client.get_settings,
+            client.stop_session,
+            client.block,
+            lambda evse: client.set_plug_and_charge(evse, True),
+            lambda card: client.start_session(IDLE, card),
+        )
+        for bad, error in (
+            (None, TypeError),
+            (123, TypeError),
+            ("", ValueError),
+            (" X", ValueError),
+        ):
+            for call in calls:
+                with pytest.raises(error):
+                    call(bad)
+        with pytest.raises(TypeError, match="not one string"):
+            client.get_statuses(CHARGING)
+        with pytest.raises(TypeError):
+            client.get_statuses([CHARGING, None])  # type: ignore[list-item]
+        assert len(simulator.received()) == sent_before  # nothing reached the server
+        assert client.get_statuses([CHARGING])[CHARGING].evse_id == CHARGING
