@@ -1,29 +1,45 @@
 # bluecurrent_sync — the two front-door commands are `make demo` and `make test`.
 # Everything runs inside .venv, which this Makefile creates and keeps in step with the
 # packaging files; a fresh clone needs only a Python 3.10+ and access to PyPI.
+#
+# The venv is filled in two stages: `make demo` installs only the package with its runtime
+# dependencies and the `simulator` extra (a handful of small packages); `make test` (and every
+# other development target) adds the `dev` extra: linters, mypy, pytest, the docs and
+# packaging tools.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= simulator,dev
 MATRIX ?= 3.10 3.11 3.12 3.13
 LINTED := $(wildcard bluecurrent_sync codegen tests examples bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck pytest codegen codegen-check test-matrix demo bench clean
+.PHONY: help venv test lint typecheck pytest codegen codegen-check test-matrix demo bench \
+	docs docs-serve package-check clean
 
 help:
-	@echo "make demo         guided tour of the SDK against the embedded simulator"
-	@echo "make test         codegen freshness + ruff + mypy --strict + pytest (creates .venv)"
-	@echo "make codegen      regenerate bluecurrent_sync/models/_generated.py from schemas/"
+	@echo "make demo           guided tour of the SDK against the embedded simulator (light install)"
+	@echo "make test           codegen freshness + ruff + mypy --strict + docs + package check + pytest"
+	@echo "make docs           build the documentation site into site/ (MkDocs, strict)"
+	@echo "make docs-serve     serve the documentation on http://127.0.0.1:8000 while editing"
+	@echo "make package-check  build sdist and wheel, twine check, run the sdist's own tests"
+	@echo "make codegen        regenerate bluecurrent_sync/models/_generated.py from schemas/"
 	@echo "make codegen-check  fail if the generated models are stale"
-	@echo "make test-matrix  run pytest under every Python in MATRIX ($(MATRIX))"
-	@echo "make bench        benchmarks (prints ratios; see bench/RESULTS.md)"
+	@echo "make test-matrix    run pytest under every Python in MATRIX ($(MATRIX))"
+	@echo "make bench          benchmarks (prints ratios; see bench/RESULTS.md)"
 
-$(STAMP): setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# Stage 1: the package, its runtime dependencies and the simulator extra (what the demo needs).
+$(RUNTIME_STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[simulator]'
+	@touch $(RUNTIME_STAMP)
+
+# Stage 2: the development tools on top.
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
@@ -42,15 +58,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict bluecurrent_sync
 
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict --quiet --site-dir site
+
+docs-serve: $(STAMP)
+	$(BIN)/python -m mkdocs serve
+
+package-check: $(STAMP)
+	$(BIN)/python .ci/package-check --quick
+
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
-test: codegen-check lint typecheck pytest
+test: codegen-check lint typecheck docs package-check pytest
 
 test-matrix:
 	@bash .ci/test-matrix $(MATRIX)
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(BIN)/python -m bluecurrent_sync.demo
 
 bench: $(STAMP)
@@ -58,4 +83,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(VENV)-* build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV)-* build dist site *.egg-info .mypy_cache .ruff_cache .pytest_cache

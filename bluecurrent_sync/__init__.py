@@ -10,12 +10,15 @@ Typical use::
             print(cp.evse_id, status.activity, status.total_kw, "kW")
 
 The public surface is what ``__all__`` lists: the :class:`Client`, the typed models it
-returns and the errors it raises. The local simulator lives in
-:mod:`bluecurrent_sync.simulator` (``pip install bluecurrent-sync[simulator]``).
+returns, the errors it raises, and :func:`to_records` / :func:`html_table` to turn models
+into plain records (pandas, CSV) or an HTML table (Jupyter). The local simulator lives in
+:mod:`bluecurrent_sync.simulator` (the ``simulator`` extra: ``pip install '.[simulator]'``
+from a clone).
 """
 
 from __future__ import annotations
 
+from bluecurrent_sync._tabular import HtmlTable, html_table, to_record, to_records
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     ActionFailed,
@@ -66,6 +69,7 @@ __all__ = [
     "ConnectionClosedError",
     "GridCurrent",
     "GridStatus",
+    "HtmlTable",
     "InvalidApiToken",
     "OverrideSchedule",
     "RawEvent",
@@ -77,4 +81,7 @@ __all__ = [
     "Tariff",
     "VehicleStatus",
     "__version__",
+    "html_table",
+    "to_record",
+    "to_records",
 ]

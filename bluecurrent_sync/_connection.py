@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from . import _protocol as proto
 from ._lazy import LazyModule
+from ._log import CONNECTION
 from ._tap import ConnectionKind, TapSet
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ from .errors import (
 
 __all__ = ["Backoff", "Connection", "State", "check_url", "copy_error", "error_for_code"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(CONNECTION)
 
 READER_THREAD_NAME = "bluecurrent-sync-reader"
 _USER_AGENT = "bluecurrent-sync"

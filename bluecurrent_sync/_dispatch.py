@@ -20,11 +20,12 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ._log import EVENTS
 from .errors import BlueCurrentError
 
 __all__ = ["ANY", "Dispatcher", "EventStream", "Handler"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(EVENTS)
 
 #: Subscribe to every object name.
 ANY = "*"

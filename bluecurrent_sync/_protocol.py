@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ._args import require_bool, require_evse_id, require_text
 from ._convert import AMSTERDAM
 
 __all__ = [
@@ -218,18 +219,19 @@ def auth_value(server_token: str) -> str:
 
 
 def evse_fields(evse_id: str, **extra: Any) -> dict[str, Any]:
-    """Return ``{"evse_id": evse_id, **extra}``."""
-    return {"evse_id": evse_id, **extra}
+    """Return ``{"evse_id": evse_id, **extra}`` (TypeError/ValueError for a bad evse_id)."""
+    return {"evse_id": require_evse_id(evse_id), **extra}
 
 
 def value_fields(evse_id: str, value: bool) -> dict[str, Any]:
-    """Return the fields of a ``{evse_id, value}`` command."""
-    return {"evse_id": evse_id, "value": bool(value)}
+    """Return the fields of a ``{evse_id, value}`` command (TypeError unless a real bool)."""
+    return {"evse_id": require_evse_id(evse_id), "value": require_bool("value", value)}
 
 
 def session_fields(evse_id: str, card_uid: str) -> dict[str, Any]:
     """Return the START_SESSION fields (``session_token`` is the card uid)."""
-    return {"evse_id": evse_id, "session_token": card_uid}
+    card = require_text("card_uid", card_uid)
+    return {"evse_id": require_evse_id(evse_id), "session_token": card}
 
 
 def charge_cards_fields(limit: int = 100) -> dict[str, Any]:
@@ -321,7 +323,7 @@ def delayed_charging_schedule_fields(
     """
     numbers = weekday_numbers(days, lowest=0)
     return {
-        "evse_id": evse_id,
+        "evse_id": require_evse_id(evse_id),
         "days": "[" + ",".join(str(number) for number in numbers) + "]",
         "start_time": normalise_hhmm(start_time, "start_time"),
         "end_time": normalise_hhmm(end_time, "end_time"),
@@ -368,7 +370,7 @@ def price_settings_fields(
     changes = {key: value for key, value in candidates.items() if value is not None}
     if not changes:
         raise ValueError("give at least one price-based charging setting to change")
-    return {"evse_id": evse_id, **changes}
+    return {"evse_id": require_evse_id(evse_id), **changes}
 
 
 def override_current_fields(

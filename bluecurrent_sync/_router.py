@@ -14,12 +14,13 @@ from . import _protocol as proto
 from ._connection import copy_error, error_for_code
 from ._convert import FrameDecoder, WireConverter, redact, routing_evse_id
 from ._dispatch import Dispatcher
+from ._log import CONNECTION
 from ._pending import PendingTable, Waiter
 from .errors import RequestLimitReached, ResponseValidationError
 
 __all__ = ["Router"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(CONNECTION)
 
 
 class Router:
@@ -73,8 +74,6 @@ class Router:
         if not isinstance(frame, dict):
             logger.warning("dropped a frame that is not a JSON object (%s)", type(frame).__name__)
             return
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("recv %s", redact(frame))
         name = proto.object_name_of(frame)
         if name is None:
             logger.warning("dropped a frame without an object name: %s", redact(frame))

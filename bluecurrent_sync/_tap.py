@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Literal, Protocol
 
+from ._log import CONNECTION
+
 __all__ = ["ConnectionKind", "Direction", "FrameTap", "TapSet"]
 
 Direction = Literal["in", "out"]
@@ -24,7 +26,7 @@ ConnectionKind = Literal["validate", "account", "main"]
 """Which connection the frame crossed: the short token-validation one, the short
 GET_ACCOUNT one (``get_email``), or the long-lived main connection."""
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger(CONNECTION)
 
 
 class FrameTap(Protocol):

@@ -24,6 +24,7 @@ import contextlib
 import datetime as dt
 import enum
 import json
+import math
 import os
 import sys
 import threading
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 from attrs import AttrsInstance
 
+from bluecurrent_sync import __version__
 from bluecurrent_sync._convert import event_object_name
 from bluecurrent_sync.client import DEFAULT_URL, Client
 from bluecurrent_sync.errors import (
@@ -140,8 +142,8 @@ def to_jsonable(value: object) -> Any:
     """Turn models (and lists/dicts of them) into JSON-ready Python values.
 
     attrs classes become dicts (``attrs.asdict``; fields declared ``repr=False``, such as
-    tokens, are left out), datetimes, dates and times become ISO 8601 strings and enums
-    their values.
+    tokens, are left out), datetimes, dates and times become ISO 8601 strings, enums
+    their values, and NaN or infinite numbers (which JSON cannot represent) ``None``.
     """
     if attrs.has(type(value)):
         return attrs.asdict(
@@ -157,6 +159,8 @@ def to_jsonable(value: object) -> Any:
 
 
 def _json_scalar(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.date | dt.time):  # dt.datetime is a dt.date
@@ -272,7 +276,7 @@ Command = Callable[[Client, argparse.Namespace, TextIO], int]
 
 def _emit(args: argparse.Namespace, out: TextIO, data: object, text: str) -> None:
     if args.json:
-        json.dump(to_jsonable(data), out, indent=2)
+        json.dump(to_jsonable(data), out, indent=2, allow_nan=False)
         out.write("\n")
     else:
         out.write(text + "\n")
@@ -386,7 +390,7 @@ def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                     continue  # e.g. a CHARGE_POINTS list; connection events still show
                 if args.json:
                     record = {"object": event_object_name(event), "data": to_jsonable(event)}
-                    out.write(json.dumps(record) + "\n")
+                    out.write(json.dumps(record, allow_nan=False) + "\n")
                 else:
                     out.write(event_line(event) + "\n")
                 out.flush()
@@ -480,8 +484,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0: {text!r}")
     return value
 
 
@@ -570,6 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
     _add_connection_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -644,10 +651,7 @@ def _run_passthrough(args: argparse.Namespace, extra: list[str]) -> int:
             from bluecurrent_sync.simulator import DEFAULT_TOKEN
             from bluecurrent_sync.simulator import main as simulator_main
         except ImportError as exc:
-            raise UsageError(
-                f"the simulator needs the 'simulator' extra ({exc}); "
-                "install it with: pip install 'bluecurrent-sync[simulator]'"
-            ) from None
+            raise UsageError(f"the simulator cannot start: {exc}") from None
         if args.token:
             passed += ["--token", args.token]
         if not {"-h", "--help"} & set(passed):
@@ -698,7 +702,7 @@ def _make_client(args: argparse.Namespace) -> Client:
     try:
         client = Client(
             token,
-            url=args.url or DEFAULT_URL,
+            url=DEFAULT_URL if args.url is None else args.url,
             timeout=args.timeout,
             action_timeout=args.action_timeout,
             reconnect=args.command == "watch",

@@ -24,16 +24,20 @@ from typing import IO, Any, TypeVar, overload
 import attrs
 
 from . import _protocol as proto
-from ._connection import Backoff, Connection, check_url, copy_error
+from ._args import require_bool, require_evse_id, require_timeout
+from ._connection import Backoff, Connection, copy_error
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
+from ._events import check_event_name, check_event_names
 from ._mirror import Mirror, Observed
 from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from ._protocol import Role
 from ._record import CaptureRecorder
 from ._router import Router
 from ._tap import TapSet
+from ._url import validate_url
 from ._usage import DailyUsage, RequestMeter
+from ._wirelog import WireLogTap
 from .errors import (
     ActionFailed,
     BlueCurrentError,
@@ -116,8 +120,12 @@ class Client:
             closed by :meth:`close`; a file object is flushed but left open.
 
     Raises:
-        ValueError: For a non-websocket URL, or ``ws://`` to a non-loopback host without
-            ``allow_insecure=True``, or a negative ``daily_budget``.
+        ValueError: For a URL that is not a valid ``ws://``/``wss://`` URL (whitespace, a bad
+            host or a port outside 1-65535 included), ``ws://`` to a non-loopback host
+            without ``allow_insecure=True``, a timeout that is not a finite
+            number above 0, or a negative ``daily_budget``.
+        TypeError: ``reconnect`` or ``allow_insecure`` is not a ``bool``, or a timeout is not
+            a number.
 
     Errors every request method may raise (besides those it lists itself):
 
@@ -168,17 +176,17 @@ class Client:
     ) -> None:
         if not isinstance(api_token, str) or not api_token:
             raise ValueError("api_token must be a non-empty string")
-        check_url(url, allow_insecure)
-        if timeout <= 0 or action_timeout <= 0:
-            raise ValueError("timeouts must be positive")
+        url = validate_url(url, require_bool("allow_insecure", allow_insecure))
+        require_bool("reconnect", reconnect)
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
-        if hello_timeout <= 0 or (verdict_timeout is not None and verdict_timeout <= 0):
-            raise ValueError("hello_timeout and verdict_timeout must be positive")
+        hello_timeout = require_timeout("hello_timeout", hello_timeout)
         self.url = url
-        self.timeout = float(timeout)
-        self.action_timeout = float(action_timeout)
-        self.verdict_timeout = None if verdict_timeout is None else float(verdict_timeout)
+        self.timeout = require_timeout("timeout", timeout)
+        self.action_timeout = require_timeout("action_timeout", action_timeout)
+        self.verdict_timeout = (
+            None if verdict_timeout is None else require_timeout("verdict_timeout", verdict_timeout)
+        )
         # One lock per command whose replies may not name their charge point: at most one
         # of each in flight, so attribution is certain (docs/PROTOCOL.md OP-5).
         self._gates = {command: threading.Lock() for command in proto.SERIAL_COMMANDS}
@@ -201,6 +209,7 @@ class Client:
             observe=self._mirror.observe,
         )
         self._taps = TapSet()  # frame observers: capture recorder, request accounting
+        self._taps.add(WireLogTap(api_token))  # DEBUG on bluecurrent_sync.wire, redacted
         self._meter = RequestMeter(usage_file, daily_budget)
         self._taps.add(self._meter)
         self._recorder: CaptureRecorder | None = None
@@ -300,12 +309,16 @@ class Client:
 
     # -- events ------------------------------------------------------------------------
     @overload
-    def on(self, object_name: str, handler: None = None) -> Callable[[H], H]: ...
+    def on(
+        self, object_name: str, handler: None = None, *, allow_unknown: bool = False
+    ) -> Callable[[H], H]: ...
 
     @overload
-    def on(self, object_name: str, handler: H) -> H: ...
+    def on(self, object_name: str, handler: H, *, allow_unknown: bool = False) -> H: ...
 
-    def on(self, object_name: str, handler: H | None = None) -> H | Callable[[H], H]:
+    def on(
+        self, object_name: str, handler: H | None = None, *, allow_unknown: bool = False
+    ) -> H | Callable[[H], H]:
         """Subscribe ``handler`` to pushed frames named ``object_name`` (``"*"`` = all).
 
         Usable as a call or as a decorator (``@client.on("CH_STATUS")``). The handler gets one
@@ -314,9 +327,21 @@ class Client:
         order; an exception in one is logged and does not affect the others. Replies to your
         own requests are delivered too (the wire cannot tell them from pushes).
 
+        Args:
+            object_name: An object name such as ``"CH_STATUS"``, ``"*"`` (everything),
+                ``"connected"`` or ``"disconnected"``.
+            handler: Called with each event; omit it to use ``on`` as a decorator.
+            allow_unknown: Accept an object name this version does not know (a new server
+                object); its events arrive as :class:`~bluecurrent_sync.models.RawEvent`.
+
         Returns:
             The handler (so the decorator leaves the function unchanged).
+
+        Raises:
+            ValueError: An unknown object name (a typo would never fire); the message lists
+                the known names. Pass ``allow_unknown=True`` for a new server object.
         """
+        check_event_name(object_name, allow_unknown=require_bool("allow_unknown", allow_unknown))
         if handler is None:
 
             def decorator(func: H) -> H:
@@ -327,12 +352,21 @@ class Client:
         self._dispatcher.subscribe(object_name, handler)
         return handler
 
-    def off(self, object_name: str, handler: Handler) -> None:
-        """Unsubscribe ``handler`` from ``object_name`` (no error if it was not subscribed)."""
+    def off(self, object_name: str, handler: Handler, *, allow_unknown: bool = False) -> None:
+        """Unsubscribe ``handler`` from ``object_name`` (no error if it was not subscribed).
+
+        Raises:
+            ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise).
+        """
+        check_event_name(object_name, allow_unknown=require_bool("allow_unknown", allow_unknown))
         self._dispatcher.unsubscribe(object_name, handler)
 
     def events(
-        self, *object_names: str, timeout: float | None = None, maxsize: int | None = None
+        self,
+        *object_names: str,
+        timeout: float | None = None,
+        maxsize: int | None = None,
+        allow_unknown: bool = False,
     ) -> EventStream:
         """Iterate over pushed events as they arrive (all objects if no name is given).
 
@@ -341,7 +375,14 @@ class Client:
         ``event_queue_size``) events wait; past that the OLDEST waiting one is dropped and
         ``stream.dropped`` counts it. Close the stream (``with client.events(...) as
         stream:``) when done.
+
+        Returns:
+            The stream: an iterator of events and a context manager.
+
+        Raises:
+            ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise).
         """
+        check_event_names(object_names, allow_unknown=require_bool("allow_unknown", allow_unknown))
         names = frozenset(name for name in object_names if name != ANY)
         return self._dispatcher.open_stream(names, timeout, maxsize)
 
@@ -456,8 +497,11 @@ class Client:
         """Return the account's charge points (GET_CHARGE_POINTS; ``timeout``).
 
         Raises:
-            RequestTimeoutError, ConnectionClosedError, RequestLimitReached, InvalidApiToken,
-            ApiError, ResponseValidationError, ClientStateError (see the errors module).
+            ApiError: The server answered with an error.
+            ResponseValidationError: The reply could not be converted.
+
+        Like every request it may also raise RequestTimeoutError, ConnectionClosedError,
+        RequestLimitReached, InvalidApiToken or ClientStateError (see the class docstring).
         """
         return self._call(proto.GET_CHARGE_POINTS, {}, None, self._converter.charge_points)
 
@@ -496,9 +540,13 @@ class Client:
             ``{evse_id: ChStatus}`` for every requested evse_id.
 
         Raises:
-            The first error of any of the requests (the others are still awaited).
+            TypeError: ``evse_ids`` is a single string, or an id is not a string.
+            BlueCurrentError: The first error of any of the requests (the others are still
+                awaited), for example ApiError for a charge point not on the account.
         """
-        requested = ids = list(dict.fromkeys(evse_ids))
+        if isinstance(evse_ids, str):
+            raise TypeError("get_statuses() takes a list of evse ids, not one string")
+        requested = ids = [require_evse_id(evse_id) for evse_id in dict.fromkeys(evse_ids)]
         results: dict[str, ChStatus] = {}
         for evse_id in ids:
             fresh = self._fresh(self._mirror.status(evse_id), max_age)
@@ -574,7 +622,9 @@ class Client:
 
         Raises:
             ActionFailed: The server refused the change (``success: false`` or an ack error).
+            TypeError: ``value`` is not a bool (nothing is sent).
         """
+        require_bool("value", value)
         return self._call(
             proto.SET_PUBLIC_CHARGING,
             proto.value_fields(evse_id, not value),
@@ -585,8 +635,12 @@ class Client:
     def set_plug_and_charge(self, evse_id: str, value: bool) -> SettingResult:
         """Switch plug and charge on or off (SET_PLUG_AND_CHARGE; ``timeout``).
 
+        Returns:
+            SettingResult with ``setting == "plug_and_charge"``.
+
         Raises:
             ActionFailed: The server refused the change.
+            TypeError: ``value`` is not a bool (``"off"`` would otherwise switch it on).
         """
         return self._call(
             proto.SET_PLUG_AND_CHARGE,
@@ -613,8 +667,9 @@ class Client:
             ActionFailed: The ack carried an error or the result had ``success: false``.
             RequestTimeoutError: Nothing at all (not even an acknowledgement) within
                 ``action_timeout``.
+            TypeError: ``value`` is not a bool (nothing is sent).
         """
-        command = proto.SET_INOPERATIVE if value else proto.SET_OPERATIVE
+        command = proto.SET_INOPERATIVE if require_bool("value", value) else proto.SET_OPERATIVE
         return self._action(command, proto.evse_fields(evse_id), evse_id)
 
     def reset(self, evse_id: str) -> ActionResult:

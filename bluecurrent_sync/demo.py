@@ -218,10 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ImportError as exc:
                 if not (exc.name or "").startswith("websockets"):
                     raise
-                sys.stderr.write(
-                    f"The demo needs the simulator extra ({exc}): "
-                    "pip install 'bluecurrent-sync[simulator]'\n"
-                )
+                sys.stderr.write(f"The demo needs the local simulator: {exc}\n")
                 return EXIT_USAGE
             simulator = stack.enter_context(
                 Simulator(push_interval=PUSH_INTERVAL, action_delay=ACTION_DELAY, seed=0)

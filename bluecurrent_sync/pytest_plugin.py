@@ -26,7 +26,7 @@ every test without an import:
     same simulator (another token, other timeouts, a second connection, or an unconnected
     one); all are closed after the test.
 
-The simulator needs the ``simulator`` extra (``pip install 'bluecurrent-sync[simulator]'``);
+The simulator needs the ``simulator`` extra (``pip install '.[simulator]'`` from a clone);
 without it the tests that use these fixtures are skipped, and pytest itself still works:
 this module imports neither the client nor the simulator until a fixture runs.
 """
@@ -73,10 +73,9 @@ def _simulator_module() -> ModuleType:
     except ImportError as exc:
         if not (exc.name or "").startswith("websockets"):
             raise  # a real bug, not a missing extra
-        pytest.skip(
-            "the bluecurrent_simulator fixture needs the 'simulator' extra: "
-            "pip install 'bluecurrent-sync[simulator]'"
-        )
+        from bluecurrent_sync._extras import SIMULATOR_HINT
+
+        pytest.skip(f"the bluecurrent_simulator fixture cannot run: {SIMULATOR_HINT}")
     return simulator
 
 

@@ -89,6 +89,8 @@ def _postprocess(code: str) -> str:
             continue
         if line.startswith("from dataclasses import"):
             lines.append("import attrs")
+            lines.append("")
+            lines.append("from bluecurrent_sync.models._base import ModelBase")
             continue
         lines.append(line.replace("= field(", "= attrs.field("))
     return BANNER + "\n" + "\n".join(lines).lstrip("\n") + "\n"

@@ -135,7 +135,9 @@ def test_frames() -> None:
         "Authorization": "Token x",
     }
     assert proto.session_fields("BCU1", "card") == {"evse_id": "BCU1", "session_token": "card"}
-    assert proto.value_fields("BCU1", 1) == {"evse_id": "BCU1", "value": True}  # type: ignore[arg-type]
+    assert proto.value_fields("BCU1", True) == {"evse_id": "BCU1", "value": True}
+    with pytest.raises(TypeError, match="True or False"):
+        proto.value_fields("BCU1", 1)  # type: ignore[arg-type]  # a truthy value is not a bool
 
 
 def test_reply_families() -> None:

@@ -54,7 +54,11 @@ def test_check_cli_passes_on_the_real_file() -> None:
 def test_check_cli_detects_a_modified_copy(tmp_path: Path) -> None:
     copy = tmp_path / "_generated.py"
     shutil.copy(TARGET, copy)
-    copy.write_text(copy.read_text(encoding="utf-8").replace("class Setting:", "class Settin:"))
+    copy.write_text(
+        copy.read_text(encoding="utf-8").replace(
+            "class Setting(ModelBase):", "class Settin(ModelBase):"
+        )
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "codegen", "--check", "--target", str(copy)],
         cwd=ROOT,
@@ -64,7 +68,9 @@ def test_check_cli_detects_a_modified_copy(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "run make codegen" in proc.stdout
-    assert "-class Settin:" in proc.stdout and "+class Setting:" in proc.stdout
+    assert (
+        "-class Settin(ModelBase):" in proc.stdout and "+class Setting(ModelBase):" in proc.stdout
+    )
     assert check(copy)  # the library function agrees
 
 

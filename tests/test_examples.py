@@ -51,7 +51,7 @@ def cell_text(cell: nbformat.NotebookNode) -> str:
             parts.append(output["text"])
         elif output["output_type"] in ("execute_result", "display_data"):
             data = output["data"]
-            parts.append(data.get("text/markdown", data.get("text/plain", "")))
+            parts.append(data.get("text/html", data.get("text/plain", "")))
     return "".join(parts)
 
 
@@ -92,7 +92,9 @@ def test_notebook_runs_in_a_real_kernel(venv_kernel: str, tmp_path: Path) -> Non
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     everything = "\n".join(cell_text(cell) for cell in code)
     assert "connected to ws://127.0.0.1:" in everything
-    assert "| BCU100001 | Garage |" in everything  # the charge-point table
+    assert "<td>BCU100001</td><td>charging</td><td>Garage</td>" in everything  # html_table
+    assert "<b>ChargePoint</b>" in everything  # one model's own _repr_html_
+    assert "tariff.price_in_vat" in everything  # the DataFrame built from to_records
     assert "START_SESSION" in everything
     updates = next(cell_text(c) for c in code if "updates for" in cell_text(c))
     count = int(updates.split(" updates for ")[0].split()[-1])

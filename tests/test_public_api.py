@@ -40,6 +40,11 @@ EXPECTED = {
     "RequestLimitReached",
     "RequestTimeoutError",
     "ResponseValidationError",
+    # models as data
+    "HtmlTable",
+    "html_table",
+    "to_record",
+    "to_records",
     "__version__",
 }
 

@@ -36,7 +36,7 @@ def test_capture_format_and_redaction(simulator: Simulator, tmp_path: Path) -> N
     issued = simulator.issued_token(DEFAULT_TOKEN)
 
     def echo_secrets(client: Client) -> None:
-        with client.events("ECHO", timeout=5) as stream:
+        with client.events("ECHO", timeout=5, allow_unknown=True) as stream:
             simulator.inject({"object": "ECHO", "note": f"you sent {DEFAULT_TOKEN}"})
             simulator.inject(f"not json but has {issued} inside")
             simulator.inject({"object": "ECHO", "nested": [{"Token": "x"}, f"Token {issued}"]})
@@ -99,7 +99,9 @@ def test_check_capture_reports_the_unexpected(
     path = tmp_path / "odd.jsonl"
 
     def oddities(client: Client) -> None:
-        with client.events("CH_SETTINGS", "SIMULATOR_SURPRISE", timeout=5) as stream:
+        with client.events(
+            "CH_SETTINGS", "SIMULATOR_SURPRISE", timeout=5, allow_unknown=True
+        ) as stream:
             sim.inject({"object": "SIMULATOR_SURPRISE", "data": {}})
             bad_led = {"evse_id": EVSE_IDS[1], "led_intensity": {"value": "bright"}}
             sim.inject({"object": "CH_SETTINGS", "data": bad_led})

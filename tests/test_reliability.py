@@ -69,7 +69,7 @@ class Barrier:
         self.server = server
         self.seen = 0
         self.cond = threading.Condition()
-        client.on("RELIABILITY_BARRIER", self._on_barrier)
+        client.on("RELIABILITY_BARRIER", self._on_barrier, allow_unknown=True)
 
     def _on_barrier(self, _event: object) -> None:
         with self.cond:
@@ -483,7 +483,7 @@ def test_restart_reconnects_and_keeps_each_subscription_once() -> None:
         client.on("disconnected", bump("disconnected"))
         client.on("CH_STATUS", lambda s: marks_a.append(s.actual_kwh))
         client.on("CH_STATUS", lambda s: marks_b.append(s.actual_kwh))
-        client.on("RELIABILITY_BARRIER", on_barrier)
+        client.on("RELIABILITY_BARRIER", on_barrier, allow_unknown=True)
         try:
             for restart in range(1, 4):
                 sim.restart()

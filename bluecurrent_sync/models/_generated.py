@@ -10,9 +10,11 @@ from typing import Any
 
 import attrs
 
+from bluecurrent_sync.models._base import ModelBase
+
 
 @attrs.frozen(kw_only=True)
-class Account:
+class Account(ModelBase):
     """The account behind the API token (ACCOUNT)."""
 
     login: str | None = None
@@ -43,7 +45,7 @@ class ActionOutcome(str, Enum):
 
 
 @attrs.frozen(kw_only=True)
-class ActionResult:
+class ActionResult(ModelBase):
     """The outcome of an action command such as START_SESSION (a refusal is raised as ActionFailed instead)."""
 
     command: str
@@ -73,7 +75,7 @@ class Activity(str, Enum):
 
 
 @attrs.frozen(kw_only=True)
-class ChSettings:
+class ChSettings(ModelBase):
     """Settings of one charge point (CH_SETTINGS, requested or pushed)."""
 
     evse_id: str
@@ -137,7 +139,7 @@ class ChSettings:
 
 
 @attrs.frozen(kw_only=True)
-class ChStatus:
+class ChStatus(ModelBase):
     """Live status of one charge point (CH_STATUS, requested or pushed)."""
 
     evse_id: str
@@ -189,7 +191,7 @@ class ChStatus:
 
 
 @attrs.frozen(kw_only=True)
-class ChargeCard:
+class ChargeCard(ModelBase):
     """A charge card (RFID card) of the account, or a card assigned to a charge point."""
 
     uid: str | None = None
@@ -211,7 +213,7 @@ class ChargeCard:
 
 
 @attrs.frozen(kw_only=True)
-class ChargePoint:
+class ChargePoint(ModelBase):
     """A charge point of the account, as listed by get_charge_points()."""
 
     evse_id: str
@@ -275,7 +277,7 @@ class ChargePoint:
 
 
 @attrs.frozen(kw_only=True)
-class ChargingProfile:
+class ChargingProfile(ModelBase):
     """A smart-charging profile setting (delayed or price-based charging): on/off, permission and, when sent, its schedule."""
 
     value: bool | None = None
@@ -291,7 +293,7 @@ class ChargingProfile:
 
 
 @attrs.frozen(kw_only=True)
-class GridCurrent:
+class GridCurrent(ModelBase):
     """Pushed grid (building) load (GRID_CURRENT)."""
 
     grid_avg_current: float
@@ -309,7 +311,7 @@ class GridCurrent:
 
 
 @attrs.frozen(kw_only=True)
-class GridStatus:
+class GridStatus(ModelBase):
     """Grid (building) load at a charge point's installation (GRID_STATUS)."""
 
     evse_id: str
@@ -333,7 +335,7 @@ class GridStatus:
 
 
 @attrs.frozen(kw_only=True)
-class OverrideSchedule:
+class OverrideSchedule(ModelBase):
     """An override-current schedule."""
 
     schedule_id: str
@@ -353,7 +355,7 @@ class OverrideSchedule:
 
 
 @attrs.frozen(kw_only=True)
-class RawEvent:
+class RawEvent(ModelBase):
     """A pushed frame whose object has no model."""
 
     object_name: str
@@ -363,7 +365,7 @@ class RawEvent:
 
 
 @attrs.frozen(kw_only=True)
-class ServerError:
+class ServerError(ModelBase):
     """An ERROR object from the server. Internal."""
 
     message: str
@@ -373,7 +375,7 @@ class ServerError:
 
 
 @attrs.frozen(kw_only=True)
-class Setting:
+class Setting(ModelBase):
     """A charge-point setting as the server reports it: a value and who may change it."""
 
     value: bool | int | None = None
@@ -383,7 +385,7 @@ class Setting:
 
 
 @attrs.frozen(kw_only=True)
-class SettingResult:
+class SettingResult(ModelBase):
     """Result of set_plug_and_charge() / set_linked_charge_cards_only()."""
 
     setting: str
@@ -399,7 +401,7 @@ class SettingResult:
 
 
 @attrs.frozen(kw_only=True)
-class Tariff:
+class Tariff(ModelBase):
     """The tariff configured on a charge point."""
 
     tariff_id: str | None = None
@@ -421,7 +423,7 @@ class Tariff:
 
 
 @attrs.frozen(kw_only=True)
-class TokenStatus:
+class TokenStatus(ModelBase):
     """Result of API token validation (STATUS_API_TOKEN). Internal."""
 
     success: bool

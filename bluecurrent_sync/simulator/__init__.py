@@ -126,10 +126,14 @@ timeout=5)`` and ``wait_idle(timeout=5)`` (no delayed reply or device action pen
 
 from __future__ import annotations
 
-from ._cli import build_parser, main
-from ._faults import MALFORMED_KINDS, malformed_frame
-from ._replay import CaptureError
-from ._server import (
+from .._extras import require_simulator_extra
+
+require_simulator_extra(__name__)  # a clear install hint instead of a bare ModuleNotFoundError
+
+from ._cli import build_parser, main  # noqa: E402
+from ._faults import MALFORMED_KINDS, malformed_frame  # noqa: E402
+from ._replay import CaptureError  # noqa: E402
+from ._server import (  # noqa: E402
     ALREADY_CONNECTED_REASON,
     DEFAULT_TOKEN,
     LIMIT_CLOSE_CODE,
@@ -138,8 +142,8 @@ from ._server import (
     ConnectionInfo,
     Simulator,
 )
-from ._state import CARDS, CUSTOMER_ID, EVSE_IDS, FOREIGN_EVSE_ID, NO_CARD
-from ._variants import VARIANTS, Variant, Variants, variant_cases
+from ._state import CARDS, CUSTOMER_ID, EVSE_IDS, FOREIGN_EVSE_ID, NO_CARD  # noqa: E402
+from ._variants import VARIANTS, Variant, Variants, variant_cases  # noqa: E402
 
 __all__ = [
     "ALREADY_CONNECTED_REASON",

@@ -30,6 +30,7 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response
 from websockets.sync.server import Server, ServerConnection, serve
 
+from .._log import SIMULATOR
 from ._commands import (
     CommandHandler,
     Conn,
@@ -55,7 +56,7 @@ __all__ = [
     "Simulator",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(SIMULATOR)
 
 DEFAULT_TOKEN = "sim-api-token-0123456789"  # noqa: S105 - a public test token
 """The API token every simulator accepts unless told otherwise."""

@@ -1,0 +1,96 @@
+"""The object names ``Client.on`` / ``off`` / ``events`` accept, and their check."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from . import _protocol as proto
+
+__all__ = ["CONNECTION_EVENT_NAMES", "KNOWN_EVENT_NAMES", "check_event_name", "check_event_names"]
+
+#: Pseudo object names published by the client itself (see ``Client.on``).
+CONNECTION_EVENT_NAMES = ("connected", "disconnected")
+
+#: Every command the client can send; their reply objects are event names too.
+_COMMANDS = (
+    proto.GET_CHARGE_POINTS,
+    proto.GET_CHARGE_CARDS,
+    proto.GET_CH_STATUS,
+    proto.GET_CH_SETTINGS,
+    proto.GET_GRID_STATUS,
+    proto.SET_PUBLIC_CHARGING,
+    proto.SET_PLUG_AND_CHARGE,
+    proto.SET_OPERATIVE,
+    proto.SET_INOPERATIVE,
+    proto.SOFT_RESET,
+    proto.REBOOT,
+    proto.START_SESSION,
+    proto.STOP_SESSION,
+    proto.SET_DELAYED_CHARGING,
+    proto.SAVE_SCHEDULE_DELAYED_CHARGING,
+    proto.SET_PRICE_BASED_CHARGING,
+    proto.PATCH_PRICE_BASED_CHARGING_SETTINGS,
+    proto.OVERRIDE_CHARGING_PROFILES,
+    proto.OVERRIDE_DELAYED_CHARGING_TIMEOUT,
+    proto.LIST_OVERRIDE_CURRENT,
+    proto.POST_SET_OVERRIDE_CURRENT,
+    proto.POST_EDIT_OVERRIDE_CURRENT,
+    proto.POST_CLEAR_OVERRIDE_CURRENT,
+)
+
+#: The object names ``Client.on`` / ``Client.events`` accept without ``allow_unknown``:
+#: ``"*"``, the connection-state events, the pushed objects, and every reply object of
+#: every command (the wire cannot tell a reply from a push, so replies are events too).
+KNOWN_EVENT_NAMES: frozenset[str] = frozenset(
+    {
+        "*",
+        *CONNECTION_EVENT_NAMES,
+        proto.OBJ_ERROR,
+        proto.OBJ_HELLO,
+        "CHARGE_POINTS",
+        "CHARGE_CARDS",
+        "CH_STATUS",
+        "CH_SETTINGS",
+        "GRID_STATUS",
+        "GRID_CURRENT",
+        *(name for command in _COMMANDS for name in proto.reply_roles(command)),
+    }
+)
+
+
+def check_event_name(name: object, *, allow_unknown: bool = False) -> str:
+    """Return ``name`` if ``Client.on`` / ``events`` / ``off`` may use it.
+
+    Args:
+        name: An object name such as ``"CH_STATUS"``, ``"*"``, ``"connected"``.
+        allow_unknown: Accept any non-empty name (an object this version does not know).
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: An empty name, or a name not in :data:`KNOWN_EVENT_NAMES` (the message
+            lists the known ones and suggests the closest) without ``allow_unknown``.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"event name must be a string, got {type(name).__name__}")
+    if not name:
+        raise ValueError("event name must not be empty")
+    if name in KNOWN_EVENT_NAMES or allow_unknown:
+        return name
+    close = difflib.get_close_matches(name, sorted(KNOWN_EVENT_NAMES), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"unknown event name {name!r}.{hint} Known names: {', '.join(sorted(_listed()))}. "
+        "To subscribe to an object this version does not know, pass allow_unknown=True."
+    )
+
+
+def check_event_names(names: Iterable[object], *, allow_unknown: bool = False) -> list[str]:
+    """:func:`check_event_name` for each name; returns them as a list."""
+    return [check_event_name(name, allow_unknown=allow_unknown) for name in names]
+
+
+def _listed() -> set[str]:
+    # The message lists what users subscribe to; the RECEIVED_GET_* acknowledgements of
+    # reads are accepted but would only clutter it.
+    return {name for name in KNOWN_EVENT_NAMES if not name.startswith("RECEIVED_GET_")}

@@ -1,0 +1,107 @@
+"""Validation of the server URL, done once when a :class:`~bluecurrent_sync.Client` is made.
+
+Everything a URL can get wrong is caught here with one clear :class:`ValueError` (or a
+:class:`TypeError` for a non-string), so that ``connect()`` never meets a URL that
+websocket-client would refuse with an error of its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import SplitResult, urlsplit
+
+__all__ = ["is_loopback_host", "validate_url"]
+
+_SCHEMES = ("ws", "wss")
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def validate_url(url: object, allow_insecure: bool) -> str:
+    """Check a websocket URL and return it with its scheme in lower case.
+
+    Args:
+        url: The URL, for example ``"wss://motown.bluecurrent.nl/haserver"``. The scheme is
+            case-insensitive (``WSS://`` is accepted and normalised).
+        allow_insecure: Allow plain ``ws://`` to a host that is not this machine.
+
+    Returns:
+        The URL, unchanged except for the scheme, which is lower-cased.
+
+    Raises:
+        TypeError: ``url`` is not a string.
+        ValueError: The URL is empty, contains whitespace or control characters, its scheme
+            is not ``ws``/``wss``, it has no host or an invalid one, its port is not a number
+            from 1 to 65535, it has a ``#fragment`` (not allowed in websocket URLs), or it is
+            plain ``ws://`` to another machine without ``allow_insecure``.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a string, got {type(url).__name__}")
+    if not url:
+        raise ValueError("url is empty; expected a ws:// or wss:// URL")
+    if _WHITESPACE_OR_CONTROL.search(url):
+        raise ValueError(f"url must not contain spaces or control characters: {url!r}")
+    parts = _split(url)
+    if parts.scheme not in _SCHEMES:
+        shown = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        raise ValueError(f"url must start with ws:// or wss://, got {shown} in {url!r}")
+    host = _host(parts, url)
+    _port(parts, url)
+    if parts.fragment or url.endswith("#"):
+        raise ValueError(f"a websocket url cannot have a #fragment: {url!r}")
+    if parts.scheme == "ws" and not allow_insecure and not is_loopback_host(host):
+        raise ValueError(
+            f"refusing unencrypted ws:// to non-loopback host {host!r}; "
+            "use wss:// or pass allow_insecure=True"
+        )
+    return parts.scheme + url[len(parts.scheme) :]
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this machine (``localhost`` or a loopback address)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
+        raise ValueError(f"url is not a valid URL ({exc}): {url!r}") from None
+
+
+def _host(parts: SplitResult, url: str) -> str:
+    host = parts.hostname
+    if not host:
+        raise ValueError(f"url has no host: {url!r}")
+    if ":" in host:  # only an IPv6 literal (in brackets) can hold a colon here
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise ValueError(f"url has an invalid IPv6 address {host!r}: {url!r}") from None
+        return host
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"url has an invalid host name {host!r}: {url!r}") from None
+    labels = ascii_host.rstrip(".").split(".")
+    if len(ascii_host) > 253 or not all(_HOST_NAME.fullmatch(label) for label in labels):
+        raise ValueError(f"url has an invalid host name {host!r}: {url!r}")
+    return host
+
+
+def _port(parts: SplitResult, url: str) -> None:
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or outside 0-65535
+        text = parts.netloc.rpartition(":")[2]
+        raise ValueError(
+            f"url has an invalid port {text!r} (expected a number from 1 to 65535): {url!r}"
+        ) from None
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ValueError(f"url has an invalid port (expected 1 to 65535): {url!r}")
