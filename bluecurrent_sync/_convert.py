@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from bluecurrent_sync._lazy import LazyModule
+from bluecurrent_sync._redact import redact_keys
 from bluecurrent_sync.errors import ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
@@ -64,7 +65,6 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 _T = TypeVar("_T")
 
-_SECRET_KEYS = frozenset({"token", "authorization"})
 _REDACTED = "***"
 
 _VEHICLE_LETTERS = {
@@ -146,19 +146,11 @@ def event_object_name(event: object) -> str:
 def redact(frame: Mapping[str, Any]) -> dict[str, Any]:
     """Return a deep copy of ``frame`` with every ``token``/``Authorization`` value as ``***``.
 
-    Keys are matched case-insensitively at any depth, including inside lists.
+    Keys are matched case-insensitively at any depth, including inside lists (the rule lives
+    in ``_redact.py``).
     """
-    return {k: _redact_value(k, v) for k, v in frame.items()}
-
-
-def _redact_value(key: object, value: Any) -> Any:
-    if isinstance(key, str) and key.lower() in _SECRET_KEYS:
-        return _REDACTED
-    if isinstance(value, Mapping):
-        return {k: _redact_value(k, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_value(None, item) for item in value]
-    return value
+    result: dict[str, Any] = redact_keys(frame, _REDACTED)
+    return result
 
 
 def parse_timestamp(value: object) -> _dt.datetime | None:

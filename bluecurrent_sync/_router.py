@@ -31,6 +31,8 @@ class Router:
         pending: The client's waiters.
         dispatcher: Receives every routed frame for its subscribers.
         on_limit: Called with ``reset_at`` when the server reports ERROR 42.
+        on_token_refused: Called after ERROR 1 has failed the pending requests (the
+            connection validates the API token again).
     """
 
     def __init__(
@@ -39,11 +41,14 @@ class Router:
         pending: PendingTable,
         dispatcher: Dispatcher,
         on_limit: Callable[[Any], None],
+        *,
+        on_token_refused: Callable[[], None] | None = None,
     ) -> None:
         self._converter = converter
         self._pending = pending
         self._dispatcher = dispatcher
         self._on_limit = on_limit
+        self._on_token_refused = on_token_refused
 
     def on_frame(self, text: str) -> None:
         """Handle one text frame from the socket."""
@@ -79,6 +84,8 @@ class Router:
             logger.warning("server error %s failed %d pending request(s)", server_error.code, count)
             if isinstance(error, RequestLimitReached):
                 self._on_limit(error.reset_at)
+            elif self._on_token_refused is not None:
+                self._on_token_refused()
             return
         failed: Waiter[Any] | None = self._pending.fail_oldest(error)
         if failed is None:

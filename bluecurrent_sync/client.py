@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
+import warnings
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 import attrs
 
 from . import _protocol as proto
-from ._connection import Backoff, Connection, check_url, copy_error
+from ._connection import Backoff, Connection, check_url, copy_error, reset_after_fork
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._pending import ACKNOWLEDGED, PendingTable, Waiter
 from ._protocol import Role
+from ._redact import Redactor
 from ._router import Router
 from ._tap import TapSet
 from .errors import (
@@ -87,6 +90,12 @@ class Client:
         sslopt: websocket-client TLS options; default a verifying ``ssl.create_default_context()``.
         ping_interval: Seconds of server silence before a keepalive ping (None: no pings).
         ping_timeout: Further seconds of silence after which the connection counts as lost.
+            Silence means no complete frame: a server dripping bytes does not count as alive.
+        connect_timeout: One deadline in seconds for the whole of :meth:`connect` (TCP, TLS,
+            HTTP upgrade, token validation, HELLO) and for each reconnect attempt; None
+            (default): ``timeout``.
+        hello_timeout: Seconds to wait for the HELLO reply (capped by ``connect_timeout``);
+            any pushed frame ends the wait early, and silence that long counts as connected.
 
     Raises:
         ValueError: For a non-websocket URL, or ``ws://`` to a non-loopback host without
@@ -101,9 +110,10 @@ class Client:
       after the timeout); a non-idempotent command is never re-sent automatically;
     * :class:`~bluecurrent_sync.errors.RequestLimitReached` (ERROR 42, close code 4001): from
       then until ``reset_at`` every call raises it at once without touching the network;
-    * :class:`~bluecurrent_sync.errors.InvalidApiToken` (ERROR 1) and
-      :class:`~bluecurrent_sync.errors.AlreadyConnected`: when they stop a reconnect, every
-      later call raises them until the client is closed;
+    * :class:`~bluecurrent_sync.errors.InvalidApiToken` (ERROR 1; the token is validated
+      again once first) and :class:`~bluecurrent_sync.errors.AlreadyConnected` (after
+      repeated refusals while reconnecting): when they stop reconnection, every later call
+      raises them until the client is closed;
     * :class:`~bluecurrent_sync.errors.RequestTimeoutError` after ``timeout`` (or
       ``action_timeout`` for two-step device commands);
     * :class:`~bluecurrent_sync.errors.ApiError` for any other ERROR frame (it fails the
@@ -115,7 +125,13 @@ class Client:
 
     Connection-state events: handlers subscribed with ``client.on("connected")`` /
     ``client.on("disconnected")`` receive a :class:`~bluecurrent_sync.models.RawEvent` named
-    so after every reconnect / drop (``raw["error"]`` holds the reason of a drop).
+    so after every reconnect / drop (``raw["error"]`` holds the reason of a drop, and
+    ``raw["reconnecting"]`` whether the client keeps trying; a refused reconnect attempt,
+    such as "Already connected", is reported the same way).
+
+    A client that is garbage-collected without :meth:`close` closes itself and emits a
+    :class:`ResourceWarning`. After ``os.fork()`` the child's copy never touches the parent's
+    connection: every call raises ClientStateError; make a new client in the child.
     """
 
     def __init__(
@@ -133,11 +149,15 @@ class Client:
         sslopt: dict[str, Any] | None = None,
         ping_interval: float | None = 20.0,
         ping_timeout: float = 20.0,
+        connect_timeout: float | None = None,
+        hello_timeout: float = 5.0,
     ) -> None:
         if not isinstance(api_token, str) or not api_token:
             raise ValueError("api_token must be a non-empty string")
         check_url(url, allow_insecure)
-        if timeout <= 0 or action_timeout <= 0:
+        if timeout <= 0 or action_timeout <= 0 or hello_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if connect_timeout is not None and connect_timeout <= 0:
             raise ValueError("timeouts must be positive")
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
@@ -147,15 +167,25 @@ class Client:
         self._converter = WireConverter()
         self._pending = PendingTable()
         self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
-        self._router = Router(self._converter, self._pending, self._dispatcher, self._on_limit)
+        self._redactor = Redactor(api_token)
+        # The threads reach the client only through weak references: a client dropped
+        # without close() is collected, and its finalizer closes it (with a ResourceWarning).
+        this = weakref.ref(self)
+        self._router = Router(
+            self._converter,
+            self._pending,
+            self._dispatcher,
+            _weakly(this, Client._on_limit),
+            on_token_refused=_weakly(this, Client._on_token_refused),
+        )
         self._taps = TapSet()  # frame observers: capture recorder, request accounting
         self._conn = Connection(
             api_token,
             url,
             self._converter,
             on_frame=self._router.on_frame,
-            on_down=self._on_down,
-            on_up=self._on_up,
+            on_down=_weakly(this, Client._on_down),
+            on_up=_weakly(this, Client._on_up),
             timeout=self.timeout,
             reconnect=reconnect,
             backoff=Backoff(*reconnect_delay),
@@ -164,11 +194,19 @@ class Client:
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             taps=self._taps,
+            connect_timeout=connect_timeout,
+            hello_timeout=hello_timeout,
+            redactor=self._redactor,
         )
+        self._finalizer = weakref.finalize(
+            self, _close_abandoned, self._conn, self._pending, self._dispatcher, self.timeout
+        )
+        reset_after_fork(self._pending)
+        reset_after_fork(self._dispatcher)
 
     # -- lifecycle ---------------------------------------------------------------------
     def __repr__(self) -> str:
-        return f"<Client url={self.url!r} state={self._conn.state.value}>"
+        return f"<Client url={self._redactor.scrub(self.url)!r} state={self._conn.state.value}>"
 
     def __enter__(self) -> Client:
         return self.connect()
@@ -201,8 +239,11 @@ class Client:
         """Close the connection and stop every thread (idempotent; safe before connect()).
 
         Every call still waiting fails at once with ConnectionClosedError. Threads are joined
-        with a timeout of about ``timeout`` seconds; safe to call from an event handler.
+        with a timeout of about ``timeout`` seconds; safe to call from an event handler and
+        from another thread while :meth:`connect` runs (which then fails promptly). Event
+        streams end; ``events()`` opened afterwards ends at once.
         """
+        self._finalizer.detach()
         closed = lambda _w: ConnectionClosedError("the client was closed")  # noqa: E731
         self._pending.fail_all(closed)
         self._conn.close()
@@ -331,27 +372,32 @@ class Client:
             The first error of any of the requests (the others are still awaited).
         """
         ids = list(dict.fromkeys(evse_ids))
-        started = [
-            (
-                evse_id,
-                self._start(
+        started: list[tuple[str, Waiter[ChStatus]]] = []
+        results: dict[str, ChStatus] = {}
+        first_error: BaseException | None = None
+        try:
+            for evse_id in ids:
+                waiter = self._start(
                     proto.GET_CH_STATUS,
                     proto.evse_fields(evse_id),
                     evse_id,
                     self._converter.ch_status,
-                ),
-            )
-            for evse_id in ids
-        ]
-        deadline = time.monotonic() + self.timeout
-        results: dict[str, ChStatus] = {}
-        first_error: BaseException | None = None
-        for evse_id, waiter in started:
-            try:
-                remaining = max(0.0, deadline - time.monotonic())
-                results[evse_id] = self._finish(waiter, proto.GET_CH_STATUS, evse_id, remaining)
-            except BlueCurrentError as exc:
-                first_error = first_error or exc
+                )
+                started.append((evse_id, waiter))
+            deadline = time.monotonic() + self.timeout
+            while started:
+                evse_id, waiter = started[0]
+                try:
+                    remaining = max(0.0, deadline - time.monotonic())
+                    del started[0]  # _finish releases it, whatever happens
+                    results[evse_id] = self._finish(waiter, proto.GET_CH_STATUS, evse_id, remaining)
+                except BlueCurrentError as exc:
+                    first_error = first_error or exc
+        finally:
+            # The caller left early (an error while sending, KeyboardInterrupt): no waiter
+            # of this call may stay registered for later calls to join.
+            for _evse_id, waiter in started:
+                self._pending.release(waiter)
         if first_error is not None:
             raise first_error
         return results
@@ -693,6 +739,9 @@ class Client:
             if not waiter.wait(timeout):
                 raise RequestTimeoutError(command, evse_id, timeout)
             return waiter.outcome()
+        except BlueCurrentError as exc:
+            self._redactor.scrub_error(exc)  # a server echo of a token never reaches the caller
+            raise
         finally:
             self._pending.release(waiter)
 
@@ -711,11 +760,14 @@ class Client:
         return self._finish(waiter, command, evse_id, timeout)
 
     # -- callbacks from the reader thread ------------------------------------------------
-    def _on_down(self, error: BlueCurrentError) -> None:
+    def _on_down(self, error: BlueCurrentError, reconnecting: bool) -> None:
         self._pending.fail_all(lambda _w: copy_error(error))
         self._dispatcher.publish_event(
             DISCONNECTED_EVENT,
-            RawEvent(object_name=DISCONNECTED_EVENT, raw={"error": str(error)}),
+            RawEvent(
+                object_name=DISCONNECTED_EVENT,
+                raw={"error": self._redactor.scrub(str(error)), "reconnecting": reconnecting},
+            ),
         )
 
     def _on_up(self) -> None:
@@ -726,7 +778,35 @@ class Client:
     def _on_limit(self, reset_at: _dt.datetime) -> None:
         self._conn.enter_limited(reset_at)
 
+    def _on_token_refused(self) -> None:
+        self._conn.token_refused()
+
     @property
     def state(self) -> str:
         """The state: new, connecting, connected, reconnecting, limited, failed or closed."""
         return self._conn.state.value
+
+
+def _weakly(ref: weakref.ref[Client], method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` bound to the client behind ``ref``; does nothing once it is collected."""
+
+    def call(*args: Any) -> Any:
+        client = ref()
+        return None if client is None else method(client, *args)
+
+    return call
+
+
+def _close_abandoned(
+    conn: Connection, pending: PendingTable, dispatcher: Dispatcher, timeout: float
+) -> None:
+    """Finalizer of a client collected (or left at exit) without :meth:`Client.close`."""
+    if conn.state.value not in ("new", "closed"):
+        warnings.warn(
+            f"bluecurrent_sync Client ({conn.state.value}) was not closed; closing it now",
+            ResourceWarning,
+            stacklevel=2,
+        )
+    pending.fail_all(lambda _w: ConnectionClosedError("the client was closed"))
+    conn.close()
+    dispatcher.stop(timeout)
