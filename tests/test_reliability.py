@@ -654,6 +654,7 @@ def test_redirect_at_upgrade_is_refused_and_the_token_goes_nowhere() -> None:
             conn.respond(301, {"Location": location})
 
         with RawServer(redirect) as server:
+            others = set(client_threads())
             client = _quiet_client(server.url)
             with pytest.raises(ConnectionClosedError) as caught:
                 client.connect()
@@ -661,7 +662,7 @@ def test_redirect_at_upgrade_is_refused_and_the_token_goes_nowhere() -> None:
             assert "redirect" in message and "301" in message
             assert "LOCATION-SECRET" not in message and "localhost" not in message
             assert target.handshakes == 0 and target.frames == []
-            assert client_threads() == []
+            assert client_threads(others) == []
 
 
 @pytest.mark.timeout(60)
@@ -671,12 +672,13 @@ def test_trickled_upgrade_answer_cannot_stretch_connect() -> None:
         conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Padding: a\r\n" * 1000, 0.05)
 
     with RawServer(trickle) as server:
+        others = set(client_threads())
         client = _quiet_client(server.url, timeout=1.0)
         thread, outcome = _run_in_thread(client.connect)
         thread.join(30)  # generous: the deadline is 1 s; the old transport never returned
         assert not thread.is_alive(), "connect() outlived its deadline"
         assert isinstance(outcome[0], ConnectionClosedError), outcome
-        assert client_threads() == []
+        assert client_threads(others) == []
 
 
 @pytest.mark.timeout(60)
@@ -732,6 +734,7 @@ def test_close_from_another_thread_interrupts_connect() -> None:
         conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" * 1000, 0.05)
 
     with RawServer(trickle) as server:
+        others = set(client_threads())
         client = _quiet_client(server.url, timeout=60.0)
         thread, outcome = _run_in_thread(client.connect)
         server.wait_for_requests(1)
@@ -739,7 +742,7 @@ def test_close_from_another_thread_interrupts_connect() -> None:
         thread.join(10)  # generous; the old transport waited out the drip
         assert not thread.is_alive(), "close() did not interrupt connect()"
         assert isinstance(outcome[0], ConnectionClosedError), outcome
-        assert client_threads() == []
+        assert client_threads(others) == []
         with pytest.raises(ClientStateError):
             client.get_status("BCU-1")
 
