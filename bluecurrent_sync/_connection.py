@@ -441,6 +441,7 @@ class Connection:
         reader = self._reader
         joinable = reader is not None and reader is not threading.current_thread()
         if stream is not None:
+            stream.set_timeout(min(self.timeout, 1.0))  # a peer that reads nothing: no hang
             stream.send_close()
             if joinable:
                 assert reader is not None

@@ -87,7 +87,8 @@ class Client:
         event_queue_size: Bound of the dispatcher queue and of every :meth:`events` stream;
             when full, the OLDEST queued event is dropped (and counted).
         reconnect_delay: ``(initial, maximum)`` seconds of the reconnect backoff.
-        sslopt: websocket-client TLS options; default a verifying ``ssl.create_default_context()``.
+        sslopt: TLS options in websocket-client's style (``{"context": ssl_context}``,
+            ``cert_reqs``, ``ca_certs``, ...); default: a verifying default context.
         ping_interval: Seconds of server silence before a keepalive ping (None: no pings).
         ping_timeout: Further seconds of silence after which the connection counts as lost.
             Silence means no complete frame: a server dripping bytes does not count as alive.
@@ -98,8 +99,10 @@ class Client:
             any pushed frame ends the wait early, and silence that long counts as connected.
 
     Raises:
-        ValueError: For a non-websocket URL, or ``ws://`` to a non-loopback host without
-            ``allow_insecure=True``.
+        ValueError: For a non-websocket URL, ``ws://`` to a non-loopback host without
+            ``allow_insecure=True``, a non-positive timeout, or an unsupported ``sslopt`` key
+            (supported: context, cert_reqs, check_hostname, ca_certs, ca_cert_path, certfile,
+            keyfile).
 
     Errors every request method may raise (besides those it lists itself):
 
