@@ -116,6 +116,13 @@ class _ServerError(Protocol):
     message: str
 
 
+class _Waiter(Protocol):
+    @property
+    def done(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
+
+
 class _Converter(Protocol):
     def token_status(self, frame: Mapping[str, Any]) -> Any: ...
 
@@ -285,6 +292,13 @@ class Connection:
         self._sent_since_revalidation = False
         self._revalidating = False
         self._fail_with: BlueCurrentError | None = None
+        # The read role (leader/follower): whoever holds it reads the socket. A caller
+        # waiting for its reply takes it when free and reads for itself (no hand-off to the
+        # reader thread); the reader thread reads when no caller waits.
+        self._role = threading.Lock()
+        self._role_cond = threading.Condition(threading.Lock())
+        self._callers = 0  # callers inside wait_reply (the reader thread stands aside)
+        self._followers = 0  # callers waiting for the role or for a leader to read their reply
         _FORK_RESET.add(self)
 
     def __repr__(self) -> str:
@@ -452,6 +466,7 @@ class Connection:
                 self._taps.connection_event("closed", "main", "the client was closed")
         if connecting is not None:
             _shutdown(connecting)
+        self._wake_waiting_callers()
         if joinable:
             assert reader is not None
             reader.join(self.timeout + 1.0)
@@ -462,6 +477,9 @@ class Connection:
         """In a forked child: forget the parent's sockets and threads without touching them."""
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
+        self._role = threading.Lock()
+        self._role_cond = threading.Condition(threading.Lock())
+        self._callers = self._followers = 0
         if self._stream is not None:
             self._stream.forget()
         self._stream = None
@@ -709,66 +727,206 @@ class Connection:
     def _read_until_dropped(self, stream: WebSocketStream) -> BlueCurrentError:
         """Read frames until the connection fails; return the error pending calls fail with.
 
-        Liveness is judged by complete frames (pongs included), not bytes: after
-        ``ping_interval`` seconds without one the reader sends a ping, and after
-        ``ping_interval + ping_timeout`` seconds the connection counts as dead, even if a
-        server keeps dripping bytes of a frame that never completes.
+        While callers wait in :meth:`wait_reply` they read for themselves and this thread
+        stands aside (it still watches liveness). Liveness is judged by complete frames
+        (pongs included), not bytes: after ``ping_interval`` seconds without one a ping goes
+        out, and after ``ping_interval + ping_timeout`` seconds the connection counts as
+        dead, even if a server keeps dripping bytes of a frame that never completes.
         """
         interval = self.ping_interval
         timeout = self.ping_timeout
         pinged_at = 0.0
-        on_frame = self._on_frame
-        taps = self._taps
-        redactor = self._redactor
+        cond = self._role_cond
+        role = self._role
         while True:
+            if stream.end_error is not None:
+                return stream.end_error  # type: ignore[no-any-return]
+            if self._fail_with is not None:
+                return self._fail_with
+            if self._stop.is_set():
+                return ConnectionClosedError("the client was closed")
             check_at = None
             if interval is not None:
                 last = stream.last_progress
                 check_at = last + (interval if pinged_at < last else interval + timeout)
-            try:
-                opcode, data = stream.read_message(None, check_at)
-            except TimeoutError:
-                if self._stop.is_set():
-                    return ConnectionClosedError("the client was closed")
-                if interval is None:
-                    continue
-                silent = time.monotonic() - stream.last_progress
-                if silent >= interval + timeout:
-                    logger.info(
-                        "no complete frame from the server for %.1f s: connection dead", silent
+            if self._callers:
+                with cond:  # callers read for themselves: stand aside (liveness still watched)
+                    if self._callers and stream.end_error is None:
+                        wait = None if check_at is None else max(0.0, check_at - time.monotonic())
+                        cond.wait(wait)
+            elif stream.wait_readable(
+                None if check_at is None else max(0.0, check_at - time.monotonic())
+            ):
+                if self._callers or not role.acquire(blocking=False):
+                    continue  # a caller is reading: let it
+                try:
+                    if not stream.wait_readable(0):
+                        continue  # a caller took what was there
+                    opcode, data = stream.read_message(None, check_at)
+                    error = self._handle_message(stream, opcode, data)
+                except TimeoutError:
+                    pass  # check_at reached: the liveness check below
+                except (ProtocolViolation, OSError, ValueError) as exc:
+                    if stream.end_error is None and not self._stop.is_set():
+                        logger.info("connection lost: %s", type(exc).__name__)
+                    return (
+                        self._fail_with
+                        or stream.end_error
+                        or ConnectionClosedError("the connection was lost")
                     )
-                    return ConnectionClosedError("the connection timed out")
-                if silent >= interval and pinged_at < stream.last_progress:
-                    pinged_at = time.monotonic()
-                    try:
-                        stream.send_frame(OP_PING, b"")
-                    except OSError:
-                        logger.debug("ping not sent")
+                else:
+                    if error is not None:
+                        return error
+                    continue
+                finally:
+                    with cond:
+                        role.release()
+                        cond.notify_all()  # callers that came meanwhile may lead now
+            if check_at is None or time.monotonic() < check_at:
                 continue
-            except (ProtocolViolation, OSError, ValueError) as exc:
-                if self._fail_with is not None:
-                    return self._fail_with
-                if not self._stop.is_set():
-                    logger.info("connection lost: %s", type(exc).__name__)
-                return ConnectionClosedError("the connection was lost")
-            if opcode == OP_CLOSE:
-                error = self._close_error(data)
-                if not self._stop.is_set():
-                    logger.info("server closed the connection: %s", error)
-                return error
-            text = self._decode(data)
-            if text is None:
-                continue
-            if taps:
-                taps.frame("in", text, "main")
+            if self._stop.is_set():
+                return ConnectionClosedError("the client was closed")
+            silent = time.monotonic() - stream.last_progress
+            if silent >= interval + timeout:  # type: ignore[operator]
+                logger.info("no complete frame from the server for %.1f s: connection dead", silent)
+                stream.end_error = ConnectionClosedError("the connection timed out")
+                stream.abort()  # wakes a caller reading
+                return stream.end_error  # type: ignore[no-any-return]
+            if silent >= interval and pinged_at < stream.last_progress:  # type: ignore[operator]
+                pinged_at = time.monotonic()
+                try:
+                    stream.send_frame(OP_PING, b"")
+                except OSError:
+                    logger.debug("ping not sent")
+
+    def _handle_message(
+        self, stream: WebSocketStream, opcode: int, data: bytes
+    ) -> BlueCurrentError | None:
+        """Deliver one message read from the main connection; return the error if it ended it.
+
+        Runs on whichever thread holds the read role. An exception (KeyboardInterrupt
+        included) while a frame is being handled marks the connection dead: it never goes on
+        with a frame half-delivered.
+        """
+        if opcode == OP_CLOSE:
+            error = self._close_error(data)
+            if not self._stop.is_set():
+                logger.info("server closed the connection: %s", error)
+            if stream.end_error is None:
+                stream.end_error = error
+            stream.abort()
+            return error
+        text = self._decode(data)
+        if text is None:
+            return None
+        try:
+            if self._taps:
+                self._taps.frame("in", text, "main")
+            redactor = self._redactor
             if redactor.hit(text):
                 text = redactor.scrub(text)
             try:
-                on_frame(text)
-            except Exception:  # the reader never dies from one frame
+                self._on_frame(text)
+            except Exception:  # one frame never ends the connection
                 logger.exception("failed to handle an incoming frame")
-            if self._fail_with is not None:
-                return self._fail_with
+        except BaseException:
+            if stream.end_error is None:
+                stream.end_error = ConnectionClosedError("interrupted while handling a frame")
+            stream.abort()
+            raise
+        if self._fail_with is not None:
+            return self._fail_with
+        return None
+
+    def wait_reply(self, waiter: _Waiter, timeout: float) -> bool:
+        """Wait until ``waiter`` is done, reading the socket on this thread when nobody else is.
+
+        The leader/follower read path: the first caller to find the read role free reads
+        and routes frames itself until its own reply is in (no wake-up of, or hand-off from,
+        the reader thread); other callers wait for the leader to route their replies or to
+        pass the role on. The reader thread stands aside while callers wait.
+
+        Args:
+            waiter: The caller's pending request (``done``, ``wait(timeout)``).
+            timeout: Seconds to wait at most.
+
+        Returns:
+            Whether the waiter is done (False: timed out).
+        """
+        if waiter.done:
+            return True
+        deadline = time.monotonic() + timeout
+        cond = self._role_cond
+        role = self._role
+        with cond:
+            self._callers += 1
+        try:
+            while True:
+                if _done(waiter):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                stream = self._stream
+                if stream is None or stream.broken or stream.end_error is not None:
+                    # Down: the drop fails every pending waiter; nothing to read meanwhile.
+                    return waiter.wait(remaining)
+                if not role.acquire(blocking=False):
+                    with cond:  # follower: the role holder notifies under this lock
+                        if _done(waiter):
+                            return True
+                        if not role.acquire(blocking=False):
+                            self._followers += 1
+                            try:
+                                cond.wait(remaining)
+                            finally:
+                                self._followers -= 1
+                            continue
+                try:
+                    self._lead(stream, waiter, deadline)
+                finally:
+                    stream.set_timeout(self.ping_interval)  # the reader thread's setting
+                    with cond:
+                        role.release()
+                        cond.notify_all()
+        finally:
+            with cond:
+                self._callers -= 1
+                if not self._callers:
+                    cond.notify_all()  # the reader thread takes over
+
+    def _wake_waiting_callers(self) -> None:
+        """Wake callers parked in :meth:`wait_reply` (their waiters may have been failed)."""
+        with self._role_cond:
+            self._role_cond.notify_all()
+
+    def _lead(self, stream: WebSocketStream, waiter: _Waiter, deadline: float) -> None:
+        """Read and route frames while holding the role, until the waiter is done or the
+        deadline passes."""
+        cond = self._role_cond
+        while not waiter.done:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or stream.end_error is not None:
+                return
+            try:
+                if not stream.wait_readable(remaining):
+                    return
+                opcode, data = stream.read_message(Deadline(max(remaining, 0.001)))
+            except TimeoutError:
+                return
+            except (ProtocolViolation, OSError, ValueError):
+                if stream.end_error is None:
+                    stream.end_error = self._fail_with or ConnectionClosedError(
+                        "the connection was lost"
+                    )
+                stream.abort()  # the reader thread reports it and reconnects
+                return
+            error = self._handle_message(stream, opcode, data)
+            if error is not None:
+                return
+            if self._followers:
+                with cond:
+                    cond.notify_all()  # a follower's reply may be in
 
     def enter_limited(self, reset_at: _dt.datetime) -> None:
         """Enter the quota-exhausted state (ERROR 42): no calls or reconnects until ``reset_at``."""
@@ -816,6 +974,9 @@ class Connection:
 
     def _give_up(self, error: BlueCurrentError) -> None:
         self._fail_with = error
+        stream = self._stream
+        if stream is not None and stream.end_error is None:
+            stream.end_error = error
         self._drop_stream()
 
     def _drop_stream(self) -> None:
@@ -853,6 +1014,7 @@ class Connection:
         if limited_until is not None and not isinstance(error, RequestLimitReached):
             error = RequestLimitReached("Request limit reached", limited_until)
         self._notify_down(error, reconnecting)
+        self._wake_waiting_callers()
 
     def _notify_down(self, error: BlueCurrentError, reconnecting: bool) -> None:
         try:
@@ -978,6 +1140,11 @@ def copy_error(error: BlueCurrentError) -> BlueCurrentError:
         return type(error)(*error.args)
     except TypeError:
         return error
+
+
+def _done(waiter: _Waiter) -> bool:
+    """``waiter.done``, read afresh (another thread may have resolved it meanwhile)."""
+    return waiter.done
 
 
 def _display_url(url: str) -> str:

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -319,12 +320,47 @@ class WebSocketStream:
         self._skip = 0  # payload bytes of an over-size frame still to discard
         self._skip_message = False  # discard continuation frames until FIN
         self._masks = _MaskKeys()
+        #: Set by whoever sees the connection end first (the error pending calls get).
+        self.end_error: Any = None
+        self._polls: dict[int, Any] = {}  # one poll object per thread (poll() is not shared)
+
+    # -- readiness -------------------------------------------------------------------------
+    def wait_readable(self, timeout: float | None) -> bool:
+        """Wait until bytes are buffered or the socket is readable (EOF counts); no read.
+
+        Args:
+            timeout: Seconds (None: no limit).
+
+        Returns:
+            Whether something can be read now.
+        """
+        if self._buf or self._skip:
+            return True
+        pending = getattr(self.sock, "pending", None)
+        if pending is not None and pending():
+            return True
+        ident = threading.get_ident()
+        poller = self._polls.get(ident)
+        if poller is None:
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            if len(self._polls) > 64:  # threads come and go: keep the cache bounded
+                self._polls.clear()
+            self._polls[ident] = poller
+        millis = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        try:
+            return bool(poller.poll(millis))
+        except (OSError, ValueError):  # a closed socket: let the read report it
+            return True
 
     # -- reading ---------------------------------------------------------------------------
     def set_timeout(self, timeout: float | None) -> None:
         """Set the socket's read timeout (only touches the socket when it changes)."""
         if timeout != self._timeout:
-            self.sock.settimeout(timeout)
+            try:
+                self.sock.settimeout(timeout)
+            except OSError:  # closed meanwhile: the next read reports it
+                return
             self._timeout = timeout
 
     def read_message(

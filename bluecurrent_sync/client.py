@@ -739,7 +739,7 @@ class Client:
 
     def _finish(self, waiter: Waiter[T], command: str, evse_id: str | None, timeout: float) -> T:
         try:
-            if not waiter.wait(timeout):
+            if not self._conn.wait_reply(waiter, timeout):
                 raise RequestTimeoutError(command, evse_id, timeout)
             return waiter.outcome()
         except BlueCurrentError as exc:
