@@ -103,6 +103,10 @@ STABLE_AFTER = 60.0
 #: minutes at the default backoff): the server releases a stale connection of ours in time.
 ALREADY_CONNECTED_ATTEMPTS = 10
 
+#: Seconds the reader thread keeps standing aside after the last waiting caller left (the
+#: next call of a loop usually comes sooner); the longest a push then waits to be read.
+CALLER_GRACE = 0.005
+
 
 class _TokenStatus(Protocol):
     success: bool | None
@@ -296,7 +300,10 @@ class Connection:
         # waiting for its reply takes it when free and reads for itself (no hand-off to the
         # reader thread); the reader thread reads when no caller waits.
         self._role = threading.Lock()
-        self._role_cond = threading.Condition(threading.Lock())
+        role_lock = threading.Lock()
+        self._role_cond = threading.Condition(role_lock)  # followers wait here
+        self._aside = threading.Condition(role_lock)  # the reader thread stands aside here
+        self._last_caller_left = 0.0
         self._callers = 0  # callers inside wait_reply (the reader thread stands aside)
         self._followers = 0  # callers waiting for the role or for a leader to read their reply
         _FORK_RESET.add(self)
@@ -478,7 +485,9 @@ class Connection:
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._role = threading.Lock()
-        self._role_cond = threading.Condition(threading.Lock())
+        role_lock = threading.Lock()
+        self._role_cond = threading.Condition(role_lock)
+        self._aside = threading.Condition(role_lock)
         self._callers = self._followers = 0
         if self._stream is not None:
             self._stream.forget()
@@ -749,11 +758,23 @@ class Connection:
             if interval is not None:
                 last = stream.last_progress
                 check_at = last + (interval if pinged_at < last else interval + timeout)
-            if self._callers:
-                with cond:  # callers read for themselves: stand aside (liveness still watched)
-                    if self._callers and stream.end_error is None:
-                        wait = None if check_at is None else max(0.0, check_at - time.monotonic())
-                        cond.wait(wait)
+            aside = self._callers or time.monotonic() - self._last_caller_left < CALLER_GRACE
+            if aside:
+                # Callers read for themselves. Right after one leaves, another usually comes
+                # (a loop of calls): stand aside a moment longer rather than wake for its
+                # reply; a push arriving then waits at most CALLER_GRACE.
+                with cond:
+                    if stream.end_error is None and not self._stop.is_set():
+                        now = time.monotonic()
+                        wait = (
+                            CALLER_GRACE
+                            if self._callers
+                            else (self._last_caller_left + CALLER_GRACE - now)
+                        )
+                        if check_at is not None:
+                            wait = min(wait, check_at - now)
+                        if wait > 0:
+                            self._aside.wait(wait)
             elif stream.wait_readable(
                 None if check_at is None else max(0.0, check_at - time.monotonic())
             ):
@@ -893,12 +914,16 @@ class Connection:
             with cond:
                 self._callers -= 1
                 if not self._callers:
-                    cond.notify_all()  # the reader thread takes over
+                    # The reader thread takes over within CALLER_GRACE (it is not woken: the
+                    # next call of a loop usually comes sooner).
+                    self._last_caller_left = time.monotonic()
 
     def _wake_waiting_callers(self) -> None:
-        """Wake callers parked in :meth:`wait_reply` (their waiters may have been failed)."""
+        """Wake callers parked in :meth:`wait_reply` (their waiters may have been failed) and
+        the reader thread if it stands aside (the connection may have ended)."""
         with self._role_cond:
             self._role_cond.notify_all()
+            self._aside.notify_all()
 
     def _lead(self, stream: WebSocketStream, waiter: _Waiter, deadline: float) -> None:
         """Read and route frames while holding the role, until the waiter is done or the
@@ -919,10 +944,12 @@ class Connection:
                     stream.end_error = self._fail_with or ConnectionClosedError(
                         "the connection was lost"
                     )
-                stream.abort()  # the reader thread reports it and reconnects
+                stream.abort()
+                self._wake_waiting_callers()  # the reader thread reports it and reconnects
                 return
             error = self._handle_message(stream, opcode, data)
             if error is not None:
+                self._wake_waiting_callers()
                 return
             if self._followers:
                 with cond:
@@ -983,6 +1010,7 @@ class Connection:
         stream = self._stream
         if stream is not None:
             stream.abort()
+        self._wake_waiting_callers()
 
     def _went_down(self, error: BlueCurrentError) -> None:
         now = time.monotonic()
