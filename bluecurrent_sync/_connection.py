@@ -776,7 +776,8 @@ class Connection:
                         if wait > 0:
                             self._aside.wait(wait)
             elif stream.wait_readable(
-                None if check_at is None else max(0.0, check_at - time.monotonic())
+                None if check_at is None else max(0.0, check_at - time.monotonic()),
+                wakeable=True,
             ):
                 if self._callers or not role.acquire(blocking=False):
                     continue  # a caller is reading: let it
@@ -927,33 +928,44 @@ class Connection:
 
     def _lead(self, stream: WebSocketStream, waiter: _Waiter, deadline: float) -> None:
         """Read and route frames while holding the role, until the waiter is done or the
-        deadline passes."""
+        deadline passes; then route every complete frame still buffered (the reader thread
+        watches the socket, not the buffer, so none may be left behind)."""
         cond = self._role_cond
-        while not waiter.done:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or stream.end_error is not None:
-                return
-            try:
-                if not stream.wait_readable(remaining):
+        try:
+            while stream.end_error is None:
+                remaining = deadline - time.monotonic()
+                draining = _done(waiter) or remaining <= 0
+                if draining:
+                    if not stream.buffered():
+                        return
+                    read_by = Deadline(0.0)  # complete buffered frames only, no socket read
+                elif not stream.wait_readable(remaining):
+                    continue  # the deadline passed: drain, then return
+                else:
+                    read_by = Deadline(max(remaining, 0.001))
+                try:
+                    opcode, data = stream.read_message(read_by)
+                except TimeoutError:
+                    if draining:
+                        return  # a partial frame: its rest wakes the reader thread's poll
+                    continue
+                except (ProtocolViolation, OSError, ValueError):
+                    if stream.end_error is None:
+                        stream.end_error = self._fail_with or ConnectionClosedError(
+                            "the connection was lost"
+                        )
+                    stream.abort()
+                    self._wake_waiting_callers()  # the reader thread reports it, reconnects
                     return
-                opcode, data = stream.read_message(Deadline(max(remaining, 0.001)))
-            except TimeoutError:
-                return
-            except (ProtocolViolation, OSError, ValueError):
-                if stream.end_error is None:
-                    stream.end_error = self._fail_with or ConnectionClosedError(
-                        "the connection was lost"
-                    )
-                stream.abort()
-                self._wake_waiting_callers()  # the reader thread reports it and reconnects
-                return
-            error = self._handle_message(stream, opcode, data)
-            if error is not None:
-                self._wake_waiting_callers()
-                return
-            if self._followers:
-                with cond:
-                    cond.notify_all()  # a follower's reply may be in
+                if self._handle_message(stream, opcode, data) is not None:
+                    self._wake_waiting_callers()
+                    return
+                if self._followers:
+                    with cond:
+                        cond.notify_all()  # a follower's reply may be in
+        finally:
+            if stream.buffered():
+                stream.wake()  # left early (an exception): the reader thread takes over
 
     def enter_limited(self, reset_at: _dt.datetime) -> None:
         """Enter the quota-exhausted state (ERROR 42): no calls or reconnects until ``reset_at``."""

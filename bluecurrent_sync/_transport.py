@@ -322,36 +322,57 @@ class WebSocketStream:
         self._masks = _MaskKeys()
         #: Set by whoever sees the connection end first (the error pending calls get).
         self.end_error: Any = None
-        self._polls: dict[int, Any] = {}  # one poll object per thread (poll() is not shared)
+        # One poll object per thread (poll() may not be shared), keyed (thread, wakeable).
+        self._polls: dict[tuple[int, bool], Any] = {}
+        self._wake_r, self._wake_w = socket.socketpair()  # wakes the reader thread's poll
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
 
     # -- readiness -------------------------------------------------------------------------
-    def wait_readable(self, timeout: float | None) -> bool:
+    def buffered(self) -> bool:
+        """Whether bytes read from the socket wait in the buffer."""
+        return bool(self._buf)
+
+    def wake(self) -> None:
+        """Wake a ``wait_readable(..., wakeable=True)`` (bytes were buffered by another thread)."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def wait_readable(self, timeout: float | None, *, wakeable: bool = False) -> bool:
         """Wait until bytes are buffered or the socket is readable (EOF counts); no read.
 
         Args:
             timeout: Seconds (None: no limit).
+            wakeable: Also return when :meth:`wake` is called (one waiter only: the reader
+                thread).
 
         Returns:
-            Whether something can be read now.
+            Whether something may be read now.
         """
         if self._buf or self._skip:
             return True
         pending = getattr(self.sock, "pending", None)
         if pending is not None and pending():
             return True
-        ident = threading.get_ident()
-        poller = self._polls.get(ident)
+        key = (threading.get_ident(), wakeable)
+        poller = self._polls.get(key)
         if poller is None:
             poller = select.poll()
             poller.register(self.sock, select.POLLIN)
+            if wakeable:
+                poller.register(self._wake_r, select.POLLIN)
             if len(self._polls) > 64:  # threads come and go: keep the cache bounded
                 self._polls.clear()
-            self._polls[ident] = poller
+            self._polls[key] = poller
         millis = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         try:
-            return bool(poller.poll(millis))
+            ready = poller.poll(millis)
         except (OSError, ValueError):  # a closed socket: let the read report it
             return True
+        if wakeable and ready:
+            with contextlib.suppress(OSError):
+                self._wake_r.recv(4096)
+        return bool(ready)
 
     # -- reading ---------------------------------------------------------------------------
     def set_timeout(self, timeout: float | None) -> None:
@@ -544,9 +565,15 @@ class WebSocketStream:
         """Shut the socket down (waking any thread blocked on it) and close it; idempotent."""
         self.broken = True
         _hard_close(self.sock)
+        self.wake()
+        self._wake_w.close()
+        self._wake_r.close()
 
     def forget(self) -> None:
         """Close this process's handle without shutting the connection down (after fork)."""
         self.broken = True
         with contextlib.suppress(OSError):
             os.close(self.sock.detach())
+        for end in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(end.detach())

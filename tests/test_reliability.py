@@ -1068,3 +1068,52 @@ def test_api_token_echoed_during_connect_is_redacted() -> None:
             _quiet_client(server.url).connect()
         assert GOOD_TOKEN not in str(caught.value)
         assert GOOD_TOKEN not in repr(caught.value.args)
+
+
+@pytest.mark.timeout(120)
+def test_push_right_after_a_reply_is_delivered_without_another_call() -> None:
+    """The caller that read its own reply leaves the push behind it to the reader thread."""
+    with ScriptedServer() as server:
+
+        def respond(conn: Conn, frame: dict[str, Any]) -> None:
+            conn.send(ch_status(frame["evse_id"]))
+            conn.send({"object": "PUSHED_AFTER"})
+
+        server.responder = respond
+        client = _quiet_client(server.url)
+        pushed = threading.Semaphore(0)
+        client.on("PUSHED_AFTER", lambda _event: pushed.release())
+        client.connect()
+        try:
+            for _ in range(200):
+                client.get_status("BCU-1")
+                # Generous, and far below the 20 s keepalive that would otherwise read it.
+                assert pushed.acquire(timeout=5), "a push buffered behind a reply was stranded"
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_callers_share_the_read_role_and_all_get_their_replies() -> None:
+    with ScriptedServer() as server:
+        server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
+        client = _quiet_client(server.url).connect()
+        failures: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                for _ in range(100):
+                    assert client.get_status(f"BCU-{i}").evse_id == f"BCU-{i}"
+            except BaseException as exc:
+                failures.append(exc)
+
+        pool = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        try:
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                thread.join(60)
+            assert not any(thread.is_alive() for thread in pool)
+            assert failures == []
+        finally:
+            client.close()
