@@ -9,9 +9,13 @@ Life of a :class:`Connection`:
   or ``hello_timeout`` of silence), all under ONE deadline (``connect_timeout``) that
   :meth:`Connection.close` can interrupt from another thread; then it starts the
   ``bluecurrent-sync-reader`` daemon thread, which from then on owns the receive side.
-* The reader hands every text frame, redacted of both tokens, to ``on_frame``. Liveness is
-  judged by complete frames: ``ping_interval`` without one sends a ping, ``ping_interval +
-  ping_timeout`` without one counts the connection dead.
+* Every text frame, redacted of both tokens, goes to ``on_frame`` from whichever thread
+  holds the *read role*: a caller in :meth:`Connection.wait_reply` takes it when it is free
+  and reads its own reply (leader/follower: no hand-off from the reader thread); the reader
+  thread reads when no caller waits (and ``CALLER_GRACE`` after the last one left) and always
+  keeps liveness, judged by complete frames: ``ping_interval`` without one sends a ping,
+  ``ping_interval + ping_timeout`` without one counts the connection dead. An exception while
+  a frame is being handled marks the connection dead rather than half-deliver it.
 * When the connection drops the reader calls ``on_down(error, reconnecting)`` (the client fails
   every pending call with ``error`` at once) and, with ``reconnect=True``, reconnects with
   exponential backoff and jitter. The backoff starts again from its initial delay only after
