@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import logging
 import os
 import select
@@ -210,6 +209,8 @@ def open_websocket(
         status, response_headers, rest = _read_upgrade_response(sock, deadline)
         if status != 101:
             raise UpgradeRefused(status, response_headers)
+        import hashlib  # here, not at import: it loads OpenSSL (import time of the package)
+
         digest = hashlib.sha1(key.encode("ascii") + _GUID, usedforsecurity=False).digest()
         expected = base64.b64encode(digest)
         if (
