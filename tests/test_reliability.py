@@ -1117,3 +1117,31 @@ def test_concurrent_callers_share_the_read_role_and_all_get_their_replies() -> N
             assert failures == []
         finally:
             client.close()
+
+
+@pytest.mark.timeout(120)
+def test_each_reconnect_attempt_has_the_connect_deadline() -> None:
+    """A server trickling its upgrade answer cannot hold a background reconnect forever."""
+    first = threading.Event()
+
+    def script(conn: RawConn) -> None:
+        if first.is_set():  # every later connection: the upgrade answer trickles endlessly
+            conn.read_request()
+            conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" * 1000, 0.05)
+            return
+        hello = conn.serve_handshake()
+        if hello is None:
+            return
+        conn.send_frame({"object": "HELLO"})
+        first.set()
+        conn.sock.shutdown(socket.SHUT_RDWR)  # drop the main connection
+
+    with RawServer(script) as server:
+        client = _quiet_client(server.url, timeout=0.5, reconnect_delay=(0.01, 0.02))
+        try:
+            client.connect()
+            # validate + main, then at least three attempts: each ended by its deadline.
+            server.wait_for_requests(2 + 3, timeout=60)
+            assert not client.connected
+        finally:
+            client.close()
