@@ -731,7 +731,7 @@ def test_pushes_before_the_hello_reply_end_the_wait_and_are_delivered() -> None:
 def test_close_from_another_thread_interrupts_connect() -> None:
     def trickle(conn: RawConn) -> None:
         conn.read_request()
-        conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" * 1000, 0.05)
+        conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Padding: a\r\n" * 1000, 0.05)
 
     with RawServer(trickle) as server:
         others = set(client_threads())
@@ -1127,7 +1127,7 @@ def test_each_reconnect_attempt_has_the_connect_deadline() -> None:
     def script(conn: RawConn) -> None:
         if first.is_set():  # every later connection: the upgrade answer trickles endlessly
             conn.read_request()
-            conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" * 1000, 0.05)
+            conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Padding: a\r\n" * 1000, 0.05)
             return
         hello = conn.serve_handshake()
         if hello is None:
