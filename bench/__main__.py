@@ -64,7 +64,13 @@ def run(quick: bool) -> list[Row]:
             "pipelined",
             lambda: figures.pipelined([100] if quick else [100, 1000], 2 if quick else 7),
         ),
-        ("threaded", lambda: [figures.threaded(50 if quick else 400, 2 if quick else 5)]),
+        (
+            "threaded",
+            lambda: [
+                figures.threaded(50 if quick else 400, 2 if quick else 5),
+                figures.threaded_late(5 if quick else 20, 1 if quick else 3),
+            ],
+        ),
         ("flood", lambda: figures.flood(2000 if quick else 20000, 2 if quick else 3)),
         ("decoding", lambda: figures.decoding([100, 1000], 3 if quick else 15)),
         ("import", lambda: figures.import_time(3 if quick else 15)),

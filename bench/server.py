@@ -26,7 +26,8 @@ from . import wire
 class BenchServer:
     """The serving state: pre-encoded replies and the HELLO'd connections."""
 
-    def __init__(self, charge_points: int) -> None:
+    def __init__(self, charge_points: int, delay: float = 0.0) -> None:
+        self.delay = delay  # seconds before each GET_CH_STATUS reply (other requests go on)
         self.ids = [wire.evse_id(i) for i in range(charge_points)]
         self.status = {
             evse: json.dumps(wire.ch_status_frame(evse, i)) for i, evse in enumerate(self.ids)
@@ -73,7 +74,12 @@ class BenchServer:
             text = self.status.get(str(frame.get("evse_id")))
             if text is None:
                 text = '{"object":"ERROR","error":2,"message":"Not authorized"}'
-            await ws.send(text)
+            if self.delay:
+                asyncio.get_running_loop().call_later(
+                    self.delay, lambda: asyncio.ensure_future(ws.send(text))
+                )
+            else:
+                await ws.send(text)
         elif command == "HELLO":
             self.mains.add(ws)
             await ws.send('{"object":"HELLO"}')
@@ -95,8 +101,8 @@ class BenchServer:
         return sent
 
 
-async def _main(charge_points: int) -> None:
-    state = BenchServer(charge_points)
+async def _main(charge_points: int, delay: float) -> None:
+    state = BenchServer(charge_points, delay)
     stop = asyncio.get_running_loop().create_future()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -115,8 +121,9 @@ async def _main(charge_points: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.server")
     parser.add_argument("--charge-points", type=int, default=1000)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="GET_CH_STATUS reply delay")
     args = parser.parse_args(argv)
-    asyncio.run(_main(args.charge_points))
+    asyncio.run(_main(args.charge_points, args.delay_ms / 1000))
     return 0
 
 

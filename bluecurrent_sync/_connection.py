@@ -1,22 +1,37 @@
-"""The websocket, its one reader thread, the send lock and reconnection.
+"""The logical connection: handshake, the reader thread, keepalive and reconnect policy.
+
+Socket and framing live in ``_transport.py``; this module speaks the protocol over them.
 
 Life of a :class:`Connection`:
 
 * :meth:`Connection.open` (caller's thread) validates the API token on a short connection,
-  opens the main connection, sends HELLO and waits for its reply, then starts the
+  opens the main connection, sends HELLO and waits for its reply (or any other non-ERROR frame,
+  or ``hello_timeout`` of silence), all under ONE deadline (``connect_timeout``) that
+  :meth:`Connection.close` can interrupt from another thread; then it starts the
   ``bluecurrent-sync-reader`` daemon thread, which from then on owns the receive side.
-* The reader hands every text frame to ``on_frame``. When the socket drops it calls
-  ``on_down(error)`` (the client fails every pending call with ``error`` at once) and, with
-  ``reconnect=True``, reconnects with exponential backoff and jitter, re-sending HELLO
-  (and re-validating the token only if the server no longer accepts it).
+* Every text frame, redacted of both tokens, goes to ``on_frame`` from whichever thread
+  holds the *read role*: a caller in :meth:`Connection.wait_reply` takes it when it is free
+  and reads its own reply (leader/follower: no hand-off from the reader thread); the reader
+  thread reads when no caller waits (and ``CALLER_GRACE`` after the last one left) and always
+  keeps liveness, judged by complete frames: ``ping_interval`` without one sends a ping,
+  ``ping_interval + ping_timeout`` without one counts the connection dead. An exception while
+  a frame is being handled marks the connection dead rather than half-deliver it.
+* When the connection drops the reader calls ``on_down(error, reconnecting)`` (the client fails
+  every pending call with ``error`` at once) and, with ``reconnect=True``, reconnects with
+  exponential backoff and jitter. The backoff starts again from its initial delay only after
+  a connection stayed up ``stable_after`` seconds, so a flapping server costs a bounded number
+  of HELLOs. "Already connected" while reconnecting is transient (the server releases our own
+  stale connection): same backoff, given up after ``already_connected_attempts`` refusals.
+  Each attempt has the same one deadline as :meth:`Connection.open`.
+* ERROR 1 on the live connection re-validates the API token once (:meth:`token_refused`);
+  a refused validation, or a second ERROR 1 soon after, stops with :class:`InvalidApiToken`.
 * A used-up request quota (ERROR 42, close code 4001, refused handshake) puts the
   connection in the *limited* state until ``reset_at``: no reconnect attempts, and every
-  call raises :class:`RequestLimitReached` at once. :class:`InvalidApiToken` or
-  :class:`AlreadyConnected` while reconnecting are *fatal*: reconnection stops and every
-  call raises that error until the client is closed.
-* :meth:`Connection.close` is idempotent, wakes the reader and joins it with a timeout.
+  call raises :class:`RequestLimitReached` at once.
+* :meth:`Connection.close` is idempotent, wakes the reader and joins it with a timeout. In a
+  forked child the connection forgets the parent's socket without touching it.
 
-No token is ever logged or put in an exception message.
+No token is ever logged or put in an exception message (see ``_redact.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +47,7 @@ import random
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -39,15 +55,23 @@ from urllib.parse import urlsplit
 from . import _protocol as proto
 from ._lazy import LazyModule
 from ._log import CONNECTION
+from ._redact import Redactor
 from ._tap import ConnectionKind, TapSet
+from ._transport import (
+    OP_CLOSE,
+    OP_PING,
+    Deadline,
+    ProtocolViolation,
+    UpgradeRefused,
+    WebSocketStream,
+    make_ssl_context,
+    open_websocket,
+)
 
 if TYPE_CHECKING:
     import ssl
-
-    import websocket
-else:  # websocket-client and ssl are imported when the first client is made
+else:  # ssl is imported when the first client is made
     ssl = LazyModule("ssl")
-    websocket = LazyModule("websocket")
 from .errors import (
     AlreadyConnected,
     ApiError,
@@ -60,12 +84,33 @@ from .errors import (
     ResponseValidationError,
 )
 
-__all__ = ["Backoff", "Connection", "State", "check_url", "copy_error", "error_for_code"]
+__all__ = [
+    "Backoff",
+    "Connection",
+    "State",
+    "check_url",
+    "copy_error",
+    "error_for_code",
+    "reset_after_fork",
+]
 
 logger = logging.getLogger(CONNECTION)
 
 READER_THREAD_NAME = "bluecurrent-sync-reader"
 _USER_AGENT = "bluecurrent-sync"
+
+#: Seconds a connection must stay up before the reconnect backoff starts again from its
+#: initial delay. With the default ``reconnect_delay=(0.5, 30.0)`` a server that accepts and
+#: drops every connection therefore gets at most ~240 HELLOs an hour (one per 15-30 s).
+STABLE_AFTER = 60.0
+
+#: Consecutive "Already connected" refusals while reconnecting before giving up (about four
+#: minutes at the default backoff): the server releases a stale connection of ours in time.
+ALREADY_CONNECTED_ATTEMPTS = 10
+
+#: Seconds the reader thread keeps standing aside after the last waiting caller left (the
+#: next call of a loop usually comes sooner); the longest a push then waits to be read.
+CALLER_GRACE = 0.005
 
 
 class _TokenStatus(Protocol):
@@ -78,6 +123,13 @@ class _TokenStatus(Protocol):
 class _ServerError(Protocol):
     code: int | None
     message: str
+
+
+class _Waiter(Protocol):
+    @property
+    def done(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
 
 
 class _Converter(Protocol):
@@ -152,7 +204,7 @@ class Backoff:
         return step / 2 + self._rng.uniform(0, step / 2)
 
     def reset(self) -> None:
-        """Start again from ``initial`` (after a good connect)."""
+        """Start again from ``initial`` (after a connection that stayed up)."""
         self._current = self.initial
 
 
@@ -163,19 +215,30 @@ class Connection:
         api_token: The user's API token (never logged).
         url: The websocket URL.
         converter: Converts token-status and ERROR frames.
-        on_frame: Called on the reader thread with each text frame (str); must not raise.
-        on_down: Called on the reader thread when the connection is lost, with the error
-            every pending call should fail with.
-        on_up: Called on the reader thread after a successful reconnect.
-        timeout: Seconds for connecting, the handshake replies and closing.
+        on_frame: Called with each text frame of the main connection (already redacted of
+            both tokens); must not raise.
+        on_down: Called when the connection is lost or a reconnect attempt is refused, with
+            the error every pending call should fail with and whether reconnecting goes on.
+        on_up: Called after a successful reconnect.
+        timeout: Seconds for a handshake reply and for closing.
         reconnect: Whether to reconnect after a drop.
         backoff: The reconnect delay policy.
-        max_frame_bytes: Larger incoming frames are dropped with a warning.
-        sslopt: websocket-client TLS options (default: a verifying default context).
-        ping_interval: Seconds of silence from the server after which the reader sends a
-            websocket ping (None: no keepalive).
-        ping_timeout: Further seconds of silence after which the connection counts as dead.
+        max_frame_bytes: Larger incoming messages are skipped with a warning.
+        sslopt: TLS options (see ``_transport.make_ssl_context``).
+        ping_interval: Seconds without a complete frame from the server after which the reader
+            sends a websocket ping (None: no keepalive).
+        ping_timeout: Further seconds without a complete frame after which the connection
+            counts as dead.
         taps: Observers of every text frame on every connection (see ``_tap.py``).
+        connect_timeout: The one deadline of :meth:`open` and of each reconnect attempt (TCP,
+            TLS, HTTP upgrade, validation, HELLO); None: ``timeout``.
+        hello_timeout: How long to wait for the HELLO reply (capped by the deadline); silence
+            that long counts as a live session.
+        redactor: Knows both tokens; every incoming text passes through it.
+        stable_after: Seconds a connection must stay up before the backoff starts again
+            from its initial delay.
+        already_connected_attempts: Consecutive "Already connected" refusals while
+            reconnecting before giving up.
     """
 
     def __init__(
@@ -185,7 +248,7 @@ class Connection:
         converter: _Converter,
         *,
         on_frame: Callable[[str], None],
-        on_down: Callable[[BlueCurrentError], None],
+        on_down: Callable[[BlueCurrentError, bool], None],
         on_up: Callable[[], None],
         timeout: float,
         reconnect: bool,
@@ -195,8 +258,14 @@ class Connection:
         ping_interval: float | None = 20.0,
         ping_timeout: float = 20.0,
         taps: TapSet | None = None,
+        connect_timeout: float | None = None,
+        hello_timeout: float = 5.0,
+        redactor: Redactor | None = None,
+        stable_after: float = STABLE_AFTER,
+        already_connected_attempts: int = ALREADY_CONNECTED_ATTEMPTS,
     ) -> None:
         self._api_token = api_token
+        self._redactor = redactor if redactor is not None else Redactor(api_token)
         self._taps = taps if taps is not None else TapSet()
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -206,29 +275,46 @@ class Connection:
         self._on_down = on_down
         self._on_up = on_up
         self.timeout = timeout
-        # HELLO policy (issue 9, docs/PROTOCOL.md OP-1): how long to wait for the reply.
-        self.hello_timeout = timeout
+        self.connect_timeout = timeout if connect_timeout is None else connect_timeout
+        self.hello_timeout = hello_timeout
         self.reconnect = reconnect
         self._backoff = backoff
+        self.stable_after = stable_after
+        self.already_connected_attempts = already_connected_attempts
         self.max_frame_bytes = max_frame_bytes
-        if sslopt is None and url.startswith("wss:"):
-            sslopt = {"context": ssl.create_default_context()}
-        self._sslopt = sslopt
+        self._ssl_context = make_ssl_context(sslopt) if url.startswith("wss:") else None
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
-        self._ws: websocket.WebSocket | None = None
-        self._connecting: websocket.WebSocket | None = None
+        self._stream: WebSocketStream | None = None
+        self._connecting: socket.socket | None = None
         self._reader: threading.Thread | None = None
         self._server_token: str | None = None
         self.customer_id: str | None = None
         self.state = State.NEW
         self.limited_until: _dt.datetime | None = None
         self.fatal_error: BlueCurrentError | None = None
-        self.dropped_frames = 0
+        self._dropped_before = 0
+        self._up_since: float | None = None
+        self._refusals = 0  # consecutive "Already connected" while reconnecting
+        self._revalidated_at: float | None = None
+        self._sent_since_revalidation = False
+        self._revalidating = False
+        self._fail_with: BlueCurrentError | None = None
+        # The read role (leader/follower): whoever holds it reads the socket. A caller
+        # waiting for its reply takes it when free and reads for itself (no hand-off to the
+        # reader thread); the reader thread reads when no caller waits.
+        self._role = threading.Lock()
+        role_lock = threading.Lock()
+        self._role_cond = threading.Condition(role_lock)  # followers wait here
+        self._aside = threading.Condition(role_lock)  # the reader thread stands aside here
+        self._last_caller_left = 0.0
+        self._callers = 0  # callers inside wait_reply (the reader thread stands aside)
+        self._followers = 0  # callers waiting for the role or for a leader to read their reply
+        _FORK_RESET.add(self)
 
     def __repr__(self) -> str:
-        return f"<Connection url={self.url!r} state={self.state.value}>"
+        return f"<Connection url={self._redactor.scrub(self.url)!r} state={self.state.value}>"
 
     # -- public ------------------------------------------------------------------------
     @property
@@ -236,37 +322,52 @@ class Connection:
         """Whether the main connection is up and HELLO was answered."""
         return self.state is State.CONNECTED
 
+    @property
+    def dropped_frames(self) -> int:
+        """How many incoming messages were skipped for exceeding ``max_frame_bytes``."""
+        stream = self._stream
+        return self._dropped_before + (stream.dropped if stream is not None else 0)
+
     def open(self) -> None:
         """Validate the token, open the main connection, HELLO, start the reader thread.
+
+        Everything (TCP, TLS, HTTP upgrade, validation, HELLO) shares one deadline of
+        ``connect_timeout`` seconds; :meth:`close` from another thread interrupts it.
 
         Raises:
             InvalidApiToken: The token was refused.
             RequestLimitReached: The daily quota is used up.
             AlreadyConnected: The server refused a second connection.
-            ConnectionClosedError: The server could not be reached or closed the connection.
-            RequestTimeoutError: A handshake reply did not come within ``timeout``.
+            ConnectionClosedError: The server could not be reached or closed the connection,
+                the upgrade was refused or redirected, or the client was closed meanwhile.
+            RequestTimeoutError: The deadline passed.
             ClientStateError: Already opened or closed.
         """
         with self._state_lock:
             if self.state is not State.NEW:
                 raise ClientStateError(f"connect() called on a {self.state.value} client")
             self.state = State.CONNECTING
+        deadline = Deadline(self.connect_timeout)
         try:
-            self._validate_token()
-            ws = self._establish()
-        except BaseException:
+            self._validate_token(deadline)
+            stream = self._establish(deadline)
+        except BaseException as exc:
             with self._state_lock:
                 if self.state is State.CONNECTING:
                     self.state = State.NEW
+            if isinstance(exc, BlueCurrentError):
+                self._redactor.scrub_error(exc)
             raise
         with self._state_lock:
             if self._stop.is_set():
-                _abort(ws)
+                stream.abort()
                 raise ConnectionClosedError("the client was closed while connecting")
-            self._ws = ws
+            self._stream = stream
             self.state = State.CONNECTED
+            self._up_since = time.monotonic()
+        # The thread holds the connection only: nothing here refers back to the Client.
         self._reader = threading.Thread(
-            target=self._run, args=(ws,), name=READER_THREAD_NAME, daemon=True
+            target=self._run, args=(stream,), name=READER_THREAD_NAME, daemon=True
         )
         self._reader.start()
 
@@ -278,13 +379,15 @@ class Connection:
         """Raise the error a call made now must fail with, if any (no network use).
 
         Raises:
-            ClientStateError: Not connected yet, or closed.
+            ClientStateError: Not connected yet, closed, or made before a fork.
             RequestLimitReached: In the limited state (with ``reset_at``).
             InvalidApiToken | AlreadyConnected: Reconnection stopped on that error.
             ConnectionClosedError: The connection is down (reconnecting).
         """
         state = self.state
         if state is State.CONNECTED:
+            if self._revalidating:
+                raise ConnectionClosedError("the API token is being validated again")
             return
         if state in (State.NEW, State.CONNECTING):
             raise ClientStateError("the client is not connected; call connect() first")
@@ -295,7 +398,7 @@ class Connection:
             if _dt.datetime.now(_dt.timezone.utc) < limited_until:
                 raise RequestLimitReached("Request limit reached", limited_until)
             with self._state_lock:
-                if self.state is State.LIMITED and self._ws is not None:
+                if self.state is State.LIMITED and self._stream is not None:
                     # ERROR 42 without a close: the connection stayed up; the quota has reset.
                     self.state = State.CONNECTED
                     self.limited_until = None
@@ -321,19 +424,22 @@ class Connection:
         """
         with self._send_lock:
             self.check_usable()
-            ws = self._ws
-            assert ws is not None and self._server_token is not None
+            stream = self._stream
+            assert stream is not None and self._server_token is not None
             frame = proto.command_frame(
                 command, proto.auth_value(self._server_token), **dict(fields)
             )
             if before_send is not None:
                 before_send()
-            self._send_frame(ws, frame, "main")
+            if self._revalidated_at is not None:
+                self._sent_since_revalidation = True
+            self._send_frame(stream, frame, "main")
 
     def request_once(self, command: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Send one command on a fresh short connection and return its one reply frame.
 
-        Used for GET_ACCOUNT (docs/PROTOCOL.md 1.3); does not touch the main connection.
+        Used for GET_ACCOUNT (PROTOCOL.md 1.3); does not touch the main connection. The whole
+        exchange is bounded by ``connect_timeout``.
 
         Raises:
             ConnectionClosedError, RequestTimeoutError, RequestLimitReached, AlreadyConnected.
@@ -341,86 +447,130 @@ class Connection:
         self.check_usable()
         assert self._server_token is not None
         frame = proto.command_frame(command, proto.auth_value(self._server_token), **dict(fields))
-        return self._short_exchange(frame, "account")
+        try:
+            return self._short_exchange(frame, "account", Deadline(self.connect_timeout))
+        except BlueCurrentError as exc:
+            raise self._redactor.scrub_error(exc) from None
 
     def close(self) -> None:
-        """Close the connection and join the reader thread (idempotent, bounded by ``timeout``)."""
+        """Close the connection and join the reader thread (idempotent, bounded by ``timeout``).
+
+        Interrupts a :meth:`open` or reconnect attempt in progress on another thread.
+        """
         with self._state_lock:
             if self.state is State.CLOSED:
                 return
             self.state = State.CLOSED
             self._stop.set()
-            ws, self._ws = self._ws, None
+            stream, self._stream = self._stream, None
             connecting = self._connecting
-        if ws is not None:
-            with self._send_lock:
-                try:
-                    ws.settimeout(min(self.timeout, 1.0))
-                    ws.send_close()
-                except Exception:  # best effort: the peer may already be gone
-                    logger.debug("close frame not sent", exc_info=False)
-            reader = self._reader
-            if reader is not None and reader is not threading.current_thread():
+        reader = self._reader
+        joinable = reader is not None and reader is not threading.current_thread()
+        if stream is not None:
+            stream.set_timeout(min(self.timeout, 1.0))  # a peer that reads nothing: no hang
+            stream.send_close()
+            if joinable:
+                assert reader is not None
                 # Give the server a moment to answer the close frame (a clean close).
                 reader.join(min(self.timeout, 0.25))
-            _abort(ws)
+            stream.abort()
             if self._taps:
                 self._taps.connection_event("closed", "main", "the client was closed")
         if connecting is not None:
-            _abort(connecting)
-        reader = self._reader
-        if reader is not None and reader is not threading.current_thread():
+            _shutdown(connecting)
+        self._wake_waiting_callers()
+        if joinable:
+            assert reader is not None
             reader.join(self.timeout + 1.0)
             if reader.is_alive():
                 logger.warning("reader thread did not stop within %.1f s", self.timeout + 1.0)
 
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's sockets and threads without touching them."""
+        self._send_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._role = threading.Lock()
+        role_lock = threading.Lock()
+        self._role_cond = threading.Condition(role_lock)
+        self._aside = threading.Condition(role_lock)
+        self._callers = self._followers = 0
+        if self._stream is not None:
+            self._stream.forget()
+        self._stream = None
+        self._connecting = None
+        self._reader = None
+        self._stop = threading.Event()
+        self._stop.set()
+        if self.state not in (State.NEW, State.CLOSED):
+            self.state = State.FAILED
+            self.fatal_error = ClientStateError(
+                "this client belongs to the process that forked; make a new Client here"
+            )
+
     # -- handshake -----------------------------------------------------------------------
-    def _open_socket(self, kind: ConnectionKind) -> websocket.WebSocket:
-        options: dict[str, Any] = {
-            "timeout": self.timeout,
-            "enable_multithread": True,
-            "skip_utf8_validation": True,
-            "header": [f"User-Agent: {_USER_AGENT}"],
-        }
-        if self._sslopt is not None:
-            options["sslopt"] = self._sslopt
+    def _set_connecting(self, sock: socket.socket | None) -> None:
+        with self._state_lock:
+            self._connecting = sock
+            stopping = self._stop.is_set()
+        if stopping and sock is not None:
+            _shutdown(sock)
+
+    def _open_stream(self, kind: ConnectionKind, deadline: Deadline) -> WebSocketStream:
+        if self._stop.is_set():
+            raise ConnectionClosedError("the client was closed while connecting")
+        where = self._redactor.scrub(_display_url(self.url))
         try:
-            ws = websocket.create_connection(self.url, **options)
-            ws.sock = _ReadAheadSocket(ws.sock)  # type: ignore[assignment]
-            ws.set_mask_key(_MaskKeys())  # type: ignore[no-untyped-call]
-            if self._taps:
-                self._taps.connection_event("opened", kind, "")
-            return ws
-        except websocket.WebSocketBadStatusException as exc:
+            stream = open_websocket(
+                self.url,
+                deadline,
+                ssl_context=self._ssl_context,
+                headers=[f"User-Agent: {_USER_AGENT}"],
+                max_frame_bytes=self.max_frame_bytes,
+                register=self._set_connecting,
+            )
+        except UpgradeRefused as exc:
             raise _map_rejection(exc) from None
-        except websocket.WebSocketTimeoutException:
-            raise ConnectionClosedError(f"timed out connecting to {self.url}") from None
+        except TimeoutError:
+            if self._stop.is_set():
+                raise ConnectionClosedError("the client was closed while connecting") from None
+            raise ConnectionClosedError(f"timed out connecting to {where}") from None
         except ssl.SSLError as exc:
             raise ConnectionClosedError(
-                f"TLS error connecting to {self.url}: {exc.reason or type(exc).__name__}"
+                f"TLS error connecting to {where}: {exc.reason or type(exc).__name__}"
             ) from None
+        except ProtocolViolation as exc:
+            raise ConnectionClosedError(f"bad websocket upgrade from {where}: {exc}") from None
         except OSError as exc:
+            if self._stop.is_set():
+                raise ConnectionClosedError("the client was closed while connecting") from None
             raise ConnectionClosedError(
-                f"could not connect to {self.url}: {exc.strerror or type(exc).__name__}"
+                f"could not connect to {where}: {exc.strerror or type(exc).__name__}"
             ) from None
-        except websocket.WebSocketException as exc:
-            # Messages of websocket-client may echo handshake headers: never include them.
-            raise ConnectionClosedError(
-                f"could not connect to {self.url}: {type(exc).__name__}"
-            ) from None
-
-    def _short_exchange(self, frame: Mapping[str, Any], kind: ConnectionKind) -> dict[str, Any]:
-        """Open a short connection, send ``frame``, read one reply, close."""
-        ws = self._open_socket(kind)
         with self._state_lock:
-            self._connecting = ws
+            if self._stop.is_set():
+                stream.abort()
+                raise ConnectionClosedError("the client was closed while connecting")
+            self._connecting = stream.sock
+        if self._taps:
+            self._taps.connection_event("opened", kind, "")
+        return stream
+
+    def _short_exchange(
+        self, frame: Mapping[str, Any], kind: ConnectionKind, deadline: Deadline
+    ) -> dict[str, Any]:
+        """Open a short connection, send ``frame``, read one reply, close (all by ``deadline``)."""
+        stream = self._open_stream(kind, deadline)
         try:
-            self._send_frame(ws, frame, kind)
-            reply = self._read_handshake_frame(ws, str(frame.get("command")), kind)
+            self._send_frame(stream, frame, kind)
+            reply, _text = self._read_handshake_frame(
+                stream, str(frame.get("command")), kind, deadline
+            )
         finally:
             with self._state_lock:
                 self._connecting = None
-            _close_quietly(ws)
+            stream.set_timeout(min(1.0, max(0.01, deadline.remaining())))
+            stream.send_close()
+            stream.abort()
             if self._taps:
                 self._taps.connection_event("closed", kind, "short exchange done")
         proto_error = self._error_of(reply)
@@ -428,30 +578,30 @@ class Connection:
             raise proto_error
         return reply
 
-    def _validate_token(self) -> None:
-        reply = self._short_exchange(proto.validate_frame(self._api_token), "validate")
+    def _validate_token(self, deadline: Deadline) -> None:
+        reply = self._short_exchange(proto.validate_frame(self._api_token), "validate", deadline)
         status = self._converter.token_status(reply)
         if not status.success or not status.token:
             raise InvalidApiToken("the API token was refused")
-        self._server_token = status.token
+        self._redactor.learn(status.token)
+        with self._send_lock:
+            self._server_token = status.token
         self.customer_id = status.customer_id
 
-    def _establish(self) -> websocket.WebSocket:
+    def _establish(self, deadline: Deadline) -> WebSocketStream:
         """Open the main connection and complete HELLO; re-validate once on ERROR 1."""
         for attempt in range(2):
             if self._server_token is None:
-                self._validate_token()
+                self._validate_token(deadline)
             assert self._server_token is not None
-            ws = self._open_socket("main")
-            with self._state_lock:
-                self._connecting = ws
+            stream = self._open_stream("main", deadline)
             try:
                 self._send_frame(
-                    ws, proto.hello_frame(proto.auth_value(self._server_token)), "main"
+                    stream, proto.hello_frame(proto.auth_value(self._server_token)), "main"
                 )
-                self._await_hello(ws)
+                self._await_hello(stream, deadline)
             except InvalidApiToken:
-                _close_quietly(ws)
+                _close_quietly(stream)
                 if attempt:
                     raise
                 logger.info(
@@ -460,73 +610,71 @@ class Connection:
                 self._server_token = None
                 continue
             except BaseException:
-                _close_quietly(ws)
+                _close_quietly(stream)
                 raise
             finally:
                 with self._state_lock:
                     self._connecting = None
-            ws.settimeout(self.ping_interval)
-            return ws
+            stream.set_timeout(self.ping_interval)
+            return stream
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _await_hello(self, ws: websocket.WebSocket) -> None:
-        # HELLO policy (docs/PROTOCOL.md OP-1; the smallest change, issue 10 owns the
-        # handshake deadline): the HELLO reply, or any other non-ERROR frame (which is
-        # routed as usual), proves the session live. Silence for ``hello_timeout`` counts
-        # as established too: the official client never waits for a HELLO reply. ERROR or
-        # a close fails the connect as before.
+    def _await_hello(self, stream: WebSocketStream, deadline: Deadline) -> None:
+        """Wait for the HELLO reply, or any other non-ERROR frame, or ``hello_timeout``.
+
+        A push before the reply proves the session live as well (it is routed normally).
+        Silence for ``hello_timeout`` (capped by the deadline) also counts as established.
+        """
+        wait = min(self.hello_timeout, max(0.0, deadline.remaining()))
+        hello_deadline = Deadline(wait)
         try:
-            reply = self._read_handshake_frame(ws, proto.HELLO, "main", self.hello_timeout)
+            reply, text = self._read_handshake_frame(stream, proto.HELLO, "main", hello_deadline)
         except RequestTimeoutError:
-            logger.info(
-                "no reply to HELLO within %.1f s; the connection counts as established",
-                self.hello_timeout,
-            )
+            if self._stop.is_set():
+                raise ConnectionClosedError("the client was closed while connecting") from None
+            logger.info("no HELLO reply within %.1f s; the connection counts as established", wait)
             return
         error = self._error_of(reply)
         if error is not None:
             raise error
         if proto.object_name_of(reply) != proto.OBJ_HELLO:
             try:
-                self._on_frame(json.dumps(reply))
+                self._on_frame(text)
             except Exception:  # never let one frame break the handshake
                 logger.exception("failed to handle a frame received before the HELLO reply")
 
     def _read_handshake_frame(
-        self,
-        ws: websocket.WebSocket,
-        command: str,
-        kind: ConnectionKind,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """Read the next JSON object from ``ws`` within ``timeout`` (handshake phase only)."""
-        timeout = self.timeout if timeout is None else timeout
-        ws.settimeout(timeout)
+        self, stream: WebSocketStream, command: str, kind: ConnectionKind, deadline: Deadline
+    ) -> tuple[dict[str, Any], str]:
+        """Read the next JSON object (and its redacted text) before ``deadline``."""
         while True:
             try:
-                opcode, frame = ws.recv_data_frame(True)
-            except websocket.WebSocketTimeoutException:
-                raise RequestTimeoutError(command, None, timeout) from None
-            except (websocket.WebSocketException, OSError) as exc:
+                opcode, data = stream.read_message(deadline)
+            except TimeoutError:
+                if self._stop.is_set():
+                    raise ConnectionClosedError("the client was closed while connecting") from None
+                raise RequestTimeoutError(command, None, self.connect_timeout) from None
+            except (ProtocolViolation, OSError) as exc:
+                if self._stop.is_set():
+                    raise ConnectionClosedError("the client was closed while connecting") from None
                 raise ConnectionClosedError(
                     f"connection lost waiting for the reply to {command}: {type(exc).__name__}"
                 ) from None
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                raise self._close_error(frame.data)
-            if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                continue
-            text = self._decode(frame.data)
+            if opcode == OP_CLOSE:
+                raise self._close_error(data)
+            text = self._decode(data)
             if text is None:
                 continue
             if self._taps:
                 self._taps.frame("in", text, kind)
+            text = self._redactor.scrub(text)
             try:
                 reply = json.loads(text)
             except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                 logger.warning("dropped a non-JSON frame while waiting for %s", command)
                 continue
             if isinstance(reply, dict):
-                return reply
+                return reply, text
             logger.warning("dropped a non-object frame while waiting for %s", command)
 
     def _error_of(self, frame: Mapping[str, Any]) -> BlueCurrentError | None:
@@ -541,34 +689,19 @@ class Connection:
 
     # -- I/O helpers -------------------------------------------------------------------
     def _send_frame(
-        self, ws: websocket.WebSocket, frame: Mapping[str, Any], kind: ConnectionKind
+        self, stream: WebSocketStream, frame: Mapping[str, Any], kind: ConnectionKind
     ) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
-            from ._convert import redact
-
-            logger.debug("send %s", redact(frame))
-        text = proto.encode(frame)
+        text = proto.encode(frame)  # logged by the wire-log tap (bluecurrent_sync.wire)
         if self._taps:
             self._taps.frame("out", text, kind)
         try:
-            ws.send(text)
-        except (websocket.WebSocketException, OSError) as exc:
+            stream.send_text(text)
+        except OSError as exc:
             raise ConnectionClosedError(
                 f"connection lost while sending {frame.get('command')}: {type(exc).__name__}"
             ) from None
 
-    def _decode(self, data: bytes | str) -> str | None:
-        size = len(data)
-        if size > self.max_frame_bytes:
-            self.dropped_frames += 1
-            logger.warning(
-                "dropped an incoming frame of %d bytes (max_frame_bytes=%d)",
-                size,
-                self.max_frame_bytes,
-            )
-            return None
-        if isinstance(data, str):
-            return data
+    def _decode(self, data: bytes) -> str | None:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -585,72 +718,257 @@ class Connection:
         return ConnectionClosedError(f"the server closed the connection (code {code})")
 
     # -- the reader thread ---------------------------------------------------------------
-    def _run(self, ws: websocket.WebSocket | None) -> None:
+    def _run(self, stream: WebSocketStream | None) -> None:
         while not self._stop.is_set():
-            if ws is not None:
-                error = self._read_until_dropped(ws)
-                _abort(ws)
+            if stream is not None:
+                error = self._read_until_dropped(stream)
+                stream.abort()
+                self._dropped_before += stream.dropped
                 if self._taps:
                     self._taps.connection_event("closed", "main", str(error))
                 if self._stop.is_set():
                     return
                 self._went_down(error)
-                ws = None
+                stream = None
             if not self.reconnect or self.state in (State.FAILED, State.CLOSED):
                 return
             if not self._wait_before_reconnect():
                 return
-            ws = self._try_reconnect()
+            stream = self._try_reconnect()
 
-    def _read_until_dropped(self, ws: websocket.WebSocket) -> BlueCurrentError:
-        """Read frames until the socket fails; return the error pending calls fail with.
+    def _read_until_dropped(self, stream: WebSocketStream) -> BlueCurrentError:
+        """Read frames until the connection fails; return the error pending calls fail with.
 
-        With ``ping_interval`` set, the socket has that read timeout: after a silent interval
-        the reader sends a ping (websocket-client keeps partial frames across timeouts), and
-        after ``ping_interval + ping_timeout`` seconds without any frame, pongs included, the
-        connection counts as dead.
+        While callers wait in :meth:`wait_reply` they read for themselves and this thread
+        stands aside (it still watches liveness). Liveness is judged by complete frames
+        (pongs included), not bytes: after ``ping_interval`` seconds without one a ping goes
+        out, and after ``ping_interval + ping_timeout`` seconds the connection counts as
+        dead, even if a server keeps dripping bytes of a frame that never completes.
         """
-        last_heard = time.monotonic()
+        interval = self.ping_interval
+        timeout = self.ping_timeout
+        pinged_at = 0.0
+        cond = self._role_cond
+        role = self._role
         while True:
-            try:
-                opcode, frame = ws.recv_data_frame(True)
-            except websocket.WebSocketTimeoutException:
-                if self._stop.is_set():
-                    return ConnectionClosedError("the client was closed")
-                silent = time.monotonic() - last_heard
-                if self.ping_interval is None or silent >= self.ping_interval + self.ping_timeout:
-                    logger.info("no data from %s for %.1f s: connection dead", self.url, silent)
-                    return ConnectionClosedError("the connection timed out")
-                self._ping(ws)
+            if stream.end_error is not None:
+                return stream.end_error  # type: ignore[no-any-return]
+            if self._fail_with is not None:
+                return self._fail_with
+            if self._stop.is_set():
+                return ConnectionClosedError("the client was closed")
+            check_at = None
+            if interval is not None:
+                last = stream.last_progress
+                check_at = last + (interval if pinged_at < last else interval + timeout)
+            aside = self._callers or time.monotonic() - self._last_caller_left < CALLER_GRACE
+            if aside:
+                # Callers read for themselves. Right after one leaves, another usually comes
+                # (a loop of calls): stand aside a moment longer rather than wake for its
+                # reply; a push arriving then waits at most CALLER_GRACE.
+                with cond:
+                    if stream.end_error is None and not self._stop.is_set():
+                        now = time.monotonic()
+                        wait = (
+                            CALLER_GRACE
+                            if self._callers
+                            else (self._last_caller_left + CALLER_GRACE - now)
+                        )
+                        if check_at is not None:
+                            wait = min(wait, check_at - now)
+                        if wait > 0:
+                            self._aside.wait(wait)
+            elif stream.wait_readable(
+                None if check_at is None else max(0.0, check_at - time.monotonic()),
+                wakeable=True,
+            ):
+                if self._callers or not role.acquire(blocking=False):
+                    continue  # a caller is reading: let it
+                try:
+                    if not stream.wait_readable(0):
+                        continue  # a caller took what was there
+                    opcode, data = stream.read_message(None, check_at)
+                    error = self._handle_message(stream, opcode, data)
+                except TimeoutError:
+                    pass  # check_at reached: the liveness check below
+                except (ProtocolViolation, OSError, ValueError) as exc:
+                    if stream.end_error is None and not self._stop.is_set():
+                        logger.info("connection lost: %s", type(exc).__name__)
+                    return (
+                        self._fail_with
+                        or stream.end_error
+                        or ConnectionClosedError("the connection was lost")
+                    )
+                else:
+                    if error is not None:
+                        return error
+                    continue
+                finally:
+                    with cond:
+                        role.release()
+                        cond.notify_all()  # callers that came meanwhile may lead now
+            if check_at is None or time.monotonic() < check_at:
                 continue
-            except (websocket.WebSocketException, OSError, ValueError) as exc:
-                if not self._stop.is_set():
-                    logger.info("connection to %s lost: %s", self.url, type(exc).__name__)
-                return ConnectionClosedError("the connection was lost")
-            last_heard = time.monotonic()
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                error = self._close_error(frame.data)
-                if not self._stop.is_set():
-                    logger.info("server closed the connection: %s", error)
-                return error
-            if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                continue
-            text = self._decode(frame.data)
-            if text is None:
-                continue
+            if self._stop.is_set():
+                return ConnectionClosedError("the client was closed")
+            silent = time.monotonic() - stream.last_progress
+            if silent >= interval + timeout:  # type: ignore[operator]
+                logger.info("no complete frame from the server for %.1f s: connection dead", silent)
+                stream.end_error = ConnectionClosedError("the connection timed out")
+                stream.abort()  # wakes a caller reading
+                return stream.end_error  # type: ignore[no-any-return]
+            if silent >= interval and pinged_at < stream.last_progress:  # type: ignore[operator]
+                pinged_at = time.monotonic()
+                try:
+                    stream.send_frame(OP_PING, b"")
+                except OSError:
+                    logger.debug("ping not sent")
+
+    def _handle_message(
+        self, stream: WebSocketStream, opcode: int, data: bytes
+    ) -> BlueCurrentError | None:
+        """Deliver one message read from the main connection; return the error if it ended it.
+
+        Runs on whichever thread holds the read role. An exception (KeyboardInterrupt
+        included) while a frame is being handled marks the connection dead: it never goes on
+        with a frame half-delivered.
+        """
+        if opcode == OP_CLOSE:
+            error = self._close_error(data)
+            if not self._stop.is_set():
+                logger.info("server closed the connection: %s", error)
+            if stream.end_error is None:
+                stream.end_error = error
+            stream.abort()
+            return error
+        text = self._decode(data)
+        if text is None:
+            return None
+        try:
             if self._taps:
                 self._taps.frame("in", text, "main")
+            redactor = self._redactor
+            if redactor.hit(text):
+                text = redactor.scrub(text)
             try:
                 self._on_frame(text)
-            except Exception:  # the reader never dies from one frame
+            except Exception:  # one frame never ends the connection
                 logger.exception("failed to handle an incoming frame")
+        except BaseException:
+            if stream.end_error is None:
+                stream.end_error = ConnectionClosedError("interrupted while handling a frame")
+            stream.abort()
+            raise
+        if self._fail_with is not None:
+            return self._fail_with
+        return None
 
-    def _ping(self, ws: websocket.WebSocket) -> None:
-        with self._send_lock:
-            try:
-                ws.ping()
-            except (websocket.WebSocketException, OSError):
-                logger.debug("ping not sent")
+    def wait_reply(self, waiter: _Waiter, timeout: float) -> bool:
+        """Wait until ``waiter`` is done, reading the socket on this thread when nobody else is.
+
+        The leader/follower read path: the first caller to find the read role free reads
+        and routes frames itself until its own reply is in (no wake-up of, or hand-off from,
+        the reader thread); other callers wait for the leader to route their replies or to
+        pass the role on. The reader thread stands aside while callers wait.
+
+        Args:
+            waiter: The caller's pending request (``done``, ``wait(timeout)``).
+            timeout: Seconds to wait at most.
+
+        Returns:
+            Whether the waiter is done (False: timed out).
+        """
+        if waiter.done:
+            return True
+        deadline = time.monotonic() + timeout
+        cond = self._role_cond
+        role = self._role
+        with cond:
+            self._callers += 1
+        try:
+            while True:
+                if _done(waiter):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                stream = self._stream
+                if stream is None or stream.broken or stream.end_error is not None:
+                    # Down: the drop fails every pending waiter; nothing to read meanwhile.
+                    return waiter.wait(remaining)
+                if not role.acquire(blocking=False):
+                    with cond:  # follower: the role holder notifies under this lock
+                        if _done(waiter):
+                            return True
+                        if not role.acquire(blocking=False):
+                            self._followers += 1
+                            try:
+                                cond.wait(remaining)
+                            finally:
+                                self._followers -= 1
+                            continue
+                try:
+                    self._lead(stream, waiter, deadline)
+                finally:
+                    stream.set_timeout(self.ping_interval)  # the reader thread's setting
+                    with cond:
+                        role.release()
+                        cond.notify_all()
+        finally:
+            with cond:
+                self._callers -= 1
+                if not self._callers:
+                    # The reader thread takes over within CALLER_GRACE (it is not woken: the
+                    # next call of a loop usually comes sooner).
+                    self._last_caller_left = time.monotonic()
+
+    def _wake_waiting_callers(self) -> None:
+        """Wake callers parked in :meth:`wait_reply` (their waiters may have been failed) and
+        the reader thread if it stands aside (the connection may have ended)."""
+        with self._role_cond:
+            self._role_cond.notify_all()
+            self._aside.notify_all()
+
+    def _lead(self, stream: WebSocketStream, waiter: _Waiter, deadline: float) -> None:
+        """Read and route frames while holding the role, until the waiter is done or the
+        deadline passes; then route every complete frame still buffered (the reader thread
+        watches the socket, not the buffer, so none may be left behind)."""
+        cond = self._role_cond
+        try:
+            while stream.end_error is None:
+                remaining = deadline - time.monotonic()
+                draining = _done(waiter) or remaining <= 0
+                if draining:
+                    if not stream.buffered():
+                        return
+                    read_by = Deadline(0.0)  # complete buffered frames only, no socket read
+                elif not stream.wait_readable(remaining):
+                    continue  # the deadline passed: drain, then return
+                else:
+                    read_by = Deadline(max(remaining, 0.001))
+                try:
+                    opcode, data = stream.read_message(read_by)
+                except TimeoutError:
+                    if draining:
+                        return  # a partial frame: its rest wakes the reader thread's poll
+                    continue
+                except (ProtocolViolation, OSError, ValueError):
+                    if stream.end_error is None:
+                        stream.end_error = self._fail_with or ConnectionClosedError(
+                            "the connection was lost"
+                        )
+                    stream.abort()
+                    self._wake_waiting_callers()  # the reader thread reports it, reconnects
+                    return
+                if self._handle_message(stream, opcode, data) is not None:
+                    self._wake_waiting_callers()
+                    return
+                if self._followers:
+                    with cond:
+                        cond.notify_all()  # a follower's reply may be in
+        finally:
+            if stream.buffered():
+                stream.wake()  # left early (an exception): the reader thread takes over
 
     def enter_limited(self, reset_at: _dt.datetime) -> None:
         """Enter the quota-exhausted state (ERROR 42): no calls or reconnects until ``reset_at``."""
@@ -661,26 +979,89 @@ class Connection:
             self.state = State.LIMITED
         logger.warning("request limit reached; no requests until %s", reset_at.isoformat())
 
+    def token_refused(self) -> None:
+        """ERROR 1 on the live connection: validate the API token again, once.
+
+        Runs on the reader thread (called by the router). A new server-issued token replaces
+        the old one and the connection carries on. If validation fails, or the server refuses
+        the new token too before the connection has been stable for ``stable_after`` seconds,
+        reconnection stops with :class:`InvalidApiToken`.
+        """
+        if self.state is not State.CONNECTED:
+            return
+        now = time.monotonic()
+        recent = self._revalidated_at is not None and now - self._revalidated_at < self.stable_after
+        if recent and not self._sent_since_revalidation:
+            return  # an answer to a frame sent with the old token
+        if recent:
+            self._give_up(InvalidApiToken("the server refused the token again after re-validation"))
+            return
+        logger.info("server refused the session token (ERROR 1); validating the API token again")
+        self._revalidating = True
+        try:
+            self._validate_token(Deadline(self.connect_timeout))
+        except InvalidApiToken as exc:
+            self._give_up(exc)
+            return
+        except BlueCurrentError as exc:
+            logger.info("re-validation failed (%s); reconnecting", exc)
+            with self._send_lock:
+                self._server_token = None
+            self._drop_stream()
+            return
+        finally:
+            self._revalidating = False
+        self._revalidated_at = time.monotonic()
+        self._sent_since_revalidation = False
+
+    def _give_up(self, error: BlueCurrentError) -> None:
+        self._fail_with = error
+        stream = self._stream
+        if stream is not None and stream.end_error is None:
+            stream.end_error = error
+        self._drop_stream()
+
+    def _drop_stream(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            stream.abort()
+        self._wake_waiting_callers()
+
     def _went_down(self, error: BlueCurrentError) -> None:
+        now = time.monotonic()
+        if self._up_since is not None and now - self._up_since >= self.stable_after:
+            self._backoff.reset()  # only a connection that stayed up earns a fresh start
+        self._up_since = None
+        reconnecting = True
         with self._send_lock, self._state_lock:
-            self._ws = None
+            self._stream = None
             if isinstance(error, RequestLimitReached):
                 self.limited_until = error.reset_at
                 self.state = State.LIMITED
-            elif isinstance(error, (AlreadyConnected, InvalidApiToken)):
+            elif isinstance(error, InvalidApiToken) or (
+                isinstance(error, AlreadyConnected) and not self.reconnect
+            ):
                 self.fatal_error = error
                 self.state = State.FAILED
+                reconnecting = False
             elif self.state not in (State.LIMITED, State.FAILED, State.CLOSED):
                 self.state = State.RECONNECTING if self.reconnect else State.FAILED
                 if not self.reconnect:
                     self.fatal_error = ConnectionClosedError(
                         "the connection was lost (reconnect=False)"
                     )
+                    reconnecting = False
+            if isinstance(error, AlreadyConnected) and reconnecting:
+                self._refusals += 1
         limited_until = self.limited_until if self.state is State.LIMITED else None
         if limited_until is not None and not isinstance(error, RequestLimitReached):
             error = RequestLimitReached("Request limit reached", limited_until)
+        self._notify_down(error, reconnecting)
+        self._wake_waiting_callers()
+
+    def _notify_down(self, error: BlueCurrentError, reconnecting: bool) -> None:
         try:
-            self._on_down(error)
+            self._on_down(error, reconnecting)
         except Exception:
             logger.exception("on_down callback failed")
 
@@ -692,25 +1073,41 @@ class Connection:
             logger.info("request limit reached: reconnecting at %s", self.limited_until.isoformat())
         else:
             delay = self._backoff.next_delay()
-            logger.info("reconnecting to %s in %.2f s", self.url, delay)
+            logger.info("reconnecting in %.2f s", delay)
         return not self._stop.wait(delay)
 
-    def _try_reconnect(self) -> websocket.WebSocket | None:
+    def _try_reconnect(self) -> WebSocketStream | None:
         with self._state_lock:
             if self._stop.is_set():
                 return None
             # Calls made during the attempt fail at once with ConnectionClosedError.
             self.state = State.RECONNECTING
         try:
-            ws = self._establish()
+            stream = self._establish(Deadline(self.connect_timeout))
         except RequestLimitReached as exc:
             self._set_state_after_failure(State.LIMITED, exc)
             return None
-        except (InvalidApiToken, AlreadyConnected) as exc:
+        except InvalidApiToken as exc:
             self._set_state_after_failure(State.FAILED, exc)
             return None
+        except AlreadyConnected as exc:
+            # Usually our own stale connection, still open on the server after a silent
+            # drop: it is released in time. Same backoff; give up after a bounded number.
+            self._refusals += 1
+            if self._refusals >= self.already_connected_attempts:
+                self._set_state_after_failure(State.FAILED, exc)
+                self._notify_down(copy_error(exc), False)
+            else:
+                logger.info(
+                    "reconnect refused: Already connected (%d of %d); retrying",
+                    self._refusals,
+                    self.already_connected_attempts,
+                )
+                self._set_state_after_failure(State.RECONNECTING, exc)
+                self._notify_down(copy_error(exc), True)
+            return None
         except BlueCurrentError as exc:
-            logger.info("reconnect failed: %s", exc)
+            logger.info("reconnect failed: %s", self._redactor.scrub(str(exc)))
             self._set_state_after_failure(State.RECONNECTING, exc)
             return None
         except Exception:  # the reader thread must survive anything a server sends
@@ -721,18 +1118,19 @@ class Connection:
             return None
         with self._state_lock:
             if self._stop.is_set():
-                _abort(ws)
+                stream.abort()
                 return None
-            self._ws = ws
+            self._stream = stream
             self.state = State.CONNECTED
             self.limited_until = None
-        self._backoff.reset()
-        logger.info("reconnected to %s", self.url)
+            self._up_since = time.monotonic()
+            self._refusals = 0
+        logger.info("reconnected")
         try:
             self._on_up()
         except Exception:
             logger.exception("on_up callback failed")
-        return ws
+        return stream
 
     def _set_state_after_failure(self, state: State, error: BlueCurrentError) -> None:
         with self._state_lock:
@@ -744,53 +1142,9 @@ class Connection:
             if state is State.FAILED:
                 self.fatal_error = error
         if state is State.FAILED:
-            logger.error("reconnecting stopped: %s", error)
+            logger.error("reconnecting stopped: %s", self._redactor.scrub(str(error)))
         elif state is State.LIMITED:
             logger.warning("request limit reached while reconnecting: %s", error)
-
-
-class _ReadAheadSocket:
-    """Serve websocket-client's 2-3 small recv() calls per frame from one large read.
-
-    Every recv() releases and re-takes the GIL; while the dispatcher thread converts events,
-    re-taking it costs far more than the syscall (a GIL convoy), so fewer recv() calls
-    matter more than their size.
-    """
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._buffer = memoryview(b"")
-
-    def recv(self, size: int) -> bytes:
-        if not self._buffer:
-            data: bytes = self._sock.recv(max(size, 65536))
-            if len(data) <= size:
-                return data
-            self._buffer = memoryview(data)
-        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
-        return bytes(chunk)
-
-    def pending(self) -> int:
-        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
-        return len(self._buffer) + int(inner)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-class _MaskKeys:
-    """Masking keys from one os.urandom() call per 1,024 frames instead of one per frame."""
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._lock = threading.Lock()
-
-    def __call__(self, length: int) -> bytes:
-        with self._lock:
-            if len(self._pool) < length:
-                self._pool = os.urandom(4096)
-            key, self._pool = self._pool[:length], self._pool[length:]
-            return key
 
 
 def error_for_code(code: int | None, message: str) -> BlueCurrentError:
@@ -802,14 +1156,23 @@ def error_for_code(code: int | None, message: str) -> BlueCurrentError:
     return ApiError(code, message)
 
 
-def _map_rejection(exc: websocket.WebSocketBadStatusException) -> BlueCurrentError:
-    headers = exc.resp_headers or {}
-    reason = str(headers.get(proto.REJECT_REASON_HEADER, "")).lower()
+def _map_rejection(exc: UpgradeRefused) -> BlueCurrentError:
+    """The one place a refused upgrade is judged; redirects are refused, never followed.
+
+    A 3xx would send the token (VALIDATE_API_TOKEN, HELLO) to wherever ``Location`` points,
+    possibly another host or plain ``ws://``; its value is never shown (it may carry secrets).
+    """
+    if 300 <= exc.status < 400:
+        return ConnectionClosedError(
+            f"the server answered the websocket upgrade with a redirect (HTTP {exc.status}); "
+            "redirects are not followed"
+        )
+    reason = exc.headers.get(proto.REJECT_REASON_HEADER, "").lower()
     if proto.REASON_LIMIT in reason:
         return RequestLimitReached("Request limit reached", proto.next_reset_at())
     if proto.REASON_ALREADY_CONNECTED in reason:
         return AlreadyConnected("Already connected")
-    return ConnectionClosedError(f"the server refused the connection (HTTP {exc.status_code})")
+    return ConnectionClosedError(f"the server refused the connection (HTTP {exc.status})")
 
 
 def copy_error(error: BlueCurrentError) -> BlueCurrentError:
@@ -822,23 +1185,56 @@ def copy_error(error: BlueCurrentError) -> BlueCurrentError:
         return error
 
 
-def _abort(ws: websocket.WebSocket) -> None:
-    """Shut the socket down (waking a reader blocked in recv), then close it.
-
-    ``WebSocket.abort()`` is not enough: it does nothing once ``send_close()`` has cleared
-    ``connected``, and closing a socket does not wake a thread blocked reading it on Linux.
-    """
-    sock = ws.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-    ws.shutdown()  # type: ignore[no-untyped-call]
+def _done(waiter: _Waiter) -> bool:
+    """``waiter.done``, read afresh (another thread may have resolved it meanwhile)."""
+    return waiter.done
 
 
-def _close_quietly(ws: websocket.WebSocket) -> None:
-    try:
-        ws.settimeout(1.0)
-        ws.send_close()
-    except (websocket.WebSocketException, OSError):
-        pass
-    _abort(ws)
+def _display_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment (they may carry secrets)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def _shutdown(sock: socket.socket) -> None:
+    """Wake any thread blocked on ``sock`` (handshake in progress); the owner closes it."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _close_quietly(stream: WebSocketStream) -> None:
+    stream.set_timeout(1.0)
+    stream.send_close()
+    stream.abort()
+
+
+class _ForkReset:
+    """Objects to reset in a forked child (weakly held; one hook per process)."""
+
+    def __init__(self) -> None:
+        self._objects: weakref.WeakSet[Any] = weakref.WeakSet()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._in_child)
+
+    def add(self, obj: Any) -> None:
+        """Call ``obj._after_fork_in_child()`` in every forked child while ``obj`` lives."""
+        self._objects.add(obj)
+
+    def _in_child(self) -> None:
+        for obj in list(self._objects):
+            try:
+                obj._after_fork_in_child()
+            except Exception:  # never break the child over one client
+                logger.exception("resetting %s after fork failed", type(obj).__name__)
+
+
+#: The process-wide fork hook (state: weak references only, reset in each child).
+_FORK_RESET = _ForkReset()
+
+
+def reset_after_fork(obj: Any) -> None:
+    """Register ``obj`` (with an ``_after_fork_in_child()`` method) for the fork hook."""
+    _FORK_RESET.add(obj)

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from bluecurrent_sync._lazy import LazyModule
+from bluecurrent_sync._log import CONNECTION
+from bluecurrent_sync._redact import redact_keys
 from bluecurrent_sync.errors import ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
@@ -70,7 +72,7 @@ __all__ = [
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 """Time zone of naive wire timestamps."""
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(CONNECTION)
 
 #: "for chargepoint: BCU101" inside an error text (RECEIVED_STOP_SESSION, docs/PROTOCOL.md OP-5).
 _EVSE_IN_TEXT = re.compile(r"for chargepoint:\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
@@ -79,7 +81,6 @@ _UNATTRIBUTABLE_IDS = frozenset({"GRID_STATUS"})
 
 _T = TypeVar("_T")
 
-_SECRET_KEYS = frozenset({"token", "authorization"})
 _REDACTED = "***"
 
 _VEHICLE_LETTERS = {
@@ -237,19 +238,11 @@ def event_object_name(event: object) -> str:
 def redact(frame: Mapping[str, Any]) -> dict[str, Any]:
     """Return a deep copy of ``frame`` with every ``token``/``Authorization`` value as ``***``.
 
-    Keys are matched case-insensitively at any depth, including inside lists.
+    Keys are matched case-insensitively at any depth, including inside lists (the rule lives
+    in ``_redact.py``).
     """
-    return {k: _redact_value(k, v) for k, v in frame.items()}
-
-
-def _redact_value(key: object, value: Any) -> Any:
-    if isinstance(key, str) and key.lower() in _SECRET_KEYS:
-        return _REDACTED
-    if isinstance(value, Mapping):
-        return {k: _redact_value(k, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_value(None, item) for item in value]
-    return value
+    result: dict[str, Any] = redact_keys(frame, _REDACTED)
+    return result
 
 
 def parse_timestamp(value: object) -> _dt.datetime | None:

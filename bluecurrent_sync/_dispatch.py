@@ -168,6 +168,9 @@ class Dispatcher:
         if maxsize is not None and maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         stream = EventStream(names, maxsize or self.queue_size, timeout, self._forget_stream)
+        if self._stop.is_set():  # the client is closed: the stream ends at once
+            stream.close()
+            return stream
         with self._lock:
             self._streams.append(weakref.ref(stream))
             self._wanted = {}
@@ -271,6 +274,15 @@ class Dispatcher:
                 logger.exception("event handler %r failed on %s", handler, object_name)
         for stream in streams:
             stream.put(event)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks, no thread (the parent's did not survive the fork)."""
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
+        self._queue.clear()
+        self._thread = None
+        self._stop = threading.Event()
+        self._stop.set()
 
     def stop(self, timeout: float) -> None:
         """Stop the thread (queued events are discarded), close every stream, join.

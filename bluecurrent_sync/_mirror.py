@@ -24,12 +24,13 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ._log import CONNECTION
 from .errors import BlueCurrentError, RequestTimeoutError
 from .models import ChSettings, ChStatus, GridCurrent, GridStatus
 
 __all__ = ["MIRRORED_OBJECTS", "Mirror", "Observed"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(CONNECTION)
 
 T = TypeVar("T")
 

@@ -149,6 +149,13 @@ class PendingTable:
         self._dedup: dict[tuple[str, str | None], Waiter[Any]] = {}
         self._seq = itertools.count()
 
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: a fresh lock (a parent thread may have held it) and no waiters."""
+        self._lock = threading.Lock()
+        self._waiters.clear()
+        self._index.clear()
+        self._dedup.clear()
+
     def register(
         self,
         command: str,

@@ -31,11 +31,12 @@ import time
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ._log import CONNECTION
 from ._tap import ConnectionKind, Direction
 
 __all__ = ["CAPTURE_FORMAT", "CAPTURE_VERSION", "REDACTED", "CaptureRecorder", "redact_secrets"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(CONNECTION)
 
 CAPTURE_FORMAT = "bluecurrent_sync"
 CAPTURE_VERSION = 1

@@ -33,6 +33,8 @@ class Router:
         on_limit: Called with ``reset_at`` when the server reports ERROR 42.
         observe: Called with ``(object name, evse_id, frame)`` for every routed frame other
             than ERROR and HELLO, before any waiter sees it (the live mirror).
+        on_token_refused: Called after ERROR 1 has failed the pending requests (the
+            connection validates the API token again).
     """
 
     def __init__(
@@ -41,12 +43,15 @@ class Router:
         pending: PendingTable,
         dispatcher: Dispatcher,
         on_limit: Callable[[Any], None],
+        *,
+        on_token_refused: Callable[[], None] | None = None,
         observe: Callable[[str, str | None, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._converter = converter
         self._pending = pending
         self._dispatcher = dispatcher
         self._on_limit = on_limit
+        self._on_token_refused = on_token_refused
         self._observe = observe
         self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
         # The activity of every charge point as the last CH_STATUS showed it (requested or
@@ -111,6 +116,8 @@ class Router:
             logger.warning("server error %s failed %d pending request(s)", server_error.code, count)
             if isinstance(error, RequestLimitReached):
                 self._on_limit(error.reset_at)
+            elif self._on_token_refused is not None:
+                self._on_token_refused()
             return
         # ERROR names no request: it answers the oldest one still unanswered (the server
         # answers in order); "not authorized" can only answer a request naming a charge

@@ -41,6 +41,7 @@ from typing import Any
 import attrs
 
 from ._convert import AMSTERDAM
+from ._log import CONNECTION
 from ._tap import ConnectionKind, Direction
 from .errors import DailyBudgetExceeded, UsageFileError
 
@@ -52,7 +53,7 @@ __all__ = [
     "next_midnight",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(CONNECTION)
 
 FORMAT = "bluecurrent_sync.usage"
 VERSION = 1

@@ -2,9 +2,11 @@
 
 Threads (all daemon, all joined by :meth:`Client.close` with a timeout):
 
-* ``bluecurrent-sync-reader`` owns the socket's receive side: it routes every frame to the
-  waiting calls (by object name and evse_id, docs/PROTOCOL.md section 6) and to the dispatcher, and
-  reconnects after a drop.
+* ``bluecurrent-sync-reader`` reads the socket whenever no call is waiting: it routes every
+  frame to the waiting calls (by object name and evse_id, docs/PROTOCOL.md section 6) and to the
+  dispatcher, watches liveness and reconnects after a drop. A call waiting for its reply
+  reads and routes frames itself while nobody else does (leader/follower), so its reply
+  needs no hand-off between threads; concurrent calls take turns.
 * ``bluecurrent-sync-dispatch`` runs event handlers in arrival order, each isolated.
 
 Blocking calls are safe from any thread, including from inside an event handler (handlers do
@@ -18,6 +20,8 @@ import logging
 import os
 import threading
 import time
+import warnings
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, TypeVar, overload
 
@@ -25,14 +29,16 @@ import attrs
 
 from . import _protocol as proto
 from ._args import require_bool, require_evse_id, require_timeout
-from ._connection import Backoff, Connection, copy_error
+from ._connection import Backoff, Connection, copy_error, reset_after_fork
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._events import check_event_name, check_event_names
+from ._log import CONNECTION
 from ._mirror import Mirror, Observed
 from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from ._protocol import Role
 from ._record import CaptureRecorder
+from ._redact import Redactor
 from ._router import Router
 from ._tap import TapSet
 from ._url import validate_url
@@ -63,7 +69,7 @@ from .models import (
 
 __all__ = ["DEFAULT_URL", "Client"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(CONNECTION)
 
 DEFAULT_URL = "wss://motown.bluecurrent.nl/haserver"
 
@@ -98,9 +104,15 @@ class Client:
         event_queue_size: Bound of the dispatcher queue and of every :meth:`events` stream;
             when full, the OLDEST queued event is dropped (and counted).
         reconnect_delay: ``(initial, maximum)`` seconds of the reconnect backoff.
-        sslopt: websocket-client TLS options; default a verifying ``ssl.create_default_context()``.
+        sslopt: TLS options in websocket-client's style (``{"context": ssl_context}``,
+            ``cert_reqs``, ``ca_certs``, ...); default: a verifying default context.
         ping_interval: Seconds of server silence before a keepalive ping (None: no pings).
         ping_timeout: Further seconds of silence after which the connection counts as lost.
+            Silence means no complete frame: a server dripping bytes does not count as alive.
+        connect_timeout: One deadline in seconds for the whole of :meth:`connect` (TCP, TLS,
+            HTTP upgrade, token validation, HELLO) and for each reconnect attempt; None
+            (default): ``timeout``.
+
         usage_file: A file where this client adds every request it sends, shared safely by
             several processes (cron runs): see :meth:`usage` and ``bluecurrent-sync usage``.
         daily_budget: Requests allowed per day (Europe/Amsterdam), counted over the usage
@@ -109,7 +121,7 @@ class Client:
         hello_timeout: Seconds :meth:`connect` waits for the HELLO reply; any frame that is
             not an ERROR ends the wait too, and when nothing arrives at all the connection
             counts as established (the server may never answer HELLO, docs/PROTOCOL.md
-            OP-1). Never longer than ``timeout``.
+            OP-1). Never longer than ``connect_timeout``.
         verdict_timeout: Seconds an action waits for its verdict once the server has
             acknowledged it (None: until the action's own timeout). When no verdict comes,
             the call returns an ActionResult with ``outcome=ACKNOWLEDGED`` and
@@ -126,6 +138,8 @@ class Client:
             number above 0, or a negative ``daily_budget``.
         TypeError: ``reconnect`` or ``allow_insecure`` is not a ``bool``, or a timeout is not
             a number.
+        ValueError: An unsupported ``sslopt`` key (supported: context, cert_reqs,
+            check_hostname, ca_certs, ca_cert_path, certfile, keyfile).
 
     Errors every request method may raise (besides those it lists itself):
 
@@ -136,9 +150,10 @@ class Client:
       after the timeout); a non-idempotent command is never re-sent automatically;
     * :class:`~bluecurrent_sync.errors.RequestLimitReached` (ERROR 42, close code 4001): from
       then until ``reset_at`` every call raises it at once without touching the network;
-    * :class:`~bluecurrent_sync.errors.InvalidApiToken` (ERROR 1) and
-      :class:`~bluecurrent_sync.errors.AlreadyConnected`: when they stop a reconnect, every
-      later call raises them until the client is closed;
+    * :class:`~bluecurrent_sync.errors.InvalidApiToken` (ERROR 1; the token is validated
+      again once first) and :class:`~bluecurrent_sync.errors.AlreadyConnected` (after
+      repeated refusals while reconnecting): when they stop reconnection, every later call
+      raises them until the client is closed;
     * :class:`~bluecurrent_sync.errors.RequestTimeoutError` after ``timeout`` (or
       ``action_timeout`` for two-step device commands);
     * :class:`~bluecurrent_sync.errors.ApiError` for any other ERROR frame (it fails the
@@ -150,7 +165,13 @@ class Client:
 
     Connection-state events: handlers subscribed with ``client.on("connected")`` /
     ``client.on("disconnected")`` receive a :class:`~bluecurrent_sync.models.RawEvent` named
-    so after every reconnect / drop (``raw["error"]`` holds the reason of a drop).
+    so after every reconnect / drop (``raw["error"]`` holds the reason of a drop, and
+    ``raw["reconnecting"]`` whether the client keeps trying; a refused reconnect attempt,
+    such as "Already connected", is reported the same way).
+
+    A client that is garbage-collected without :meth:`close` closes itself and emits a
+    :class:`ResourceWarning`. After ``os.fork()`` the child's copy never touches the parent's
+    connection: every call raises ClientStateError; make a new client in the child.
     """
 
     def __init__(
@@ -170,6 +191,7 @@ class Client:
         ping_timeout: float = 20.0,
         usage_file: str | os.PathLike[str] | None = None,
         daily_budget: int | None = None,
+        connect_timeout: float | None = None,
         hello_timeout: float = 5.0,
         verdict_timeout: float | None = None,
         record: str | os.PathLike[str] | IO[str] | None = None,
@@ -181,6 +203,8 @@ class Client:
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
         hello_timeout = require_timeout("hello_timeout", hello_timeout)
+        if connect_timeout is not None:
+            connect_timeout = require_timeout("connect_timeout", connect_timeout)
         self.url = url
         self.timeout = require_timeout("timeout", timeout)
         self.action_timeout = require_timeout("action_timeout", action_timeout)
@@ -193,6 +217,10 @@ class Client:
         self._converter = WireConverter()
         self._pending = PendingTable()
         self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
+        self._redactor = Redactor(api_token)
+        # The threads reach the client only through weak references: a client dropped
+        # without close() is collected, and its finalizer closes it (with a ResourceWarning).
+        this = weakref.ref(self)
         self._mirror = Mirror(
             {
                 "CH_STATUS": self._converter.ch_status,
@@ -205,7 +233,8 @@ class Client:
             self._converter,
             self._pending,
             self._dispatcher,
-            self._on_limit,
+            _weakly(this, Client._on_limit),
+            on_token_refused=_weakly(this, Client._on_token_refused),
             observe=self._mirror.observe,
         )
         self._taps = TapSet()  # frame observers: capture recorder, request accounting
@@ -221,8 +250,8 @@ class Client:
             url,
             self._converter,
             on_frame=self._router.on_frame,
-            on_down=self._on_down,
-            on_up=self._on_up,
+            on_down=_weakly(this, Client._on_down),
+            on_up=_weakly(this, Client._on_up),
             timeout=self.timeout,
             reconnect=reconnect,
             backoff=Backoff(*reconnect_delay),
@@ -231,13 +260,19 @@ class Client:
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             taps=self._taps,
+            connect_timeout=connect_timeout,
+            hello_timeout=hello_timeout,
+            redactor=self._redactor,
         )
-        # HELLO policy (docs/PROTOCOL.md OP-1): a bounded wait, never past ``timeout``.
-        self._conn.hello_timeout = min(float(hello_timeout), self.timeout)
+        self._finalizer = weakref.finalize(
+            self, _close_abandoned, self._conn, self._pending, self._dispatcher, self.timeout
+        )
+        reset_after_fork(self._pending)
+        reset_after_fork(self._dispatcher)
 
     # -- lifecycle ---------------------------------------------------------------------
     def __repr__(self) -> str:
-        return f"<Client url={self.url!r} state={self._conn.state.value}>"
+        return f"<Client url={self._redactor.scrub(self.url)!r} state={self._conn.state.value}>"
 
     def __enter__(self) -> Client:
         return self.connect()
@@ -273,8 +308,11 @@ class Client:
         """Close the connection and stop every thread (idempotent; safe before connect()).
 
         Every call still waiting fails at once with ConnectionClosedError. Threads are joined
-        with a timeout of about ``timeout`` seconds; safe to call from an event handler.
+        with a timeout of about ``timeout`` seconds; safe to call from an event handler and
+        from another thread while :meth:`connect` runs (which then fails promptly). Event
+        streams end; ``events()`` opened afterwards ends at once.
         """
+        self._finalizer.detach()
         closed = lambda _w: ConnectionClosedError("the client was closed")  # noqa: E731
         self._pending.fail_all(closed)
         self._conn.close()
@@ -553,26 +591,31 @@ class Client:
             if fresh is not None:
                 results[evse_id] = fresh
         ids = [evse_id for evse_id in ids if evse_id not in results]
-        started = [
-            (
-                evse_id,
-                self._start(
+        started: list[tuple[str, Waiter[ChStatus]]] = []
+        first_error: BaseException | None = None
+        try:
+            for evse_id in ids:
+                waiter = self._start(
                     proto.GET_CH_STATUS,
                     proto.evse_fields(evse_id),
                     evse_id,
                     self._converter.ch_status,
-                ),
-            )
-            for evse_id in ids
-        ]
-        deadline = time.monotonic() + self.timeout
-        first_error: BaseException | None = None
-        for evse_id, waiter in started:
-            try:
-                remaining = max(0.0, deadline - time.monotonic())
-                results[evse_id] = self._finish(waiter, proto.GET_CH_STATUS, evse_id, remaining)
-            except BlueCurrentError as exc:
-                first_error = first_error or exc
+                )
+                started.append((evse_id, waiter))
+            deadline = time.monotonic() + self.timeout
+            while started:
+                evse_id, waiter = started[0]
+                try:
+                    remaining = max(0.0, deadline - time.monotonic())
+                    del started[0]  # _finish releases it, whatever happens
+                    results[evse_id] = self._finish(waiter, proto.GET_CH_STATUS, evse_id, remaining)
+                except BlueCurrentError as exc:
+                    first_error = first_error or exc
+        finally:
+            # The caller left early (an error while sending, KeyboardInterrupt): no waiter
+            # of this call may stay registered for later calls to join.
+            for _evse_id, waiter in started:
+                self._pending.release(waiter)
         if first_error is not None:
             raise first_error
         return {evse_id: results[evse_id] for evse_id in requested}
@@ -1016,7 +1059,7 @@ class Client:
         deadline = time.monotonic() + timeout
         try:
             if not verdict:
-                if not waiter.wait(timeout):
+                if not self._conn.wait_reply(waiter, timeout):
                     raise RequestTimeoutError(command, evse_id, timeout)
                 return waiter.outcome()
             while not waiter.done:
@@ -1025,7 +1068,7 @@ class Client:
                     limit = deadline
                     if self.verdict_timeout is not None and waiter.acked_at is not None:
                         limit = min(deadline, waiter.acked_at + self.verdict_timeout)
-                    if waiter.wait(max(0.0, limit - now)):
+                    if self._conn.wait_reply(waiter, max(0.0, limit - now)):
                         break
                     unconfirmed: T = self._unconfirmed(
                         command, evse_id, limit - (waiter.acked_at or now)
@@ -1033,8 +1076,11 @@ class Client:
                     return unconfirmed
                 if now >= deadline:
                     raise RequestTimeoutError(command, evse_id, timeout)
-                waiter.wait_progress(deadline - now)
+                self._conn.wait_reply(_Progress(waiter), deadline - now)
             return waiter.outcome()
+        except BlueCurrentError as exc:
+            self._redactor.scrub_error(exc)  # a server echo of a token never reaches the caller
+            raise
         finally:
             self._pending.release(waiter)
 
@@ -1107,12 +1153,15 @@ class Client:
             raise copy_error(fatal)
 
     # -- callbacks from the reader thread ------------------------------------------------
-    def _on_down(self, error: BlueCurrentError) -> None:
+    def _on_down(self, error: BlueCurrentError, reconnecting: bool) -> None:
         self._pending.fail_all(lambda _w: copy_error(error))
         self._mirror.wake()  # status waiters re-check the state (a fatal error ends them)
         self._dispatcher.publish_event(
             DISCONNECTED_EVENT,
-            RawEvent(object_name=DISCONNECTED_EVENT, raw={"error": str(error)}),
+            RawEvent(
+                object_name=DISCONNECTED_EVENT,
+                raw={"error": self._redactor.scrub(str(error)), "reconnecting": reconnecting},
+            ),
         )
 
     def _on_up(self) -> None:
@@ -1123,6 +1172,9 @@ class Client:
     def _on_limit(self, reset_at: _dt.datetime) -> None:
         self._conn.enter_limited(reset_at)
 
+    def _on_token_refused(self) -> None:
+        self._conn.token_refused()
+
     @property
     def state(self) -> str:
         """The state: new, connecting, connected, reconnecting, limited, failed or closed."""
@@ -1131,3 +1183,44 @@ class Client:
 
 def _value_of(observed: Observed[T] | None) -> T | None:
     return None if observed is None else observed.value
+
+
+class _Progress:
+    """A waiter seen as done once it is acknowledged or done (for ``Connection.wait_reply``)."""
+
+    __slots__ = ("_waiter",)
+
+    def __init__(self, waiter: Waiter[Any]) -> None:
+        self._waiter = waiter
+
+    @property
+    def done(self) -> bool:
+        return self._waiter.done or self._waiter.acknowledged
+
+    def wait(self, timeout: float) -> bool:
+        return self._waiter.wait_progress(timeout)
+
+
+def _weakly(ref: weakref.ref[Client], method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` bound to the client behind ``ref``; does nothing once it is collected."""
+
+    def call(*args: Any) -> Any:
+        client = ref()
+        return None if client is None else method(client, *args)
+
+    return call
+
+
+def _close_abandoned(
+    conn: Connection, pending: PendingTable, dispatcher: Dispatcher, timeout: float
+) -> None:
+    """Finalizer of a client collected (or left at exit) without :meth:`Client.close`."""
+    if conn.state.value not in ("new", "closed"):
+        warnings.warn(
+            f"bluecurrent_sync Client ({conn.state.value}) was not closed; closing it now",
+            ResourceWarning,
+            stacklevel=2,
+        )
+    pending.fail_all(lambda _w: ConnectionClosedError("the client was closed"))
+    conn.close()
+    dispatcher.stop(timeout)

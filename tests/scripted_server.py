@@ -8,11 +8,14 @@ ERROR frames, close with a code, or cut the socket. Every command frame received
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +64,12 @@ class ScriptedServer:
         validate_ok: Whether token validation succeeds for GOOD_TOKEN.
         hello_reply: The reply to HELLO (None = no reply).
         before_hello: Frames sent after HELLO arrives and before its reply.
+        on_hello: Called with the connection after the HELLO reply (e.g. to drop it).
+        reject_queue: Reject reasons used for the next handshakes, one each (HTTP 403),
+            before ``reject_reason`` applies.
+        issued_tokens: Server-issued tokens handed out by successive validations (the last
+            one repeats); default ``[ISSUED_TOKEN]``.
+        hello_times: ``time.monotonic()`` of every HELLO received.
     """
 
     def __init__(
@@ -71,6 +80,11 @@ class ScriptedServer:
         self.validate_ok = True
         self.hello_reply: dict[str, Any] | None = {"object": "HELLO"}
         self.before_hello: list[dict[str, Any] | str | bytes] = []
+        self.on_hello: Callable[[Conn], None] | None = None
+        self.reject_queue: list[str] = []
+        self.issued_tokens: list[str] = [ISSUED_TOKEN]
+        self.validations = 0
+        self.hello_times: list[float] = []
         self.frames: list[dict[str, Any]] = []
         self.conns: list[Conn] = []
         self.handshakes = 0
@@ -131,10 +145,11 @@ class ScriptedServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         with self._cond:
             self.handshakes += 1
-        if self.reject_reason is None:
+            reason = self.reject_queue.pop(0) if self.reject_queue else self.reject_reason
+        if reason is None:
             return None
         response = connection.respond(403, "Forbidden\n")
-        response.headers["X-WebSocket-Reject-Reason"] = self.reject_reason
+        response.headers["X-WebSocket-Reject-Reason"] = reason
         return response
 
     def _handle(self, ws: ServerConnection) -> None:
@@ -151,6 +166,7 @@ class ScriptedServer:
                     continue
                 if frame.get("command") == "HELLO":
                     conn.hello = True
+                    self.hello_times.append(time.monotonic())
                 with self._cond:
                     self.frames.append(frame)
                     self._cond.notify_all()
@@ -162,11 +178,14 @@ class ScriptedServer:
         command = frame.get("command")
         if command == "VALIDATE_API_TOKEN":
             if self.validate_ok and frame.get("token") == GOOD_TOKEN:
+                with self._cond:
+                    token = self.issued_tokens[min(self.validations, len(self.issued_tokens) - 1)]
+                    self.validations += 1
                 conn.send(
                     {
                         "object": "STATUS_API_TOKEN",
                         "success": True,
-                        "token": ISSUED_TOKEN,
+                        "token": token,
                         "customer_id": CUSTOMER_ID,
                     }
                 )
@@ -179,6 +198,8 @@ class ScriptedServer:
                 conn.send(frame_before)
             if self.hello_reply is not None:
                 conn.send(self.hello_reply)
+            if self.on_hello is not None:
+                self.on_hello(conn)
         elif self.responder is not None:
             self.responder(conn, frame)
 
@@ -310,3 +331,219 @@ class FreezableProxy:
         self._accept.join(2)
         for thread in self._threads:
             thread.join(2)
+
+
+# ==================================================================== byte-level hostility
+RawScript = Callable[["RawConn"], None]
+
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class RawConn:
+    """One accepted TCP connection of a :class:`RawServer`, driven byte by byte by a script.
+
+    Speaks just enough websocket to misbehave: the script decides every byte the client sees.
+    """
+
+    def __init__(self, sock: socket.socket, server: RawServer) -> None:
+        self.sock = sock
+        self.server = server
+        self._buf = b""
+        self.request: dict[str, str] = {}
+
+    # -- reading ----------------------------------------------------------------------
+    def _recv_exact(self, size: int) -> bytes:
+        while len(self._buf) < size:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("client went away")
+            self._buf += chunk
+        data, self._buf = self._buf[:size], self._buf[size:]
+        return data
+
+    def read_request(self) -> dict[str, str]:
+        """Read the HTTP upgrade request; return its headers (lower-case) plus ``"line"``."""
+        while b"\r\n\r\n" not in self._buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("client went away")
+            self._buf += chunk
+        head, self._buf = self._buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {"line": lines[0]}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        self.request = headers
+        with self.server.cond:
+            self.server.requests.append(headers)
+            self.server.cond.notify_all()
+        return headers
+
+    def read_frame(self) -> tuple[int, bytes]:
+        """Read one (masked) client frame; return ``(opcode, unmasked payload)``."""
+        b0, b1 = self._recv_exact(2)
+        length = b1 & 0x7F
+        if length == 126:
+            length = int.from_bytes(self._recv_exact(2), "big")
+        elif length == 127:
+            length = int.from_bytes(self._recv_exact(8), "big")
+        key = self._recv_exact(4) if b1 & 0x80 else b"\0\0\0\0"
+        data = self._recv_exact(length)
+        payload = bytes(byte ^ key[i % 4] for i, byte in enumerate(data))
+        return b0 & 0x0F, payload
+
+    def read_json(self) -> dict[str, Any]:
+        """Read frames until a JSON text frame; record and return it."""
+        while True:
+            opcode, payload = self.read_frame()
+            if opcode == 0x8:
+                raise ConnectionResetError("client closed")
+            if opcode == 0x1:
+                frame: dict[str, Any] = json.loads(payload)
+                with self.server.cond:
+                    self.server.frames.append(frame)
+                    self.server.cond.notify_all()
+                return frame
+
+    # -- writing ----------------------------------------------------------------------
+    def send_raw(self, data: bytes) -> None:
+        """Send exactly ``data``."""
+        self.sock.sendall(data)
+
+    def accept(self) -> None:
+        """Answer the upgrade request with a valid 101."""
+        key = self.request["sec-websocket-key"].encode("ascii")
+        accept = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest()).decode("ascii")
+        self.send_raw(self.upgrade_response(accept))
+
+    @staticmethod
+    def upgrade_response(accept: str) -> bytes:
+        """The bytes of a valid 101 answer for ``accept``."""
+        return (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        ).encode("ascii")
+
+    def respond(self, status: int, headers: dict[str, str] | None = None) -> None:
+        """Answer the upgrade request with ``status`` (not an upgrade) and close."""
+        lines = [f"HTTP/1.1 {status} Not Upgrading", "Content-Length: 0"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        self.send_raw(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    @staticmethod
+    def frame_header(length: int, opcode: int = 0x1, fin: bool = True) -> bytes:
+        """An unmasked server frame header declaring ``length`` payload bytes."""
+        first = (0x80 if fin else 0) | opcode
+        if length < 126:
+            return bytes((first, length))
+        if length < 1 << 16:
+            return bytes((first, 126)) + length.to_bytes(2, "big")
+        return bytes((first, 127)) + length.to_bytes(8, "big")
+
+    def send_frame(self, payload: str | bytes | dict[str, Any], opcode: int = 0x1) -> None:
+        """Send one whole unmasked frame (a dict is JSON-encoded)."""
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        data = payload.encode("utf-8") if isinstance(payload, str) else payload
+        self.send_raw(self.frame_header(len(data), opcode) + data)
+
+    def serve_handshake(self) -> dict[str, Any] | None:
+        """Accept the upgrade and read the first frame; answer a token validation like
+        :class:`ScriptedServer` does. Returns the HELLO frame of a main connection, or None
+        after a validation (the connection is then done)."""
+        self.read_request()
+        self.accept()
+        frame = self.read_json()
+        if frame.get("command") == "VALIDATE_API_TOKEN":
+            ok = frame.get("token") == GOOD_TOKEN
+            reply = {"object": "STATUS_API_TOKEN", "success": ok, "customer_id": CUSTOMER_ID}
+            reply["token"] = ISSUED_TOKEN if ok else ""
+            self.send_frame(reply)
+            return None
+        return frame
+
+    def drip(self, data: bytes, interval: float) -> None:
+        """Send ``data`` one byte at a time, ``interval`` seconds apart, until stopped."""
+        for byte in data:
+            if self.server.stopped.wait(interval):
+                return
+            self.send_raw(bytes((byte,)))
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 port 0 whose every connection runs ``script(conn)``.
+
+    For hostility below the websocket layer: redirects, answers trickled a byte at a time,
+    frame headers declaring absurd lengths, endless fragments. Each connection gets its own
+    daemon thread; exceptions of a script (the client went away) end that connection only.
+
+    Attributes:
+        url: ``ws://127.0.0.1:<port>/haserver``.
+        requests: Every upgrade request's headers, in order.
+        frames: Every JSON frame read by ``read_json``, in order.
+    """
+
+    def __init__(self, script: RawScript) -> None:
+        self.script = script
+        self.requests: list[dict[str, str]] = []
+        self.frames: list[dict[str, Any]] = []
+        self.cond = threading.Condition()
+        self.stopped = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"ws://127.0.0.1:{self.port}/haserver"
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._accept = threading.Thread(target=self._run, name="raw-accept", daemon=True)
+        self._accept.start()
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            with self.cond:
+                self._sockets.append(sock)
+            thread = threading.Thread(
+                target=self._serve, args=(sock,), name="raw-conn", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        conn = RawConn(sock, self)
+        with contextlib.suppress(Exception):
+            self.script(conn)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        """Block until ``count`` upgrade requests arrived."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(self.requests) >= count, timeout)
+        assert ok, f"{count} upgrade requests not received within {timeout} s"
+
+    def commands(self) -> list[str]:
+        """The command names of every JSON frame read so far."""
+        with self.cond:
+            return [str(frame.get("command")) for frame in self.frames]
+
+    def stop(self) -> None:
+        """Close the listener and every connection; join the threads."""
+        self.stopped.set()
+        self._listener.close()
+        with self.cond:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._accept.join(5)
+        for thread in self._threads:
+            thread.join(5)
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -129,23 +129,29 @@ def test_unreachable_server_is_connection_error() -> None:
     with ScriptedServer() as srv:
         url = srv.url
     client = Client(GOOD_TOKEN, url=url, timeout=1)
+    before = set(threading.enumerate())  # other tests' clients may still be winding down
     with pytest.raises(ConnectionClosedError):
         client.connect()
-    assert not [t for t in threading.enumerate() if t.name.startswith("bluecurrent-sync-")]
+    started = set(threading.enumerate()) - before
+    assert not [t for t in started if t.name.startswith("bluecurrent-sync-")]
     client.close()
 
 
-def test_hello_unanswered_counts_as_established(
+def test_hello_unanswered_counts_as_connected_after_hello_timeout(
     server: ScriptedServer, make_client: Callable[..., Client], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # docs/PROTOCOL.md OP-1: the official client never waits for a HELLO reply.
+    # docs/PROTOCOL.md OP-1: the official client never waits for a HELLO reply; silence for
+    # hello_timeout proves nothing wrong.
     server.hello_reply = None
-    with caplog.at_level(logging.INFO, logger="bluecurrent_sync"):
-        client = make_client(hello_timeout=0.3).connect()
-    assert client.connected
-    assert "no reply to HELLO" in caplog.text
-    server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
-    assert client.get_status("A").evse_id == "A"
+    caplog.set_level(logging.INFO, logger="bluecurrent_sync")
+    client = make_client(timeout=5, hello_timeout=0.3).connect()
+    try:
+        assert client.connected
+        assert "no HELLO reply" in caplog.text
+        server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
+        assert client.get_status("A").evse_id == "A"
+    finally:
+        client.close()
 
 
 def test_hello_error_still_fails_connect(

@@ -11,25 +11,45 @@ import datetime as dt
 import gc
 import itertools
 import json
+import logging
 import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from fuzz_server import TOKEN, FuzzServer, status_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scripted_server import (
+    GOOD_TOKEN,
+    ISSUED_TOKEN,
+    Conn,
+    RawConn,
+    RawScript,
+    RawServer,
+    ScriptedServer,
+    ch_status,
+)
 
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
+    AlreadyConnected,
+    ApiError,
     BlueCurrentError,
+    ClientStateError,
     ConnectionClosedError,
+    InvalidApiToken,
     RequestLimitReached,
+    RequestTimeoutError,
     ResponseValidationError,
 )
 from bluecurrent_sync.models import ChStatus
@@ -598,5 +618,530 @@ def test_deeply_nested_frame_while_reconnecting_keeps_the_reader_alive() -> None
             server.before_hello = []
             wait_until(lambda: client.connected, 3, "the client reconnected")
             assert client.get_status(CHECK_EVSE).evse_id == CHECK_EVSE
+        finally:
+            client.close()
+
+
+# ==================================================================== hostile transport
+# Each test below failed on the transport before issue 10 (see the report of that issue).
+def _quiet_client(url: str, **options: Any) -> Client:
+    options.setdefault("timeout", 5.0)
+    return Client(GOOD_TOKEN, url=url, **options)
+
+
+def _run_in_thread(target: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Run ``target`` on a daemon thread; the list receives its result or exception."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(target())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+@pytest.mark.timeout(30)
+def test_redirect_at_upgrade_is_refused_and_the_token_goes_nowhere() -> None:
+    with ScriptedServer() as target:
+        location = target.url.replace("127.0.0.1", "localhost") + "?key=LOCATION-SECRET"
+
+        def redirect(conn: RawConn) -> None:
+            conn.read_request()
+            conn.respond(301, {"Location": location})
+
+        with RawServer(redirect) as server:
+            others = set(client_threads())
+            client = _quiet_client(server.url)
+            with pytest.raises(ConnectionClosedError) as caught:
+                client.connect()
+            message = str(caught.value)
+            assert "redirect" in message and "301" in message
+            assert "LOCATION-SECRET" not in message and "localhost" not in message
+            assert target.handshakes == 0 and target.frames == []
+            assert client_threads(others) == []
+
+
+@pytest.mark.timeout(60)
+def test_trickled_upgrade_answer_cannot_stretch_connect() -> None:
+    def trickle(conn: RawConn) -> None:
+        conn.read_request()
+        conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Padding: a\r\n" * 1000, 0.05)
+
+    with RawServer(trickle) as server:
+        others = set(client_threads())
+        client = _quiet_client(server.url, timeout=1.0)
+        thread, outcome = _run_in_thread(client.connect)
+        thread.join(30)  # generous: the deadline is 1 s; the old transport never returned
+        assert not thread.is_alive(), "connect() outlived its deadline"
+        assert isinstance(outcome[0], ConnectionClosedError), outcome
+        assert client_threads(others) == []
+
+
+@pytest.mark.timeout(60)
+def test_trickled_validation_reply_cannot_stretch_connect() -> None:
+    def trickle(conn: RawConn) -> None:
+        conn.read_request()
+        conn.accept()
+        conn.read_json()
+        body = b'{"object": "STATUS_API_TOKEN", "success": true, "pad": "' + b"x" * 5000
+        conn.send_raw(RawConn.frame_header(len(body) + 2))
+        conn.drip(body, 0.05)
+
+    with RawServer(trickle) as server:
+        client = _quiet_client(server.url, timeout=1.0)
+        thread, outcome = _run_in_thread(client.connect)
+        thread.join(30)
+        assert not thread.is_alive(), "connect() outlived its deadline"
+        assert isinstance(outcome[0], RequestTimeoutError), outcome
+
+
+@pytest.mark.timeout(60)
+def test_pushes_before_the_hello_reply_end_the_wait_and_are_delivered() -> None:
+    with ScriptedServer() as server:
+        server.hello_reply = None
+        endless = threading.Event()
+
+        def push_forever(conn: Conn) -> None:
+            def pump() -> None:
+                while not endless.wait(0.05):
+                    conn.send(ch_status("BCU-EARLY"))
+
+            threading.Thread(target=pump, daemon=True).start()
+
+        server.on_hello = push_forever
+        client = _quiet_client(server.url, timeout=2.0)
+        seen = threading.Event()
+        client.on("CH_STATUS", lambda _event: seen.set())
+        thread, outcome = _run_in_thread(client.connect)
+        thread.join(30)
+        endless.set()
+        try:
+            assert not thread.is_alive(), "pushes kept connect() waiting for HELLO"
+            assert outcome == [client]
+            assert seen.wait(10), "the push that ended the HELLO wait was not delivered"
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(60)
+def test_close_from_another_thread_interrupts_connect() -> None:
+    def trickle(conn: RawConn) -> None:
+        conn.read_request()
+        conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Padding: a\r\n" * 1000, 0.05)
+
+    with RawServer(trickle) as server:
+        others = set(client_threads())
+        client = _quiet_client(server.url, timeout=60.0)
+        thread, outcome = _run_in_thread(client.connect)
+        server.wait_for_requests(1)
+        client.close()
+        thread.join(10)  # generous; the old transport waited out the drip
+        assert not thread.is_alive(), "close() did not interrupt connect()"
+        assert isinstance(outcome[0], ConnectionClosedError), outcome
+        assert client_threads(others) == []
+        with pytest.raises(ClientStateError):
+            client.get_status("BCU-1")
+
+
+def _main_connection_script(after_hello: Callable[[RawConn], None]) -> RawScript:
+    def script(conn: RawConn) -> None:
+        hello = conn.serve_handshake()
+        if hello is None:
+            return
+        conn.send_frame({"object": "HELLO"})
+        after_hello(conn)
+
+    return script
+
+
+@pytest.mark.timeout(120)
+def test_frame_declaring_an_absurd_length_does_not_grow_memory() -> None:
+    streamed = threading.Event()
+
+    def huge(conn: RawConn) -> None:
+        conn.send_raw(RawConn.frame_header(1 << 62))
+        chunk = b"\0" * (1 << 20)
+        for _ in range(48):  # 48 MB of the "payload"
+            conn.send_raw(chunk)
+        streamed.set()
+        conn.drip(b"\0" * 10_000, 0.05)
+
+    with RawServer(_main_connection_script(huge)) as server:
+        client = _quiet_client(server.url, ping_interval=60, max_frame_bytes=1 << 20)
+        tracemalloc.start()
+        try:
+            client.connect()
+            assert streamed.wait(60)
+            _current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            client.close()
+        assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB while skipping a 2**62-byte frame"
+
+
+@pytest.mark.timeout(120)
+def test_fragments_summing_over_the_cap_are_dropped_without_buffering() -> None:
+    delivered = threading.Event()
+
+    def fragments(conn: RawConn) -> None:
+        piece = b"x" * (1 << 20)
+        conn.send_raw(RawConn.frame_header(len(piece), 0x1, fin=False) + piece)
+        for _ in range(47):
+            conn.send_raw(RawConn.frame_header(len(piece), 0x0, fin=False) + piece)
+        conn.send_raw(RawConn.frame_header(len(piece), 0x0, fin=True) + piece)
+        conn.send_frame(ch_status("BCU-AFTER"))
+        server.stopped.wait()
+
+    with RawServer(_main_connection_script(fragments)) as server:
+        client = _quiet_client(server.url, max_frame_bytes=2 << 20)
+        client.on("CH_STATUS", lambda _event: delivered.set())
+        tracemalloc.start()
+        try:
+            client.connect()
+            assert delivered.wait(60), "the frame after the dropped message was lost"
+            _current, peak = tracemalloc.get_traced_memory()
+            assert client._conn.dropped_frames == 1
+        finally:
+            tracemalloc.stop()
+            client.close()
+        assert peak < 12 << 20, f"peak {peak / 2**20:.1f} MiB for 48 x 1 MiB fragments"
+
+
+@pytest.mark.timeout(60)
+def test_dripping_server_is_declared_dead_by_lack_of_complete_frames() -> None:
+    def drip(conn: RawConn) -> None:
+        conn.send_raw(RawConn.frame_header(50_000))
+        conn.drip(b"x" * 50_000, 0.05)
+
+    with RawServer(_main_connection_script(drip)) as server:
+        client = _quiet_client(server.url, ping_interval=0.5, ping_timeout=0.5, reconnect=False)
+        down = threading.Event()
+        client.on("disconnected", lambda _event: down.set())
+        try:
+            client.connect()
+            assert down.wait(20), "a byte every 50 ms kept a frameless connection alive"
+            with pytest.raises(ConnectionClosedError):
+                client.get_status("BCU-1")
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(60)
+def test_flapping_server_gets_backed_off_not_hammered() -> None:
+    with ScriptedServer() as server:
+        server.on_hello = lambda conn: conn.drop()
+        client = _quiet_client(server.url, reconnect_delay=(0.05, 0.4))
+        try:
+            client.connect()
+            server.wait_for_hellos(8, timeout=30)
+        finally:
+            client.close()
+        gaps = [b - a for a, b in itertools.pairwise(server.hello_times)]
+        # Without a stable connection the delay keeps growing to the cap (0.4 s, full
+        # jitter: at least 0.2 s); resetting after every HELLO kept it at 0.025-0.05 s.
+        assert all(gap >= 0.2 * 0.9 for gap in gaps[4:]), gaps
+
+
+@pytest.mark.timeout(60)
+def test_already_connected_while_reconnecting_is_retried_and_reported() -> None:
+    with ScriptedServer() as server:
+        client = _quiet_client(server.url, reconnect_delay=(0.05, 0.2))
+        events: list[tuple[str, dict[str, Any]]] = []
+        up = threading.Event()
+        client.on("disconnected", lambda e: events.append(("disconnected", e.raw)))
+        client.on("connected", lambda e: (events.append(("connected", e.raw)), up.set()))
+        server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
+        try:
+            client.connect()
+            server.reject_queue = ["Already connected", "Already connected"]
+            server.main.drop()
+            assert up.wait(20), f"never reconnected: {events}"
+            assert client.get_status("BCU-1").evse_id == "BCU-1"
+            names = [name for name, _raw in events]
+            assert names == ["disconnected", "disconnected", "disconnected", "connected"]
+            assert all(raw["reconnecting"] for name, raw in events if name == "disconnected")
+            assert "Already connected" in events[1][1]["error"]
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(60)
+def test_already_connected_forever_gives_up_after_bounded_attempts() -> None:
+    with ScriptedServer() as server:
+        client = _quiet_client(server.url, reconnect_delay=(0.01, 0.02))
+        client._conn.already_connected_attempts = 4
+        final = threading.Event()
+        client.on("disconnected", lambda e: None if e.raw["reconnecting"] else final.set())
+        try:
+            client.connect()
+            server.reject_reason = "Already connected"
+            server.main.drop()
+            assert final.wait(20)
+            assert server.handshakes == 2 + 4  # validate + main, then the attempts
+            with pytest.raises(AlreadyConnected):
+                client.get_status("BCU-1")
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(60)
+def test_error_1_mid_session_revalidates_once_then_carries_on() -> None:
+    with ScriptedServer() as server:
+        fresh = "server-issued-SECRET-fresh"
+        server.issued_tokens = [ISSUED_TOKEN, fresh]
+
+        def respond(conn: Conn, frame: dict[str, Any]) -> None:
+            if frame["Authorization"] == f"Token {fresh}":
+                conn.send(ch_status(frame["evse_id"]))
+            else:
+                conn.send({"object": "ERROR", "error": 1, "message": "Invalid Auth Token"})
+
+        server.responder = respond
+        client = _quiet_client(server.url).connect()
+        try:
+            with pytest.raises(InvalidApiToken):
+                client.get_status("BCU-1")
+            wait_until(lambda: server.validations == 2, 10, "re-validation")
+            wait_until(lambda: client.connected, 10, "usable again")
+            assert client.get_status("BCU-1").evse_id == "BCU-1"
+            assert len(server.hello_times) == 1  # the same connection carried on
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(60)
+def test_error_1_with_a_refused_revalidation_fails_for_good() -> None:
+    with ScriptedServer() as server:
+        server.responder = lambda conn, frame: conn.send(
+            {"object": "ERROR", "error": 1, "message": "Invalid Auth Token"}
+        )
+        client = _quiet_client(server.url).connect()
+        try:
+            server.validate_ok = False
+            with pytest.raises(InvalidApiToken):
+                client.get_status("BCU-1")
+            wait_until(lambda: client.state == "failed", 10, "gave up")
+            with pytest.raises(InvalidApiToken):
+                client.get_status("BCU-1")
+            assert server.validations == 1
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(60)
+def test_client_dropped_without_close_is_collected_and_closes_itself() -> None:
+    with ScriptedServer() as server:
+        others = set(client_threads())
+        client = _quiet_client(server.url).connect()
+        conn = server.main
+        with pytest.warns(ResourceWarning, match="not closed"):
+            del client
+            gc.collect()
+        assert client_threads(others) == []
+        # The server sees the connection end (its reader loop stops).
+        wait_until(lambda: conn.ws.state.name == "CLOSED", 10, "connection closed")
+
+
+@pytest.mark.timeout(60)
+def test_forked_child_never_touches_the_parents_connection() -> None:
+    with ScriptedServer() as server:
+        server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
+        client = _quiet_client(server.url).connect()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+                pid = os.fork()
+            if pid == 0:  # the child: report through the exit code only
+                code = 0
+                try:
+                    client.get_status("BCU-CHILD")
+                    code = 1
+                except ClientStateError:
+                    pass
+                except BaseException:
+                    code = 2
+                try:
+                    client.close()
+                except BaseException:
+                    code = 3
+                os._exit(code)
+            _pid, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            assert client.get_status("BCU-PARENT").evse_id == "BCU-PARENT"
+            assert client.connected
+            assert "BCU-CHILD" not in [f.get("evse_id") for f in server.frames]
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(30)
+def test_events_after_close_end_at_once() -> None:
+    with ScriptedServer() as server:
+        client = _quiet_client(server.url).connect()
+        client.close()
+        thread, outcome = _run_in_thread(lambda: list(client.events()))
+        thread.join(10)
+        assert not thread.is_alive(), "events() after close() blocked"
+        assert outcome == [[]]
+
+
+_INTERRUPT_SCRIPT = """
+import json, os, signal, sys, threading, time
+from bluecurrent_sync.client import Client
+client = Client(sys.argv[2], url=sys.argv[1], timeout=30).connect()
+def interrupt():
+    while len(client._pending) < 3:
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Thread(target=interrupt, daemon=True).start()
+try:
+    client.get_statuses(["BCU-A", "BCU-B", "BCU-C"])
+    outcome = "returned"
+except KeyboardInterrupt:
+    outcome = "interrupted"
+left = len(client._pending)
+status = client.get_status("BCU-B")
+print(json.dumps({"outcome": outcome, "left": left, "evse": status.evse_id}))
+client.close()
+"""
+
+
+@pytest.mark.timeout(120)
+def test_waiters_of_an_interrupted_get_statuses_are_removed() -> None:
+    with ScriptedServer() as server:
+        asked: dict[str, int] = {}
+
+        def respond(conn: Conn, frame: dict[str, Any]) -> None:
+            evse = frame["evse_id"]
+            asked[evse] = asked.get(evse, 0) + 1
+            if asked[evse] > 1:  # the first request of each id is never answered
+                conn.send(ch_status(evse))
+
+        server.responder = respond
+        done = subprocess.run(
+            [sys.executable, "-c", _INTERRUPT_SCRIPT, server.url, GOOD_TOKEN],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result == {"outcome": "interrupted", "left": 0, "evse": "BCU-B"}
+
+
+@pytest.mark.timeout(60)
+def test_echoed_tokens_never_reach_messages_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    with ScriptedServer() as server:
+
+        def echo(conn: Conn, frame: dict[str, Any]) -> None:
+            conn.send({"object": "ERROR", "error": 5, "message": f"bad frame: {json.dumps(frame)}"})
+
+        server.responder = echo
+        caplog.set_level(logging.DEBUG, logger="bluecurrent_sync")
+        client = _quiet_client(server.url).connect()
+        try:
+            with pytest.raises(ApiError) as caught:
+                client.get_status("BCU-1")
+            assert ISSUED_TOKEN not in str(caught.value)
+            assert ISSUED_TOKEN not in caught.value.message
+            assert "<redacted>" in str(caught.value)
+        finally:
+            client.close()
+        assert ISSUED_TOKEN not in caplog.text and GOOD_TOKEN not in caplog.text
+
+
+@pytest.mark.timeout(60)
+def test_api_token_echoed_during_connect_is_redacted() -> None:
+    def echo(conn: RawConn) -> None:
+        conn.read_request()
+        conn.accept()
+        frame = conn.read_json()
+        conn.send_frame({"object": "ERROR", "error": 7, "message": f"cannot parse {frame}"})
+
+    with RawServer(echo) as server:
+        with pytest.raises(BlueCurrentError) as caught:
+            _quiet_client(server.url).connect()
+        assert GOOD_TOKEN not in str(caught.value)
+        assert GOOD_TOKEN not in repr(caught.value.args)
+
+
+@pytest.mark.timeout(120)
+def test_push_right_after_a_reply_is_delivered_without_another_call() -> None:
+    """The caller that read its own reply leaves the push behind it to the reader thread."""
+    with ScriptedServer() as server:
+
+        def respond(conn: Conn, frame: dict[str, Any]) -> None:
+            conn.send(ch_status(frame["evse_id"]))
+            conn.send({"object": "PUSHED_AFTER"})
+
+        server.responder = respond
+        client = _quiet_client(server.url)
+        pushed = threading.Semaphore(0)
+        client.on("PUSHED_AFTER", lambda _event: pushed.release(), allow_unknown=True)
+        client.connect()
+        try:
+            for _ in range(200):
+                client.get_status("BCU-1")
+                # Generous, and far below the 20 s keepalive that would otherwise read it.
+                assert pushed.acquire(timeout=5), "a push buffered behind a reply was stranded"
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_callers_share_the_read_role_and_all_get_their_replies() -> None:
+    with ScriptedServer() as server:
+        server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
+        client = _quiet_client(server.url).connect()
+        failures: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                for _ in range(100):
+                    assert client.get_status(f"BCU-{i}").evse_id == f"BCU-{i}"
+            except BaseException as exc:
+                failures.append(exc)
+
+        pool = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        try:
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                thread.join(60)
+            assert not any(thread.is_alive() for thread in pool)
+            assert failures == []
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(120)
+def test_each_reconnect_attempt_has_the_connect_deadline() -> None:
+    """A server trickling its upgrade answer cannot hold a background reconnect forever."""
+    first = threading.Event()
+
+    def script(conn: RawConn) -> None:
+        if first.is_set():  # every later connection: the upgrade answer trickles endlessly
+            conn.read_request()
+            conn.drip(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Padding: a\r\n" * 1000, 0.05)
+            return
+        hello = conn.serve_handshake()
+        if hello is None:
+            return
+        conn.send_frame({"object": "HELLO"})
+        first.set()
+        conn.sock.shutdown(socket.SHUT_RDWR)  # drop the main connection
+
+    with RawServer(script) as server:
+        client = _quiet_client(server.url, timeout=0.5, reconnect_delay=(0.01, 0.02))
+        try:
+            client.connect()
+            # validate + main, then at least three attempts: each ended by its deadline.
+            server.wait_for_requests(2 + 3, timeout=60)
+            assert not client.connected
         finally:
             client.close()

@@ -1,0 +1,124 @@
+"""The one place secrets are removed from text: frames, messages, logs, reprs, CLI output.
+
+Two secrets exist: the user's API token and the token the server issues at validation. A
+:class:`Redactor` belongs to one client (no module-global state); it knows the API token from
+the start and learns each server-issued token as it arrives. The transport passes every
+incoming frame's text through :meth:`Redactor.scrub` before anything else sees it, so an
+ERROR message or field that echoes a token never reaches an exception, a log line or the CLI.
+Frame taps still see the wire text as it was (a tap redacts for itself, see ``_tap.py``).
+
+:func:`redact_keys` is the key-based rule (``token`` / ``Authorization`` values at any depth)
+used for frames the client itself builds, whose secret values sit under those keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["REDACTED", "Redactor", "redact_keys"]
+
+#: What a secret is replaced with.
+REDACTED = "<redacted>"
+
+_SECRET_KEYS = frozenset({"token", "authorization"})
+
+#: Server-issued tokens remembered per client: the current one and a few earlier ones (an
+#: echo of an old token after a re-validation is still scrubbed); bounded memory.
+_MAX_SECRETS = 8
+
+
+def redact_keys(value: Any, marker: str = REDACTED) -> Any:
+    """Return a deep copy of ``value`` with every ``token``/``Authorization`` value replaced.
+
+    Keys are matched case-insensitively at any depth, including inside lists; the input is
+    not modified.
+
+    Args:
+        value: A decoded JSON value (usually a frame dict).
+        marker: The replacement text.
+
+    Returns:
+        The copy.
+    """
+    if isinstance(value, Mapping):
+        return {
+            k: marker if _is_secret_key(k) else redact_keys(v, marker) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_keys(item, marker) for item in value]
+    return value
+
+
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and key.lower() in _SECRET_KEYS
+
+
+class Redactor:
+    """Knows one client's secrets and removes them from any text or decoded frame.
+
+    Args:
+        secrets: The secrets known from the start (the API token).
+    """
+
+    __slots__ = ("_fixed", "_issued", "_secrets")
+
+    def __init__(self, *secrets: str) -> None:
+        self._fixed: tuple[str, ...] = tuple(s for s in secrets if s)
+        self._issued: tuple[str, ...] = ()
+        self._secrets: tuple[str, ...] = self._fixed
+
+    def __repr__(self) -> str:
+        return f"<Redactor secrets={len(self._secrets)}>"
+
+    def learn(self, secret: str | None) -> None:
+        """Remember another secret (a server-issued token); empty values are ignored."""
+        if not secret or secret in self._secrets:
+            return
+        self._issued = (*self._issued, secret)[-_MAX_SECRETS:]
+        # Longest first: a secret that contains another is replaced whole.
+        self._secrets = tuple(sorted({*self._fixed, *self._issued}, key=len, reverse=True))
+
+    def hit(self, text: str) -> bool:
+        """Whether ``text`` contains a secret (cheap: one substring search per secret)."""
+        return any(secret in text for secret in self._secrets)
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with every occurrence of a secret replaced by ``<redacted>``."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def scrub_value(self, value: Any) -> Any:
+        """Return a copy of a decoded JSON value with secrets removed from every string.
+
+        ``token``/``Authorization`` values are replaced whole, whatever they hold.
+        """
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, Mapping):
+            return {
+                k: REDACTED if _is_secret_key(k) else self.scrub_value(v) for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.scrub_value(item) for item in value]
+        return value
+
+    def scrub_error(self, error: BaseException) -> BaseException:
+        """Remove secrets from an exception's arguments and text attributes, in place.
+
+        Returns:
+            The same exception (for ``raise redactor.scrub_error(exc)``).
+        """
+        if not self._secrets:
+            return error
+        error.args = tuple(self.scrub_value(a) for a in error.args)
+        for name in ("message", "error", "raw"):
+            current = getattr(error, name, None)
+            if isinstance(current, (str, Mapping, list)):
+                # A read-only attribute: nothing we can change.
+                with contextlib.suppress(AttributeError):
+                    setattr(error, name, self.scrub_value(current))
+        return error
