@@ -1,8 +1,8 @@
 """Validation of the server URL, done once when a :class:`~bluecurrent_sync.Client` is made.
 
 Everything a URL can get wrong is caught here with one clear :class:`ValueError` (or a
-:class:`TypeError` for a non-string), so that ``connect()`` never meets a URL that
-websocket-client would refuse with an error of its own.
+:class:`TypeError` for a non-string), so that ``connect()`` never meets a URL the
+transport would refuse with an error of its own.
 """
 
 from __future__ import annotations

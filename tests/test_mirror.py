@@ -278,3 +278,23 @@ def test_wait_for_status_goes_on_across_a_reconnect(simulator: Simulator) -> Non
         thread.join(30)
         assert len(outcome) == 1 and isinstance(outcome[0], ChStatus), outcome
         assert outcome[0].activity is Activity.UNAVAILABLE
+
+
+@pytest.mark.parametrize("grid_id", ["own", "account"])
+def test_mirrored_grid_status_belongs_to_the_charge_point_asked_for(
+    make_simulator: Any, grid_id: str
+) -> None:
+    # docs/PROTOCOL.md OP-2: a GRID_STATUS may name the grid by another charge point of the
+    # account; the mirror files it under the charge point the request asked about.
+    sim = make_simulator(push_interval=None, variants={"grid_id": grid_id})
+    with Client(DEFAULT_TOKEN, url=sim.url) as client:
+        asked = client.get_grid_status(IDLE)
+        assert asked.evse_id == IDLE
+        assert client.last_grid_status(IDLE) == asked
+        if grid_id == "account":
+            assert asked.grid_id != f"GRID-{IDLE}"
+            named = (asked.grid_id or "").removeprefix("GRID-")
+            assert client.last_grid_status(named) is None
+        sent = frames_sent_by_client(sim)
+        assert client.get_grid_status(IDLE, max_age=60) == asked
+        assert frames_sent_by_client(sim) == sent  # answered from the mirror
