@@ -21,14 +21,20 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
-from zoneinfo import ZoneInfo
 
 import attrs
 
+from bluecurrent_sync._events import EVENT_MODELS
 from bluecurrent_sync._lazy import LazyModule
 from bluecurrent_sync._log import CONNECTION
 from bluecurrent_sync._redact import redact_keys
-from bluecurrent_sync.errors import ResponseValidationError
+from bluecurrent_sync._wire import (
+    AMSTERDAM,
+    error_code_of,
+    error_for_code,
+    evse_id_of,
+)
+from bluecurrent_sync.errors import BlueCurrentError, ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
     ActionOutcome,
@@ -59,25 +65,16 @@ else:  # cattrs is imported when the first WireConverter is made, not at package
     cattrs_errors = LazyModule("cattrs.errors")
 
 __all__ = [
-    "AMSTERDAM",
     "FrameDecoder",
     "WireConverter",
     "decode_frame",
-    "event_object_name",
-    "evse_id_of",
     "parse_timestamp",
     "redact",
 ]
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-"""Time zone of naive wire timestamps."""
 
 logger = logging.getLogger(CONNECTION)
 
-#: "for chargepoint: BCU101" inside an error text (RECEIVED_STOP_SESSION, docs/PROTOCOL.md OP-5).
-_EVSE_IN_TEXT = re.compile(r"for chargepoint:\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
-#: Objects whose evse_id is never read from the frame for routing (docs/PROTOCOL.md OP-2).
-_UNATTRIBUTABLE_IDS = frozenset({"GRID_STATUS"})
 
 _T = TypeVar("_T")
 
@@ -129,45 +126,6 @@ _SETTING_OBJECTS = {
 # --------------------------------------------------------------------------------------
 
 
-def evse_id_of(frame: Mapping[str, Any]) -> str | None:
-    """Return the charge point a frame concerns (docs/PROTOCOL.md section 6), or None.
-
-    The top-level ``evse_id``, else ``data.evse_id``, else ``data.id`` without its
-    ``GRID-`` prefix. Never raises, whatever the frame holds.
-    """
-    if not isinstance(frame, Mapping):  # defensive: json.loads may return anything
-        return None  # type: ignore[unreachable,unused-ignore]
-    top = frame.get("evse_id")
-    if isinstance(top, str) and top:
-        return top
-    data = frame.get("data")
-    if isinstance(data, Mapping):
-        inner = data.get("evse_id")
-        if isinstance(inner, str) and inner:
-            return inner
-        grid = data.get("id")
-        if isinstance(grid, str) and grid:
-            return grid.removeprefix("GRID-") or None
-    error = frame.get("error")
-    if isinstance(error, str) and error:
-        found = _EVSE_IN_TEXT.search(error)
-        if found:
-            return found.group(1)
-    return None
-
-
-def routing_evse_id(object_name: str, frame: Mapping[str, Any]) -> str | None:
-    """The evse_id a frame is routed by: :func:`evse_id_of`, except for GRID_STATUS.
-
-    A GRID_STATUS ``data.id`` may name another charge point on the same (account-level)
-    grid, so it never attributes the frame (docs/PROTOCOL.md OP-2): it answers the one
-    GET_GRID_STATUS in flight.
-    """
-    if object_name in _UNATTRIBUTABLE_IDS:
-        return None
-    return evse_id_of(frame)
-
-
 class FrameDecoder:
     """``json.loads`` for server frames: NaN, Infinity and overflowing numbers become None.
 
@@ -212,27 +170,6 @@ def decode_frame(text: str, on_nonfinite: Callable[[], None] | None = None) -> A
     if decoder.nonfinite and on_nonfinite is not None:
         on_nonfinite()
     return frame
-
-
-_EVENT_OBJECTS: dict[type, str] = {
-    ChStatus: "CH_STATUS",
-    ChSettings: "CH_SETTINGS",
-    GridCurrent: "GRID_CURRENT",
-    GridStatus: "GRID_STATUS",
-}
-
-
-def event_object_name(event: object) -> str:
-    """The wire object name of an event :meth:`WireConverter.event` produced.
-
-    ``"CH_STATUS"`` for a ChStatus, ``"CHARGE_POINTS"`` for a list of charge points, a
-    RawEvent's own name; any other value gets its type's name.
-    """
-    if isinstance(event, RawEvent):
-        return event.object_name
-    if isinstance(event, list):
-        return "CHARGE_POINTS"
-    return _EVENT_OBJECTS.get(type(event), type(event).__name__)
 
 
 def redact(frame: Mapping[str, Any]) -> dict[str, Any]:
@@ -1070,13 +1007,33 @@ class WireConverter:
         with _guard(frame, "ERROR"):
             _mapping(frame, "$")
             code = frame.get("error")
-            if isinstance(code, str) and code.strip().lstrip("-").isdigit():
-                code = int(code)
-            whole = _whole(code)  # 1.0 -> 1
+            whole = error_code_of(code)  # "42" and 42.0 -> 42
             if code is not None and whole is None:
                 _fail("error", f"expected an integer code, got {_type_name(code)}")
             message = _text(frame.get("message"), "message")
             return ServerError(code=whole, message=message or "")
+
+    #: How each model of ``_events.EVENT_MODELS`` is made from its pushed frame.
+    _event_converters: Mapping[type, Callable[[WireConverter, Mapping[str, Any]], Any]] = {
+        ChStatus: ch_status,
+        ChSettings: ch_settings,
+        GridCurrent: grid_current,
+        GridStatus: grid_status,
+        ChargePoint: charge_points,
+    }
+
+    def server_exception(self, frame: Mapping[str, Any]) -> BlueCurrentError:
+        """The exception an ERROR frame stands for (``_wire.error_for_code``).
+
+        Returns:
+            The mapped exception, or the :class:`ResponseValidationError` of a malformed
+            ERROR frame (returned, not raised).
+        """
+        try:
+            server_error = self.server_error(frame)
+        except ResponseValidationError as exc:
+            return exc
+        return error_for_code(server_error.code, server_error.message)
 
     # -- pushes -----------------------------------------------------------------------
 
@@ -1088,21 +1045,9 @@ class WireConverter:
             name = _text(_mapping(frame, "$").get("object"), "object")
             if not name:
                 _fail("object", "missing")
-        handler = self._events.get(name)
-        if handler is not None:
-            return handler(self, frame)
+        model = EVENT_MODELS.get(name)
+        if model is not None:
+            converted: ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint]
+            converted = self._event_converters[model](self, frame)
+            return converted
         return RawEvent(object_name=name, raw=redact(frame))
-
-    _events: Mapping[
-        str,
-        Callable[
-            [WireConverter, Mapping[str, Any]],
-            ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint],
-        ],
-    ] = {
-        "CH_STATUS": ch_status,
-        "CH_SETTINGS": ch_settings,
-        "GRID_CURRENT": grid_current,
-        "GRID_STATUS": grid_status,
-        "CHARGE_POINTS": charge_points,
-    }

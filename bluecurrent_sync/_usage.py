@@ -40,9 +40,9 @@ from typing import Any
 
 import attrs
 
-from ._convert import AMSTERDAM
 from ._log import CONNECTION
 from ._tap import ConnectionKind, Direction
+from ._wire import AMSTERDAM
 from .errors import DailyBudgetExceeded, UsageFileError
 
 __all__ = [

@@ -29,7 +29,7 @@ import attrs
 
 from . import _protocol as proto
 from ._args import require_bool, require_evse_id, require_timeout
-from ._connection import Backoff, Connection, copy_error, reset_after_fork
+from ._connection import Backoff, Connection, reset_after_fork
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._events import check_event_name, check_event_names
@@ -43,6 +43,7 @@ from ._router import Router
 from ._tap import TapSet
 from ._url import validate_url
 from ._usage import DailyUsage, RequestMeter
+from ._wire import copy_error
 from ._wirelog import WireLogTap
 from .errors import (
     ActionFailed,

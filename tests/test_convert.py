@@ -11,7 +11,8 @@ import attrs
 import frames
 import pytest
 
-from bluecurrent_sync._convert import WireConverter, evse_id_of, parse_timestamp, redact
+from bluecurrent_sync._convert import WireConverter, parse_timestamp, redact
+from bluecurrent_sync._wire import evse_id_of
 from bluecurrent_sync.errors import ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
@@ -1152,7 +1153,7 @@ def test_housenumber_and_schedule_id_whole_floats_become_digits(conv: WireConver
 
 
 def test_event_object_name_round_trips_every_pushed_model() -> None:
-    from bluecurrent_sync._convert import event_object_name
+    from bluecurrent_sync._events import event_object_name
 
     conv = WireConverter()
     pushes = [
