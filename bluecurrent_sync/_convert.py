@@ -292,23 +292,21 @@ def _join(base: str, segment: str | int) -> str:
     return f"{base}.{segment}" if base else segment
 
 
-def _cattrs_leaf(exc: BaseException, path: str) -> tuple[str, BaseException]:
-    """Follow a cattrs validation error group down to its first leaf, building the path."""
-    while isinstance(exc, cattrs_errors.BaseValidationError):
-        grouped = getattr(exc, "group_exceptions", None)
-        with_notes: list[tuple[Exception, Any]] = list(grouped()[0]) if grouped else []
-        if not with_notes:
-            if not exc.exceptions:
-                break
-            exc = exc.exceptions[0]
-            continue
-        sub, note = with_notes[0]
-        if isinstance(note, cattrs_errors.AttributeValidationNote):
-            path = _join(path, note.name)
-        elif isinstance(note, cattrs_errors.IterableValidationNote):
-            path = _join(path, int(note.index))
-        exc = sub
-    return path, exc
+def _cattrs_error(exc: BaseException, base: str) -> tuple[str, str]:
+    """The first failure cattrs reports in ``exc``: its dotted path (under ``base``) and why.
+
+    cattrs' own :func:`cattrs.transform_error` walks the error group; its paths read
+    ``.data.actual_p1`` / ``[0].tariff`` and become ``data.actual_p1`` / ``[0].tariff``.
+    """
+    reports = cattrs.transform_error(exc, path=base, format_exception=_describe_for_cattrs)
+    if not reports:  # pragma: no cover - a validation error always has a leaf
+        return base, _describe(exc)
+    message, _, path = reports[0].rpartition(" @ ")
+    return path.lstrip("."), message
+
+
+def _describe_for_cattrs(exc: BaseException, _type: type | None) -> str:
+    return _describe(exc)
 
 
 @contextmanager
@@ -321,8 +319,8 @@ def _guard(frame: object, what: str) -> Iterator[None]:
     except _FieldError as exc:
         raise _validation_error(frame, what, exc.path, exc.message) from None
     except cattrs_errors.BaseValidationError as exc:
-        path, leaf = _cattrs_leaf(exc, "")
-        raise _validation_error(frame, what, path or None, _describe(leaf)) from None
+        path, message = _cattrs_error(exc, "")
+        raise _validation_error(frame, what, path or None, message) from None
     except Exception as exc:  # defensive: nothing else may escape
         raise _validation_error(frame, what, None, _describe(exc)) from None
 
@@ -645,8 +643,7 @@ class WireConverter:
         try:
             return fn(data, cls)
         except cattrs_errors.BaseValidationError as exc:
-            path, leaf = _cattrs_leaf(exc, base)
-            raise _FieldError(path, _describe(leaf)) from None
+            raise _FieldError(*_cattrs_error(exc, base)) from None
         except (TypeError, ValueError) as exc:
             raise _FieldError(base, _describe(exc)) from None
 
@@ -667,14 +664,13 @@ class WireConverter:
                 result = fn(data, cls)
                 break
             except cattrs_errors.BaseValidationError as exc:
-                path, leaf = _cattrs_leaf(exc, "")
+                path, why = _cattrs_error(exc, "")
                 top = path.split(".", 1)[0].split("[", 1)[0]
                 if not top or top in essential or data.get(top) is None:
-                    where = _join(base, path) if path else base
-                    raise _FieldError(where, _describe(leaf)) from None
+                    raise _FieldError(_cattrs_error(exc, base)[0], why) from None
                 unparsed[top] = data[top]
                 data[top] = None
-                self._log_shape_once(cls.__name__, top, _describe(leaf))
+                self._log_shape_once(cls.__name__, top, why)
             except (TypeError, ValueError) as exc:
                 raise _FieldError(base, _describe(exc)) from None
         else:  # pragma: no cover - every pass clears one field
@@ -821,10 +817,9 @@ class WireConverter:
     # -- grid -------------------------------------------------------------------------
 
     @staticmethod
-    def _grid_fields(raw: Mapping[str, Any], base: str) -> dict[str, Any]:
+    def _grid_fields(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
         phases = [
-            _number(raw.get(f"grid_actual_p{i}"), _join(base, f"grid_actual_p{i}"))
-            for i in (1, 2, 3)
+            _number(raw.get(f"grid_actual_p{i}"), where(f"grid_actual_p{i}")) for i in (1, 2, 3)
         ]
         present = [p for p in phases if p is not None]
         return {
@@ -849,7 +844,7 @@ class WireConverter:
                 _fail("data.id", "missing: expected 'GRID-<evse_id>'")
             data = {
                 **raw,
-                **self._grid_fields(raw, "data"),
+                **self._grid_fields(raw, lambda key: _join("data", key)),
                 "evse_id": evse_id,
                 "grid_id": grid_id if isinstance(grid_id, str) else None,
             }
@@ -860,11 +855,18 @@ class WireConverter:
         with _guard(frame, "GRID_CURRENT"):
             raw: Mapping[str, Any] = _mapping(frame, "$")
             nested = raw.get("data")
-            base = ""
-            if isinstance(nested, Mapping):
-                raw, base = {**raw, **nested}, ""
-            data = {**raw, **self._grid_fields(raw, base), "evse_id": evse_id_of(frame)}
-            return self._structure(self._to_grid_current, data, GridCurrent, base)
+            inner: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
+            raw = {**raw, **inner}
+
+            def where(key: str) -> str:  # a field read from ``data`` is named with it
+                return _join("data", key) if key in inner else key
+
+            data = {**raw, **self._grid_fields(raw, where), "evse_id": evse_id_of(frame)}
+            try:
+                return self._structure(self._to_grid_current, data, GridCurrent, "")
+            except _FieldError as exc:
+                top = exc.path.split(".", 1)[0].split("[", 1)[0]
+                raise _FieldError(where(top) + exc.path[len(top) :], exc.message) from None
 
     # -- results ----------------------------------------------------------------------
 
