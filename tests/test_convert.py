@@ -1187,4 +1187,3 @@ def test_grid_current_error_names_the_dotted_path(
         conv.grid_current(frame_)
     assert info.value.field == field
     assert field in str(info.value)
-

@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("wire facts", {"_wire", "_redact"}),
     ("protocol", {"_protocol", "_events"}),
-    ("conversion", {"_convert"}),
+    ("conversion", {"_values", "_convert"}),
     ("transport", {"_transport", "_connection", "_wirelog", "_record", "_usage"}),
     ("routing", {"_pending", "_dispatch", "_router", "_mirror"}),
     ("requests", {"_requests"}),
