@@ -201,13 +201,8 @@ class Requests:
         activity = self._last_activity(evse_id)
         if activity is None or not self._wanted_activity(command, activity):
             return None
-        return ActionResult(
-            command=command,
-            evse_id=evse_id,
-            success=True,
-            outcome=ActionOutcome.CONFIRMED,
-            detail=f"RECEIVED_{command}; CH_STATUS already showed activity {activity}",
-        )
+        detail = f"RECEIVED_{command}; CH_STATUS already showed activity {activity}"
+        return _confirmed(command, evse_id, detail)
 
     def _confirmation(
         self, command: str, evse_id: str | None, frame: Mapping[str, Any]
@@ -220,13 +215,12 @@ class Requests:
         activity = status.activity.value
         if status.evse_id != evse_id or not self._wanted_activity(command, activity):
             return PASS
-        return ActionResult(
-            command=command,
-            evse_id=evse_id,
-            success=True,
-            outcome=ActionOutcome.CONFIRMED,
-            detail=f"CH_STATUS activity {activity}",
-        )
+        return _confirmed(command, evse_id, f"CH_STATUS activity {activity}")
+
+    def _refuse_reader_thread(self) -> None:
+        """A blocking call from the reader thread could never see its reply."""
+        if self._conn.on_reader_thread():
+            raise ClientStateError("blocking calls cannot be made from the reader thread")
 
     def start(
         self,
@@ -236,8 +230,7 @@ class Requests:
         convert: Callable[[Mapping[str, Any]], T],
     ) -> Waiter[T]:
         """Register the waiter (before sending), then send unless an identical GET is in flight."""
-        if self._conn.on_reader_thread():
-            raise ClientStateError("blocking calls cannot be made from the reader thread")
+        self._refuse_reader_thread()
         self._conn.check_usable()
         waiter, is_new = self._pending.register(
             command,
@@ -358,8 +351,7 @@ class Requests:
         # One in flight per command whose replies may not name their charge point; a
         # later call waits its turn within its own timeout (docs/PROTOCOL.md OP-5).
         started = time.monotonic()
-        if self._conn.on_reader_thread():
-            raise ClientStateError("blocking calls cannot be made from the reader thread")
+        self._refuse_reader_thread()
         if not gate.acquire(timeout=timeout):
             raise RequestTimeoutError(command, evse_id, timeout)
         try:
@@ -368,6 +360,16 @@ class Requests:
             return self.finish(waiter, command, evse_id, remaining, verdict=verdict)
         finally:
             gate.release()
+
+
+def _confirmed(command: str, evse_id: str | None, detail: str) -> ActionResult:
+    return ActionResult(
+        command=command,
+        evse_id=evse_id,
+        success=True,
+        outcome=ActionOutcome.CONFIRMED,
+        detail=detail,
+    )
 
 
 class _Progress:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from ._wire import AMSTERDAM
+from ._wire import AMSTERDAM, whole
 from .models import Activity, VehicleStatus
 
 __all__ = [
@@ -204,21 +204,6 @@ def text(value: object, path: str) -> str | None:
 def error_text(value: object, path: str) -> str | None:
     """Wire error text: ``""``/None -> None."""
     return text(value, path) or None
-
-
-def whole(value: object) -> int | None:
-    """``value`` as an int if it is a JSON integer (``1`` or ``1.0``, never a bool), else None.
-
-    JSON Schema counts a number with a zero fractional part as an integer, so the wire
-    schemas accept ``1.0`` wherever they say ``integer``; the converter does too.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
 
 
 def integer(value: object, path: str) -> int | None:

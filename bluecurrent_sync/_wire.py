@@ -52,6 +52,7 @@ __all__ = [
     "next_reset_at",
     "object_name_of",
     "routing_evse_id",
+    "whole",
 ]
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -152,6 +153,21 @@ def next_reset_at(now: _dt.datetime | None = None) -> _dt.datetime:
 # -- error mapping: the one place a server signal becomes an exception ------------------
 
 
+def whole(value: object) -> int | None:
+    """``value`` as an int if it is a JSON integer (``1`` or ``1.0``, never a bool), else None.
+
+    JSON Schema counts a number with a zero fractional part as an integer, so the wire
+    schemas accept ``1.0`` wherever they say ``integer``; the client does too.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def error_code_of(value: object) -> int | None:
     """An ERROR frame's ``error`` value as an integer code (``"42"`` and ``42.0`` -> 42).
 
@@ -160,13 +176,7 @@ def error_code_of(value: object) -> int | None:
     """
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+    return whole(value)
 
 
 def error_for_code(code: int | None, message: str) -> BlueCurrentError:
