@@ -84,6 +84,11 @@ class Redactor:
         # Longest first: a secret that contains another is replaced whole.
         self._secrets = tuple(sorted({*self._fixed, *self._issued}, key=len, reverse=True))
 
+    @property
+    def learned(self) -> int:
+        """How many server-issued secrets are remembered (at most a few)."""
+        return len(self._issued)
+
     def learn_from(self, frame: Any) -> None:
         """Learn every secret a decoded frame carries.
 

@@ -42,7 +42,10 @@ class WireLogTap:
 
     def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
         """Learn a server-issued token if the frame carries one; log it if DEBUG is on."""
-        self._redactor.learn_from_text(text)
+        # An outgoing Authorization is read only until the issued token is known: every
+        # command carries it, and parsing each one would cost a send its time.
+        if direction == "in" or not self._redactor.learned:
+            self._redactor.learn_from_text(text)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s %s", connection, direction, self.redact(text))
 
