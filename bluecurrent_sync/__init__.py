@@ -18,7 +18,10 @@ from a clone).
 
 from __future__ import annotations
 
+from bluecurrent_sync._dispatch import EventStream
+from bluecurrent_sync._mirror import Mirror, Observed
 from bluecurrent_sync._tabular import HtmlTable, html_table, to_record, to_records
+from bluecurrent_sync._usage import DailyUsage
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     ActionFailed,
@@ -27,17 +30,21 @@ from bluecurrent_sync.errors import (
     BlueCurrentError,
     ClientStateError,
     ConnectionClosedError,
+    DailyBudgetExceeded,
     InvalidApiToken,
     RequestLimitReached,
     RequestTimeoutError,
     ResponseValidationError,
+    UsageFileError,
 )
 from bluecurrent_sync.models import (
     Account,
+    ActionOutcome,
     ActionResult,
     Activity,
     ChargeCard,
     ChargePoint,
+    ChargingProfile,
     ChSettings,
     ChStatus,
     GridCurrent,
@@ -55,6 +62,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Account",
     "ActionFailed",
+    "ActionOutcome",
     "ActionResult",
     "Activity",
     "AlreadyConnected",
@@ -64,13 +72,19 @@ __all__ = [
     "ChStatus",
     "ChargeCard",
     "ChargePoint",
+    "ChargingProfile",
     "Client",
     "ClientStateError",
     "ConnectionClosedError",
+    "DailyBudgetExceeded",
+    "DailyUsage",
+    "EventStream",
     "GridCurrent",
     "GridStatus",
     "HtmlTable",
     "InvalidApiToken",
+    "Mirror",
+    "Observed",
     "OverrideSchedule",
     "RawEvent",
     "RequestLimitReached",
@@ -79,6 +93,7 @@ __all__ = [
     "Setting",
     "SettingResult",
     "Tariff",
+    "UsageFileError",
     "VehicleStatus",
     "__version__",
     "html_table",

@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import enum
-import ipaddress
 import json
 import logging
 import os
@@ -67,6 +66,15 @@ from ._transport import (
     make_ssl_context,
     open_websocket,
 )
+from ._wire import (
+    OBJ_ERROR,
+    OBJ_HELLO,
+    REJECT_REASON_HEADER,
+    copy_error,
+    error_for_close,
+    error_for_rejection,
+    object_name_of,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -74,23 +82,18 @@ else:  # ssl is imported when the first client is made
     ssl = LazyModule("ssl")
 from .errors import (
     AlreadyConnected,
-    ApiError,
     BlueCurrentError,
     ClientStateError,
     ConnectionClosedError,
     InvalidApiToken,
     RequestLimitReached,
     RequestTimeoutError,
-    ResponseValidationError,
 )
 
 __all__ = [
     "Backoff",
     "Connection",
     "State",
-    "check_url",
-    "copy_error",
-    "error_for_code",
     "reset_after_fork",
 ]
 
@@ -113,18 +116,6 @@ ALREADY_CONNECTED_ATTEMPTS = 10
 CALLER_GRACE = 0.005
 
 
-class _TokenStatus(Protocol):
-    success: bool | None
-    customer_id: str | None
-    token: str | None
-    error: str | None
-
-
-class _ServerError(Protocol):
-    code: int | None
-    message: str
-
-
 class _Waiter(Protocol):
     @property
     def done(self) -> bool: ...
@@ -135,7 +126,7 @@ class _Waiter(Protocol):
 class _Converter(Protocol):
     def token_status(self, frame: Mapping[str, Any]) -> Any: ...
 
-    def server_error(self, frame: Mapping[str, Any]) -> Any: ...
+    def server_exception(self, frame: Mapping[str, Any]) -> BlueCurrentError: ...
 
 
 class State(enum.Enum):
@@ -150,36 +141,8 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-def check_url(url: str, allow_insecure: bool) -> None:
-    """Refuse URLs the client must not use.
-
-    Raises:
-        ValueError: For a scheme other than ws/wss, or plain ``ws://`` to a non-loopback host
-            without ``allow_insecure=True``.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(f"url must be a ws:// or wss:// URL, got {url!r}")
-    if parts.scheme == "ws" and not allow_insecure and not is_loopback_url(url):
-        raise ValueError(
-            f"refusing unencrypted ws:// to non-loopback host {parts.hostname!r}; "
-            "use wss:// or pass allow_insecure=True"
-        )
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` points at this machine (``localhost`` or a loopback address)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class Backoff:
-    """Exponential backoff with full jitter: ``initial`` doubling up to ``maximum``.
+    """Exponential backoff with equal jitter: ``initial`` doubling up to ``maximum``.
 
     Args:
         initial: First delay in seconds.
@@ -529,7 +492,9 @@ class Connection:
                 register=self._set_connecting,
             )
         except UpgradeRefused as exc:
-            raise _map_rejection(exc) from None
+            raise error_for_rejection(
+                exc.status, exc.headers.get(REJECT_REASON_HEADER, "")
+            ) from None
         except TimeoutError:
             if self._stop.is_set():
                 raise ConnectionClosedError("the client was closed while connecting") from None
@@ -637,7 +602,7 @@ class Connection:
         error = self._error_of(reply)
         if error is not None:
             raise error
-        if proto.object_name_of(reply) != proto.OBJ_HELLO:
+        if object_name_of(reply) != OBJ_HELLO:
             try:
                 self._on_frame(text)
             except Exception:  # never let one frame break the handshake
@@ -679,13 +644,9 @@ class Connection:
 
     def _error_of(self, frame: Mapping[str, Any]) -> BlueCurrentError | None:
         """Map an ERROR frame to its exception (None for any other frame)."""
-        if proto.object_name_of(frame) != proto.OBJ_ERROR:
+        if object_name_of(frame) != OBJ_ERROR:
             return None
-        try:
-            error = self._converter.server_error(frame)
-        except ResponseValidationError as exc:
-            return exc
-        return error_for_code(error.code, error.message)
+        return self._converter.server_exception(frame)
 
     # -- I/O helpers -------------------------------------------------------------------
     def _send_frame(
@@ -711,11 +672,7 @@ class Connection:
     def _close_error(self, data: bytes) -> BlueCurrentError:
         code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
         reason = data[2:].decode("utf-8", "replace") if len(data) > 2 else ""
-        if code == proto.CLOSE_CODE_LIMIT:
-            return RequestLimitReached("Request limit reached", proto.next_reset_at())
-        if proto.REASON_ALREADY_CONNECTED in reason.lower():
-            return AlreadyConnected("Already connected")
-        return ConnectionClosedError(f"the server closed the connection (code {code})")
+        return error_for_close(code, reason)
 
     # -- the reader thread ---------------------------------------------------------------
     def _run(self, stream: WebSocketStream | None) -> None:
@@ -1145,44 +1102,6 @@ class Connection:
             logger.error("reconnecting stopped: %s", self._redactor.scrub(str(error)))
         elif state is State.LIMITED:
             logger.warning("request limit reached while reconnecting: %s", error)
-
-
-def error_for_code(code: int | None, message: str) -> BlueCurrentError:
-    """Map an ERROR frame's code to the exception it stands for."""
-    if code == proto.ERROR_INVALID_AUTH:
-        return InvalidApiToken(message or "Invalid Auth Token")
-    if code == proto.ERROR_LIMIT:
-        return RequestLimitReached(message or "Request limit reached", proto.next_reset_at())
-    return ApiError(code, message)
-
-
-def _map_rejection(exc: UpgradeRefused) -> BlueCurrentError:
-    """The one place a refused upgrade is judged; redirects are refused, never followed.
-
-    A 3xx would send the token (VALIDATE_API_TOKEN, HELLO) to wherever ``Location`` points,
-    possibly another host or plain ``ws://``; its value is never shown (it may carry secrets).
-    """
-    if 300 <= exc.status < 400:
-        return ConnectionClosedError(
-            f"the server answered the websocket upgrade with a redirect (HTTP {exc.status}); "
-            "redirects are not followed"
-        )
-    reason = exc.headers.get(proto.REJECT_REASON_HEADER, "").lower()
-    if proto.REASON_LIMIT in reason:
-        return RequestLimitReached("Request limit reached", proto.next_reset_at())
-    if proto.REASON_ALREADY_CONNECTED in reason:
-        return AlreadyConnected("Already connected")
-    return ConnectionClosedError(f"the server refused the connection (HTTP {exc.status})")
-
-
-def copy_error(error: BlueCurrentError) -> BlueCurrentError:
-    """A fresh exception of the same kind (never re-raise one shared instance's traceback)."""
-    if isinstance(error, RequestLimitReached):
-        return RequestLimitReached(str(error.args[0]), error.reset_at)
-    try:
-        return type(error)(*error.args)
-    except TypeError:
-        return error
 
 
 def _done(waiter: _Waiter) -> bool:

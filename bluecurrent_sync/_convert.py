@@ -16,19 +16,25 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from bluecurrent_sync import _values as values
+from bluecurrent_sync._events import EVENT_MODELS
 from bluecurrent_sync._lazy import LazyModule
 from bluecurrent_sync._log import CONNECTION
 from bluecurrent_sync._redact import redact_keys
-from bluecurrent_sync.errors import ResponseValidationError
+from bluecurrent_sync._values import parse_timestamp
+from bluecurrent_sync._wire import (
+    error_code_of,
+    error_for_code,
+    evse_id_of,
+)
+from bluecurrent_sync.errors import BlueCurrentError, ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
     ActionOutcome,
@@ -59,50 +65,21 @@ else:  # cattrs is imported when the first WireConverter is made, not at package
     cattrs_errors = LazyModule("cattrs.errors")
 
 __all__ = [
-    "AMSTERDAM",
     "FrameDecoder",
     "WireConverter",
     "decode_frame",
-    "event_object_name",
-    "evse_id_of",
     "parse_timestamp",
     "redact",
 ]
 
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-"""Time zone of naive wire timestamps."""
 
 logger = logging.getLogger(CONNECTION)
 
-#: "for chargepoint: BCU101" inside an error text (RECEIVED_STOP_SESSION, docs/PROTOCOL.md OP-5).
-_EVSE_IN_TEXT = re.compile(r"for chargepoint:\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
-#: Objects whose evse_id is never read from the frame for routing (docs/PROTOCOL.md OP-2).
-_UNATTRIBUTABLE_IDS = frozenset({"GRID_STATUS"})
 
 _T = TypeVar("_T")
 
 _REDACTED = "***"
 
-_VEHICLE_LETTERS = {
-    "A": VehicleStatus.STANDBY,
-    "B": VehicleStatus.VEHICLE_DETECTED,
-    "C": VehicleStatus.READY,
-    "D": VehicleStatus.READY,
-    "E": VehicleStatus.NO_POWER,
-    "F": VehicleStatus.VEHICLE_ERROR,
-}
-_ACTIVITIES = {member.value: member for member in Activity}
-_VEHICLE_NAMES = {member.value: member for member in VehicleStatus}
-
-_WIRE_TS = re.compile(
-    r"^(\d{4})(\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:([+-])(\d{2}):?(\d{2}))?$", re.ASCII
-)
-# ISO 8601 as the wire schema allows it; parsed by hand so 3.10 and 3.11+ agree.
-_ISO_TS = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?"
-    r"(?:(Z)|([+-])(\d{2}):?(\d{2}))?$",
-    re.IGNORECASE | re.ASCII,
-)
 _LOCATION_KEYS = ("x_coord", "y_coord", "street", "housenumber", "zipcode", "city", "country")
 #: Boolean fields seen both plain and wrapped as ``{value, permission}`` (docs/PROTOCOL.md OP-10).
 _FLAG_FIELDS = (
@@ -127,45 +104,6 @@ _SETTING_OBJECTS = {
 # --------------------------------------------------------------------------------------
 # Module-level pure helpers
 # --------------------------------------------------------------------------------------
-
-
-def evse_id_of(frame: Mapping[str, Any]) -> str | None:
-    """Return the charge point a frame concerns (docs/PROTOCOL.md section 6), or None.
-
-    The top-level ``evse_id``, else ``data.evse_id``, else ``data.id`` without its
-    ``GRID-`` prefix. Never raises, whatever the frame holds.
-    """
-    if not isinstance(frame, Mapping):  # defensive: json.loads may return anything
-        return None  # type: ignore[unreachable,unused-ignore]
-    top = frame.get("evse_id")
-    if isinstance(top, str) and top:
-        return top
-    data = frame.get("data")
-    if isinstance(data, Mapping):
-        inner = data.get("evse_id")
-        if isinstance(inner, str) and inner:
-            return inner
-        grid = data.get("id")
-        if isinstance(grid, str) and grid:
-            return grid.removeprefix("GRID-") or None
-    error = frame.get("error")
-    if isinstance(error, str) and error:
-        found = _EVSE_IN_TEXT.search(error)
-        if found:
-            return found.group(1)
-    return None
-
-
-def routing_evse_id(object_name: str, frame: Mapping[str, Any]) -> str | None:
-    """The evse_id a frame is routed by: :func:`evse_id_of`, except for GRID_STATUS.
-
-    A GRID_STATUS ``data.id`` may name another charge point on the same (account-level)
-    grid, so it never attributes the frame (docs/PROTOCOL.md OP-2): it answers the one
-    GET_GRID_STATUS in flight.
-    """
-    if object_name in _UNATTRIBUTABLE_IDS:
-        return None
-    return evse_id_of(frame)
 
 
 class FrameDecoder:
@@ -214,27 +152,6 @@ def decode_frame(text: str, on_nonfinite: Callable[[], None] | None = None) -> A
     return frame
 
 
-_EVENT_OBJECTS: dict[type, str] = {
-    ChStatus: "CH_STATUS",
-    ChSettings: "CH_SETTINGS",
-    GridCurrent: "GRID_CURRENT",
-    GridStatus: "GRID_STATUS",
-}
-
-
-def event_object_name(event: object) -> str:
-    """The wire object name of an event :meth:`WireConverter.event` produced.
-
-    ``"CH_STATUS"`` for a ChStatus, ``"CHARGE_POINTS"`` for a list of charge points, a
-    RawEvent's own name; any other value gets its type's name.
-    """
-    if isinstance(event, RawEvent):
-        return event.object_name
-    if isinstance(event, list):
-        return "CHARGE_POINTS"
-    return _EVENT_OBJECTS.get(type(event), type(event).__name__)
-
-
 def redact(frame: Mapping[str, Any]) -> dict[str, Any]:
     """Return a deep copy of ``frame`` with every ``token``/``Authorization`` value as ``***``.
 
@@ -245,133 +162,26 @@ def redact(frame: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def parse_timestamp(value: object) -> _dt.datetime | None:
-    """Parse a wire timestamp into an aware datetime (docs/PROTOCOL.md section 4).
-
-    ``""``/None -> None; ``"YYYYMMDD HH:MM:SS"`` -> Europe/Amsterdam; a trailing
-    ``+HH:MM``/``-HH:MM`` -> that offset; ISO 8601 accepted (naive means Amsterdam).
-
-    Raises:
-        ValueError: not a recognisable timestamp.
-        TypeError: not a string.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, _dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=AMSTERDAM)
-    if not isinstance(value, str):
-        raise TypeError(f"expected a timestamp string, got {type(value).__name__}")
-    text = value.strip()
-    match = _WIRE_TS.match(text)
-    if match:
-        year, month, day, hour, minute, second, sign, hours, minutes = match.groups()
-        # datetime(...) instead of strptime: ~1.5 us instead of ~7 us; same ValueError.
-        parsed = _dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-        if sign is None:
-            return parsed.replace(tzinfo=AMSTERDAM)
-        delta = _dt.timedelta(hours=int(hours), minutes=int(minutes))
-        return parsed.replace(tzinfo=_dt.timezone(-delta if sign == "-" else delta))
-    iso = _ISO_TS.match(text)
-    if not iso:
-        raise ValueError(f"not a timestamp: {value!r}")
-    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = iso.groups()
-    try:
-        parsed = _dt.datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second or 0),
-            int((fraction or "0").ljust(6, "0")),
-        )
-    except ValueError:
-        raise ValueError(f"not a timestamp: {value!r}") from None
-    if zulu:
-        return parsed.replace(tzinfo=_dt.timezone.utc)
-    if sign:
-        delta = _dt.timedelta(hours=int(off_h), minutes=int(off_m))
-        return parsed.replace(tzinfo=_dt.timezone(-delta if sign == "-" else delta))
-    return parsed.replace(tzinfo=AMSTERDAM)
-
-
-def _parse_date(value: object) -> _dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, _dt.date):
-        return value
-    if not isinstance(value, str):
-        raise TypeError(f"expected a date string, got {type(value).__name__}")
-    try:
-        return _dt.date.fromisoformat(value.strip()[:10])
-    except ValueError:
-        raise ValueError(f"not a date: {value!r}") from None
-
-
-def _parse_time(value: object) -> _dt.time | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, _dt.time):
-        return value
-    if not isinstance(value, str):
-        raise TypeError(f"expected a time string 'HH:MM', got {type(value).__name__}")
-    parts = value.strip().split(":")
-    try:
-        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
-            raise ValueError
-        hour, minute, second = (int(p) for p in [*parts, "0"][:3])
-        return _dt.time(hour, minute, second)
-    except ValueError:
-        raise ValueError(f"not a time of day 'HH:MM': {value!r}") from None
-
-
-def _phase_average(phases: list[float | None]) -> float:
-    """Mean of the truthy (non-zero, non-null) phases, 1 decimal; 0 when there are none."""
-    used = [p for p in phases if p]
-    return round(sum(used) / len(used), 1) if used else 0.0
-
-
 # --------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------
 
 
-class _FieldError(Exception):
-    """Internal: a field of the frame is invalid (path relative to the frame)."""
+def _cattrs_error(exc: BaseException, base: str) -> tuple[str, str]:
+    """The first failure cattrs reports in ``exc``: its dotted path (under ``base``) and why.
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-
-def _fail(path: str, message: str) -> NoReturn:
-    raise _FieldError(path, message)
-
-
-def _join(base: str, segment: str | int) -> str:
-    if isinstance(segment, int):
-        return f"{base}[{segment}]"
-    return f"{base}.{segment}" if base else segment
+    cattrs' own :func:`cattrs.transform_error` walks the error group; its paths read
+    ``.data.actual_p1`` / ``[0].tariff`` and become ``data.actual_p1`` / ``[0].tariff``.
+    """
+    reports = cattrs.transform_error(exc, path=base, format_exception=_describe_for_cattrs)
+    if not reports:  # pragma: no cover - a validation error always has a leaf
+        return base, _describe(exc)
+    message, _, path = reports[0].rpartition(" @ ")
+    return path.lstrip("."), message
 
 
-def _cattrs_leaf(exc: BaseException, path: str) -> tuple[str, BaseException]:
-    """Follow a cattrs validation error group down to its first leaf, building the path."""
-    while isinstance(exc, cattrs_errors.BaseValidationError):
-        grouped = getattr(exc, "group_exceptions", None)
-        with_notes: list[tuple[Exception, Any]] = list(grouped()[0]) if grouped else []
-        if not with_notes:
-            if not exc.exceptions:
-                break
-            exc = exc.exceptions[0]
-            continue
-        sub, note = with_notes[0]
-        if isinstance(note, cattrs_errors.AttributeValidationNote):
-            path = _join(path, note.name)
-        elif isinstance(note, cattrs_errors.IterableValidationNote):
-            path = _join(path, int(note.index))
-        exc = sub
-    return path, exc
+def _describe_for_cattrs(exc: BaseException, _type: type | None) -> str:
+    return _describe(exc)
 
 
 @contextmanager
@@ -381,16 +191,18 @@ def _guard(frame: object, what: str) -> Iterator[None]:
         yield
     except ResponseValidationError:
         raise
-    except _FieldError as exc:
+    except values.FieldError as exc:
         raise _validation_error(frame, what, exc.path, exc.message) from None
     except cattrs_errors.BaseValidationError as exc:
-        path, leaf = _cattrs_leaf(exc, "")
-        raise _validation_error(frame, what, path or None, _describe(leaf)) from None
+        path, message = _cattrs_error(exc, "")
+        raise _validation_error(frame, what, path or None, message) from None
     except Exception as exc:  # defensive: nothing else may escape
         raise _validation_error(frame, what, None, _describe(exc)) from None
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, values.FieldError):
+        return exc.message
     if isinstance(exc, KeyError):
         return "required field is missing"
     text = str(exc)
@@ -413,207 +225,33 @@ def _validation_error(
 
 
 # --------------------------------------------------------------------------------------
-# Small typed readers used by the quirk handling (raise _FieldError with a path)
-# --------------------------------------------------------------------------------------
-
-
-def _mapping(value: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        _fail(path, f"expected an object, got {_type_name(value)}")
-    return value
-
-
-def _optional_mapping(value: object, path: str) -> Mapping[str, Any] | None:
-    return None if value is None else _mapping(value, path)
-
-
-def _list(value: object, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        _fail(path, f"expected a list, got {_type_name(value)}")
-    return value
-
-
-def _number(value: object, path: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        _fail(path, f"expected a number, got {_type_name(value)}")
-    return float(value)
-
-
-def _text(value: object, path: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        _fail(path, f"expected a string, got {_type_name(value)}")
-    return value
-
-
-def _error_text(value: object, path: str) -> str | None:
-    """Wire error text: ``""``/None -> None."""
-    return _text(value, path) or None
-
-
-def _whole(value: object) -> int | None:
-    """``value`` as an int if it is a JSON integer (``1`` or ``1.0``, never a bool), else None.
-
-    JSON Schema counts a number with a zero fractional part as an integer, so the wire
-    schemas accept ``1.0`` wherever they say ``integer``; the converter does too.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _flag(value: object, path: str) -> bool | None:
-    """A boolean read from the wrapped ``{value, permission}`` form or a plain bool.
-
-    Accepts exactly what the wire schema's ``flag_setting`` allows: true/false, 0/1
-    (also ``0.0``/``1.0``) or null, plain or as the wrapped form's ``value``.
-    """
-    if isinstance(value, Mapping):
-        value = value.get("value")
-        path = _join(path, "value")
-    if value is None or isinstance(value, bool):
-        return value
-    if _whole(value) in (0, 1):
-        return bool(value)
-    _fail(path, f"expected a boolean, got {_type_name(value)}")
-
-
-def _type_name(value: object) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _days(value: object, path: str) -> list[str]:
-    """Week days from a comma string ``"MO,TH"`` or a list; None -> []."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [day.strip() for day in value.split(",") if day.strip()]
-    items = _list(value, path)
-    for index, day in enumerate(items):
-        if not isinstance(day, str):
-            _fail(_join(path, index), f"expected a day string, got {_type_name(day)}")
-    return [day.strip() for day in items if day.strip()]
-
-
-def _day_numbers(value: object) -> list[int] | None:
-    """Day numbers as sent: a list of ints, or a string ``"[1,2]"`` / ``"1,2"``; None stays None.
-
-    The numbering base (Monday=1 or Sunday/Monday=0) is open (docs/PROTOCOL.md OP-9), so the
-    numbers are kept exactly as sent.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip().strip("[]")
-        parts = [part.strip() for part in text.split(",") if part.strip()]
-        if not all(part.isdigit() for part in parts):
-            raise ValueError(f"not a list of day numbers: {value!r}")
-        return [int(part) for part in parts]
-    if isinstance(value, list):
-        numbers = [_whole(item) for item in value]
-        if any(number is None for number in numbers):
-            raise TypeError("expected a list of day numbers")
-        return [number for number in numbers if number is not None]
-    raise TypeError(f"expected a list of day numbers, got {_type_name(value)}")
-
-
-# --------------------------------------------------------------------------------------
 # Strict structure hooks for the cattrs converter
 # --------------------------------------------------------------------------------------
-
-
-def _s_str(value: object, _: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {_type_name(value)}")
-    return value
-
-
-def _s_float(value: object, _: type) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {_type_name(value)}")
-    return float(value)
-
-
-def _s_int(value: object, _: type) -> int:
-    whole = _whole(value)  # 1.0 is a JSON integer too
-    if whole is None:
-        raise TypeError(f"expected an integer, got {_type_name(value)}")
-    return whole
-
-
-def _s_bool(value: object, _: type) -> bool:
-    if isinstance(value, bool):
-        return value
-    if _whole(value) in (0, 1):  # e.g. charge card "valid": 1 (or 1.0)
-        return bool(value)
-    raise TypeError(f"expected a boolean, got {_type_name(value)}")
-
-
-def _s_setting_value(value: object, _: type) -> bool | int | None:
-    if value is None or isinstance(value, bool):
-        return value
-    whole = _whole(value)
-    if whole is None:
-        raise TypeError(f"expected a boolean or integer, got {_type_name(value)}")
-    return whole
-
-
-def _s_activity(value: object, _: type) -> Activity:
-    if value is None:
-        return Activity.UNKNOWN
-    if isinstance(value, Activity):
-        return value
-    if not isinstance(value, str):
-        raise TypeError(f"expected an activity string, got {_type_name(value)}")
-    return _ACTIVITIES.get(value.lower(), Activity.UNKNOWN)
-
-
-def _s_vehicle_status(value: object, _: type) -> VehicleStatus:
-    if isinstance(value, VehicleStatus):
-        return value
-    if isinstance(value, str):
-        letter = _VEHICLE_LETTERS.get(value.upper())
-        return letter or _VEHICLE_NAMES.get(value, VehicleStatus.UNKNOWN)
-    return VehicleStatus.UNKNOWN
-
-
-def _s_datetime(value: object, _: type) -> _dt.datetime | None:
-    return parse_timestamp(value)
-
-
-def _s_date(value: object, _: type) -> _dt.date | None:
-    return _parse_date(value)
-
-
-def _s_time(value: object, _: type) -> _dt.time | None:
-    return _parse_time(value)
 
 
 def _make_converter() -> cattrs.Converter:
     """Build the converter (one per WireConverter; hooks are registered once)."""
     conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
-    conv.register_structure_hook(str, _s_str)
-    conv.register_structure_hook(float, _s_float)
-    conv.register_structure_hook(int, _s_int)
-    conv.register_structure_hook(bool, _s_bool)
-    conv.register_structure_hook(bool | int | None, _s_setting_value)
+    conv.register_structure_hook(str, values.s_str)
+    conv.register_structure_hook(float, values.s_float)
+    conv.register_structure_hook(int, values.s_int)
+    conv.register_structure_hook(bool, values.s_bool)
+    conv.register_structure_hook(bool | int | None, values.s_setting_value)
     # Direct hooks for optional scalars and nested models: cattrs' generic Optional dispatch
     # (_structure_optional) costs ~1 us per field, about half of a CH_STATUS conversion.
-    for scalar, scalar_hook in ((str, _s_str), (float, _s_float), (int, _s_int), (bool, _s_bool)):
+    for scalar, scalar_hook in (
+        (str, values.s_str),
+        (float, values.s_float),
+        (int, values.s_int),
+        (bool, values.s_bool),
+    ):
         conv.register_structure_hook(scalar | None, _optional(scalar_hook, scalar))
-    conv.register_structure_hook(Activity, _s_activity)
-    conv.register_structure_hook(VehicleStatus, _s_vehicle_status)
+    conv.register_structure_hook(Activity, values.s_activity)
+    conv.register_structure_hook(VehicleStatus, values.s_vehicle_status)
     # Optional temporal fields: "" means "not set", so the hook sees None and "" too.
-    conv.register_structure_hook(_dt.datetime | None, _s_datetime)
-    conv.register_structure_hook(_dt.date | None, _s_date)
-    conv.register_structure_hook(_dt.time | None, _s_time)
+    conv.register_structure_hook(_dt.datetime | None, values.s_datetime)
+    conv.register_structure_hook(_dt.date | None, values.s_date)
+    conv.register_structure_hook(_dt.time | None, values.s_time)
 
     setting_fn = conv.get_structure_hook(Setting)
 
@@ -633,13 +271,13 @@ def _make_converter() -> cattrs.Converter:
         if isinstance(value, bool):
             return ChargingProfile(value=value)
         if not isinstance(value, Mapping):
-            raise TypeError(f"expected an object or a boolean, got {_type_name(value)}")
+            raise TypeError(f"expected an object or a boolean, got {values.type_name(value)}")
         data = dict(value)
         days = data.pop("days", None)
         selected = data.pop("selected_days", None)
-        data["days"] = _day_numbers(days if days is not None else selected)
+        data["days"] = values.day_numbers(days if days is not None else selected)
         if data.get("value") is not None:
-            data["value"] = _flag(data["value"], "value")
+            data["value"] = values.flag(data["value"], "value")
         profile: ChargingProfile = profile_fn(data, cls)
         return profile
 
@@ -708,10 +346,9 @@ class WireConverter:
         try:
             return fn(data, cls)
         except cattrs_errors.BaseValidationError as exc:
-            path, leaf = _cattrs_leaf(exc, base)
-            raise _FieldError(path, _describe(leaf)) from None
+            raise values.FieldError(*_cattrs_error(exc, base)) from None
         except (TypeError, ValueError) as exc:
-            raise _FieldError(base, _describe(exc)) from None
+            raise values.FieldError(base, _describe(exc)) from None
 
     def _lenient(
         self, fn: Callable[[Any, type], _T], data: dict[str, Any], cls: type, base: str
@@ -730,18 +367,17 @@ class WireConverter:
                 result = fn(data, cls)
                 break
             except cattrs_errors.BaseValidationError as exc:
-                path, leaf = _cattrs_leaf(exc, "")
+                path, why = _cattrs_error(exc, "")
                 top = path.split(".", 1)[0].split("[", 1)[0]
                 if not top or top in essential or data.get(top) is None:
-                    where = _join(base, path) if path else base
-                    raise _FieldError(where, _describe(leaf)) from None
+                    raise values.FieldError(_cattrs_error(exc, base)[0], why) from None
                 unparsed[top] = data[top]
                 data[top] = None
-                self._log_shape_once(cls.__name__, top, _describe(leaf))
+                self._log_shape_once(cls.__name__, top, why)
             except (TypeError, ValueError) as exc:
-                raise _FieldError(base, _describe(exc)) from None
+                raise values.FieldError(base, _describe(exc)) from None
         else:  # pragma: no cover - every pass clears one field
-            raise _FieldError(base, "too many invalid fields")
+            raise values.FieldError(base, "too many invalid fields")
         if unparsed:
             result = attrs.evolve(result, unparsed=unparsed)  # type: ignore[misc]
         return result
@@ -766,8 +402,8 @@ class WireConverter:
             value = raw.get(key)
             if isinstance(value, Mapping) and "value" in value:
                 # An unknown wrapped value is left as sent: the lenient pass keeps it.
-                with suppress(_FieldError):
-                    data[key] = _flag(value, _join(path, key))
+                with suppress(values.FieldError):
+                    data[key] = values.flag(value, values.join(path, key))
 
     @staticmethod
     def _flatten_location(raw: Mapping[str, Any], data: dict[str, Any], path: str) -> None:
@@ -777,8 +413,8 @@ class WireConverter:
                 if data.get(key) is None and key in location:
                     data[key] = location[key]
         elif location is not None:
-            _optional_mapping(location, _join(path, "location"))
-        number = _whole(data.get("housenumber"))
+            values.optional_mapping(location, values.join(path, "location"))
+        number = values.whole(data.get("housenumber"))
         if number is not None:
             data["housenumber"] = str(number)
 
@@ -787,17 +423,19 @@ class WireConverter:
     def charge_points(self, frame: Mapping[str, Any]) -> list[ChargePoint]:
         """Convert CHARGE_POINTS; also record each charge point's smart charging."""
         with _guard(frame, "CHARGE_POINTS"):
-            items = _list(_mapping(frame, "$").get("data"), "data")
+            items = values.list_of(values.mapping(frame, "$").get("data"), "data")
             points = [self._charge_point(item, f"data[{i}]") for i, item in enumerate(items)]
         for point in points:
             self._record_smart_charging(point.evse_id, point.smart_charging)
         return points
 
     def _charge_point(self, item: object, path: str) -> ChargePoint:
-        raw = _mapping(item, path)
+        raw = values.mapping(item, path)
         data = dict(raw)
         data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
-        data["plug_and_charge"] = _flag(raw.get("plug_and_charge"), _join(path, "plug_and_charge"))
+        data["plug_and_charge"] = values.flag(
+            raw.get("plug_and_charge"), values.join(path, "plug_and_charge")
+        )
         data["linked_charge_cards_only"] = self._linked_only(raw, path)
         if raw.get("plug_and_charge_card") is None:
             data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
@@ -809,8 +447,10 @@ class WireConverter:
     def _linked_only(raw: Mapping[str, Any], path: str) -> bool | None:
         """``linked_charge_cards_only`` as sent, else ``not public_charging.value``."""
         if raw.get("linked_charge_cards_only") is not None:
-            return _flag(raw["linked_charge_cards_only"], _join(path, "linked_charge_cards_only"))
-        public = _flag(raw.get("public_charging"), _join(path, "public_charging"))
+            return values.flag(
+                raw["linked_charge_cards_only"], values.join(path, "linked_charge_cards_only")
+            )
+        public = values.flag(raw.get("public_charging"), values.join(path, "public_charging"))
         return None if public is None else not public
 
     # -- charge cards ---------------------------------------------------------------
@@ -818,10 +458,13 @@ class WireConverter:
     def charge_cards(self, frame: Mapping[str, Any]) -> list[ChargeCard]:
         """Convert CHARGE_CARDS (the list is under ``cards``)."""
         with _guard(frame, "CHARGE_CARDS"):
-            items = _list(_mapping(frame, "$").get("cards"), "cards")
+            items = values.list_of(values.mapping(frame, "$").get("cards"), "cards")
             return [
                 self._structure(
-                    self._to_charge_card, _mapping(card, f"cards[{i}]"), ChargeCard, f"cards[{i}]"
+                    self._to_charge_card,
+                    values.mapping(card, f"cards[{i}]"),
+                    ChargeCard,
+                    f"cards[{i}]",
                 )
                 for i, card in enumerate(items)
             ]
@@ -831,26 +474,30 @@ class WireConverter:
     def ch_status(self, frame: Mapping[str, Any]) -> ChStatus:
         """Convert CH_STATUS, computing the averages, ``total_kw`` and ``current_left``."""
         with _guard(frame, "CH_STATUS"):
-            raw = _mapping(_mapping(frame, "$").get("data"), "data")
-            evse_id = _text(frame.get("evse_id"), "evse_id") or _text(
+            raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
+            evse_id = values.text(frame.get("evse_id"), "evse_id") or values.text(
                 raw.get("evse_id"), "data.evse_id"
             )
             if not evse_id:
-                _fail("evse_id", "missing: neither evse_id nor data.evse_id is set")
-            currents = [_number(raw.get(f"actual_p{i}"), f"data.actual_p{i}") for i in (1, 2, 3)]
-            volts = [_number(raw.get(f"actual_v{i}"), f"data.actual_v{i}") for i in (1, 2, 3)]
-            max_usage = _number(raw.get("max_usage"), "data.max_usage")
-            smart_max = _number(raw.get("smartcharging_max_usage"), "data.smartcharging_max_usage")
+                values.fail("evse_id", "missing: neither evse_id nor data.evse_id is set")
+            currents = [
+                values.number(raw.get(f"actual_p{i}"), f"data.actual_p{i}") for i in (1, 2, 3)
+            ]
+            volts = [values.number(raw.get(f"actual_v{i}"), f"data.actual_v{i}") for i in (1, 2, 3)]
+            max_usage = values.number(raw.get("max_usage"), "data.max_usage")
+            smart_max = values.number(
+                raw.get("smartcharging_max_usage"), "data.smartcharging_max_usage"
+            )
             letter = raw.get("vehicle_status")
 
-            avg_current = _phase_average(currents)
+            avg_current = values.phase_average(currents)
             limit = smart_max if self.smart_charging(evse_id) else max_usage
             data = dict(raw)
             data["evse_id"] = evse_id
             data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
             data["vehicle_status"] = letter
             data["vehicle_status_raw"] = letter if isinstance(letter, str) else None
-            data["avg_voltage"] = _phase_average(volts)
+            data["avg_voltage"] = values.phase_average(volts)
             data["avg_current"] = avg_current
             data["total_kw"] = round(
                 sum((v or 0.0) * (a or 0.0) for v, a in zip(volts, currents, strict=True)) / 1000, 2
@@ -861,17 +508,19 @@ class WireConverter:
     def ch_settings(self, frame: Mapping[str, Any]) -> ChSettings:
         """Convert CH_SETTINGS; also record the charge point's smart charging."""
         with _guard(frame, "CH_SETTINGS"):
-            raw = _mapping(_mapping(frame, "$").get("data"), "data")
+            raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
             # The same rule as the router (top level first), so a frame is never routed by
             # one id and converted with another (docs/PROTOCOL.md OP-7).
-            evse_id = _text(frame.get("evse_id"), "evse_id") or _text(
+            evse_id = values.text(frame.get("evse_id"), "evse_id") or values.text(
                 raw.get("evse_id"), "data.evse_id"
             )
             if not evse_id:
-                _fail("data.evse_id", "missing: neither evse_id nor data.evse_id is set")
+                values.fail("data.evse_id", "missing: neither evse_id nor data.evse_id is set")
             data = dict(raw)
             data["evse_id"] = evse_id
-            data["plug_and_charge"] = _flag(raw.get("plug_and_charge"), "data.plug_and_charge")
+            data["plug_and_charge"] = values.flag(
+                raw.get("plug_and_charge"), "data.plug_and_charge"
+            )
             data["linked_charge_cards_only"] = self._linked_only(raw, "data")
             if raw.get("plug_and_charge_card") is None:
                 data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
@@ -884,14 +533,14 @@ class WireConverter:
     # -- grid -------------------------------------------------------------------------
 
     @staticmethod
-    def _grid_fields(raw: Mapping[str, Any], base: str) -> dict[str, Any]:
+    def _grid_fields(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
         phases = [
-            _number(raw.get(f"grid_actual_p{i}"), _join(base, f"grid_actual_p{i}"))
+            values.number(raw.get(f"grid_actual_p{i}"), where(f"grid_actual_p{i}"))
             for i in (1, 2, 3)
         ]
         present = [p for p in phases if p is not None]
         return {
-            "grid_avg_current": _phase_average(phases),
+            "grid_avg_current": values.phase_average(phases),
             "grid_max_current": max(present) if present else 0.0,
         }
 
@@ -905,14 +554,14 @@ class WireConverter:
                 same grid (docs/PROTOCOL.md OP-2), is used.
         """
         with _guard(frame, "GRID_STATUS"):
-            raw = _mapping(_mapping(frame, "$").get("data"), "data")
+            raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
             grid_id = raw.get("id")
             evse_id = evse_id or evse_id_of(frame)
             if not evse_id:
-                _fail("data.id", "missing: expected 'GRID-<evse_id>'")
+                values.fail("data.id", "missing: expected 'GRID-<evse_id>'")
             data = {
                 **raw,
-                **self._grid_fields(raw, "data"),
+                **self._grid_fields(raw, lambda key: values.join("data", key)),
                 "evse_id": evse_id,
                 "grid_id": grid_id if isinstance(grid_id, str) else None,
             }
@@ -921,13 +570,20 @@ class WireConverter:
     def grid_current(self, frame: Mapping[str, Any]) -> GridCurrent:
         """Convert the pushed GRID_CURRENT (flat; a ``data`` dict is accepted too)."""
         with _guard(frame, "GRID_CURRENT"):
-            raw: Mapping[str, Any] = _mapping(frame, "$")
+            raw: Mapping[str, Any] = values.mapping(frame, "$")
             nested = raw.get("data")
-            base = ""
-            if isinstance(nested, Mapping):
-                raw, base = {**raw, **nested}, ""
-            data = {**raw, **self._grid_fields(raw, base), "evse_id": evse_id_of(frame)}
-            return self._structure(self._to_grid_current, data, GridCurrent, base)
+            inner: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
+            raw = {**raw, **inner}
+
+            def where(key: str) -> str:  # a field read from ``data`` is named with it
+                return values.join("data", key) if key in inner else key
+
+            data = {**raw, **self._grid_fields(raw, where), "evse_id": evse_id_of(frame)}
+            try:
+                return self._structure(self._to_grid_current, data, GridCurrent, "")
+            except values.FieldError as exc:
+                top = exc.path.split(".", 1)[0].split("[", 1)[0]
+                raise values.FieldError(where(top) + exc.path[len(top) :], exc.message) from None
 
     # -- results ----------------------------------------------------------------------
 
@@ -941,14 +597,14 @@ class WireConverter:
         the value is then the ``requested`` wire value.
         """
         with _guard(frame, "setting result"):
-            _mapping(frame, "$")
+            values.mapping(frame, "$")
             name = frame.get("object")
             if name not in _SETTING_OBJECTS:
-                _fail("object", f"not a setting result: {name!r}")
+                values.fail("object", f"not a setting result: {name!r}")
             setting, invert = _SETTING_OBJECTS[name]
-            result = _optional_mapping(frame.get("result"), "result") or {}
-            text = _text(result.get("setting"), "result.setting")
-            error = _error_text(frame.get("error"), "error")
+            result = values.optional_mapping(frame.get("result"), "result") or {}
+            text = values.text(result.get("setting"), "result.setting")
+            error = values.error_text(frame.get("error"), "error")
             on: bool | None = requested
             if text is not None:
                 on = "true" in text.lower()
@@ -967,22 +623,22 @@ class WireConverter:
         if success is None:
             return error is None
         if not isinstance(success, bool):
-            _fail("success", f"expected a boolean, got {_type_name(success)}")
+            values.fail("success", f"expected a boolean, got {values.type_name(success)}")
         return success
 
     def action_result(self, frame: Mapping[str, Any]) -> ActionResult:
         """Convert ``RECEIVED_<CMD>`` / ``STATUS_<CMD>`` / ``<CMD>`` replies."""
         with _guard(frame, "action result"):
-            _mapping(frame, "$")
-            name = _text(frame.get("object"), "object")
+            values.mapping(frame, "$")
+            name = values.text(frame.get("object"), "object")
             if not name:
-                _fail("object", "missing")
+                values.fail("object", "missing")
             command = name
             for prefix in _ACTION_PREFIXES:
                 if command.startswith(prefix):
                     command = command[len(prefix) :]
                     break
-            error = _error_text(frame.get("error"), "error")
+            error = values.error_text(frame.get("error"), "error")
             return ActionResult(
                 evse_id=evse_id_of(frame),
                 command=command,
@@ -997,32 +653,32 @@ class WireConverter:
     def override_schedules(self, frame: Mapping[str, Any]) -> list[OverrideSchedule]:
         """Convert LIST_OVERRIDE_CURRENT (``data`` list, or the documented ``result`` list)."""
         with _guard(frame, "LIST_OVERRIDE_CURRENT"):
-            _mapping(frame, "$")
+            values.mapping(frame, "$")
             key = "data" if frame.get("data") is not None else "result"
-            items = _list(frame.get(key), key)
+            items = values.list_of(frame.get(key), key)
             return [self._schedule(item, f"{key}[{i}]") for i, item in enumerate(items)]
 
     def override_schedule(self, frame: Mapping[str, Any]) -> OverrideSchedule:
         """Convert POST_SET_OVERRIDE_CURRENT / POST_EDIT_OVERRIDE_CURRENT (one schedule)."""
         with _guard(frame, "override schedule"):
-            _mapping(frame, "$")
+            values.mapping(frame, "$")
             key = "data" if frame.get("data") is not None else "result"
             return self._schedule(frame.get(key), key)
 
     def _schedule(self, item: object, path: str) -> OverrideSchedule:
-        raw = _mapping(item, path)
+        raw = values.mapping(item, path)
         schedule_id = raw.get("schedule_id")
-        whole = _whole(schedule_id)
+        whole = values.whole(schedule_id)
         if whole is not None:
             schedule_id = whole  # 7.0 -> "7"
         if isinstance(schedule_id, bool) or not isinstance(schedule_id, str | int):
-            _fail(
-                _join(path, "schedule_id"),
-                f"expected a string or integer, got {_type_name(schedule_id)}",
+            values.fail(
+                values.join(path, "schedule_id"),
+                f"expected a string or integer, got {values.type_name(schedule_id)}",
             )
         points = raw.get("charge_points")
         if points is None:
-            single = _text(raw.get("chargepoint_id"), _join(path, "chargepoint_id"))
+            single = values.text(raw.get("chargepoint_id"), values.join(path, "chargepoint_id"))
             points = [single] if single else []
         both = raw.get("days_of_week")
         start = raw.get("override_start_days", both)
@@ -1030,8 +686,8 @@ class WireConverter:
         data = dict(raw)
         data["schedule_id"] = str(schedule_id)
         data["charge_points"] = points
-        data["start_days"] = _days(start, _join(path, "override_start_days"))
-        data["stop_days"] = _days(stop, _join(path, "override_end_days"))
+        data["start_days"] = values.days(start, values.join(path, "override_start_days"))
+        data["stop_days"] = values.days(stop, values.join(path, "override_end_days"))
         return self._structure(self._to_schedule, data, OverrideSchedule, path)
 
     # -- account, token, error --------------------------------------------------------
@@ -1039,28 +695,28 @@ class WireConverter:
     def account(self, frame: Mapping[str, Any]) -> Account:
         """Convert ACCOUNT."""
         with _guard(frame, "ACCOUNT"):
-            return self._structure(self._to_account, _mapping(frame, "$"), Account, "")
+            return self._structure(self._to_account, values.mapping(frame, "$"), Account, "")
 
     def token_status(self, frame: Mapping[str, Any]) -> TokenStatus:
         """Convert STATUS_API_TOKEN (the token stays out of repr and error messages)."""
         with _guard(frame, "STATUS_API_TOKEN"):
-            _mapping(frame, "$")
-            error = _error_text(frame.get("error"), "error")
+            values.mapping(frame, "$")
+            error = values.error_text(frame.get("error"), "error")
             customer = frame.get("customer_id")
-            whole = _whole(customer)
+            whole = values.whole(customer)
             if whole is not None:
                 customer = str(whole)  # 1 and 1.0 -> "1"
             token = frame.get("token")
             if token is not None and not isinstance(token, str):
-                _fail("token", f"expected a string, got {_type_name(token)}")
+                values.fail("token", f"expected a string, got {values.type_name(token)}")
             success = frame.get("success")
             if success is None:
                 success = error is None and bool(token)
             elif not isinstance(success, bool):
-                _fail("success", f"expected a boolean, got {_type_name(success)}")
+                values.fail("success", f"expected a boolean, got {values.type_name(success)}")
             return TokenStatus(
                 success=success,
-                customer_id=_text(customer, "customer_id"),
+                customer_id=values.text(customer, "customer_id"),
                 token=token or None,
                 error=error,
             )
@@ -1068,15 +724,35 @@ class WireConverter:
     def server_error(self, frame: Mapping[str, Any]) -> ServerError:
         """Convert ERROR (``error`` is the numeric code, ``message`` its text)."""
         with _guard(frame, "ERROR"):
-            _mapping(frame, "$")
+            values.mapping(frame, "$")
             code = frame.get("error")
-            if isinstance(code, str) and code.strip().lstrip("-").isdigit():
-                code = int(code)
-            whole = _whole(code)  # 1.0 -> 1
+            whole = error_code_of(code)  # "42" and 42.0 -> 42
             if code is not None and whole is None:
-                _fail("error", f"expected an integer code, got {_type_name(code)}")
-            message = _text(frame.get("message"), "message")
+                values.fail("error", f"expected an integer code, got {values.type_name(code)}")
+            message = values.text(frame.get("message"), "message")
             return ServerError(code=whole, message=message or "")
+
+    #: How each model of ``_events.EVENT_MODELS`` is made from its pushed frame.
+    _event_converters: Mapping[type, Callable[[WireConverter, Mapping[str, Any]], Any]] = {
+        ChStatus: ch_status,
+        ChSettings: ch_settings,
+        GridCurrent: grid_current,
+        GridStatus: grid_status,
+        ChargePoint: charge_points,
+    }
+
+    def server_exception(self, frame: Mapping[str, Any]) -> BlueCurrentError:
+        """The exception an ERROR frame stands for (``_wire.error_for_code``).
+
+        Returns:
+            The mapped exception, or the :class:`ResponseValidationError` of a malformed
+            ERROR frame (returned, not raised).
+        """
+        try:
+            server_error = self.server_error(frame)
+        except ResponseValidationError as exc:
+            return exc
+        return error_for_code(server_error.code, server_error.message)
 
     # -- pushes -----------------------------------------------------------------------
 
@@ -1085,24 +761,12 @@ class WireConverter:
     ) -> ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint] | RawEvent:
         """Convert a pushed frame: a model when its object has one, else a RawEvent."""
         with _guard(frame, "event"):
-            name = _text(_mapping(frame, "$").get("object"), "object")
+            name = values.text(values.mapping(frame, "$").get("object"), "object")
             if not name:
-                _fail("object", "missing")
-        handler = self._events.get(name)
-        if handler is not None:
-            return handler(self, frame)
+                values.fail("object", "missing")
+        model = EVENT_MODELS.get(name)
+        if model is not None:
+            converted: ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint]
+            converted = self._event_converters[model](self, frame)
+            return converted
         return RawEvent(object_name=name, raw=redact(frame))
-
-    _events: Mapping[
-        str,
-        Callable[
-            [WireConverter, Mapping[str, Any]],
-            ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint],
-        ],
-    ] = {
-        "CH_STATUS": ch_status,
-        "CH_SETTINGS": ch_settings,
-        "GRID_CURRENT": grid_current,
-        "GRID_STATUS": grid_status,
-        "CHARGE_POINTS": charge_points,
-    }

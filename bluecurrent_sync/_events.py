@@ -1,4 +1,5 @@
-"""The object names ``Client.on`` / ``off`` / ``events`` accept, and their check."""
+"""The object names ``Client.on`` / ``off`` / ``events`` accept, their check, and the ONE map
+between pushed object names and the models they become (:data:`EVENT_MODELS`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,28 @@ import difflib
 from collections.abc import Iterable
 
 from . import _protocol as proto
+from .models import ChargePoint, ChSettings, ChStatus, GridCurrent, GridStatus, RawEvent
 
-__all__ = ["CONNECTION_EVENT_NAMES", "KNOWN_EVENT_NAMES", "check_event_name", "check_event_names"]
+__all__ = [
+    "CONNECTION_EVENT_NAMES",
+    "EVENT_MODELS",
+    "KNOWN_EVENT_NAMES",
+    "check_event_name",
+    "check_event_names",
+    "event_object_name",
+]
+
+#: Pushed objects that have a model, and that model (CHARGE_POINTS is a list of them); every
+#: other object becomes a :class:`RawEvent`. The converter and :func:`event_object_name`
+#: both read this map.
+EVENT_MODELS: dict[str, type] = {
+    "CH_STATUS": ChStatus,
+    "CH_SETTINGS": ChSettings,
+    "GRID_CURRENT": GridCurrent,
+    "GRID_STATUS": GridStatus,
+    "CHARGE_POINTS": ChargePoint,
+}
+_EVENT_NAMES = {model: name for name, model in EVENT_MODELS.items()}
 
 #: Pseudo object names published by the client itself (see ``Client.on``).
 CONNECTION_EVENT_NAMES = ("connected", "disconnected")
@@ -48,12 +69,8 @@ KNOWN_EVENT_NAMES: frozenset[str] = frozenset(
         *CONNECTION_EVENT_NAMES,
         proto.OBJ_ERROR,
         proto.OBJ_HELLO,
-        "CHARGE_POINTS",
         "CHARGE_CARDS",
-        "CH_STATUS",
-        "CH_SETTINGS",
-        "GRID_STATUS",
-        "GRID_CURRENT",
+        *EVENT_MODELS,
         *(name for command in _COMMANDS for name in proto.reply_roles(command)),
     }
 )
@@ -94,3 +111,16 @@ def _listed() -> set[str]:
     # The message lists what users subscribe to; the RECEIVED_GET_* acknowledgements of
     # reads are accepted but would only clutter it.
     return {name for name in KNOWN_EVENT_NAMES if not name.startswith("RECEIVED_GET_")}
+
+
+def event_object_name(event: object) -> str:
+    """The wire object name of a pushed event (what ``WireConverter.event`` produced).
+
+    ``"CH_STATUS"`` for a ChStatus, ``"CHARGE_POINTS"`` for a list of charge points, a
+    RawEvent's own name; any other value gets its type's name.
+    """
+    if isinstance(event, RawEvent):
+        return event.object_name
+    if isinstance(event, list):
+        return _EVENT_NAMES[ChargePoint]
+    return _EVENT_NAMES.get(type(event), type(event).__name__)

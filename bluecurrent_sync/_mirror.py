@@ -27,6 +27,7 @@ import attrs
 from ._log import CONNECTION
 from .errors import BlueCurrentError, RequestTimeoutError
 from .models import ChSettings, ChStatus, GridCurrent, GridStatus
+from .models._base import ModelBase
 
 __all__ = ["MIRRORED_OBJECTS", "Mirror", "Observed"]
 
@@ -44,7 +45,7 @@ MIRRORED_OBJECTS = frozenset({OBJ_CH_STATUS, OBJ_CH_SETTINGS, OBJ_GRID_STATUS, O
 
 
 @attrs.frozen
-class Observed(Generic[T]):
+class Observed(ModelBase, Generic[T]):
     """A model as last received, with when it arrived.
 
     Attributes:

@@ -14,11 +14,40 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._args import require_bool, require_evse_id, require_text
-from ._convert import AMSTERDAM
+from ._wire import (  # the wire facts every command rule builds on, re-exported here
+    AMSTERDAM,
+    CLOSE_CODE_LIMIT,
+    ERROR_INVALID_AUTH,
+    ERROR_LIMIT,
+    ERROR_NOT_AUTHORIZED,
+    OBJ_ACCOUNT,
+    OBJ_CH_STATUS,
+    OBJ_ERROR,
+    OBJ_HELLO,
+    OBJ_STATUS_API_TOKEN,
+    REASON_ALREADY_CONNECTED,
+    REASON_LIMIT,
+    REJECT_REASON_HEADER,
+    next_reset_at,
+    object_name_of,
+)
 
 __all__ = [
     "AMSTERDAM",
+    "CLOSE_CODE_LIMIT",
     "DEDUP_COMMANDS",
+    "ERROR_INVALID_AUTH",
+    "ERROR_LIMIT",
+    "ERROR_NOT_AUTHORIZED",
+    "OBJ_ACCOUNT",
+    "OBJ_CH_STATUS",
+    "OBJ_ERROR",
+    "OBJ_HELLO",
+    "OBJ_STATUS_API_TOKEN",
+    "REASON_ALREADY_CONNECTED",
+    "REASON_LIMIT",
+    "REJECT_REASON_HEADER",
+    "SCHEDULE_COMMANDS",
     "TWO_STEP_COMMANDS",
     "WEEKDAYS",
     "Role",
@@ -28,19 +57,13 @@ __all__ = [
     "hello_frame",
     "next_reset_at",
     "normalise_hhmm",
+    "object_name_of",
     "override_current_fields",
     "price_settings_fields",
     "reply_roles",
     "validate_frame",
 ]
 
-
-# Object names the client itself cares about.
-OBJ_ERROR = "ERROR"
-OBJ_HELLO = "HELLO"
-OBJ_STATUS_API_TOKEN = "STATUS_API_TOKEN"  # noqa: S105 - an object name
-OBJ_ACCOUNT = "ACCOUNT"
-OBJ_CH_STATUS = "CH_STATUS"
 
 # Commands.
 VALIDATE_API_TOKEN = "VALIDATE_API_TOKEN"  # noqa: S105 - a command name
@@ -422,44 +445,7 @@ def clear_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:
         raise ValueError(f"schedule_id must be an integer id, got {schedule_id!r}") from None
 
 
-def object_name_of(frame: Mapping[str, Any]) -> str | None:
-    """Return the frame's object name, or None when it has none (or not a string).
-
-    A server frame names itself with ``object``; one shape in Blue Current's published
-    examples (LIST_OVERRIDE_CURRENT) uses ``command`` instead (docs/PROTOCOL.md OP-8), so a
-    ``command`` is the name when ``object`` is missing (the server never echoes commands
-    otherwise).
-    """
-    name = frame.get("object")
-    if name is None:
-        name = frame.get("command")
-    return name if isinstance(name, str) and name else None
-
-
-#: The close code the server uses for a used-up request quota.
-CLOSE_CODE_LIMIT = 4001
-REJECT_REASON_HEADER = "x-websocket-reject-reason"
-REASON_LIMIT = "request limit reached"
-REASON_ALREADY_CONNECTED = "already connected"
-ERROR_INVALID_AUTH = 1
-ERROR_NOT_AUTHORIZED = 2
-ERROR_LIMIT = 42
-
 #: Commands naming an override schedule (an ERROR 2 may answer them, docs/PROTOCOL.md OP-7).
 SCHEDULE_COMMANDS = frozenset(
     {POST_SET_OVERRIDE_CURRENT, POST_EDIT_OVERRIDE_CURRENT, POST_CLEAR_OVERRIDE_CURRENT}
 )
-
-
-def next_reset_at(now: _dt.datetime | None = None) -> _dt.datetime:
-    """Return when the daily quota resets: the next 00:00:30 Europe/Amsterdam (aware).
-
-    Args:
-        now: The current time (aware); defaults to now.
-    """
-    current = (now or _dt.datetime.now(AMSTERDAM)).astimezone(AMSTERDAM)
-    today_reset = _dt.datetime.combine(current.date(), _dt.time(0, 0, 30), tzinfo=AMSTERDAM)
-    if current < today_reset:
-        return today_reset
-    tomorrow = current.date() + _dt.timedelta(days=1)
-    return _dt.datetime.combine(tomorrow, _dt.time(0, 0, 30), tzinfo=AMSTERDAM)

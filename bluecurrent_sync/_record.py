@@ -32,16 +32,15 @@ from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ._log import CONNECTION
+from ._redact import REDACTED, Redactor
 from ._tap import ConnectionKind, Direction
 
-__all__ = ["CAPTURE_FORMAT", "CAPTURE_VERSION", "REDACTED", "CaptureRecorder", "redact_secrets"]
+__all__ = ["CAPTURE_FORMAT", "CAPTURE_VERSION", "REDACTED", "CaptureRecorder"]
 
 logger = logging.getLogger(CONNECTION)
 
 CAPTURE_FORMAT = "bluecurrent_sync"
 CAPTURE_VERSION = 1
-REDACTED = "<redacted>"
-_SECRET_KEYS = frozenset({"authorization", "token"})
 
 
 def _now_iso() -> str:
@@ -56,22 +55,6 @@ def _public_url(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def redact_secrets(value: Any, secrets: tuple[str, ...], key: object = None) -> Any:
-    """A copy of ``value`` with secret keys and every string holding a secret redacted."""
-    if isinstance(key, str) and key.lower() in _SECRET_KEYS:
-        return REDACTED
-    if isinstance(value, str):
-        return REDACTED if any(secret in value for secret in secrets) else value
-    if isinstance(value, dict):
-        return {
-            REDACTED if any(s in str(k) for s in secrets) else k: redact_secrets(v, secrets, k)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact_secrets(item, secrets) for item in value]
-    return value
 
 
 def _package_version() -> str:
@@ -106,7 +89,7 @@ class CaptureRecorder:
         else:
             self._file = target
             self._owns_file = False
-        self._secrets: tuple[str, ...] = (api_token,) if api_token else ()
+        self._redactor = Redactor(api_token)
         self._seq: dict[str, int] = {}
         self._started = time.monotonic()
         self._closed = False
@@ -135,14 +118,15 @@ class CaptureRecorder:
             parsed = None
         if strict and direction == "in" and isinstance(parsed, dict):
             self._learn_token(parsed)
+        redactor = self._redactor
         with self._lock:
             seq = max(1, self._seq.get(connection, 0))
             record: dict[str, Any] = self._stamp()
             record.update(dir=direction, conn=connection, seq=seq)
             if strict:
-                record["frame"] = redact_secrets(parsed, self._secrets)
+                record["frame"] = redactor.scrub_value(parsed, whole=True)
             else:
-                record["text"] = redact_secrets(text, self._secrets)
+                record["text"] = redactor.scrub_value(text, whole=True)
             self._write_locked(record)
 
     def connection_event(self, event: str, connection: ConnectionKind, detail: str) -> None:
@@ -155,7 +139,7 @@ class CaptureRecorder:
                 event=event,
                 conn=connection,
                 seq=max(1, self._seq.get(connection, 0)),
-                detail=redact_secrets(detail, self._secrets),
+                detail=self._redactor.scrub_value(detail, whole=True),
             )
             self._write_locked(record)
 
@@ -177,10 +161,8 @@ class CaptureRecorder:
     def _learn_token(self, frame: dict[str, Any]) -> None:
         if frame.get("object") != "STATUS_API_TOKEN":
             return
-        token = frame.get("token")
-        if isinstance(token, str) and token and token not in self._secrets:
-            with self._lock:
-                self._secrets = (*self._secrets, token)
+        with self._lock:
+            self._redactor.learn_from(frame)
 
     def _stamp(self) -> dict[str, Any]:
         return {"t": round(time.monotonic() - self._started, 6), "at": _now_iso()}

@@ -1,4 +1,4 @@
-"""The one place secrets are removed from text: frames, messages, logs, reprs, CLI output.
+"""The one place secrets are removed from text: frames, messages, logs, captures, CLI output.
 
 Two secrets exist: the user's API token and the token the server issues at validation. A
 :class:`Redactor` belongs to one client (no module-global state); it knows the API token from
@@ -8,12 +8,15 @@ ERROR message or field that echoes a token never reaches an exception, a log lin
 Frame taps still see the wire text as it was (a tap redacts for itself, see ``_tap.py``).
 
 :func:`redact_keys` is the key-based rule (``token`` / ``Authorization`` values at any depth)
-used for frames the client itself builds, whose secret values sit under those keys.
+used for frames the client itself builds, whose secret values sit under those keys. The wire
+log and the capture recorder each hold a :class:`Redactor` of their own that learns the
+server-issued token from the frames they see (:meth:`Redactor.learn_from`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +26,7 @@ __all__ = ["REDACTED", "Redactor", "redact_keys"]
 REDACTED = "<redacted>"
 
 _SECRET_KEYS = frozenset({"token", "authorization"})
+_AUTH_PREFIX = "Token "
 
 #: Server-issued tokens remembered per client: the current one and a few earlier ones (an
 #: echo of an old token after a re-validation is still scrubbed); bounded memory.
@@ -80,6 +84,32 @@ class Redactor:
         # Longest first: a secret that contains another is replaced whole.
         self._secrets = tuple(sorted({*self._fixed, *self._issued}, key=len, reverse=True))
 
+    @property
+    def learned(self) -> int:
+        """How many server-issued secrets are remembered (at most a few)."""
+        return len(self._issued)
+
+    def learn_from(self, frame: Any) -> None:
+        """Learn every secret a decoded frame carries.
+
+        The values of ``token`` keys (the STATUS_API_TOKEN reply) and the ``<t>`` of an
+        ``Authorization: Token <t>`` the client sends.
+        """
+        found: list[str] = []
+        _collect(frame, found)
+        for secret in found:
+            self.learn(secret)
+
+    def learn_from_text(self, text: str) -> None:
+        """:meth:`learn_from` for a frame's text; text that is not JSON is ignored."""
+        if "oken" not in text:  # cheap: frames that carry a token are rare
+            return
+        try:
+            frame = json.loads(text)
+        except (ValueError, RecursionError):
+            return
+        self.learn_from(frame)
+
     def hit(self, text: str) -> bool:
         """Whether ``text`` contains a secret (cheap: one substring search per secret)."""
         return any(secret in text for secret in self._secrets)
@@ -91,20 +121,45 @@ class Redactor:
                 text = text.replace(secret, REDACTED)
         return text
 
-    def scrub_value(self, value: Any) -> Any:
+    def scrub_value(self, value: Any, *, whole: bool = False) -> Any:
         """Return a copy of a decoded JSON value with secrets removed from every string.
 
-        ``token``/``Authorization`` values are replaced whole, whatever they hold.
+        ``token``/``Authorization`` values (other than null) are replaced whole, whatever
+        they hold; so are keys that contain a secret.
+
+        Args:
+            value: A decoded JSON value.
+            whole: Replace a string that contains a secret entirely (the capture format),
+                instead of only the secret inside it.
         """
         if isinstance(value, str):
+            if whole:
+                return REDACTED if self.hit(value) else value
             return self.scrub(value)
         if isinstance(value, Mapping):
             return {
-                k: REDACTED if _is_secret_key(k) else self.scrub_value(v) for k, v in value.items()
+                self.scrub_value(k, whole=whole) if isinstance(k, str) else k: (
+                    REDACTED
+                    if _is_secret_key(k) and v is not None
+                    else self.scrub_value(v, whole=whole)
+                )
+                for k, v in value.items()
             }
         if isinstance(value, list):
-            return [self.scrub_value(item) for item in value]
+            return [self.scrub_value(item, whole=whole) for item in value]
         return value
+
+    def scrub_frame_text(self, text: str) -> str:
+        """A frame's text with its secrets removed, as compact JSON when it is JSON.
+
+        Secret keys are replaced whole (:meth:`scrub_value`); text that is not JSON has
+        each secret replaced (:meth:`scrub`).
+        """
+        try:
+            frame = json.loads(text)
+        except (ValueError, RecursionError):
+            return self.scrub(text)
+        return json.dumps(self.scrub_value(frame), ensure_ascii=False, separators=(",", ":"))
 
     def scrub_error(self, error: BaseException) -> BaseException:
         """Remove secrets from an exception's arguments and text attributes, in place.
@@ -122,3 +177,19 @@ class Redactor:
                 with contextlib.suppress(AttributeError):
                     setattr(error, name, self.scrub_value(current))
         return error
+
+
+def _collect(value: Any, found: list[str], key: object = None) -> None:
+    """Gather the values of ``token`` keys and the ``<t>`` of ``Authorization: Token <t>``."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _collect(v, found, k)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, found)
+    elif isinstance(value, str) and isinstance(key, str):
+        lowered = key.lower()
+        if lowered == "token":
+            found.append(value)
+        elif lowered == "authorization":
+            found.append(value.removeprefix(_AUTH_PREFIX).strip() or value)

@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _protocol as proto
-from ._connection import copy_error, error_for_code
-from ._convert import FrameDecoder, WireConverter, redact, routing_evse_id
+from ._convert import FrameDecoder, WireConverter, redact
 from ._dispatch import Dispatcher
 from ._log import CONNECTION
 from ._pending import PendingTable, Waiter
-from .errors import RequestLimitReached, ResponseValidationError
+from ._wire import ERROR_NOT_AUTHORIZED, copy_error, error_code_of, routing_evse_id
+from .errors import InvalidApiToken, RequestLimitReached, ResponseValidationError
 
 __all__ = ["Router"]
 
@@ -105,15 +105,16 @@ class Router:
         return self._activities.get(evse_id)
 
     def _on_error(self, frame: dict[str, Any]) -> None:
-        try:
-            server_error = self._converter.server_error(frame)
-        except ResponseValidationError as exc:
-            logger.warning("dropped a malformed ERROR frame: %s", exc)
+        error = self._converter.server_exception(frame)
+        if isinstance(error, ResponseValidationError):
+            logger.warning("dropped a malformed ERROR frame: %s", error)
             return
-        error = error_for_code(server_error.code, server_error.message)
-        if server_error.code in (proto.ERROR_INVALID_AUTH, proto.ERROR_LIMIT):
+        code = error_code_of(frame.get("error"))
+        if isinstance(error, (InvalidApiToken, RequestLimitReached)):
             count = self._pending.fail_all(lambda _waiter: copy_error(error))
-            logger.warning("server error %s failed %d pending request(s)", server_error.code, count)
+            logger.warning(
+                "server error %s failed %d pending request(s)", frame.get("error"), count
+            )
             if isinstance(error, RequestLimitReached):
                 self._on_limit(error.reset_at)
             elif self._on_token_refused is not None:
@@ -122,12 +123,12 @@ class Router:
         # ERROR names no request: it answers the oldest one still unanswered (the server
         # answers in order); "not authorized" can only answer a request naming a charge
         # point or a schedule (docs/PROTOCOL.md OP-7).
-        eligible = _names_a_resource if server_error.code == proto.ERROR_NOT_AUTHORIZED else None
+        eligible = _names_a_resource if code == ERROR_NOT_AUTHORIZED else None
         failed: Waiter[Any] | None = self._pending.fail_oldest(error, eligible)
         if failed is None:
-            logger.warning("server error %s with no request pending: %s", server_error.code, error)
+            logger.warning("server error %s with no request pending: %s", code, error)
         else:
-            logger.info("server error %s failed %s", server_error.code, failed.command)
+            logger.info("server error %s failed %s", code, failed.command)
 
 
 def _names_a_resource(waiter: Waiter[Any]) -> bool:

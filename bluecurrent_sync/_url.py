@@ -11,7 +11,7 @@ import ipaddress
 import re
 from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["is_loopback_host", "validate_url"]
+__all__ = ["is_loopback_host", "is_loopback_url", "validate_url"]
 
 _SCHEMES = ("ws", "wss")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
@@ -66,6 +66,18 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (``localhost`` or a loopback address).
+
+    Never raises: a URL that cannot be parsed is not loopback.
+    """
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return is_loopback_host(host)
 
 
 def _split(url: str) -> SplitResult:

@@ -40,10 +40,11 @@ from typing import Any
 
 import attrs
 
-from ._convert import AMSTERDAM
 from ._log import CONNECTION
 from ._tap import ConnectionKind, Direction
+from ._wire import AMSTERDAM
 from .errors import DailyBudgetExceeded, UsageFileError
+from .models._base import ModelBase
 
 __all__ = [
     "DailyUsage",
@@ -79,7 +80,7 @@ def next_midnight(moment: _dt.datetime | None = None) -> _dt.datetime:
 
 
 @attrs.frozen
-class DailyUsage:
+class DailyUsage(ModelBase):
     """The requests of one Amsterdam day.
 
     Attributes:

@@ -13,57 +13,56 @@ The output is an aligned plain-text table, or JSON with ``--json`` (models becom
 objects; datetimes ISO 8601 strings; enums their wire values; ``watch --json``
 prints one JSON object per line). The token is never printed.
 
-The table and JSON helpers here (:func:`format_table`, :func:`format_fields`,
-:func:`to_jsonable`) are reused by :mod:`bluecurrent_sync.demo`.
+The table, JSON and error helpers live in ``_console.py`` (shared with the demo); the
+public ones are re-exported here (:func:`report_error`, :func:`format_table`, ...).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
-import enum
 import json
 import math
 import os
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
-
-import attrs
-from attrs import AttrsInstance
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from bluecurrent_sync import __version__
-from bluecurrent_sync._convert import event_object_name
+from bluecurrent_sync._console import (
+    EXIT_CONNECTION,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID_TOKEN,
+    EXIT_OK,
+    EXIT_QUOTA,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    NO_CARD,
+    TOKEN_ENV,
+    WHERE_TO_GET_ONE,
+    charge_point_table,
+    event_line,
+    event_object_name,
+    format_fields,
+    format_table,
+    print_error,
+    report_error,
+    status_table,
+    timed_events,
+    to_jsonable,
+)
 from bluecurrent_sync.client import DEFAULT_URL, Client
 from bluecurrent_sync.errors import (
-    ActionFailed,
-    AlreadyConnected,
-    ApiError,
     BlueCurrentError,
-    DailyBudgetExceeded,
-    InvalidApiToken,
-    RequestLimitReached,
-    RequestTimeoutError,
-    UsageFileError,
 )
 from bluecurrent_sync.models import (
     ActionOutcome,
     ActionResult,
-    ChargeCard,
-    ChargePoint,
-    ChSettings,
-    ChStatus,
-    GridCurrent,
-    GridStatus,
     RawEvent,
-    Setting,
     SettingResult,
 )
 
 if TYPE_CHECKING:
-    from bluecurrent_sync._dispatch import EventStream
+    pass
 
 __all__ = [
     "EXIT_CONNECTION",
@@ -84,22 +83,7 @@ __all__ = [
     "to_jsonable",
 ]
 
-TOKEN_ENV = "BLUECURRENT_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
 USAGE_FILE_ENV = "BLUECURRENT_USAGE_FILE"
-#: The session token the official app uses to start a session without a charge card.
-NO_CARD = "BCU-APP"
-WHERE_TO_GET_ONE = (
-    "Generate an API token at https://my.bluecurrent.nl: settings, enable the advanced "
-    "options, then Advanced > Generate API token."
-)
-
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_INVALID_TOKEN = 3
-EXIT_QUOTA = 4
-EXIT_CONNECTION = 5
-EXIT_INTERRUPTED = 130
 
 EPILOG = f"""\
 token:
@@ -138,132 +122,6 @@ class UsageError(Exception):
 # --------------------------------------------------------------------------- output helpers
 
 
-def to_jsonable(value: object) -> Any:
-    """Turn models (and lists/dicts of them) into JSON-ready Python values.
-
-    attrs classes become dicts (``attrs.asdict``; fields declared ``repr=False``, such as
-    tokens, are left out), datetimes, dates and times become ISO 8601 strings, enums
-    their values, and NaN or infinite numbers (which JSON cannot represent) ``None``.
-    """
-    if attrs.has(type(value)):
-        return attrs.asdict(
-            value,  # type: ignore[arg-type]
-            filter=lambda attribute, _value: attribute.repr is not False,
-            value_serializer=lambda _inst, _field, item: _json_scalar(item),
-        )
-    if isinstance(value, dict):
-        return {str(_json_scalar(key)): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(item) for item in value]
-    return _json_scalar(value)
-
-
-def _json_scalar(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.date | dt.time):  # dt.datetime is a dt.date
-        return value.isoformat()
-    return value
-
-
-def _cell(value: object) -> str:
-    """Render one value for a table cell."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, dt.datetime):
-        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Setting):
-        shown = _cell(value.value)
-        return f"{shown} ({value.permission})" if value.permission else shown
-    if isinstance(value, ChargeCard):
-        return f"{value.name or value.id or '-'} ({value.uid})"
-    if isinstance(value, list):
-        return ", ".join(_cell(item) for item in value) or "-"
-    return str(value)
-
-
-def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """An aligned plain-ASCII table: a header, a rule of dashes, one line per row.
-
-    Numbers are right-aligned, everything else left-aligned; None shows as ``-``.
-    """
-    raw_rows = [list(row) for row in rows]
-    cells = [[_cell(value) for value in row] for row in raw_rows]
-    widths = [len(header) for header in headers]
-    for row in cells:
-        for index, text in enumerate(row):
-            widths[index] = max(widths[index], len(text))
-    numeric = [
-        bool(raw_rows)
-        and all(
-            isinstance(row[index], int | float) and not isinstance(row[index], bool)
-            for row in raw_rows
-            if row[index] is not None
-        )
-        for index in range(len(headers))
-    ]
-
-    def line(texts: Sequence[str]) -> str:
-        parts = [
-            text.rjust(width) if right else text.ljust(width)
-            for text, width, right in zip(texts, widths, numeric, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line(list(headers)), line(["-" * width for width in widths])]
-    out.extend(line(row) for row in cells)
-    return "\n".join(out)
-
-
-def format_fields(model: AttrsInstance) -> str:
-    """A two-column table (field, value) of one model's fields."""
-    rows = [
-        (field.name, getattr(model, field.name))
-        for field in attrs.fields(type(model))
-        if field.repr is not False
-    ]
-    return format_table(("FIELD", "VALUE"), rows)
-
-
-def event_line(event: object) -> str:
-    """One human-readable line for a pushed event, prefixed with the local time."""
-    now = dt.datetime.now().strftime("%H:%M:%S")
-    name = event_object_name(event)
-    if isinstance(event, ChStatus):
-        detail = (
-            f"{event.evse_id}  {_cell(event.activity)}  {event.total_kw:.2f} kW  "
-            f"{_cell(event.actual_kwh)} kWh  vehicle {_cell(event.vehicle_status)}"
-        )
-    elif isinstance(event, GridCurrent | GridStatus):
-        detail = (
-            f"{event.evse_id or '-'}  phases {_cell(event.grid_actual_p1)} / "
-            f"{_cell(event.grid_actual_p2)} / {_cell(event.grid_actual_p3)} A  "
-            f"max {_cell(event.grid_max_current)} A"
-        )
-    elif isinstance(event, ChSettings):
-        detail = (
-            f"{event.evse_id}  plug and charge {_cell(event.plug_and_charge)}  "
-            f"linked cards only {_cell(event.linked_charge_cards_only)}"
-        )
-    elif isinstance(event, list):
-        detail = f"{len(event)} charge point(s)"
-    elif isinstance(event, RawEvent) and event.raw.get("error"):
-        detail = str(event.raw["error"])  # a "disconnected" event says why
-    else:
-        detail = ""
-    return f"{now}  {name:<13} {detail}".rstrip()
-
-
 def _evse_of(event: object) -> str | None:
     evse = getattr(event, "evse_id", None)
     return evse if isinstance(evse, str) else None
@@ -280,35 +138,6 @@ def _emit(args: argparse.Namespace, out: TextIO, data: object, text: str) -> Non
         out.write("\n")
     else:
         out.write(text + "\n")
-
-
-def charge_point_table(points: Sequence[ChargePoint]) -> str:
-    """The charge-point table shown by ``charge-points`` and the demo."""
-    return format_table(
-        ("EVSE", "NAME", "MODEL", "ACTIVITY", "PLUG&CHARGE", "LINKED CARDS ONLY"),
-        [
-            (
-                p.evse_id,
-                p.name,
-                p.model_type,
-                p.activity,
-                p.plug_and_charge,
-                p.linked_charge_cards_only,
-            )
-            for p in points
-        ],
-    )
-
-
-def status_table(statuses: Iterable[ChStatus]) -> str:
-    """The status table shown by ``status`` and the demo."""
-    return format_table(
-        ("EVSE", "ACTIVITY", "kW", "kWh", "VEHICLE", "SESSION START"),
-        [
-            (s.evse_id, s.activity, s.total_kw, s.actual_kwh, s.vehicle_status, s.start_datetime)
-            for s in statuses
-        ],
-    )
 
 
 def _cmd_charge_points(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -348,29 +177,6 @@ def _cmd_cards(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     )
     _emit(args, out, cards, text)
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def timed_events(
-    client: Client, *object_names: str, seconds: float | None = None
-) -> Iterator[EventStream]:
-    """``client.events(*object_names)``, closed after ``seconds`` (never, if None).
-
-    The stream is closed by a timer, so a blocked iteration ends exactly at the deadline.
-    """
-    with client.events(*object_names) as stream:
-        timer = None
-        if seconds is not None:
-            timer = threading.Timer(seconds, stream.close)
-            timer.name = "bluecurrent-sync-cli-timer"
-            timer.daemon = True
-            timer.start()
-        try:
-            yield stream
-        finally:
-            if timer is not None:
-                timer.cancel()
-                timer.join(1.0)  # a cancelled timer ends at once; stream.close() is quick
 
 
 def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -718,60 +524,6 @@ def _make_client(args: argparse.Namespace) -> Client:
     return client
 
 
-def _error_message(exc: BaseException, url: str) -> tuple[int, str]:
-    if isinstance(exc, InvalidApiToken):
-        return EXIT_INVALID_TOKEN, f"the server refused the API token. {WHERE_TO_GET_ONE}"
-    if isinstance(exc, DailyBudgetExceeded):
-        return EXIT_QUOTA, f"{exc}; nothing was sent. Raise --daily-budget or wait."
-    if isinstance(exc, UsageFileError):
-        return EXIT_USAGE, str(exc)
-    if isinstance(exc, RequestLimitReached):
-        local = exc.reset_at.astimezone()
-        return EXIT_QUOTA, (
-            "the daily request quota of this account is used up. It resets at "
-            f"{local:%Y-%m-%d %H:%M} local time ({local:%Z}); try again after that."
-        )
-    if isinstance(exc, AlreadyConnected):
-        return EXIT_CONNECTION, (
-            f"{url} refused the connection: this IP or token is already connected. "
-            "Close the other client (Home Assistant, another script) and try again."
-        )
-    if isinstance(exc, RequestTimeoutError):
-        return EXIT_CONNECTION, (
-            f"{exc}. The server or the charge point did not answer in time; try again, "
-            "or raise --timeout / --action-timeout."
-        )
-    if isinstance(exc, ConnectionError | TimeoutError | OSError):
-        return EXIT_CONNECTION, (
-            f"cannot talk to {url}: {exc}. Check the URL (--url) and your network connection."
-        )
-    if isinstance(exc, ApiError) and exc.code == 2:
-        return EXIT_REFUSED, (
-            f"{exc}. The charge point is not one of this account's; "
-            "'bluecurrent-sync charge-points' lists them."
-        )
-    if isinstance(exc, ActionFailed):
-        return EXIT_REFUSED, f"the charge point refused: {exc}"
-    return EXIT_REFUSED, str(exc)
-
-
-def report_error(exc: BaseException, *, url: str | None = None, token: str | None = None) -> int:
-    """Print what went wrong and what to do about it to stderr; returns the exit code.
-
-    Handles the SDK's errors and the built-in connection/timeout errors (see the exit
-    codes in ``--help``). ``token`` is masked should it appear in a message.
-    """
-    code, message = _error_message(exc, url or DEFAULT_URL)
-    _print_error(message, token)
-    return code
-
-
-def _print_error(message: str, token: str | None) -> None:
-    if token:
-        message = message.replace(token, "***")
-    sys.stderr.write(f"bluecurrent-sync: error: {message}\n")
-
-
 def _silence_stdout() -> None:
     # Python would report the broken pipe again when it flushes stdout at exit.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -811,13 +563,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _make_client(args) as client:
             return _COMMANDS[args.command](client, args, sys.stdout)
     except UsageError as exc:
-        _print_error(str(exc), secret)
+        print_error(str(exc), secret)
         return EXIT_USAGE
     except BrokenPipeError:  # e.g. `bluecurrent-sync watch | head -3`
         _silence_stdout()
         return EXIT_OK
     except KeyboardInterrupt:
-        _print_error("interrupted", secret)
+        print_error("interrupted", secret)
         return EXIT_INTERRUPTED
     except (BlueCurrentError, ConnectionError, TimeoutError) as exc:
         return report_error(exc, url=args.url, token=secret)

@@ -18,42 +18,36 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-import threading
-import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, TypeVar, overload
 
-import attrs
-
 from . import _protocol as proto
 from ._args import require_bool, require_evse_id, require_timeout
-from ._connection import Backoff, Connection, copy_error, reset_after_fork
+from ._connection import Backoff, Connection, reset_after_fork
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._events import check_event_name, check_event_names
 from ._log import CONNECTION
 from ._mirror import Mirror, Observed
-from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
-from ._protocol import Role
+from ._pending import PendingTable
 from ._record import CaptureRecorder
 from ._redact import Redactor
+from ._requests import Requests
 from ._router import Router
 from ._tap import TapSet
 from ._url import validate_url
 from ._usage import DailyUsage, RequestMeter
+from ._wire import copy_error
 from ._wirelog import WireLogTap
 from .errors import (
-    ActionFailed,
     BlueCurrentError,
     ClientStateError,
     ConnectionClosedError,
-    RequestTimeoutError,
     ResponseValidationError,
 )
 from .models import (
-    ActionOutcome,
     ActionResult,
     ChargeCard,
     ChargePoint,
@@ -206,14 +200,10 @@ class Client:
         if connect_timeout is not None:
             connect_timeout = require_timeout("connect_timeout", connect_timeout)
         self.url = url
-        self.timeout = require_timeout("timeout", timeout)
-        self.action_timeout = require_timeout("action_timeout", action_timeout)
-        self.verdict_timeout = (
-            None if verdict_timeout is None else require_timeout("verdict_timeout", verdict_timeout)
-        )
-        # One lock per command whose replies may not name their charge point: at most one
-        # of each in flight, so attribution is certain (docs/PROTOCOL.md OP-5).
-        self._gates = {command: threading.Lock() for command in proto.SERIAL_COMMANDS}
+        timeout = require_timeout("timeout", timeout)
+        action_timeout = require_timeout("action_timeout", action_timeout)
+        if verdict_timeout is not None:
+            verdict_timeout = require_timeout("verdict_timeout", verdict_timeout)
         self._converter = WireConverter()
         self._pending = PendingTable()
         self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
@@ -252,7 +242,7 @@ class Client:
             on_frame=self._router.on_frame,
             on_down=_weakly(this, Client._on_down),
             on_up=_weakly(this, Client._on_up),
-            timeout=self.timeout,
+            timeout=timeout,
             reconnect=reconnect,
             backoff=Backoff(*reconnect_delay),
             max_frame_bytes=max_frame_bytes,
@@ -264,11 +254,49 @@ class Client:
             hello_timeout=hello_timeout,
             redactor=self._redactor,
         )
+        self._requests = Requests(
+            self._conn,
+            self._pending,
+            self._converter,
+            self._meter,
+            self._redactor,
+            last_activity=self._router.last_activity,
+            timeout=timeout,
+            action_timeout=action_timeout,
+            verdict_timeout=verdict_timeout,
+        )
         self._finalizer = weakref.finalize(
-            self, _close_abandoned, self._conn, self._pending, self._dispatcher, self.timeout
+            self, _close_abandoned, self._conn, self._pending, self._dispatcher, timeout
         )
         reset_after_fork(self._pending)
         reset_after_fork(self._dispatcher)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for the reply to an ordinary request (settable)."""
+        return self._requests.timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._requests.timeout = value
+
+    @property
+    def action_timeout(self) -> float:
+        """Seconds to wait for the result of a two-step device command (settable)."""
+        return self._requests.action_timeout
+
+    @action_timeout.setter
+    def action_timeout(self, value: float) -> None:
+        self._requests.action_timeout = value
+
+    @property
+    def verdict_timeout(self) -> float | None:
+        """Seconds after the ack before an action returns ACKNOWLEDGED (settable)."""
+        return self._requests.verdict_timeout
+
+    @verdict_timeout.setter
+    def verdict_timeout(self, value: float | None) -> None:
+        self._requests.verdict_timeout = value
 
     # -- lifecycle ---------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -541,11 +569,11 @@ class Client:
         Like every request it may also raise RequestTimeoutError, ConnectionClosedError,
         RequestLimitReached, InvalidApiToken or ClientStateError (see the class docstring).
         """
-        return self._call(proto.GET_CHARGE_POINTS, {}, None, self._converter.charge_points)
+        return self._requests.call(proto.GET_CHARGE_POINTS, {}, None, self._converter.charge_points)
 
     def get_charge_cards(self) -> list[ChargeCard]:
         """Return the account's charge cards (GET_CHARGE_CARDS, limit 100; ``timeout``)."""
-        return self._call(
+        return self._requests.call(
             proto.GET_CHARGE_CARDS, proto.charge_cards_fields(), None, self._converter.charge_cards
         )
 
@@ -562,7 +590,7 @@ class Client:
         fresh = self._fresh(self._mirror.status(evse_id), max_age)
         if fresh is not None:
             return fresh
-        return self._call(
+        return self._requests.call(
             proto.GET_CH_STATUS, proto.evse_fields(evse_id), evse_id, self._converter.ch_status
         )
 
@@ -584,41 +612,17 @@ class Client:
         """
         if isinstance(evse_ids, str):
             raise TypeError("get_statuses() takes a list of evse ids, not one string")
-        requested = ids = [require_evse_id(evse_id) for evse_id in dict.fromkeys(evse_ids)]
+        ids = [require_evse_id(evse_id) for evse_id in dict.fromkeys(evse_ids)]
         results: dict[str, ChStatus] = {}
         for evse_id in ids:
             fresh = self._fresh(self._mirror.status(evse_id), max_age)
             if fresh is not None:
                 results[evse_id] = fresh
-        ids = [evse_id for evse_id in ids if evse_id not in results]
-        started: list[tuple[str, Waiter[ChStatus]]] = []
-        first_error: BaseException | None = None
-        try:
-            for evse_id in ids:
-                waiter = self._start(
-                    proto.GET_CH_STATUS,
-                    proto.evse_fields(evse_id),
-                    evse_id,
-                    self._converter.ch_status,
-                )
-                started.append((evse_id, waiter))
-            deadline = time.monotonic() + self.timeout
-            while started:
-                evse_id, waiter = started[0]
-                try:
-                    remaining = max(0.0, deadline - time.monotonic())
-                    del started[0]  # _finish releases it, whatever happens
-                    results[evse_id] = self._finish(waiter, proto.GET_CH_STATUS, evse_id, remaining)
-                except BlueCurrentError as exc:
-                    first_error = first_error or exc
-        finally:
-            # The caller left early (an error while sending, KeyboardInterrupt): no waiter
-            # of this call may stay registered for later calls to join.
-            for _evse_id, waiter in started:
-                self._pending.release(waiter)
-        if first_error is not None:
-            raise first_error
-        return {evse_id: results[evse_id] for evse_id in requested}
+        asked = [(evse_id, proto.evse_fields(evse_id)) for evse_id in ids if evse_id not in results]
+        results.update(
+            self._requests.call_each(proto.GET_CH_STATUS, asked, self._converter.ch_status)
+        )
+        return {evse_id: results[evse_id] for evse_id in ids}
 
     def get_settings(self, evse_id: str, *, max_age: float | None = None) -> ChSettings:
         """Return the settings of one charge point (GET_CH_SETTINGS; ``timeout``).
@@ -628,7 +632,7 @@ class Client:
         fresh = self._fresh(self._mirror.settings(evse_id), max_age)
         if fresh is not None:
             return fresh
-        return self._call(
+        return self._requests.call(
             proto.GET_CH_SETTINGS, proto.evse_fields(evse_id), evse_id, self._converter.ch_settings
         )
 
@@ -651,7 +655,9 @@ class Client:
             self._mirror.observe("GRID_STATUS", evse_id, frame, status)
             return status
 
-        return self._call(proto.GET_GRID_STATUS, proto.evse_fields(evse_id), evse_id, convert)
+        return self._requests.call(
+            proto.GET_GRID_STATUS, proto.evse_fields(evse_id), evse_id, convert
+        )
 
     # -- settings ----------------------------------------------------------------------
     def set_linked_charge_cards_only(self, evse_id: str, value: bool) -> SettingResult:
@@ -668,11 +674,11 @@ class Client:
             TypeError: ``value`` is not a bool (nothing is sent).
         """
         require_bool("value", value)
-        return self._call(
+        return self._requests.call(
             proto.SET_PUBLIC_CHARGING,
             proto.value_fields(evse_id, not value),
             evse_id,
-            self._setting_converter(proto.SET_PUBLIC_CHARGING, evse_id, not value),
+            self._requests.setting(proto.SET_PUBLIC_CHARGING, evse_id, not value),
         )
 
     def set_plug_and_charge(self, evse_id: str, value: bool) -> SettingResult:
@@ -685,11 +691,11 @@ class Client:
             ActionFailed: The server refused the change.
             TypeError: ``value`` is not a bool (``"off"`` would otherwise switch it on).
         """
-        return self._call(
+        return self._requests.call(
             proto.SET_PLUG_AND_CHARGE,
             proto.value_fields(evse_id, value),
             evse_id,
-            self._setting_converter(proto.SET_PLUG_AND_CHARGE, evse_id, value),
+            self._requests.setting(proto.SET_PLUG_AND_CHARGE, evse_id, value),
         )
 
     # -- device actions (two-step: ack, then result; ``action_timeout``) ---------------------
@@ -713,22 +719,24 @@ class Client:
             TypeError: ``value`` is not a bool (nothing is sent).
         """
         command = proto.SET_INOPERATIVE if require_bool("value", value) else proto.SET_OPERATIVE
-        return self._action(command, proto.evse_fields(evse_id), evse_id)
+        return self._requests.action(command, proto.evse_fields(evse_id), evse_id)
 
     def reset(self, evse_id: str) -> ActionResult:
         """Soft-reset a charge point (SOFT_RESET; ``action_timeout``). Raises ActionFailed."""
-        return self._action(proto.SOFT_RESET, proto.evse_fields(evse_id), evse_id)
+        return self._requests.action(proto.SOFT_RESET, proto.evse_fields(evse_id), evse_id)
 
     def reboot(self, evse_id: str) -> ActionResult:
         """Reboot a charge point (REBOOT; ``action_timeout``). Raises ActionFailed."""
-        return self._action(proto.REBOOT, proto.evse_fields(evse_id), evse_id)
+        return self._requests.action(proto.REBOOT, proto.evse_fields(evse_id), evse_id)
 
     def start_session(self, evse_id: str, card_uid: str) -> ActionResult:
         """Start a charging session with a card's ``uid`` (``"BCU-APP"``: no card).
 
         START_SESSION; ``action_timeout``. Raises ActionFailed when refused.
         """
-        return self._action(proto.START_SESSION, proto.session_fields(evse_id, card_uid), evse_id)
+        return self._requests.action(
+            proto.START_SESSION, proto.session_fields(evse_id, card_uid), evse_id
+        )
 
     def stop_session(self, evse_id: str) -> ActionResult:
         """Stop the running session (STOP_SESSION; ``action_timeout``).
@@ -736,12 +744,12 @@ class Client:
         Raises:
             ActionFailed: For example "no active session for chargepoint: ...".
         """
-        return self._action(proto.STOP_SESSION, proto.evse_fields(evse_id), evse_id)
+        return self._requests.action(proto.STOP_SESSION, proto.evse_fields(evse_id), evse_id)
 
     # -- smart charging (undocumented replies: first of STATUS_X, X, RECEIVED_X) -----------
     def set_delayed_charging(self, evse_id: str, value: bool) -> ActionResult:
         """Enable or disable delayed charging (SET_DELAYED_CHARGING; ``timeout``)."""
-        return self._action(
+        return self._requests.action(
             proto.SET_DELAYED_CHARGING, proto.value_fields(evse_id, value), evse_id, self.timeout
         )
 
@@ -765,11 +773,13 @@ class Client:
             ValueError: Invalid day or time (nothing is sent).
         """
         fields = proto.delayed_charging_schedule_fields(evse_id, days, start_time, end_time)
-        return self._action(proto.SAVE_SCHEDULE_DELAYED_CHARGING, fields, evse_id, self.timeout)
+        return self._requests.action(
+            proto.SAVE_SCHEDULE_DELAYED_CHARGING, fields, evse_id, self.timeout
+        )
 
     def set_price_based_charging(self, evse_id: str, value: bool) -> ActionResult:
         """Enable or disable price-based charging (SET_PRICE_BASED_CHARGING; ``timeout``)."""
-        return self._action(
+        return self._requests.action(
             proto.SET_PRICE_BASED_CHARGING,
             proto.value_fields(evse_id, value),
             evse_id,
@@ -806,13 +816,13 @@ class Client:
             minimum_percentage=minimum_percentage,
             battery_size_kwh=battery_size_kwh,
         )
-        return self._action(
+        return self._requests.action(
             proto.PATCH_PRICE_BASED_CHARGING_SETTINGS, fields, evse_id, self.timeout
         )
 
     def override_price_based_charging_profile(self, evse_id: str, value: bool) -> ActionResult:
         """Boost (override) the price-based profile (OVERRIDE_CHARGING_PROFILES; ``timeout``)."""
-        return self._action(
+        return self._requests.action(
             proto.OVERRIDE_CHARGING_PROFILES,
             proto.value_fields(evse_id, value),
             evse_id,
@@ -821,7 +831,7 @@ class Client:
 
     def override_delayed_charging_profile(self, evse_id: str, value: bool) -> ActionResult:
         """Boost the delayed profile (OVERRIDE_DELAYED_CHARGING_TIMEOUT; ``timeout``)."""
-        return self._action(
+        return self._requests.action(
             proto.OVERRIDE_DELAYED_CHARGING_TIMEOUT,
             proto.value_fields(evse_id, value),
             evse_id,
@@ -831,7 +841,9 @@ class Client:
     # -- override-current schedules ----------------------------------------------------
     def get_user_override_currents_list(self) -> list[OverrideSchedule]:
         """Return the override-current schedules (LIST_OVERRIDE_CURRENT; ``timeout``)."""
-        return self._call(proto.LIST_OVERRIDE_CURRENT, {}, None, self._converter.override_schedules)
+        return self._requests.call(
+            proto.LIST_OVERRIDE_CURRENT, {}, None, self._converter.override_schedules
+        )
 
     def set_user_override_current(
         self,
@@ -867,7 +879,7 @@ class Client:
             stop_days=stop_days,
             current=current,
         )
-        return self._call(
+        return self._requests.call(
             proto.POST_SET_OVERRIDE_CURRENT, fields, None, self._converter.override_schedule
         )
 
@@ -904,7 +916,7 @@ class Client:
                 current=current,
             ),
         }
-        return self._call(
+        return self._requests.call(
             proto.POST_EDIT_OVERRIDE_CURRENT, fields, None, self._converter.override_schedule
         )
 
@@ -916,219 +928,7 @@ class Client:
             ActionFailed: The server answered ``success: false`` (e.g. unknown id).
         """
         fields = proto.clear_schedule_id_field(schedule_id)
-        return self._action(proto.POST_CLEAR_OVERRIDE_CURRENT, fields, None, self.timeout)
-
-    # -- machinery ---------------------------------------------------------------------
-    def _action(
-        self,
-        command: str,
-        fields: Mapping[str, Any],
-        evse_id: str | None,
-        timeout: float | None = None,
-    ) -> ActionResult:
-        def convert(frame: Mapping[str, Any]) -> ActionResult:
-            result = self._converter.action_result(frame)
-            if not result.success:
-                raise ActionFailed(evse_id or result.evse_id, command, result.error or "")
-            return attrs.evolve(result, evse_id=evse_id or result.evse_id, command=command)
-
-        return self._call(command, fields, evse_id, convert, timeout=timeout, verdict=True)
-
-    def _setting_converter(
-        self, command: str, evse_id: str, wire_value: bool
-    ) -> Callable[[Mapping[str, Any]], SettingResult]:
-        def convert(frame: Mapping[str, Any]) -> SettingResult:
-            result = self._converter.setting_result(frame, bool(wire_value))
-            if not result.success:
-                raise ActionFailed(evse_id, command, result.error or "")
-            return attrs.evolve(result, evse_id=evse_id)
-
-        return convert
-
-    def _interpreter(
-        self, command: str, evse_id: str | None, convert: Callable[[Mapping[str, Any]], T]
-    ) -> Callable[[str, Role, Mapping[str, Any]], Any]:
-        def interpret(object_name: str, role: Role, frame: Mapping[str, Any]) -> Any:
-            if role is Role.RESULT:
-                return convert(frame)
-            if role is Role.CONFIRM:
-                return self._confirmation(command, evse_id, frame)
-            ack = self._converter.action_result(frame)
-            if ack.error or not ack.success:
-                raise ActionFailed(evse_id or ack.evse_id, command, ack.error or "")
-            if role is Role.ACK:
-                return self._already_so(command, evse_id) or ACKNOWLEDGED
-            return attrs.evolve(ack, evse_id=evse_id or ack.evse_id, command=command)
-
-        return interpret
-
-    @staticmethod
-    def _wanted_activity(command: str, activity: str) -> bool:
-        if command == proto.SET_INOPERATIVE:
-            return activity == proto.BLOCKED_ACTIVITY
-        return activity in proto.UNBLOCKED_ACTIVITIES
-
-    def _already_so(self, command: str, evse_id: str | None) -> ActionResult | None:
-        """Block/unblock acknowledged while the charge point already shows that activity.
-
-        The server may send nothing more (docs/PROTOCOL.md OP-3: "if the value changes,
-        CH_STATUS is sent"), so the call ends at once, confirmed by the last CH_STATUS seen.
-        """
-        if command not in (proto.SET_OPERATIVE, proto.SET_INOPERATIVE) or evse_id is None:
-            return None
-        activity = self._router.last_activity(evse_id)
-        if activity is None or not self._wanted_activity(command, activity):
-            return None
-        return ActionResult(
-            command=command,
-            evse_id=evse_id,
-            success=True,
-            outcome=ActionOutcome.CONFIRMED,
-            detail=f"RECEIVED_{command}; CH_STATUS already showed activity {activity}",
-        )
-
-    def _confirmation(
-        self, command: str, evse_id: str | None, frame: Mapping[str, Any]
-    ) -> ActionResult | Any:
-        """A pushed CH_STATUS as the verdict of block/unblock, or PASS (docs/PROTOCOL.md OP-3)."""
-        try:
-            status = self._converter.ch_status(frame)
-        except ResponseValidationError:
-            return PASS  # not a confirmation; the status itself is a subscriber's matter
-        activity = status.activity.value
-        if status.evse_id != evse_id or not self._wanted_activity(command, activity):
-            return PASS
-        return ActionResult(
-            command=command,
-            evse_id=evse_id,
-            success=True,
-            outcome=ActionOutcome.CONFIRMED,
-            detail=f"CH_STATUS activity {activity}",
-        )
-
-    def _start(
-        self,
-        command: str,
-        fields: Mapping[str, Any],
-        evse_id: str | None,
-        convert: Callable[[Mapping[str, Any]], T],
-    ) -> Waiter[T]:
-        """Register the waiter (before sending), then send unless an identical GET is in flight."""
-        if self._conn.on_reader_thread():
-            raise ClientStateError("blocking calls cannot be made from the reader thread")
-        self._conn.check_usable()
-        waiter, is_new = self._pending.register(
-            command,
-            evse_id,
-            proto.reply_roles(command),
-            self._interpreter(command, evse_id, convert),
-            shareable=command in proto.DEDUP_COMMANDS,
-            serial=command in proto.SERIAL_COMMANDS,
-        )
-        if is_new:
-
-            def before_send() -> None:  # under the send lock: the budget check is exact
-                self._meter.admit(1)
-                self._pending.mark_sent(waiter)
-
-            try:
-                self._conn.send(command, fields, before_send=before_send)
-            except BaseException as exc:
-                self._pending.fail(waiter, exc)
-                self._pending.release(waiter)
-                raise
-            finally:
-                self._meter.settle()
-        return waiter
-
-    def _finish(
-        self,
-        waiter: Waiter[T],
-        command: str,
-        evse_id: str | None,
-        timeout: float,
-        *,
-        verdict: bool = False,
-    ) -> T:
-        """Wait for the outcome.
-
-        With ``verdict``, an acknowledged request whose verdict does not come within
-        ``verdict_timeout`` (or the remaining ``timeout``) returns an ACKNOWLEDGED
-        ActionResult instead of raising (docs/PROTOCOL.md OP-3, OP-6).
-        """
-        deadline = time.monotonic() + timeout
-        try:
-            if not verdict:
-                if not self._conn.wait_reply(waiter, timeout):
-                    raise RequestTimeoutError(command, evse_id, timeout)
-                return waiter.outcome()
-            while not waiter.done:
-                now = time.monotonic()
-                if waiter.acknowledged:
-                    limit = deadline
-                    if self.verdict_timeout is not None and waiter.acked_at is not None:
-                        limit = min(deadline, waiter.acked_at + self.verdict_timeout)
-                    if self._conn.wait_reply(waiter, max(0.0, limit - now)):
-                        break
-                    unconfirmed: T = self._unconfirmed(
-                        command, evse_id, limit - (waiter.acked_at or now)
-                    )
-                    return unconfirmed
-                if now >= deadline:
-                    raise RequestTimeoutError(command, evse_id, timeout)
-                self._conn.wait_reply(_Progress(waiter), deadline - now)
-            return waiter.outcome()
-        except BlueCurrentError as exc:
-            self._redactor.scrub_error(exc)  # a server echo of a token never reaches the caller
-            raise
-        finally:
-            self._pending.release(waiter)
-
-    @staticmethod
-    def _unconfirmed(command: str, evse_id: str | None, waited: float) -> Any:
-        logger.info(
-            "%s%s acknowledged; no verdict within %.1f s: returning outcome ACKNOWLEDGED",
-            command,
-            f" on {evse_id}" if evse_id else "",
-            waited,
-        )
-        return ActionResult(
-            command=command,
-            evse_id=evse_id,
-            success=None,
-            outcome=ActionOutcome.ACKNOWLEDGED,
-            detail=f"RECEIVED_{command}; no verdict within {waited:.1f} s",
-        )
-
-    def _call(
-        self,
-        command: str,
-        fields: Mapping[str, Any],
-        evse_id: str | None,
-        convert: Callable[[Mapping[str, Any]], T],
-        *,
-        timeout: float | None = None,
-        verdict: bool = False,
-    ) -> T:
-        if timeout is None:
-            timeout = self.action_timeout if command in proto.TWO_STEP_COMMANDS else self.timeout
-        gate = self._gates.get(command)
-        if gate is None:
-            waiter = self._start(command, fields, evse_id, convert)
-            return self._finish(waiter, command, evse_id, timeout, verdict=verdict)
-        # One in flight per command whose replies may not name their charge point; a
-        # later call waits its turn within its own timeout (docs/PROTOCOL.md OP-5).
-        started = time.monotonic()
-        if self._conn.on_reader_thread():
-            raise ClientStateError("blocking calls cannot be made from the reader thread")
-        if not gate.acquire(timeout=timeout):
-            raise RequestTimeoutError(command, evse_id, timeout)
-        try:
-            remaining = max(0.0, timeout - (time.monotonic() - started))
-            waiter = self._start(command, fields, evse_id, convert)
-            return self._finish(waiter, command, evse_id, remaining, verdict=verdict)
-        finally:
-            gate.release()
+        return self._requests.action(proto.POST_CLEAR_OVERRIDE_CURRENT, fields, None, self.timeout)
 
     def _fresh(self, observed: Observed[T] | None, max_age: float | None) -> T | None:
         """The mirrored value if it is at most ``max_age`` seconds old (and usable now)."""
@@ -1183,22 +983,6 @@ class Client:
 
 def _value_of(observed: Observed[T] | None) -> T | None:
     return None if observed is None else observed.value
-
-
-class _Progress:
-    """A waiter seen as done once it is acknowledged or done (for ``Connection.wait_reply``)."""
-
-    __slots__ = ("_waiter",)
-
-    def __init__(self, waiter: Waiter[Any]) -> None:
-        self._waiter = waiter
-
-    @property
-    def done(self) -> bool:
-        return self._waiter.done or self._waiter.acknowledged
-
-    def wait(self, timeout: float) -> bool:
-        return self._waiter.wait_progress(timeout)
 
 
 def _weakly(ref: weakref.ref[Client], method: Callable[..., Any]) -> Callable[..., Any]:

@@ -21,8 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-from bluecurrent_sync._connection import is_loopback_url
-from bluecurrent_sync.cli import (
+from bluecurrent_sync._console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -34,6 +33,7 @@ from bluecurrent_sync.cli import (
     status_table,
     timed_events,
 )
+from bluecurrent_sync._url import is_loopback_url
 from bluecurrent_sync.client import DEFAULT_URL, Client
 from bluecurrent_sync.errors import BlueCurrentError
 from bluecurrent_sync.models import Activity, ChStatus, VehicleStatus

@@ -167,6 +167,7 @@ class ResponseValidationError(BlueCurrentError):
 class ClientStateError(BlueCurrentError, RuntimeError):
     """The client was used in a way its state does not allow.
 
-    For example a blocking call made before ``connect()``, after ``close()``, or from
-    inside an event handler (which would otherwise deadlock the dispatcher).
+    For example a blocking call made before ``connect()`` or after ``close()``, or from the
+    reader thread (a frame tap). Calls from event handlers are allowed: handlers run on the
+    dispatcher thread, which the reply does not need.
     """

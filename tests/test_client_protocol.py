@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from bluecurrent_sync import _protocol as proto
-from bluecurrent_sync._connection import Backoff, check_url
+from bluecurrent_sync._connection import Backoff
 from bluecurrent_sync._dispatch import Dispatcher
 from bluecurrent_sync._pending import ACKNOWLEDGED, PendingTable
 from bluecurrent_sync._protocol import Role
+from bluecurrent_sync._url import validate_url as check_url
 from bluecurrent_sync.errors import ApiError
 
 AMS = proto.AMSTERDAM

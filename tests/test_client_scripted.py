@@ -25,7 +25,7 @@ from scripted_server import (
     status_reply,
 )
 
-from bluecurrent_sync import _protocol as proto
+from bluecurrent_sync import _wire
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     ActionFailed,
@@ -539,7 +539,7 @@ def test_keepalive_pings_and_detects_a_dead_peer(server: ScriptedServer) -> None
 
 def _soon(monkeypatch: pytest.MonkeyPatch, seconds: float) -> dt.datetime:
     reset_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
-    monkeypatch.setattr(proto, "next_reset_at", lambda now=None: reset_at)
+    monkeypatch.setattr(_wire, "next_reset_at", lambda now=None: reset_at)
     return reset_at
 
 

@@ -96,3 +96,36 @@ def test_bundle_rewrites_file_refs_to_defs() -> None:
     assert set(bundle["$defs"]) >= {"ChargePoint", "Setting", "Activity", "TokenStatus"}
     text = json.dumps(bundle)
     assert ".json" not in text.replace("json-schema.org", "")
+
+
+def test_generated_file_reads_well(rendered: str) -> None:
+    """Every line within the limit, docstrings never run into their own quotes, an __all__."""
+    import ast
+    import re
+
+    lines = rendered.splitlines()
+    assert lines, "nothing rendered"
+    long = [line for line in lines if len(line) > 100]
+    assert not long, f"lines past 100 characters: {long[:3]}"
+    assert not [line for line in lines if '""""' in line]
+    tree = ast.parse(rendered)
+    classes = sorted(node.name for node in tree.body if isinstance(node, ast.ClassDef))
+    exported = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__"
+    )
+    assert classes and exported == classes
+    assert re.search(r'""" "plug_and_charge" or', rendered), "the quote-first description"
+
+
+def test_docstring_post_processing() -> None:
+    from codegen._generate import _docstring
+
+    assert _docstring('    """"a" b"""') == ['    """ "a" b"""']
+    assert _docstring('    """a "b""""') == ['    """a "b" """']
+    wrapped = _docstring('    """' + "word " * 40 + '"""')
+    assert len(wrapped) > 2
+    assert all(len(line) <= 100 for line in wrapped)
+    assert wrapped[0].startswith('    """word') and wrapped[-1] == '    """'
+    assert _docstring("    x: int = 1") == ["    x: int = 1"]

@@ -11,7 +11,8 @@ import attrs
 import frames
 import pytest
 
-from bluecurrent_sync._convert import WireConverter, evse_id_of, parse_timestamp, redact
+from bluecurrent_sync._convert import WireConverter, parse_timestamp, redact
+from bluecurrent_sync._wire import evse_id_of
 from bluecurrent_sync.errors import ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
@@ -1152,7 +1153,7 @@ def test_housenumber_and_schedule_id_whole_floats_become_digits(conv: WireConver
 
 
 def test_event_object_name_round_trips_every_pushed_model() -> None:
-    from bluecurrent_sync._convert import event_object_name
+    from bluecurrent_sync._events import event_object_name
 
     conv = WireConverter()
     pushes = [
@@ -1165,3 +1166,24 @@ def test_event_object_name_round_trips_every_pushed_model() -> None:
     ]
     for frame in pushes:
         assert event_object_name(conv.event(frame)) == frame["object"]
+
+
+@pytest.mark.parametrize(
+    ("frame_", "field"),
+    [
+        # A bad phase inside ``data`` is named with its dotted path.
+        ({"object": "GRID_CURRENT", "data": {"grid_actual_p1": "x"}}, "data.grid_actual_p1"),
+        ({"object": "GRID_CURRENT", "data": {"grid_actual_p3": [1]}}, "data.grid_actual_p3"),
+        # The flat shape names the field at the top level.
+        ({"object": "GRID_CURRENT", "grid_actual_p2": "x"}, "grid_actual_p2"),
+        # A top-level field beside a ``data`` dict that does not hold it stays top-level.
+        ({"object": "GRID_CURRENT", "grid_actual_p1": "x", "data": {}}, "grid_actual_p1"),
+    ],
+)
+def test_grid_current_error_names_the_dotted_path(
+    conv: WireConverter, frame_: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        conv.grid_current(frame_)
+    assert info.value.field == field
+    assert field in str(info.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import subprocess
 import sys
+import typing
 
 import attrs
 
@@ -15,8 +16,10 @@ EXPECTED = {
     "Client",
     # models
     "Account",
+    "ActionOutcome",
     "ActionResult",
     "Activity",
+    "ChargingProfile",
     "ChSettings",
     "ChStatus",
     "ChargeCard",
@@ -36,10 +39,17 @@ EXPECTED = {
     "BlueCurrentError",
     "ClientStateError",
     "ConnectionClosedError",
+    "DailyBudgetExceeded",
     "InvalidApiToken",
     "RequestLimitReached",
     "RequestTimeoutError",
     "ResponseValidationError",
+    "UsageFileError",
+    # what public methods return
+    "DailyUsage",
+    "EventStream",
+    "Mirror",
+    "Observed",
     # models as data
     "HtmlTable",
     "html_table",
@@ -110,3 +120,35 @@ def test_importing_the_package_starts_no_thread_and_needs_no_simulator_extra() -
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def _classes_in(annotation: object) -> set[type]:
+    """Every class named in a type annotation (``X | None``, ``list[X]``, ``Observed[X]``)."""
+    found: set[type] = set()
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and origin is None:
+        found.add(annotation)
+    if origin is not None and isinstance(origin, type):
+        found.add(origin)
+    for arg in typing.get_args(annotation):
+        found |= _classes_in(arg)
+    return found
+
+
+def test_public_methods_return_only_exported_types() -> None:
+    """What a public Client method or property returns can be named from the package."""
+    returned: set[type] = set()
+    for name, member in vars(bluecurrent_sync.Client).items():
+        if name.startswith("_"):
+            continue
+        function = member.fget if isinstance(member, property) else member
+        if not callable(function):
+            continue
+        hints = typing.get_type_hints(function)
+        returned |= _classes_in(hints.get("return"))
+    ours = {cls for cls in returned if cls.__module__.startswith("bluecurrent_sync")}
+    assert ours, "no return types found"
+    missing = {
+        cls.__qualname__ for cls in ours if getattr(bluecurrent_sync, cls.__name__, None) is not cls
+    }
+    assert not missing, f"returned by public methods but not exported: {sorted(missing)}"

@@ -10,7 +10,8 @@ import pytest
 from wire_schemas import validate_wire_frame
 
 from bluecurrent_sync import _protocol as proto
-from bluecurrent_sync._convert import WireConverter, routing_evse_id
+from bluecurrent_sync._convert import WireConverter
+from bluecurrent_sync._wire import routing_evse_id
 from bluecurrent_sync.models import ChargingProfile, Setting
 
 METHOD = {

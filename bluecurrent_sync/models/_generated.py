@@ -12,6 +12,28 @@ import attrs
 
 from bluecurrent_sync.models._base import ModelBase
 
+__all__ = [
+    "Account",
+    "ActionOutcome",
+    "ActionResult",
+    "Activity",
+    "ChSettings",
+    "ChStatus",
+    "ChargeCard",
+    "ChargePoint",
+    "ChargingProfile",
+    "GridCurrent",
+    "GridStatus",
+    "OverrideSchedule",
+    "RawEvent",
+    "ServerError",
+    "Setting",
+    "SettingResult",
+    "Tariff",
+    "TokenStatus",
+    "VehicleStatus",
+]
+
 
 @attrs.frozen(kw_only=True)
 class Account(ModelBase):
@@ -38,7 +60,10 @@ class Account(ModelBase):
 
 
 class ActionOutcome(str, Enum):
-    """What the server said about an action: CONFIRMED (a verdict or the charge point's new state arrived) or ACKNOWLEDGED (only the acknowledgement arrived; the verdict did not come in time). See docs/PROTOCOL.md OP-3 and OP-6."""
+    """What the server said about an action: CONFIRMED (a verdict or the charge point's new state
+    arrived) or ACKNOWLEDGED (only the acknowledgement arrived; the verdict did not come in
+    time). See docs/PROTOCOL.md OP-3 and OP-6.
+    """
 
     CONFIRMED = "confirmed"
     ACKNOWLEDGED = "acknowledged"
@@ -46,24 +71,32 @@ class ActionOutcome(str, Enum):
 
 @attrs.frozen(kw_only=True)
 class ActionResult(ModelBase):
-    """The outcome of an action command such as START_SESSION (a refusal is raised as ActionFailed instead)."""
+    """The outcome of an action command such as START_SESSION (a refusal is raised as ActionFailed
+    instead).
+    """
 
     command: str
     """The command, without RECEIVED_/STATUS_ prefix, for example "START_SESSION"."""
     evse_id: str | None = None
     """Charge point id, when the server sends one."""
     success: bool | None = None
-    """True when the server confirmed the action; None when it was only acknowledged (outcome ACKNOWLEDGED): accepted, but whether it took effect is not known."""
+    """True when the server confirmed the action; None when it was only acknowledged (outcome
+    ACKNOWLEDGED): accepted, but whether it took effect is not known.
+    """
     error: str | None = None
     """Error text, or None."""
     outcome: ActionOutcome = ActionOutcome.CONFIRMED
     """CONFIRMED or ACKNOWLEDGED (acknowledged, verdict not received in time)."""
     detail: str | None = None
-    """How the outcome was learned, e.g. "STATUS_SET_INOPERATIVE" or "CH_STATUS activity unavailable"."""
+    """How the outcome was learned, e.g. "STATUS_SET_INOPERATIVE" or "CH_STATUS activity
+    unavailable".
+    """
 
 
 class Activity(str, Enum):
-    """What a charge point is doing. Compares equal to the wire string; unknown wire values become UNKNOWN."""
+    """What a charge point is doing. Compares equal to the wire string; unknown wire values become
+    UNKNOWN.
+    """
 
     AVAILABLE = "available"
     CHARGING = "charging"
@@ -135,7 +168,9 @@ class ChSettings(ModelBase):
     country: str | None = None
     """Country code."""
     unparsed: dict[str, Any] | None = None
-    """Fields that arrived in a shape this version does not know, by wire name, with their raw values (the field itself is None); see docs/PROTOCOL.md OP-10."""
+    """Fields that arrived in a shape this version does not know, by wire name, with their raw
+    values (the field itself is None); see docs/PROTOCOL.md OP-10.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -185,9 +220,13 @@ class ChStatus(ModelBase):
     total_cost: float | None = None
     """Cost of the last transaction in EUR."""
     current_left: float | None = None
-    """Current still available: the applicable maximum (smart charging or max_usage) minus avg_current, 1 decimal; None when that maximum is unknown (computed)."""
+    """Current still available: the applicable maximum (smart charging or max_usage) minus
+    avg_current, 1 decimal; None when that maximum is unknown (computed).
+    """
     unparsed: dict[str, Any] | None = None
-    """Fields that arrived in a shape this version does not know, by wire name, with their raw values (the field itself is None); see docs/PROTOCOL.md OP-10."""
+    """Fields that arrived in a shape this version does not know, by wire name, with their raw
+    values (the field itself is None); see docs/PROTOCOL.md OP-10.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -195,7 +234,9 @@ class ChargeCard(ModelBase):
     """A charge card (RFID card) of the account, or a card assigned to a charge point."""
 
     uid: str | None = None
-    """Internal card number; pass it as the session token to start a session. "BCU-APP" means no card."""
+    """Internal card number; pass it as the session token to start a session. "BCU-APP" means no
+    card.
+    """
     id: str | None = None
     """Printed card number, for example "NL-ABC-123456-0"."""
     name: str | None = None
@@ -273,12 +314,16 @@ class ChargePoint(ModelBase):
     capacity_tariff: Setting | None = None
     """Capacity-tariff setting, when sent."""
     unparsed: dict[str, Any] | None = None
-    """Fields that arrived in a shape this version does not know, by wire name, with their raw values (the field itself is None); see docs/PROTOCOL.md OP-10."""
+    """Fields that arrived in a shape this version does not know, by wire name, with their raw
+    values (the field itself is None); see docs/PROTOCOL.md OP-10.
+    """
 
 
 @attrs.frozen(kw_only=True)
 class ChargingProfile(ModelBase):
-    """A smart-charging profile setting (delayed or price-based charging): on/off, permission and, when sent, its schedule."""
+    """A smart-charging profile setting (delayed or price-based charging): on/off, permission and,
+    when sent, its schedule.
+    """
 
     value: bool | None = None
     """Whether the profile is on."""
@@ -289,7 +334,9 @@ class ChargingProfile(ModelBase):
     end_time: time | None = None
     """End of the window, when sent."""
     days: list[int] | None = None
-    """Day numbers as sent (the numbering base is open, docs/PROTOCOL.md OP-9); wire key days or selected_days."""
+    """Day numbers as sent (the numbering base is open, docs/PROTOCOL.md OP-9); wire key days or
+    selected_days.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -315,7 +362,9 @@ class GridStatus(ModelBase):
     """Grid (building) load at a charge point's installation (GRID_STATUS)."""
 
     evse_id: str
-    """The charge point the grid status was requested for (the wire's id may name another charge point on the same grid, see docs/PROTOCOL.md OP-2)."""
+    """The charge point the grid status was requested for (the wire's id may name another charge
+    point on the same grid, see docs/PROTOCOL.md OP-2).
+    """
     grid_avg_current: float
     """Mean of the non-zero grid phases, 1 decimal; 0 when none (computed)."""
     grid_max_current: float
@@ -331,7 +380,8 @@ class GridStatus(ModelBase):
     grid_max_reserved: float | None = None
     """Reserved maximum current in A."""
     grid_id: str | None = None
-    """The grid's id as sent ("GRID-<evse_id>"), which may name another charge point of the account."""
+    """The grid's id as sent ("GRID-<evse_id>"), which may name another charge point of the account.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -371,7 +421,8 @@ class ServerError(ModelBase):
     message: str
     """The server's message."""
     code: int | None = None
-    """Numeric error code (0 unknown command, 1 invalid auth, 2 not authorized, 42 request limit)."""
+    """Numeric error code (0 unknown command, 1 invalid auth, 2 not authorized, 42 request limit).
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -389,13 +440,15 @@ class SettingResult(ModelBase):
     """Result of set_plug_and_charge() / set_linked_charge_cards_only()."""
 
     setting: str
-    """"plug_and_charge" or "linked_charge_cards_only"."""
+    """ "plug_and_charge" or "linked_charge_cards_only"."""
     success: bool
     """Whether the server applied it."""
     evse_id: str | None = None
     """Charge point id."""
     value: bool | None = None
-    """The setting's new value, in the method's own sense (the requested value when the reply does not say; None when unknown)."""
+    """The setting's new value, in the method's own sense (the requested value when the reply does
+    not say; None when unknown).
+    """
     error: str | None = None
     """Error text, or None."""
 

@@ -1,0 +1,388 @@
+"""The request machinery: from a command to its outcome (ack/verdict rules, interpreters, gates).
+
+:class:`Requests` is what every :class:`~bluecurrent_sync.Client` method calls. It registers a
+waiter before sending (``_pending.py``), sends under the connection's send lock (the daily
+budget is checked there), waits as the read-role holder allows (``Connection.wait_reply``),
+and interprets each reply by its role (``_protocol.reply_roles``): RESULT converts, ACK
+acknowledges a two-step command, VERDICT ends it, CONFIRM (a pushed CH_STATUS) may confirm
+block/unblock (docs/PROTOCOL.md OP-3). Commands whose replies may not name their charge point
+go one at a time through a gate (OP-5). An acknowledged action without a verdict in time
+returns ``ActionOutcome.ACKNOWLEDGED`` (OP-6).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from . import _protocol as proto
+from ._log import CONNECTION
+from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
+from ._protocol import Role
+from .errors import (
+    ActionFailed,
+    BlueCurrentError,
+    ClientStateError,
+    RequestTimeoutError,
+    ResponseValidationError,
+)
+from .models import ActionOutcome, ActionResult, SettingResult
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+    from ._convert import WireConverter
+    from ._redact import Redactor
+    from ._usage import RequestMeter
+
+__all__ = ["Requests"]
+
+logger = logging.getLogger(CONNECTION)
+
+T = TypeVar("T")
+
+
+class Requests:
+    """Sends commands and waits for their outcome, one client's worth.
+
+    Args:
+        conn: The connection (sending, waiting as reader, usability checks).
+        pending: The waiters.
+        converter: The client's converter.
+        meter: Request accounting (the daily budget is admitted under the send lock).
+        redactor: Removes secrets from errors before they reach the caller.
+        last_activity: The activity the last CH_STATUS of a charge point showed (or None).
+        timeout: Seconds for an ordinary request.
+        action_timeout: Seconds for a two-step device command.
+        verdict_timeout: Seconds after the ack before an action returns ACKNOWLEDGED
+            (None: the rest of its timeout).
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        pending: PendingTable,
+        converter: WireConverter,
+        meter: RequestMeter,
+        redactor: Redactor,
+        *,
+        last_activity: Callable[[str], str | None],
+        timeout: float,
+        action_timeout: float,
+        verdict_timeout: float | None,
+    ) -> None:
+        self._conn = conn
+        self._pending = pending
+        self._converter = converter
+        self._meter = meter
+        self._redactor = redactor
+        self._last_activity = last_activity
+        self.timeout = timeout
+        self.action_timeout = action_timeout
+        self.verdict_timeout = verdict_timeout
+        # One lock per command whose replies may not name their charge point: at most one
+        # of each in flight, so attribution is certain (docs/PROTOCOL.md OP-5).
+        self._gates = {command: threading.Lock() for command in proto.SERIAL_COMMANDS}
+
+    def call_each(
+        self,
+        command: str,
+        requests: Sequence[tuple[str, Mapping[str, Any]]],
+        convert: Callable[[Mapping[str, Any]], T],
+    ) -> dict[str, T]:
+        """Send ``command`` once per ``(evse_id, fields)``, all first, then await them all.
+
+        The whole batch shares one ``timeout``.
+
+        Returns:
+            ``{evse_id: outcome}``.
+
+        Raises:
+            BlueCurrentError: The first error of any request (the others are still awaited).
+        """
+        results: dict[str, T] = {}
+        started: list[tuple[str, Waiter[T]]] = []
+        first_error: BaseException | None = None
+        try:
+            for evse_id, fields in requests:
+                started.append((evse_id, self.start(command, fields, evse_id, convert)))
+            deadline = time.monotonic() + self.timeout
+            while started:
+                evse_id, waiter = started[0]
+                try:
+                    remaining = max(0.0, deadline - time.monotonic())
+                    del started[0]  # finish() releases it, whatever happens
+                    results[evse_id] = self.finish(waiter, command, evse_id, remaining)
+                except BlueCurrentError as exc:
+                    first_error = first_error or exc
+        finally:
+            # The caller left early (an error while sending, KeyboardInterrupt): no waiter
+            # of this call may stay registered for later calls to join.
+            for _evse_id, waiter in started:
+                self._pending.release(waiter)
+        if first_error is not None:
+            raise first_error
+        return results
+
+    def action(
+        self,
+        command: str,
+        fields: Mapping[str, Any],
+        evse_id: str | None,
+        timeout: float | None = None,
+    ) -> ActionResult:
+        """Send a device or smart-charging command and wait for its verdict.
+
+        Returns:
+            The ActionResult (``outcome`` CONFIRMED, or ACKNOWLEDGED without a verdict in
+            time).
+
+        Raises:
+            ActionFailed: The ack or the verdict said no. RequestTimeoutError: nothing
+            within ``timeout`` (default: ``action_timeout`` for two-step commands).
+        """
+
+        def convert(frame: Mapping[str, Any]) -> ActionResult:
+            result = self._converter.action_result(frame)
+            if not result.success:
+                raise ActionFailed(evse_id or result.evse_id, command, result.error or "")
+            return attrs.evolve(result, evse_id=evse_id or result.evse_id, command=command)
+
+        return self.call(command, fields, evse_id, convert, timeout=timeout, verdict=True)
+
+    def setting(
+        self, command: str, evse_id: str, wire_value: bool
+    ) -> Callable[[Mapping[str, Any]], SettingResult]:
+        """The converter of a setting command's reply (raises ActionFailed on refusal)."""
+
+        def convert(frame: Mapping[str, Any]) -> SettingResult:
+            result = self._converter.setting_result(frame, bool(wire_value))
+            if not result.success:
+                raise ActionFailed(evse_id, command, result.error or "")
+            return attrs.evolve(result, evse_id=evse_id)
+
+        return convert
+
+    def _interpreter(
+        self, command: str, evse_id: str | None, convert: Callable[[Mapping[str, Any]], T]
+    ) -> Callable[[str, Role, Mapping[str, Any]], Any]:
+        def interpret(object_name: str, role: Role, frame: Mapping[str, Any]) -> Any:
+            if role is Role.RESULT:
+                return convert(frame)
+            if role is Role.CONFIRM:
+                return self._confirmation(command, evse_id, frame)
+            ack = self._converter.action_result(frame)
+            if ack.error or not ack.success:
+                raise ActionFailed(evse_id or ack.evse_id, command, ack.error or "")
+            if role is Role.ACK:
+                return self._already_so(command, evse_id) or ACKNOWLEDGED
+            return attrs.evolve(ack, evse_id=evse_id or ack.evse_id, command=command)
+
+        return interpret
+
+    @staticmethod
+    def _wanted_activity(command: str, activity: str) -> bool:
+        if command == proto.SET_INOPERATIVE:
+            return activity == proto.BLOCKED_ACTIVITY
+        return activity in proto.UNBLOCKED_ACTIVITIES
+
+    def _already_so(self, command: str, evse_id: str | None) -> ActionResult | None:
+        """Block/unblock acknowledged while the charge point already shows that activity.
+
+        The server may send nothing more (docs/PROTOCOL.md OP-3: "if the value changes,
+        CH_STATUS is sent"), so the call ends at once, confirmed by the last CH_STATUS seen.
+        """
+        if command not in (proto.SET_OPERATIVE, proto.SET_INOPERATIVE) or evse_id is None:
+            return None
+        activity = self._last_activity(evse_id)
+        if activity is None or not self._wanted_activity(command, activity):
+            return None
+        detail = f"RECEIVED_{command}; CH_STATUS already showed activity {activity}"
+        return _confirmed(command, evse_id, detail)
+
+    def _confirmation(
+        self, command: str, evse_id: str | None, frame: Mapping[str, Any]
+    ) -> ActionResult | Any:
+        """A pushed CH_STATUS as the verdict of block/unblock, or PASS (docs/PROTOCOL.md OP-3)."""
+        try:
+            status = self._converter.ch_status(frame)
+        except ResponseValidationError:
+            return PASS  # not a confirmation; the status itself is a subscriber's matter
+        activity = status.activity.value
+        if status.evse_id != evse_id or not self._wanted_activity(command, activity):
+            return PASS
+        return _confirmed(command, evse_id, f"CH_STATUS activity {activity}")
+
+    def _refuse_reader_thread(self) -> None:
+        """A blocking call from the reader thread could never see its reply."""
+        if self._conn.on_reader_thread():
+            raise ClientStateError("blocking calls cannot be made from the reader thread")
+
+    def start(
+        self,
+        command: str,
+        fields: Mapping[str, Any],
+        evse_id: str | None,
+        convert: Callable[[Mapping[str, Any]], T],
+    ) -> Waiter[T]:
+        """Register the waiter (before sending), then send unless an identical GET is in flight."""
+        self._refuse_reader_thread()
+        self._conn.check_usable()
+        waiter, is_new = self._pending.register(
+            command,
+            evse_id,
+            proto.reply_roles(command),
+            self._interpreter(command, evse_id, convert),
+            shareable=command in proto.DEDUP_COMMANDS,
+            serial=command in proto.SERIAL_COMMANDS,
+        )
+        if is_new:
+
+            def before_send() -> None:  # under the send lock: the budget check is exact
+                self._meter.admit(1)
+                self._pending.mark_sent(waiter)
+
+            try:
+                self._conn.send(command, fields, before_send=before_send)
+            except BaseException as exc:
+                self._pending.fail(waiter, exc)
+                self._pending.release(waiter)
+                raise
+            finally:
+                self._meter.settle()
+        return waiter
+
+    def finish(
+        self,
+        waiter: Waiter[T],
+        command: str,
+        evse_id: str | None,
+        timeout: float,
+        *,
+        verdict: bool = False,
+    ) -> T:
+        """Wait for the outcome.
+
+        With ``verdict``, an acknowledged request whose verdict does not come within
+        ``verdict_timeout`` (or the remaining ``timeout``) returns an ACKNOWLEDGED
+        ActionResult instead of raising (docs/PROTOCOL.md OP-3, OP-6).
+        """
+        deadline = time.monotonic() + timeout
+        try:
+            if not verdict:
+                if not self._conn.wait_reply(waiter, timeout):
+                    raise RequestTimeoutError(command, evse_id, timeout)
+                return waiter.outcome()
+            while not waiter.done:
+                now = time.monotonic()
+                if waiter.acknowledged:
+                    limit = deadline
+                    if self.verdict_timeout is not None and waiter.acked_at is not None:
+                        limit = min(deadline, waiter.acked_at + self.verdict_timeout)
+                    if self._conn.wait_reply(waiter, max(0.0, limit - now)):
+                        break
+                    unconfirmed: T = self._unconfirmed(
+                        command, evse_id, limit - (waiter.acked_at or now)
+                    )
+                    return unconfirmed
+                if now >= deadline:
+                    raise RequestTimeoutError(command, evse_id, timeout)
+                self._conn.wait_reply(_Progress(waiter), deadline - now)
+            return waiter.outcome()
+        except BlueCurrentError as exc:
+            self._redactor.scrub_error(exc)  # a server echo of a token never reaches the caller
+            raise
+        finally:
+            self._pending.release(waiter)
+
+    @staticmethod
+    def _unconfirmed(command: str, evse_id: str | None, waited: float) -> Any:
+        logger.info(
+            "%s%s acknowledged; no verdict within %.1f s: returning outcome ACKNOWLEDGED",
+            command,
+            f" on {evse_id}" if evse_id else "",
+            waited,
+        )
+        return ActionResult(
+            command=command,
+            evse_id=evse_id,
+            success=None,
+            outcome=ActionOutcome.ACKNOWLEDGED,
+            detail=f"RECEIVED_{command}; no verdict within {waited:.1f} s",
+        )
+
+    def call(
+        self,
+        command: str,
+        fields: Mapping[str, Any],
+        evse_id: str | None,
+        convert: Callable[[Mapping[str, Any]], T],
+        *,
+        timeout: float | None = None,
+        verdict: bool = False,
+    ) -> T:
+        """Send ``command`` and wait for its outcome (:meth:`start`, then :meth:`finish`).
+
+        Args:
+            command: The command name.
+            fields: Its fields.
+            evse_id: The charge point it names (None if none).
+            convert: Turns the RESULT frame into the return value.
+            timeout: Seconds; default ``action_timeout`` for two-step commands, else
+                ``timeout``. A gated command waits its turn within it.
+            verdict: Wait for a verdict after the ack (see :meth:`finish`).
+
+        Returns:
+            What ``convert`` (or the verdict) made of the reply.
+
+        Raises:
+            RequestTimeoutError, ClientStateError, and whatever the reply stands for.
+        """
+        if timeout is None:
+            timeout = self.action_timeout if command in proto.TWO_STEP_COMMANDS else self.timeout
+        gate = self._gates.get(command)
+        if gate is None:
+            waiter = self.start(command, fields, evse_id, convert)
+            return self.finish(waiter, command, evse_id, timeout, verdict=verdict)
+        # One in flight per command whose replies may not name their charge point; a
+        # later call waits its turn within its own timeout (docs/PROTOCOL.md OP-5).
+        started = time.monotonic()
+        self._refuse_reader_thread()
+        if not gate.acquire(timeout=timeout):
+            raise RequestTimeoutError(command, evse_id, timeout)
+        try:
+            remaining = max(0.0, timeout - (time.monotonic() - started))
+            waiter = self.start(command, fields, evse_id, convert)
+            return self.finish(waiter, command, evse_id, remaining, verdict=verdict)
+        finally:
+            gate.release()
+
+
+def _confirmed(command: str, evse_id: str | None, detail: str) -> ActionResult:
+    return ActionResult(
+        command=command,
+        evse_id=evse_id,
+        success=True,
+        outcome=ActionOutcome.CONFIRMED,
+        detail=detail,
+    )
+
+
+class _Progress:
+    """A waiter seen as done once it is acknowledged or done (for ``Connection.wait_reply``)."""
+
+    __slots__ = ("_waiter",)
+
+    def __init__(self, waiter: Waiter[Any]) -> None:
+        self._waiter = waiter
+
+    @property
+    def done(self) -> bool:
+        return self._waiter.done or self._waiter.acknowledged
+
+    def wait(self, timeout: float) -> bool:
+        return self._waiter.wait_progress(timeout)
