@@ -109,6 +109,21 @@ class RawClient:
         self.ws.close()
 
 
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
+) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds.
+
+    The deadline is generous on purpose (a loaded CI machine): it only bounds a failing test,
+    a passing one returns as soon as the condition holds.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {what}")
+        threading.Event().wait(0.005)
+
+
 def _matches(frame: dict[str, Any], object_name: str, evse_id: str | None) -> bool:
     if frame.get("object") != object_name:
         return False

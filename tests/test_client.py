@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from conftest import wait_until
 
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
@@ -45,14 +46,6 @@ from bluecurrent_sync.simulator import (
 
 HOME_CARD = "04A1B2C3D4E5F6"
 FAST = {"timeout": 3.0, "action_timeout": 5.0, "reconnect_delay": (0.02, 0.1)}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for a condition with a deadline (polls; fails the test on timeout)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from conftest import wait_until
 from scripted_server import (
     GOOD_TOKEN,
     ISSUED_TOKEN,
@@ -40,13 +41,6 @@ from bluecurrent_sync.errors import (
 from bluecurrent_sync.models import ChStatus
 
 FAST: dict[str, Any] = {"timeout": 2.0, "action_timeout": 3.0, "reconnect_delay": (0.02, 0.1)}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 @pytest.fixture

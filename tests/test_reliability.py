@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import wait_until
 from fuzz_server import TOKEN, FuzzServer, status_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,15 +62,6 @@ READER = "bluecurrent-sync-reader"
 DISPATCH = "bluecurrent-sync-dispatch"
 CHECK_EVSE = "BCU-CHECK-0"  # never produced by the fuzz strategies
 INFLIGHT_EVSES = ("BCU-FUZZ-1", "BCU-FUZZ-2")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Bounded poll: return as soon as ``condition()`` holds, fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout} s: {what}")
-        threading.Event().wait(0.005)
 
 
 def client_threads(ignore: set[threading.Thread] | None = None) -> list[threading.Thread]:

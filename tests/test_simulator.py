@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -530,7 +531,11 @@ def test_stop_is_idempotent_and_leaves_no_threads(raw_client: RawFactory) -> Non
 
     half_open = socket.create_connection(("127.0.0.1", sim.port))
     try:
-        sim.stop()
+        # With a long stop timeout, waiting out the handshake would take a minute: stop()
+        # must cut the half-open connection instead (the bound is generous, not a speed test).
+        started = time.monotonic()
+        sim.stop(timeout=60.0)
+        assert time.monotonic() - started < 30.0
         sim.stop()
     finally:
         half_open.close()
