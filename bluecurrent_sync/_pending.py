@@ -79,7 +79,7 @@ class Waiter(Generic[T]):
         interpret: Interpreter,
         dedup_key: tuple[str, str | None] | None,
         *,
-        serial: bool = False,
+        serial: bool,
     ) -> None:
         self.command = command
         self.serial = serial  # one in flight per command: evse-less replies are certainly ours
@@ -127,12 +127,12 @@ class Waiter(Generic[T]):
         return self._progress.wait(timeout)
 
     def outcome(self) -> T:
-        """Return the result, or raise the error (only once :attr:`done`)."""
-        error = self._future.exception(0)
+        """Return the result, or raise the error (call only once :attr:`done`)."""
+        error = self._future.exception()
         if error is not None:
             # A fresh traceback per caller: shared waiters re-raise the same error object.
             raise error.with_traceback(None)
-        return self._future.result(0)
+        return self._future.result()
 
     def __repr__(self) -> str:
         state = "done" if self.done else "pending"
@@ -226,11 +226,13 @@ class PendingTable:
                     del self._index[name]
 
     def _remove(self, waiter: Waiter[Any]) -> None:
-        if self._waiters.pop(waiter, 0) is None:
-            for name in waiter.roles:
-                self._unindex(waiter, name)
-            if waiter.dedup_key is not None and self._dedup.get(waiter.dedup_key) is waiter:
-                del self._dedup[waiter.dedup_key]
+        """Forget ``waiter`` everywhere (idempotent: a released waiter may be done already)."""
+        self._waiters.pop(waiter, None)
+        for name in waiter.roles:
+            self._unindex(waiter, name)
+        key = waiter.dedup_key
+        if key is not None and self._dedup.get(key) is waiter:
+            del self._dedup[key]
 
     def __len__(self) -> int:
         with self._lock:

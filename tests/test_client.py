@@ -274,10 +274,12 @@ def test_identical_gets_in_flight_are_sent_once(client: Client, simulator: Simul
 
 
 def test_get_statuses_is_pipelined(client: Client, simulator: Simulator) -> None:
-    simulator.delay_reply("GET_CH_STATUS", 0.3, once=False)
+    # Each reply comes 2 s after its request: sent one after the other, the four would take
+    # 8 s; pipelined about 2 s. The bound leaves 4 s of slack for a loaded machine.
+    simulator.delay_reply("GET_CH_STATUS", 2.0, once=False)
     started = time.monotonic()
     statuses = client.get_statuses(EVSE_IDS)
-    assert time.monotonic() - started < 1.0  # 4 x 0.3 s would be 1.2 s when sequential
+    assert time.monotonic() - started < 6.0
     assert {e: s.evse_id for e, s in statuses.items()} == {e: e for e in EVSE_IDS}
 
 
@@ -326,11 +328,10 @@ def test_drop_mid_call_fails_fast_then_reconnects(client: Client, simulator: Sim
     worker = threading.Thread(target=call)
     worker.start()
     simulator.wait_for("GET_CHARGE_POINTS")
-    started = time.monotonic()
     simulator.drop_all()
-    worker.join(2)
+    # The call fails with the connection (ConnectionClosedError, not RequestTimeoutError).
+    worker.join(30)
     assert not worker.is_alive()
-    assert time.monotonic() - started < 1.0
     assert len(errors) == 1 and isinstance(errors[0], ConnectionClosedError)
     assert connected.wait(5)
     assert client.connected
@@ -344,15 +345,15 @@ def test_drop_mid_call_fails_fast_then_reconnects(client: Client, simulator: Sim
 def test_calls_while_down_fail_at_once(
     make_client: Callable[..., Client], simulator: Simulator
 ) -> None:
-    client = make_client(reconnect=False).connect()
+    client = make_client(reconnect=False, timeout=60.0).connect()
     down = threading.Event()
     client.on("disconnected", lambda _event: down.set())
     simulator.drop_all()
-    assert down.wait(5)
+    assert down.wait(30)
     started = time.monotonic()
     with pytest.raises(ConnectionClosedError):
         client.get_status(EVSE_IDS[0])
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 30.0  # at once, not after the 60 s timeout
     assert not client.connected
 
 
@@ -378,11 +379,10 @@ def test_close_while_calls_in_flight(client: Client, simulator: Simulator) -> No
         worker.start()
     simulator.wait_for("GET_CH_STATUS", count=len(EVSE_IDS))
     simulator.wait_for("START_SESSION")
-    started = time.monotonic()
     client.close()
     for worker in workers:
-        worker.join(1)
-    assert time.monotonic() - started < 1.0
+        worker.join(30)  # each call fails with the close (the error type, not a timeout)
+    assert not any(worker.is_alive() for worker in workers)
     assert len(errors) == len(calls)
     assert all(isinstance(e, ConnectionClosedError) for e in errors)
 

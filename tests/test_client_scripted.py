@@ -300,10 +300,8 @@ def test_received_with_error_fails_at_once(client: Client, server: ScriptedServe
     server.responder = lambda conn, frame: conn.send(
         {"object": "RECEIVED_STOP_SESSION", "success": False, "error": "no active session"}
     )
-    started = time.monotonic()
     with pytest.raises(ActionFailed, match="no active session"):
-        client.stop_session("A")
-    assert time.monotonic() - started < 1
+        client.stop_session("A")  # the error itself, not a timeout after action_timeout
 
 
 def test_unanswered_request_times_out(
@@ -520,10 +518,9 @@ def test_keepalive_pings_and_detects_a_dead_peer(server: ScriptedServer) -> None
         wait_until(lambda: proxy.bytes_up >= sent + 3 * 6)  # pings go out while idle
         assert client.connected and not down.is_set()
         proxy.freeze()
-        started = time.monotonic()
-        assert down.wait(3)
-        assert time.monotonic() - started < 1.5
-        assert up.wait(3)  # reconnected through a fresh (unfrozen) connection
+        # Only the missing pongs can tell: the frozen proxy keeps the TCP connection open.
+        assert down.wait(30)
+        assert up.wait(30)  # reconnected through a fresh (unfrozen) connection
         server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
         assert client.get_status("A").evse_id == "A"
     finally:
@@ -627,3 +624,49 @@ def test_tls_is_verified_by_default(self_signed: tuple[str, str]) -> None:
             assert client.connected and client.customer_id == "CUST-7"
         finally:
             client.close()
+
+
+class _StuckTap:
+    """A frame tap that holds the reader thread on a marker frame until released."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.holding = threading.Event()
+
+    def frame(self, direction: str, text: str, connection: str) -> None:
+        if direction == "in" and "STUCK_READER" in text:
+            self.holding.set()
+            self.release.wait(60)
+
+    def connection_event(self, event: str, connection: str, detail: str) -> None:
+        pass
+
+
+def test_close_takes_about_timeout_overall_even_when_both_threads_are_stuck(
+    server: ScriptedServer,
+) -> None:
+    # The reader held in a tap and the dispatcher in a handler: each join used to get its own
+    # timeout (0.25 s + timeout + 1 s + timeout); one budget of ``timeout`` now covers all.
+    timeout = 4.0
+    client = Client(GOOD_TOKEN, url=server.url, **{**FAST, "timeout": timeout}).connect()
+    release = threading.Event()
+    in_handler = threading.Event()
+    tap = _StuckTap(release)
+    try:
+        client.on(
+            "STUCK_HANDLER",
+            lambda _event: (in_handler.set(), release.wait(60)),
+            allow_unknown=True,
+        )
+        client._taps.add(tap)
+        server.push({"object": "STUCK_HANDLER"})
+        assert in_handler.wait(30)
+        server.push({"object": "STUCK_READER"})
+        assert tap.holding.wait(30)
+        started = time.monotonic()
+        client.close()
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        client.close()
+    assert elapsed < 1.75 * timeout, elapsed  # the old sum was 9.25 s; about 4 s expected

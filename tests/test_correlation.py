@@ -11,16 +11,19 @@ import json
 import logging
 import threading
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import frames
 import pytest
+from conftest import wait_until
 from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status
 
 from bluecurrent_sync import _protocol as proto
-from bluecurrent_sync._convert import WireConverter
+from bluecurrent_sync._convert import WireConverter, redact
 from bluecurrent_sync._dispatch import Dispatcher
+from bluecurrent_sync._log import CONNECTION
 from bluecurrent_sync._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from bluecurrent_sync._protocol import Role
 from bluecurrent_sync._router import Router
@@ -31,6 +34,7 @@ from bluecurrent_sync.errors import (
     DailyBudgetExceeded,
     InvalidApiToken,
     RequestLimitReached,
+    ResponseValidationError,
 )
 
 A, B = "BCU-A", "BCU-B"
@@ -93,16 +97,17 @@ def test_waiter_first_outcome_wins_and_errors_get_a_fresh_traceback() -> None:
         raised = outcome_error(waiter)
         assert raised is error
         depths.append(len(traceback.extract_tb(raised.__traceback__)))
-    assert depths[0] == depths[1] == 2  # the catching frame and outcome(): nothing piles up
-    assert "done" in repr(waiter) and proto.GET_CH_STATUS in repr(waiter)
-    assert "evse_id='BCU-A'" in repr(waiter)
+    assert depths[0] == depths[1]  # a fresh traceback per caller: nothing piles up
+    assert repr(waiter) == "<Waiter GET_CH_STATUS evse_id='BCU-A' seq=0 done>"
+    assert repr(ACKNOWLEDGED) == "ACKNOWLEDGED" and repr(PASS) == "PASS"
 
 
 def test_waiter_result_and_progress() -> None:
     table = PendingTable()
     waiter = sent(table, proto.START_SESSION, A)
-    assert "pending" in repr(waiter)
-    assert waiter.acked_at is None and not waiter.acknowledged
+    assert repr(waiter) == "<Waiter START_SESSION evse_id='BCU-A' seq=0 pending>"
+    assert waiter.acked_at is None and waiter.acknowledged is False
+    assert waiter.serial is False and waiter.command == proto.START_SESSION
     assert route(table, "RECEIVED_START_SESSION", A)
     assert waiter.acknowledged and waiter.acked_at is not None
     assert waiter.wait_progress(0) is True and waiter.done is False
@@ -231,9 +236,21 @@ def test_a_dead_oldest_waiter_never_takes_a_live_callers_reply() -> None:
 def test_release_of_an_unknown_waiter_is_harmless() -> None:
     table = PendingTable()
     kept = sent(table, proto.GET_CH_STATUS, A)
-    stranger = Waiter(proto.GET_CH_STATUS, A, {"CH_STATUS": Role.RESULT}, echo, None)
+    stranger = Waiter(proto.GET_CH_STATUS, A, {"CH_STATUS": Role.RESULT}, echo, None, serial=False)
     table.release(stranger)
     assert route(table, "CH_STATUS", A) and kept.done
+
+
+def test_releasing_a_resolved_waiter_leaves_the_others_on_its_key() -> None:
+    table = PendingTable()
+    done = sent(table, proto.START_SESSION, A)
+    assert route(table, "RECEIVED_START_SESSION", A)
+    assert route(table, "STATUS_START_SESSION", A) and done.done  # removed when resolved
+    waiting = sent(table, proto.START_SESSION, A)
+    table.release(done)  # its caller takes the result afterwards: removing again is harmless
+    table.release(done)
+    assert route(table, "RECEIVED_START_SESSION", A) and waiting.acknowledged
+    assert route(table, "STATUS_START_SESSION", A) and waiting.done
 
 
 # -- matching -----------------------------------------------------------------------------------
@@ -355,6 +372,14 @@ def test_a_passing_interpreter_leaves_the_waiter_as_it_was() -> None:
     assert seen == ["CH_STATUS", "CH_STATUS"]
 
 
+def test_a_passing_interpreter_does_not_hide_the_frame_from_the_others() -> None:
+    table = PendingTable()
+    passing = sent(table, proto.GET_CH_STATUS, A, interpret=lambda *_args: PASS)
+    taking = sent(table, proto.GET_CH_STATUS, A)
+    assert route(table, "CH_STATUS", A)
+    assert taking.done and not passing.done
+
+
 def test_one_failing_interpreter_does_not_hide_the_reply_from_the_others() -> None:
     table = PendingTable()
 
@@ -394,6 +419,19 @@ def test_fail_oldest_takes_the_oldest_sent_unanswered_eligible_request() -> None
     assert table.fail_oldest(ValueError("second")) is account_wide
     assert table.fail_oldest(ValueError("third")) is None  # acked and unsent do not qualify
     assert len(table) == 2
+
+
+def test_fail_oldest_goes_by_send_order_and_removes_the_waiter() -> None:
+    table = PendingTable()
+    roles = proto.reply_roles(proto.GET_CH_STATUS)
+    first_registered, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    second_registered, _ = table.register(proto.GET_CH_STATUS, B, roles, echo, shareable=True)
+    table.mark_sent(second_registered)  # seq 0
+    table.mark_sent(first_registered)  # seq 1
+    assert table.fail_oldest(ValueError("x")) is second_registered
+    assert list(table._waiters) == [first_registered]
+    assert table._dedup == {(proto.GET_CH_STATUS, A): first_registered}
+    assert set(table._index["CH_STATUS"]) == {A}
 
 
 def test_fail_removes_the_waiter() -> None:
@@ -570,8 +608,13 @@ class RouterRig:
         self.table = PendingTable()
         self.dispatcher = Dispatcher(WireConverter().event)
         self.published: list[Any] = []
+        self.by_name: list[tuple[str, Any]] = []
         self.got = threading.Condition()
         self.dispatcher.subscribe("*", self._collect)
+        for name in ("ERROR", "HELLO", "MARKER"):
+            self.dispatcher.subscribe(
+                name, lambda event, name=name: self.by_name.append((name, event))
+            )
         self.dispatcher.start()
         self.limits: list[Any] = []
         self.refused: list[bool] = []
@@ -594,6 +637,7 @@ class RouterRig:
         self.router.on_frame(frame if isinstance(frame, str) else json.dumps(frame))
 
     def wait_published(self, count: int) -> list[Any]:
+        # The "*" handler runs after the named one, so by_name is complete too.
         with self.got:
             assert self.got.wait_for(lambda: len(self.published) >= count, 30.0)
             return list(self.published)
@@ -609,47 +653,79 @@ def rig() -> Iterator[RouterRig]:
     made.stop()
 
 
+def logged(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
+    """The messages the client's connection logger wrote at ``level``."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == CONNECTION and record.levelno == level
+    ]
+
+
+NO_NAME = {"data": {"evse_id": "BCU-A", "token": "SECRET-TOKEN"}}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{not json", "not JSON"),
-        ("[" * 100_000, "not JSON"),
-        ("[1, 2]", "not a JSON object (list)"),
-        ('"text"', "not a JSON object (str)"),
-        ('{"data": {"evse_id": "BCU-A"}}', "without an object name"),
-        ('{"object": 7}', "without an object name"),
+        ("{not json", "dropped a frame that is not JSON (9 bytes)"),
+        ("[" * 100_000, "dropped a frame that is not JSON (100000 bytes)"),
+        ("[1, 2]", "dropped a frame that is not a JSON object (list)"),
+        ('"text"', "dropped a frame that is not a JSON object (str)"),
+        (json.dumps(NO_NAME), f"dropped a frame without an object name: {redact(NO_NAME)}"),
+        ('{"object": 7}', "dropped a frame without an object name: {'object': 7}"),
+        ('{"object": ""}', "dropped a frame without an object name: {'object': ''}"),
     ],
 )
 def test_the_router_drops_bad_frames_itself(
     rig: RouterRig, caplog: pytest.LogCaptureFixture, text: str, message: str
 ) -> None:
     waiter = sent(rig.table, proto.GET_CH_STATUS, A)
-    with caplog.at_level(logging.WARNING, logger="bluecurrent_sync"):
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
         rig.router.on_frame(text)  # must not raise: the router drops it, not the reader
-    assert message in caplog.text
+    assert logged(caplog) == [message]
+    assert "SECRET-TOKEN" not in caplog.text
     rig.feed({"object": "MARKER"})  # published after anything queued before it
     assert [getattr(event, "object_name", None) for event in rig.wait_published(1)] == ["MARKER"]
-    assert not waiter.done and rig.observed[-1][0] == "MARKER"
+    assert [name for name, _event in rig.by_name] == ["MARKER"]
+    assert not waiter.done and [seen[0] for seen in rig.observed] == ["MARKER"]
+
+
+def test_a_command_names_a_frame_without_an_object(rig: RouterRig) -> None:
+    listing = sent(rig.table, proto.LIST_OVERRIDE_CURRENT, None, serial=False)
+    rig.feed({"command": "LIST_OVERRIDE_CURRENT", "data": []})
+    assert listing.outcome()[0] == "LIST_OVERRIDE_CURRENT"
+    assert rig.observed[0][0] == "LIST_OVERRIDE_CURRENT"
+    assert proto.object_name_of({"object": "A", "command": "B"}) == "A"
+    assert proto.object_name_of({"object": None, "command": "B"}) == "B"
+    assert proto.object_name_of({"command": ""}) is None
 
 
 def test_an_error_with_nothing_pending_still_reaches_subscribers(
     rig: RouterRig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="bluecurrent_sync"):
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
         rig.feed({"object": "ERROR", "error": 0, "message": "Unknown command"})
-    assert "with no request pending" in caplog.text
+    assert logged(caplog) == [
+        "server error 0 with no request pending: server error 0: Unknown command"
+    ]
     [event] = rig.wait_published(1)
     assert event.object_name == "ERROR"
+    assert [name for name, _event in rig.by_name] == ["ERROR"]
     assert rig.observed == []  # ERROR is not a state update
 
 
-def test_the_servers_message_reaches_api_error(rig: RouterRig) -> None:
+def test_the_servers_message_reaches_api_error(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture
+) -> None:
     waiter = sent(rig.table, proto.GET_CHARGE_POINTS, None)
-    rig.feed({"object": "ERROR", "error": "7", "message": "Something odd"})
+    with caplog.at_level(logging.INFO, logger=CONNECTION):
+        rig.feed({"object": "ERROR", "error": "7", "message": "Something odd"})
     error = outcome_error(waiter)
     assert isinstance(error, ApiError)
     assert error.code == 7 and error.message == "Something odd"
-    assert "Something odd" in str(error)
+    assert str(error) == "server error 7: Something odd"
+    assert logged(caplog, logging.INFO) == ["server error 7 failed GET_CHARGE_POINTS"]
 
 
 def test_not_authorized_only_fails_a_request_naming_a_resource(rig: RouterRig) -> None:
@@ -668,19 +744,23 @@ def test_not_authorized_only_fails_a_request_naming_a_resource(rig: RouterRig) -
 
 @pytest.mark.parametrize(("code", "kind"), [(1, InvalidApiToken), (42, RequestLimitReached)])
 def test_errors_1_and_42_fail_every_pending_request(
-    rig: RouterRig, code: int, kind: type[Exception]
+    rig: RouterRig, caplog: pytest.LogCaptureFixture, code: int, kind: type[Exception]
 ) -> None:
     waiters = [sent(rig.table, proto.GET_CH_STATUS, f"BCU-{i}") for i in range(3)]
     acked = sent(rig.table, proto.START_SESSION, A)
     rig.feed({"object": "RECEIVED_START_SESSION", "data": {"evse_id": A}, "error": ""})
-    rig.feed({"object": "ERROR", "error": code, "message": "no"})
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.feed({"object": "ERROR", "error": code, "message": "no"})
+    assert logged(caplog) == [f"server error {code} failed 4 pending request(s)"]
     errors = [outcome_error(waiter) for waiter in [*waiters, acked]]
     assert all(isinstance(error, kind) for error in errors)
     assert len({id(error) for error in errors}) == len(errors)  # one instance per request
     if code == 42:
         assert len(rig.limits) == 1 and rig.limits[0] is not None and rig.refused == []
+        assert rig.limits[0] == errors[0].reset_at  # type: ignore[attr-defined]
     else:
         assert rig.refused == [True] and rig.limits == []
+        assert str(errors[0]) == "no"
     assert len(rig.table) == 0
     assert rig.wait_published(2)[-1].object_name == "ERROR"
 
@@ -689,9 +769,12 @@ def test_a_malformed_error_frame_is_dropped(
     rig: RouterRig, caplog: pytest.LogCaptureFixture
 ) -> None:
     waiter = sent(rig.table, proto.GET_CHARGE_POINTS, None)
-    with caplog.at_level(logging.WARNING, logger="bluecurrent_sync"):
-        rig.feed({"object": "ERROR", "error": "seven", "message": "x"})
-    assert "malformed ERROR" in caplog.text
+    frame = {"object": "ERROR", "error": "seven", "message": "x"}
+    with pytest.raises(ResponseValidationError) as expected:
+        WireConverter().server_error(frame)
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.feed(frame)
+    assert logged(caplog) == [f"dropped a malformed ERROR frame: {expected.value}"]
     assert not waiter.done
 
 
@@ -718,10 +801,11 @@ def test_the_router_keeps_the_last_activity_per_charge_point(rig: RouterRig) -> 
     assert rig.router.last_activity(A) == "charging"
     assert rig.router.last_activity(B) == "available"
     rig.feed(ch_status(A, activity=None))  # not a text: the last one stays
-    rig.feed({"object": "CH_STATUS", "data": "odd"})
+    rig.feed({"object": "CH_STATUS", "evse_id": A, "data": "odd"})  # no data object
     rig.feed({"object": "CH_SETTINGS", "data": {"evse_id": A, "activity": "unavailable"}})
     assert rig.router.last_activity(A) == "charging"
     assert rig.observed[0] == ("CH_STATUS", A, ch_status(A, activity="Charging"))
+    assert rig.observed[-2][:2] == ("CH_STATUS", A)
 
 
 def test_grid_status_is_routed_without_its_id(rig: RouterRig) -> None:
@@ -733,11 +817,16 @@ def test_grid_status_is_routed_without_its_id(rig: RouterRig) -> None:
 def test_non_finite_numbers_are_reported_once(
     rig: RouterRig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="bluecurrent_sync"):
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.feed({"object": "GRID_CURRENT", "data": {"grid_actual_p1": 1}})
+        assert logged(caplog) == []
         rig.router.on_frame('{"object": "GRID_CURRENT", "data": {"grid_actual_p1": NaN}}')
         rig.router.on_frame('{"object": "GRID_CURRENT", "data": {"grid_actual_p1": Infinity}}')
-    assert caplog.text.count("NaN/Infinity") == 1
-    assert rig.observed[0][2]["data"]["grid_actual_p1"] is None
+    assert logged(caplog) == [
+        "the server sent NaN/Infinity or an out-of-range number; read as unknown (None), "
+        "see docs/PROTOCOL.md OP-11 (logged once)"
+    ]
+    assert rig.observed[1][2]["data"]["grid_actual_p1"] is None
 
 
 # -- the client over a socket -------------------------------------------------------------------
@@ -816,3 +905,85 @@ def test_a_send_failure_fails_every_caller_that_joined_the_shared_read(
         assert server.count("GET_CH_STATUS") == 0
     finally:
         client.close()
+
+
+EVSE = "BCU102728"  # the charge point of the recorded frames in tests/frames.py
+# GET_GRID_STATUS is shareable too, but it is also serial (one in flight, its reply names no
+# charge point): a second call waits at the gate instead of joining; see the test below.
+READ_CALLS: list[tuple[str, Callable[[Client], Any], dict[str, Any]]] = [
+    ("GET_CHARGE_POINTS", lambda c: c.get_charge_points(), frames.CHARGE_POINTS),
+    ("GET_CHARGE_CARDS", lambda c: c.get_charge_cards(), frames.CHARGE_CARDS),
+    ("GET_CH_STATUS", lambda c: c.get_status(EVSE), frames.CH_STATUS),
+    ("GET_CH_SETTINGS", lambda c: c.get_settings(EVSE), frames.CH_SETTINGS),
+    (
+        "LIST_OVERRIDE_CURRENT",
+        lambda c: c.get_user_override_currents_list(),
+        frames.LIST_OVERRIDE_CURRENT,
+    ),
+]
+
+
+def _joined(client: Client) -> bool:
+    return any(waiter.refs >= 2 for waiter in list(client._pending._waiters))
+
+
+@pytest.mark.parametrize(("command", "call", "reply"), READ_CALLS, ids=[c[0] for c in READ_CALLS])
+def test_every_read_is_shared_while_in_flight(
+    server: ScriptedServer,
+    client: Client,
+    command: str,
+    call: Callable[[Client], Any],
+    reply: dict[str, Any],
+) -> None:
+    release = threading.Event()
+
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        def later() -> None:
+            if release.wait(30):
+                conn.send(reply)
+
+        threading.Thread(target=later, daemon=True).start()
+
+    server.responder = respond
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(call, client)
+        server.wait_for(command, 1)
+        second = pool.submit(call, client)
+        wait_until(lambda: _joined(client) or server.count(command) >= 2, 30.0)
+        release.set()
+        assert first.result(30) == second.result(30)
+    assert server.count(command) == 1
+    assert len(client._pending) == 0
+
+
+def test_writes_are_never_shared(server: ScriptedServer, client: Client) -> None:
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        if server.count("SET_PLUG_AND_CHARGE") == 2:  # both in flight: answer both
+            conn.send(frames.STATUS_SET_PLUG_AND_CHARGE)
+
+    server.responder = respond
+    with ThreadPoolExecutor(2) as pool:
+        calls = [pool.submit(client.set_plug_and_charge, EVSE, True) for _ in range(2)]
+        server.wait_for("SET_PLUG_AND_CHARGE", 2, timeout=10.0)
+        assert all(call.result(30).value is True for call in calls)
+
+
+def test_grid_status_is_kept_one_in_flight(server: ScriptedServer, client: Client) -> None:
+    # Serial: the second identical call waits for the first to finish, then asks again (a
+    # GRID_STATUS names no charge point, so two in flight could not be told apart).
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        conn.send(frames.GRID_STATUS)
+
+    release = threading.Event()
+    server.responder = lambda conn, frame: threading.Thread(
+        target=lambda: release.wait(30) and respond(conn, frame), daemon=True
+    ).start()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(client.get_grid_status, EVSE)
+        server.wait_for("GET_GRID_STATUS", 1)
+        second = pool.submit(client.get_grid_status, EVSE)
+        wait_until(lambda: client._gates["GET_GRID_STATUS"].locked() and not _joined(client))
+        assert server.count("GET_GRID_STATUS") == 1  # the second waits at the gate
+        release.set()
+        assert first.result(30) == second.result(30)
+    assert server.count("GET_GRID_STATUS") == 2
