@@ -24,6 +24,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 from wire_schemas import validate_wire_frame
 
+from bluecurrent_sync.client import Client
 from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
 
 SIMULATOR_DEFAULTS: dict[str, Any] = {"push_interval": 0.2, "action_delay": 0.02}
@@ -194,4 +195,19 @@ def raw_client(simulator: Simulator) -> Iterator[Callable[..., RawClient]]:
 
     yield open_client
     for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def new_client() -> Iterator[Callable[..., Client]]:
+    """``new_client(token, url, **options)``: a Client (not connected) closed when the test ends."""
+    clients: list[Client] = []
+
+    def make(token: str, url: str, **options: Any) -> Client:
+        client = Client(token, url=url, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
         client.close()

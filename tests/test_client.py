@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -49,17 +49,11 @@ FAST = {"timeout": 3.0, "action_timeout": 5.0, "reconnect_delay": (0.02, 0.1)}
 
 
 @pytest.fixture
-def make_client(simulator: Simulator) -> Iterator[Callable[..., Client]]:
-    clients: list[Client] = []
-
+def make_client(simulator: Simulator, new_client: Callable[..., Client]) -> Callable[..., Client]:
     def make(sim: Simulator | None = None, token: str = DEFAULT_TOKEN, **options: Any) -> Client:
-        client = Client(token, url=(sim or simulator).url, **{**FAST, **options})
-        clients.append(client)
-        return client
+        return new_client(token, (sim or simulator).url, **{**FAST, **options})
 
-    yield make
-    for client in clients:
-        client.close()
+    return make
 
 
 @pytest.fixture

@@ -50,17 +50,11 @@ def server() -> Iterator[ScriptedServer]:
 
 
 @pytest.fixture
-def make_client(server: ScriptedServer) -> Iterator[Callable[..., Client]]:
-    clients: list[Client] = []
-
+def make_client(server: ScriptedServer, new_client: Callable[..., Client]) -> Callable[..., Client]:
     def make(**options: Any) -> Client:
-        client = Client(GOOD_TOKEN, url=server.url, **{**FAST, **options})
-        clients.append(client)
-        return client
+        return new_client(GOOD_TOKEN, server.url, **{**FAST, **options})
 
-    yield make
-    for client in clients:
-        client.close()
+    return make
 
 
 @pytest.fixture
