@@ -34,6 +34,7 @@ from bluecurrent_sync.errors import (
     DailyBudgetExceeded,
     InvalidApiToken,
     RequestLimitReached,
+    RequestTimeoutError,
     ResponseValidationError,
 )
 
@@ -71,6 +72,18 @@ def route(table: PendingTable, name: str, evse_id: str | None, **data: Any) -> b
     return table.route(name, evse_id, frame_of(name, evse_id, **data))
 
 
+def result(waiter: Waiter[Any]) -> Any:
+    """The waiter's result; fails (never blocks) when it is not done."""
+    assert waiter.done, f"{waiter!r} is not done"
+    return waiter.outcome()
+
+
+def bounded(call: Callable[[], Any]) -> Any:
+    """Run a wait on another thread and fail if it does not return (a broken timeout)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result(30)
+
+
 def outcome_error(waiter: Waiter[Any]) -> BaseException:
     assert waiter.done
     with pytest.raises(BaseException) as info:
@@ -85,8 +98,8 @@ def test_waiter_first_outcome_wins_and_errors_get_a_fresh_traceback() -> None:
     table = PendingTable()
     waiter = sent(table, proto.GET_CH_STATUS, A)
     assert not waiter.done
-    assert waiter.wait(0.01) is False
-    assert waiter.wait_progress(0.01) is False
+    assert bounded(lambda: waiter.wait(0.01)) is False
+    assert bounded(lambda: waiter.wait_progress(0.01)) is False
     error = ValueError("boom")
     table.fail(waiter, error)
     waiter._resolve("late")  # ignored: the first outcome stays
@@ -113,7 +126,7 @@ def test_waiter_result_and_progress() -> None:
     assert waiter.wait_progress(0) is True and waiter.done is False
     assert route(table, "STATUS_START_SESSION", A, success=True)
     assert waiter.wait(0) is True
-    assert waiter.outcome()[0] == "STATUS_START_SESSION"
+    assert result(waiter)[0] == "STATUS_START_SESSION"
 
 
 def test_waiter_wait_returns_when_resolved_from_another_thread() -> None:
@@ -121,7 +134,7 @@ def test_waiter_wait_returns_when_resolved_from_another_thread() -> None:
     waiter = sent(table, proto.GET_CH_STATUS, A)
     threading.Timer(0.01, lambda: route(table, "CH_STATUS", A)).start()
     assert waiter.wait(30.0) is True
-    assert waiter.outcome()[0] == "CH_STATUS"
+    assert result(waiter)[0] == "CH_STATUS"
 
 
 # -- sharing ------------------------------------------------------------------------------------
@@ -368,7 +381,7 @@ def test_a_passing_interpreter_leaves_the_waiter_as_it_was() -> None:
     assert route(table, "CH_STATUS", A, activity="available") is True
     assert not waiter.done and not waiter.acknowledged and "CH_STATUS" in waiter.roles
     assert route(table, "CH_STATUS", A, activity="unavailable")
-    assert waiter.outcome() == "confirmed"
+    assert result(waiter) == "confirmed"
     assert seen == ["CH_STATUS", "CH_STATUS"]
 
 
@@ -390,7 +403,7 @@ def test_one_failing_interpreter_does_not_hide_the_reply_from_the_others() -> No
     failing = sent(table, proto.GET_CH_STATUS, A, interpret=broken)
     last = sent(table, proto.GET_CH_STATUS, A)
     assert route(table, "CH_STATUS", A)
-    assert first.outcome()[0] == "CH_STATUS" and last.outcome()[0] == "CH_STATUS"
+    assert result(first)[0] == "CH_STATUS" and result(last)[0] == "CH_STATUS"
     assert str(outcome_error(failing)) == "cannot read this"
     assert len(table) == 0 and table._index == {}
 
@@ -454,7 +467,7 @@ def test_fail_all_fails_every_live_waiter_once() -> None:
 
     assert table.fail_all(make) == 2
     assert made == waiters[1:]
-    assert waiters[0].outcome() == "already"
+    assert result(waiters[0]) == "already"
     assert str(outcome_error(waiters[2])) == "closed BCU-2"
     assert table._waiters == {} and table._index == {} and table._dedup == {}
     assert table.fail_all(make) == 0
@@ -694,7 +707,7 @@ def test_the_router_drops_bad_frames_itself(
 def test_a_command_names_a_frame_without_an_object(rig: RouterRig) -> None:
     listing = sent(rig.table, proto.LIST_OVERRIDE_CURRENT, None, serial=False)
     rig.feed({"command": "LIST_OVERRIDE_CURRENT", "data": []})
-    assert listing.outcome()[0] == "LIST_OVERRIDE_CURRENT"
+    assert result(listing)[0] == "LIST_OVERRIDE_CURRENT"
     assert rig.observed[0][0] == "LIST_OVERRIDE_CURRENT"
     assert proto.object_name_of({"object": "A", "command": "B"}) == "A"
     assert proto.object_name_of({"object": None, "command": "B"}) == "B"
@@ -987,3 +1000,25 @@ def test_grid_status_is_kept_one_in_flight(server: ScriptedServer, client: Clien
         release.set()
         assert first.result(30) == second.result(30)
     assert server.count("GET_GRID_STATUS") == 2
+
+
+def test_a_shared_read_whose_callers_all_time_out_is_asked_again(server: ScriptedServer) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        asked.append(frame)
+        if len(asked) > 1:  # the first request is never answered
+            conn.send(frames.CH_STATUS)
+
+    server.responder = respond
+    with Client(GOOD_TOKEN, url=server.url, **{**FAST, "timeout": 3.0}) as client:
+        with ThreadPoolExecutor(2) as pool:
+            calls = [pool.submit(client.get_status, EVSE) for _ in range(2)]
+            wait_until(lambda: _joined(client) or len(asked) > 1)
+            for call in calls:
+                with pytest.raises(RequestTimeoutError):
+                    call.result(30)
+        assert len(asked) == 1  # the two callers shared one request
+        assert client._pending._waiters == {} and client._pending._dedup == {}
+        assert client.get_status(EVSE).evse_id == EVSE  # a fresh request, not the dead one
+    assert len(asked) == 2
