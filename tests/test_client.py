@@ -262,7 +262,7 @@ def test_identical_gets_in_flight_are_sent_once(client: Client, simulator: Simul
     before = simulator.count("GET_CH_STATUS")
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(client.get_status, EVSE_IDS[0]) for _ in range(4)]
-        results = [f.result(5) for f in futures]
+        results = [f.result(30) for f in futures]
     assert all(r.evse_id == EVSE_IDS[0] for r in results)
     assert simulator.count("GET_CH_STATUS") - before == 1
 
@@ -327,13 +327,13 @@ def test_drop_mid_call_fails_fast_then_reconnects(client: Client, simulator: Sim
     worker.join(30)
     assert not worker.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], ConnectionClosedError)
-    assert connected.wait(5)
+    assert connected.wait(30)
     assert client.connected
     assert simulator.count("HELLO") == 2
     assert client.get_status(EVSE_IDS[1]).evse_id == EVSE_IDS[1]
     seen.clear()
     simulator.push_now()
-    assert seen.wait(5)  # subscription kept across the reconnect
+    assert seen.wait(30)  # subscription kept across the reconnect
 
 
 def test_calls_while_down_fail_at_once(
@@ -409,7 +409,7 @@ def test_handler_errors_are_isolated(
     client.on("CH_STATUS", lambda _event: second.set())
     with caplog.at_level(logging.ERROR, logger="bluecurrent_sync"):
         simulator.push_now()
-        assert second.wait(5)
+        assert second.wait(30)
     assert "boom" in caplog.text
     client.off("CH_STATUS", bad)
     assert client.get_status(EVSE_IDS[0]).evse_id == EVSE_IDS[0]
@@ -427,7 +427,7 @@ def test_blocking_call_from_handler(client: Client, simulator: Simulator) -> Non
         done.set()
 
     simulator.push_now()
-    assert done.wait(5)
+    assert done.wait(30)
     assert isinstance(results[0], ChSettings)
 
 
@@ -512,7 +512,7 @@ def test_connection_events_are_raw_events(client: Client, simulator: Simulator) 
     client.on("disconnected", record)
     client.on("connected", record)
     simulator.drop_all()
-    assert got.wait(5)
+    assert got.wait(30)
     assert [e.object_name for e in events] == ["disconnected", "connected"]
 
 
@@ -527,6 +527,6 @@ def test_context_manager_and_close_from_handler(simulator: Simulator) -> None:
             closed.set()
 
         simulator.push_now()
-        assert closed.wait(5)
+        assert closed.wait(30)
         assert client.state == "closed"
     wait_until(lambda: sdk_threads() == [])
