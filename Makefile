@@ -18,7 +18,7 @@ LINTED := $(wildcard bluecurrent_sync codegen tests examples bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test lint typecheck pytest codegen codegen-check test-matrix demo bench \
-	docs docs-serve package-check clean
+	docs docs-serve package-check clean mutation
 
 help:
 	@echo "make demo           guided tour of the SDK against the embedded simulator (light install)"
@@ -30,6 +30,7 @@ help:
 	@echo "make codegen-check  fail if the generated models are stale"
 	@echo "make test-matrix    run pytest under every Python in MATRIX ($(MATRIX))"
 	@echo "make bench          benchmarks (prints ratios; see bench/RESULTS.md)"
+	@echo "make mutation       mutation testing of the correlation core (tests/MUTATION.md)"
 
 # Stage 1: the package, its runtime dependencies and the simulator extra (what the demo needs).
 $(RUNTIME_STAMP): setup.cfg pyproject.toml
@@ -72,6 +73,11 @@ pytest: $(STAMP)
 
 test: codegen-check lint typecheck docs package-check pytest
 
+# Not part of `make test`: mutmut on the correlation core against tests/test_correlation.py;
+# prints the score and the survivors, fails below 95% (tests/MUTATION.md).
+mutation: $(STAMP)
+	$(BIN)/python tests/mutation_report.py
+
 test-matrix:
 	@bash .ci/test-matrix $(MATRIX)
 
@@ -83,4 +89,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(VENV)-* build dist site *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV)-* build dist site *.egg-info .mypy_cache .ruff_cache .pytest_cache mutants

@@ -415,11 +415,17 @@ class Connection:
         except BlueCurrentError as exc:
             raise self._redactor.scrub_error(exc) from None
 
-    def close(self) -> None:
-        """Close the connection and join the reader thread (idempotent, bounded by ``timeout``).
+    def close(self, timeout: float | None = None) -> None:
+        """Close the connection and join the reader thread (idempotent).
 
         Interrupts a :meth:`open` or reconnect attempt in progress on another thread.
+
+        Args:
+            timeout: Seconds the whole close may take (default: the connection's
+                ``timeout``); a reader thread still alive then is left, with a warning.
         """
+        budget = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
         with self._state_lock:
             if self.state is State.CLOSED:
                 return
@@ -430,12 +436,12 @@ class Connection:
         reader = self._reader
         joinable = reader is not None and reader is not threading.current_thread()
         if stream is not None:
-            stream.set_timeout(min(self.timeout, 1.0))  # a peer that reads nothing: no hang
+            stream.set_timeout(min(budget, 1.0))  # a peer that reads nothing: no hang
             stream.send_close()
             if joinable:
                 assert reader is not None
                 # Give the server a moment to answer the close frame (a clean close).
-                reader.join(min(self.timeout, 0.25))
+                reader.join(min(budget, 0.25))
             stream.abort()
             if self._taps:
                 self._taps.connection_event("closed", "main", "the client was closed")
@@ -444,9 +450,9 @@ class Connection:
         self._wake_waiting_callers()
         if joinable:
             assert reader is not None
-            reader.join(self.timeout + 1.0)
+            reader.join(max(deadline - time.monotonic(), 0.05))
             if reader.is_alive():
-                logger.warning("reader thread did not stop within %.1f s", self.timeout + 1.0)
+                logger.warning("reader thread did not stop within %.1f s", budget)
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: forget the parent's sockets and threads without touching them."""

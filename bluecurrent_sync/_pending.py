@@ -11,7 +11,8 @@ charge point it concerns:
   never resolves a ``get_status`` (docs/PROTOCOL.md OP-7);
 * identical read requests in flight share one waiter and one frame on the wire.
 
-A :class:`Waiter` is a small one-shot future. The table never blocks on I/O; the
+A :class:`Waiter` holds a :class:`concurrent.futures.Future` for the outcome and an event
+for progress (acknowledged or done). The table never blocks on I/O; the
 interpretation callbacks it runs (frame → model) are quick and must not block.
 """
 
@@ -22,6 +23,8 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Generic, TypeVar
 
 from ._protocol import Role
@@ -76,7 +79,7 @@ class Waiter(Generic[T]):
         interpret: Interpreter,
         dedup_key: tuple[str, str | None] | None,
         *,
-        serial: bool = False,
+        serial: bool,
     ) -> None:
         self.command = command
         self.serial = serial  # one in flight per command: evse-less replies are certainly ours
@@ -88,27 +91,23 @@ class Waiter(Generic[T]):
         self.acknowledged = False  # an ack arrived: the server has answered this request
         self.acked_at: float | None = None  # time.monotonic() of the acknowledgement
         self.refs = 1
-        self._done = threading.Event()
+        self._future: Future[T] = Future()  # the outcome: the first result or error wins
         self._progress = threading.Event()  # set on the acknowledgement and when done
-        self._result: T | None = None
-        self._error: BaseException | None = None
 
     @property
     def done(self) -> bool:
         """Whether the waiter has a result or an error."""
-        return self._done.is_set()
+        return self._future.done()
 
     def _resolve(self, result: T) -> None:
-        if not self._done.is_set():
-            self._result = result
-            self._done.set()
-            self._progress.set()
+        with contextlib.suppress(InvalidStateError):
+            self._future.set_result(result)
+        self._progress.set()
 
     def _fail(self, error: BaseException) -> None:
-        if not self._done.is_set():
-            self._error = error
-            self._done.set()
-            self._progress.set()
+        with contextlib.suppress(InvalidStateError):
+            self._future.set_exception(error)
+        self._progress.set()
 
     def _acknowledge(self) -> None:
         self.acknowledged = True
@@ -117,18 +116,23 @@ class Waiter(Generic[T]):
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; return whether the waiter is done."""
-        return self._done.wait(timeout)
+        try:
+            self._future.exception(timeout)
+        except FutureTimeout:
+            return False
+        return True
 
     def wait_progress(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the ack or the end; return whether either came."""
         return self._progress.wait(timeout)
 
     def outcome(self) -> T:
-        """Return the result, or raise the error (only once :attr:`done`)."""
-        if self._error is not None:
+        """Return the result, or raise the error (call only once :attr:`done`)."""
+        error = self._future.exception()
+        if error is not None:
             # A fresh traceback per caller: shared waiters re-raise the same error object.
-            raise self._error.with_traceback(None)
-        return self._result  # type: ignore[return-value]
+            raise error.with_traceback(None)
+        return self._future.result()
 
     def __repr__(self) -> str:
         state = "done" if self.done else "pending"
@@ -222,11 +226,13 @@ class PendingTable:
                     del self._index[name]
 
     def _remove(self, waiter: Waiter[Any]) -> None:
-        if self._waiters.pop(waiter, 0) is None:
-            for name in waiter.roles:
-                self._unindex(waiter, name)
-            if waiter.dedup_key is not None and self._dedup.get(waiter.dedup_key) is waiter:
-                del self._dedup[waiter.dedup_key]
+        """Forget ``waiter`` everywhere (idempotent: a released waiter may be done already)."""
+        self._waiters.pop(waiter, None)
+        for name in waiter.roles:
+            self._unindex(waiter, name)
+        key = waiter.dedup_key
+        if key is not None and self._dedup.get(key) is waiter:
+            del self._dedup[key]
 
     def __len__(self) -> int:
         with self._lock:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -336,19 +337,20 @@ class Client:
         """Close the connection and stop every thread (idempotent; safe before connect()).
 
         Every call still waiting fails at once with ConnectionClosedError. Threads are joined
-        with a timeout of about ``timeout`` seconds; safe to call from an event handler and
+        within about ``timeout`` seconds overall; safe to call from an event handler and
         from another thread while :meth:`connect` runs (which then fails promptly). Event
         streams end; ``events()`` opened afterwards ends at once.
         """
         self._finalizer.detach()
+        deadline = time.monotonic() + self.timeout  # one budget for the reader and dispatcher
         closed = lambda _w: ConnectionClosedError("the client was closed")  # noqa: E731
         self._pending.fail_all(closed)
-        self._conn.close()
+        self._conn.close(self.timeout)
         # Again: a call that passed its state check just before close() may have registered
         # its waiter in between; it must not wait for its timeout.
         self._pending.fail_all(closed)
         self._mirror.end(ConnectionClosedError("the client was closed"))
-        self._dispatcher.stop(self.timeout)
+        self._dispatcher.stop(max(deadline - time.monotonic(), 0.05))
         if self._recorder is not None:
             self._recorder.close()
 

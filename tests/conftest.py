@@ -24,6 +24,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 from wire_schemas import validate_wire_frame
 
+from bluecurrent_sync.client import Client
 from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
 
 SIMULATOR_DEFAULTS: dict[str, Any] = {"push_interval": 0.2, "action_delay": 0.02}
@@ -109,6 +110,21 @@ class RawClient:
         self.ws.close()
 
 
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
+) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds.
+
+    The deadline is generous on purpose (a loaded CI machine): it only bounds a failing test,
+    a passing one returns as soon as the condition holds.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {what}")
+        threading.Event().wait(0.005)
+
+
 def _matches(frame: dict[str, Any], object_name: str, evse_id: str | None) -> bool:
     if frame.get("object") != object_name:
         return False
@@ -179,4 +195,19 @@ def raw_client(simulator: Simulator) -> Iterator[Callable[..., RawClient]]:
 
     yield open_client
     for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def new_client() -> Iterator[Callable[..., Client]]:
+    """``new_client(token, url, **options)``: a Client (not connected) closed when the test ends."""
+    clients: list[Client] = []
+
+    def make(token: str, url: str, **options: Any) -> Client:
+        client = Client(token, url=url, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
         client.close()

@@ -4,6 +4,9 @@ Built on ``websockets.sync.server`` and bound to 127.0.0.1 port 0. Token validat
 and HELLO are answered by default; every other command is passed to ``server.responder(conn,
 frame)``, which may reply (``conn.send``), reply later, reply out of order, never reply, send
 ERROR frames, close with a code, or cut the socket. Every command frame received is recorded.
+With ``answer_statuses=True`` it answers GET_CH_STATUS for any evse_id itself (unless
+``withhold`` is set), which is all the reliability fuzzing needs; ``push`` sends any payload,
+including bytes as a TEXT frame (invalid UTF-8).
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ class Conn:
     def __init__(self, ws: ServerConnection) -> None:
         self.ws = ws
         self.hello = False
+        self._lock = threading.Lock()  # the test thread and the server thread both send
 
-    def send(self, frame: dict[str, Any] | str | bytes) -> None:
-        """Send a frame (a dict is JSON-encoded); errors from a closed peer are ignored."""
+    def send(self, frame: dict[str, Any] | str | bytes, *, text: bool | None = None) -> None:
+        """Send a frame (a dict is JSON-encoded); errors from a closed peer are ignored.
+
+        ``text=True`` sends bytes as a TEXT frame as they are (possibly invalid UTF-8).
+        """
         payload = frame if isinstance(frame, (str, bytes)) else json.dumps(frame)
-        with contextlib.suppress(Exception):
-            self.ws.send(payload)
+        with self._lock, contextlib.suppress(Exception):
+            self.ws.send(payload, text=text)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close politely with ``code``."""
@@ -70,12 +77,20 @@ class ScriptedServer:
         issued_tokens: Server-issued tokens handed out by successive validations (the last
             one repeats); default ``[ISSUED_TOKEN]``.
         hello_times: ``time.monotonic()`` of every HELLO received.
+        answer_statuses: Answer GET_CH_STATUS with :func:`status_frame` (before the responder).
+        withhold: While set, GET_CH_STATUS is recorded but not answered.
     """
 
     def __init__(
-        self, responder: Responder | None = None, *, ssl_context: ssl.SSLContext | None = None
+        self,
+        responder: Responder | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        answer_statuses: bool = False,
     ) -> None:
         self.responder = responder
+        self.answer_statuses = answer_statuses
+        self.withhold = threading.Event()
         self.reject_reason: str | None = None
         self.validate_ok = True
         self.hello_reply: dict[str, Any] | None = {"object": "HELLO"}
@@ -111,13 +126,13 @@ class ScriptedServer:
         with self._cond:
             return sum(1 for frame in self.frames if frame.get("command") == command)
 
-    def wait_for(self, command: str, count: int = 1, timeout: float = 5.0) -> None:
+    def wait_for(self, command: str, count: int = 1, timeout: float = 30.0) -> None:
         """Block until ``count`` ``command`` frames arrived (AssertionError on timeout)."""
         with self._cond:
             ok = self._cond.wait_for(lambda: self._count(command) >= count, timeout)
         assert ok, f"{command} x{count} not received within {timeout} s: {self.commands()}"
 
-    def wait_for_hellos(self, count: int, timeout: float = 5.0) -> None:
+    def wait_for_hellos(self, count: int, timeout: float = 30.0) -> None:
         """Block until ``count`` connections have said HELLO."""
         self.wait_for("HELLO", count, timeout)
 
@@ -137,9 +152,20 @@ class ScriptedServer:
         assert mains, "no main connection yet"
         return mains[-1]
 
-    def push(self, frame: dict[str, Any] | str | bytes) -> None:
-        """Send a frame on the current main connection."""
-        self.main.send(frame)
+    def push(self, frame: dict[str, Any] | str | bytes, *, text: bool | None = None) -> None:
+        """Send a frame on the current main connection.
+
+        A dict is sent as JSON text, a str as text, bytes as a binary frame, or with
+        ``text=True`` as a TEXT frame carrying those (possibly invalid UTF-8) bytes.
+        """
+        self.main.send(frame, text=text)
+
+    def drop_all(self) -> None:
+        """Cut every connection without a close frame."""
+        with self._cond:
+            conns = list(self.conns)
+        for conn in conns:
+            conn.drop()
 
     # -- serving ----------------------------------------------------------------------
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -200,17 +226,17 @@ class ScriptedServer:
                 conn.send(self.hello_reply)
             if self.on_hello is not None:
                 self.on_hello(conn)
+        elif command == "GET_CH_STATUS" and self.answer_statuses:
+            if not self.withhold.is_set():
+                conn.send(status_frame(str(frame.get("evse_id"))))
         elif self.responder is not None:
             self.responder(conn, frame)
 
     def stop(self) -> None:
         """Stop serving, cut every connection and join the server thread."""
         self._server.shutdown()
-        with self._cond:
-            conns = list(self.conns)
-        for conn in conns:
-            conn.drop()
-        self._thread.join(5)
+        self.drop_all()
+        self._thread.join(30)
 
     def __enter__(self) -> ScriptedServer:
         return self
@@ -234,6 +260,33 @@ def ch_status(evse_id: str, **data: Any) -> dict[str, Any]:
         **data,
     }
     return {"object": "CH_STATUS", "evse_id": evse_id, "data": body}
+
+
+def status_frame(evse_id: str, kwh: float = 1.0) -> dict[str, Any]:
+    """A well-formed CH_STATUS frame for ``evse_id``."""
+    return {
+        "object": "CH_STATUS",
+        "evse_id": evse_id,
+        "data": {
+            "evse_id": evse_id,
+            "actual_p1": 10,
+            "actual_p2": 0,
+            "actual_p3": 0,
+            "actual_v1": 230,
+            "actual_v2": 0,
+            "actual_v3": 0,
+            "actual_kwh": kwh,
+            "activity": "charging",
+            "max_usage": 16,
+            "smartcharging_max_usage": 6,
+            "max_offline": 8,
+            "offline_since": "",
+            "start_datetime": "20261124 01:00:00",
+            "stop_datetime": "",
+            "total_cost": 0.5,
+            "vehicle_status": "C",
+        },
+    }
 
 
 def status_reply(command: str, evse_id: str | None, success: bool = True, error: str = "") -> dict:

@@ -61,8 +61,8 @@ def test_two_stops_never_swap_evse_less_verdicts(client: Client, server: Scripte
     conn.send({"object": "STATUS_STOP_SESSION", "success": False, "error": "REJECTED"})
     server.wait_for("STOP_SESSION", 2)
     conn.send({"object": "STATUS_STOP_SESSION", "success": True, "flow_id": "", "error": ""})
-    first.join(5)
-    second.join(5)
+    first.join(30)
+    second.join(30)
     assert isinstance(out_first[0], ActionFailed) and out_first[0].evse_id == "A"
     result = out_second[0]
     assert (result.evse_id, result.success, result.outcome) == ("B", True, ActionOutcome.CONFIRMED)
@@ -130,12 +130,12 @@ def test_error_2_skips_requests_without_a_charge_point(
     cards, out_cards = in_thread(client.get_charge_cards)
     server.wait_for("GET_CHARGE_CARDS")
     status, out_status = in_thread(lambda: client.get_status("X"))
-    assert both.wait(5)
+    assert both.wait(30)
     conn = seen[0][0]
     conn.send({"object": "ERROR", "error": 2, "message": "Not authorized"})
     conn.send({"object": "CHARGE_CARDS", "cards": []})
-    cards.join(5)
-    status.join(5)
+    cards.join(30)
+    status.join(30)
     assert out_cards == [[]]
     assert isinstance(out_status[0], ApiError) and out_status[0].code == 2
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from conftest import wait_until
 from scripted_server import (
     GOOD_TOKEN,
     ISSUED_TOKEN,
@@ -42,13 +43,6 @@ from bluecurrent_sync.models import ChStatus
 FAST: dict[str, Any] = {"timeout": 2.0, "action_timeout": 3.0, "reconnect_delay": (0.02, 0.1)}
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
-
-
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
@@ -56,17 +50,11 @@ def server() -> Iterator[ScriptedServer]:
 
 
 @pytest.fixture
-def make_client(server: ScriptedServer) -> Iterator[Callable[..., Client]]:
-    clients: list[Client] = []
-
+def make_client(server: ScriptedServer, new_client: Callable[..., Client]) -> Callable[..., Client]:
     def make(**options: Any) -> Client:
-        client = Client(GOOD_TOKEN, url=server.url, **{**FAST, **options})
-        clients.append(client)
-        return client
+        return new_client(GOOD_TOKEN, server.url, **{**FAST, **options})
 
-    yield make
-    for client in clients:
-        client.close()
+    return make
 
 
 @pytest.fixture
@@ -189,12 +177,12 @@ def test_error_fails_only_the_oldest_request(client: Client, server: ScriptedSer
     first, out1 = in_thread(lambda: client.get_status("A"))
     server.wait_for("GET_CH_STATUS")
     second, out2 = in_thread(lambda: client.get_settings("B"))
-    assert gate.wait(5)
+    assert gate.wait(30)
     conn = seen[0][0]
     conn.send({"object": "ERROR", "error": 0, "message": "Unknown command"})
     conn.send({"object": "CH_SETTINGS", "data": {"evse_id": "B"}})
-    first.join(3)
-    second.join(3)
+    first.join(30)
+    second.join(30)
     assert isinstance(out1[0], ApiError) and out1[0].code == 0
     assert out2[0].evse_id == "B"
     assert client.connected
@@ -209,7 +197,7 @@ def test_connection_wide_errors_fail_everything(
     server.wait_for("GET_CH_STATUS", 3)
     server.push({"object": "ERROR", "error": code, "message": "x"})
     for thread, out in threads:
-        thread.join(2)
+        thread.join(30)
         assert isinstance(out[0], error)
     if code == 42:
         wait_until(lambda: client.state == "limited")
@@ -225,7 +213,7 @@ def test_close_code_4001_stops_reconnecting(client: Client, server: ScriptedServ
     server.wait_for("GET_CH_STATUS")
     handshakes = server.handshakes
     server.main.close(4001, "Request limit reached")
-    thread.join(2)
+    thread.join(30)
     assert isinstance(out[0], RequestLimitReached)
     wait_until(lambda: client.state == "limited")
     with pytest.raises(RequestLimitReached):
@@ -250,11 +238,11 @@ def test_out_of_order_replies(client: Client, server: ScriptedServer) -> None:
     with ThreadPoolExecutor(2) as pool:
         fa = pool.submit(client.get_status, "A")
         fb = pool.submit(client.get_status, "B")
-        assert both.wait(5)
+        assert both.wait(30)
         for conn, frame in reversed(pending):
             conn.send(ch_status(frame["evse_id"]))
-        assert fa.result(3).evse_id == "A"
-        assert fb.result(3).evse_id == "B"
+        assert fa.result(30).evse_id == "A"
+        assert fb.result(30).evse_id == "B"
 
 
 def test_push_resolves_waiter_and_reaches_subscribers(
@@ -267,9 +255,9 @@ def test_push_resolves_waiter_and_reaches_subscribers(
     server.wait_for("GET_CH_STATUS")
     server.push(ch_status("B"))  # another charger: not an answer
     server.push(ch_status("A", activity="charging"))
-    thread.join(3)
+    thread.join(30)
     assert isinstance(out[0], ChStatus) and out[0].evse_id == "A"
-    assert got.wait(3)
+    assert got.wait(30)
 
 
 def test_two_step_action_waits_for_status(client: Client, server: ScriptedServer) -> None:
@@ -306,10 +294,8 @@ def test_received_with_error_fails_at_once(client: Client, server: ScriptedServe
     server.responder = lambda conn, frame: conn.send(
         {"object": "RECEIVED_STOP_SESSION", "success": False, "error": "no active session"}
     )
-    started = time.monotonic()
     with pytest.raises(ActionFailed, match="no active session"):
-        client.stop_session("A")
-    assert time.monotonic() - started < 1
+        client.stop_session("A")  # the error itself, not a timeout after action_timeout
 
 
 def test_unanswered_request_times_out(
@@ -389,7 +375,7 @@ def test_events_stream_drops_oldest(
         for i in range(20):
             server.push(ch_status("A", actual_kwh=i))
         server.push({"object": "MARKER"})
-        assert marker.wait(5)
+        assert marker.wait(30)
         kept = list(stream)
     assert len(kept) == 5
     assert kept[-1].actual_kwh == 19
@@ -416,7 +402,7 @@ def test_dispatcher_queue_drops_oldest_with_warning(
     client.on("MARKER", lambda _event: marker.set(), allow_unknown=True)
     with caplog.at_level(logging.WARNING, logger="bluecurrent_sync"):
         server.push(ch_status("A", actual_kwh=0))
-        assert entered.wait(5)
+        assert entered.wait(30)
         for i in range(1, 11):
             server.push(ch_status("A", actual_kwh=i))
         server.push({"object": "MARKER"})
@@ -425,7 +411,7 @@ def test_dispatcher_queue_drops_oldest_with_warning(
         )
         client.get_grid_status("Z")  # the reader is past every push once this returns
         release.set()
-        assert marker.wait(5)
+        assert marker.wait(30)
     wait_until(lambda: len(handled) == 3)
     assert handled == [0, 9, 10]  # queue of 3: [9, 10, MARKER]; 1..8 dropped, oldest first
     assert client.dropped_events == 8
@@ -468,7 +454,7 @@ def test_revalidates_when_server_token_expired(client: Client, server: ScriptedS
 
     server._answer = answer  # type: ignore[method-assign]
     server.main.drop()
-    assert connected.wait(5)
+    assert connected.wait(30)
     assert server.count("VALIDATE_API_TOKEN") == 2
     assert hellos[0] == 2
     hello_then_ok()
@@ -526,10 +512,9 @@ def test_keepalive_pings_and_detects_a_dead_peer(server: ScriptedServer) -> None
         wait_until(lambda: proxy.bytes_up >= sent + 3 * 6)  # pings go out while idle
         assert client.connected and not down.is_set()
         proxy.freeze()
-        started = time.monotonic()
-        assert down.wait(3)
-        assert time.monotonic() - started < 1.5
-        assert up.wait(3)  # reconnected through a fresh (unfrozen) connection
+        # Only the missing pongs can tell: the frozen proxy keeps the TCP connection open.
+        assert down.wait(30)
+        assert up.wait(30)  # reconnected through a fresh (unfrozen) connection
         server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
         assert client.get_status("A").evse_id == "A"
     finally:
@@ -556,7 +541,7 @@ def test_limited_until_reset_then_reconnects(
         client.get_status("A")
     assert info.value.reset_at == reset_at
     assert server.handshakes == handshakes
-    assert up.wait(5)  # reconnected once reset_at passed
+    assert up.wait(30)  # reconnected once reset_at passed
     assert dt.datetime.now(dt.timezone.utc) >= reset_at
     assert server.count("VALIDATE_API_TOKEN") == 1  # the issued token was still good
     server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
@@ -588,7 +573,7 @@ def test_hostile_frames_before_hello_and_while_reconnecting(
     up = threading.Event()
     client.on("connected", lambda _e: up.set())
     server.main.drop()
-    assert up.wait(5)  # the reader survived the same frames while reconnecting
+    assert up.wait(30)  # the reader survived the same frames while reconnecting
     server.push(DEEP)
     server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
     assert client.get_status("A").evse_id == "A"
@@ -633,3 +618,49 @@ def test_tls_is_verified_by_default(self_signed: tuple[str, str]) -> None:
             assert client.connected and client.customer_id == "CUST-7"
         finally:
             client.close()
+
+
+class _StuckTap:
+    """A frame tap that holds the reader thread on a marker frame until released."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+        self.holding = threading.Event()
+
+    def frame(self, direction: str, text: str, connection: str) -> None:
+        if direction == "in" and "STUCK_READER" in text:
+            self.holding.set()
+            self.release.wait(60)
+
+    def connection_event(self, event: str, connection: str, detail: str) -> None:
+        pass
+
+
+def test_close_takes_about_timeout_overall_even_when_both_threads_are_stuck(
+    server: ScriptedServer,
+) -> None:
+    # The reader held in a tap and the dispatcher in a handler: each join used to get its own
+    # timeout (0.25 s + timeout + 1 s + timeout); one budget of ``timeout`` now covers all.
+    timeout = 4.0
+    client = Client(GOOD_TOKEN, url=server.url, **{**FAST, "timeout": timeout}).connect()
+    release = threading.Event()
+    in_handler = threading.Event()
+    tap = _StuckTap(release)
+    try:
+        client.on(
+            "STUCK_HANDLER",
+            lambda _event: (in_handler.set(), release.wait(60)),
+            allow_unknown=True,
+        )
+        client._taps.add(tap)
+        server.push({"object": "STUCK_HANDLER"})
+        assert in_handler.wait(30)
+        server.push({"object": "STUCK_READER"})
+        assert tap.holding.wait(30)
+        started = time.monotonic()
+        client.close()
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        client.close()
+    assert elapsed < 1.75 * timeout, elapsed  # the old sum was 9.25 s; about 4 s expected

@@ -158,7 +158,7 @@ def test_wait_sees_every_status_in_order_not_only_the_newest(
         target=lambda: result.append(client.wait_for_status(CHARGING, condition, timeout=30))
     )
     waiter.start()
-    assert started.wait(10)
+    assert started.wait(30)
     assert simulator.flood(20, evse_id=CHARGING) == 20
     waiter.join(40)
     assert len(result) == 1 and isinstance(result[0], ChStatus)
@@ -179,9 +179,9 @@ def test_wait_for_status_ends_when_the_client_closes(simulator: Simulator) -> No
 
     thread = threading.Thread(target=wait)
     thread.start()
-    assert waiting.wait(10)
+    assert waiting.wait(30)
     client.close()
-    thread.join(10)
+    thread.join(30)
     assert not thread.is_alive()
     assert len(outcome) == 1
     assert isinstance(outcome[0], ConnectionClosedError | ClientStateError)
@@ -268,7 +268,7 @@ def test_wait_for_status_goes_on_across_a_reconnect(simulator: Simulator) -> Non
 
         thread = threading.Thread(target=wait)
         thread.start()
-        assert waiting.wait(10)
+        assert waiting.wait(30)
         reconnected = threading.Event()
         client.on("connected", lambda _event: reconnected.set())
         assert simulator.drop_all() == 1

@@ -107,22 +107,37 @@ def test_unknown_object_is_an_assertion_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("frame", "path"),
+    ("frame", "path", "rule"),
     [
-        ({"object": "CH_STATUS", "evse_id": "B", "data": {"actual_p1": "10"}}, "actual_p1"),
-        ({"object": "CH_STATUS", "data": {"activity": "charging"}}, ""),  # no evse_id anywhere
-        ({"object": "GRID_STATUS", "data": {"grid_actual_p1": 1}}, "data"),  # no data.id
-        ({"object": "CHARGE_CARDS", "data": []}, ""),  # list must be under "cards"
-        ({"object": "STATUS_SET_PLUG_AND_CHARGE", "result": {"setting": 1}}, "setting"),
-        ({"object": "LIST_OVERRIDE_CURRENT", "success": True}, ""),
-        ({"object": "ERROR", "error": "42"}, "error"),
-        ({"object": "CH_STATUS", "evse_id": "B", "data": {"start_datetime": "24-07-2023"}}, ""),
+        (
+            {"object": "CH_STATUS", "evse_id": "B", "data": {"actual_p1": "10"}},
+            "data/actual_p1",
+            "type",
+        ),
+        ({"object": "CH_STATUS", "data": {"activity": "charging"}}, "", "anyOf"),  # no evse_id
+        ({"object": "GRID_STATUS", "data": {"grid_actual_p1": 1}}, "data", "required"),  # data.id
+        ({"object": "CHARGE_CARDS", "data": []}, "", "required"),  # the list goes under "cards"
+        (
+            {"object": "STATUS_SET_PLUG_AND_CHARGE", "result": {"setting": 1}},
+            "result/setting",
+            "type",
+        ),
+        ({"object": "LIST_OVERRIDE_CURRENT", "success": True}, "", "anyOf"),
+        ({"object": "ERROR", "error": "42"}, "error", "type"),
+        (
+            {"object": "CH_STATUS", "evse_id": "B", "data": {"start_datetime": "24-07-2023"}},
+            "data/start_datetime",
+            "anyOf",
+        ),
     ],
 )
-def test_wire_schemas_reject_malformed_frames(frame: dict[str, Any], path: str) -> None:
+def test_wire_schemas_reject_malformed_frames(frame: dict[str, Any], path: str, rule: str) -> None:
+    # The exact place ("" = the frame itself) and the rule that failed: an empty path pins
+    # something too.
     with pytest.raises(jsonschema.ValidationError) as info:
         validate_wire_frame(frame)
-    assert path in "/".join(str(p) for p in info.value.absolute_path) or not path
+    assert "/".join(str(p) for p in info.value.absolute_path) == path
+    assert info.value.validator == rule
 
 
 def test_wire_schemas_allow_unknown_keys() -> None:

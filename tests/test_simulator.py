@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import RawClient, validate_token
+from conftest import RawClient, validate_token, wait_until
 from wire_schemas import validate_wire_frame
 
 from bluecurrent_sync.simulator import (
@@ -530,14 +531,25 @@ def test_stop_is_idempotent_and_leaves_no_threads(raw_client: RawFactory) -> Non
 
     half_open = socket.create_connection(("127.0.0.1", sim.port))
     try:
-        sim.stop()
+        # stop() waits at most close_timeout (1 s) for the clients' close frames; a handshake
+        # that never comes would hold it until the 5 s open timeout. It must be cut instead:
+        # 4 x close_timeout is generous, and still below the open timeout.
+        started = time.monotonic()
+        sim.stop(timeout=60.0)
+        assert time.monotonic() - started < 4.0
         sim.stop()
     finally:
         half_open.close()
     with pytest.raises(Exception):  # noqa: B017 - any "connection is closed" flavour
         client.recv(timeout=2)
-    leftover = [t for t in set(threading.enumerate()) - before if t.is_alive()]
-    assert leftover == []
+    started_here = set(threading.enumerate()) - before
+    assert [t for t in started_here if t.is_alive() and "sim" in t.name] == []  # joined by stop()
+    # The raw client's keepalive thread notices
+    # the closed connection on its own schedule, so wait for it (a deadline, not a speed).
+    wait_until(
+        lambda: not [t for t in set(threading.enumerate()) - before if t.is_alive()],
+        what="every thread started by this test has ended",
+    )
 
 
 def test_restart_keeps_port_and_state(simulator: Simulator, raw_client: RawFactory) -> None:

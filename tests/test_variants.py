@@ -284,7 +284,7 @@ def test_errors_go_to_the_request_that_caused_them(client: Client, sim: Simulato
         sim.wait_for("GET_CHARGE_CARDS")
         with pytest.raises(ApiError):
             client.get_grid_status(FOREIGN_EVSE_ID)
-        assert cards.result(5)
+        assert cards.result(30)
     assert client.connected
 
 
@@ -294,7 +294,7 @@ def test_evse_less_status_does_not_answer_a_read(client: Client, sim: Simulator)
         pending = pool.submit(client.get_status, CARPORT)
         sim.wait_for("GET_CH_STATUS")
         sim.inject({"object": "CH_STATUS", "data": {"activity": "charging"}})
-        status = pending.result(5)
+        status = pending.result(30)
     assert status.evse_id == CARPORT and status.activity == "available"
 
 

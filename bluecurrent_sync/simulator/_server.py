@@ -323,6 +323,13 @@ class Simulator:
 
     def _join_connection_threads(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        # A peer still in its handshake (a half-open socket that sends nothing) would hold its
+        # thread until the open timeout: cut it now, nothing is lost.
+        with self._lock:
+            handshaking = [slot.sock for slot in self._threads.values() if slot.ws is None]
+        for sock in handshaking:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the thread wakes, fails its read and ends
         while True:
             with self._lock:
                 pending = list(self._threads.items())

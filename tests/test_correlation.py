@@ -1,0 +1,1024 @@
+"""The correlation core pinned: the waiter table, the router's own checks and the reply rules.
+
+These tests are the fast set ``make mutation`` runs (see tests/MUTATION.md): the table and the
+router are driven directly with real frames (no socket needed to tell which waiter a frame
+reaches), and the client-level rules run over real sockets against the scripted server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import frames
+import pytest
+from conftest import wait_until
+from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status
+
+from bluecurrent_sync import _protocol as proto
+from bluecurrent_sync._convert import WireConverter, redact
+from bluecurrent_sync._dispatch import Dispatcher
+from bluecurrent_sync._log import CONNECTION
+from bluecurrent_sync._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
+from bluecurrent_sync._protocol import Role
+from bluecurrent_sync._router import Router
+from bluecurrent_sync.client import Client
+from bluecurrent_sync.errors import (
+    ApiError,
+    ConnectionClosedError,
+    DailyBudgetExceeded,
+    InvalidApiToken,
+    RequestLimitReached,
+    RequestTimeoutError,
+    ResponseValidationError,
+)
+
+A, B = "BCU-A", "BCU-B"
+FAST: dict[str, Any] = {"timeout": 5.0, "action_timeout": 5.0, "reconnect_delay": (0.02, 0.1)}
+
+
+def echo(object_name: str, role: Role, frame: Mapping[str, Any]) -> Any:
+    """An interpreter returning what it saw (acks stay acks)."""
+    if role is Role.ACK:
+        return ACKNOWLEDGED
+    return (object_name, dict(frame))
+
+
+def frame_of(name: str, evse_id: str | None = None, **data: Any) -> dict[str, Any]:
+    frame: dict[str, Any] = {"object": name, "data": dict(data)}
+    if evse_id is not None:
+        frame["data"]["evse_id"] = evse_id
+    return frame
+
+
+def sent(table: PendingTable, command: str, evse_id: str | None, **options: Any) -> Waiter[Any]:
+    """Register a request the way the client does and give it its place in send order."""
+    options.setdefault("shareable", False)
+    interpret = options.pop("interpret", echo)
+    waiter, is_new = table.register(
+        command, evse_id, proto.reply_roles(command), interpret, **options
+    )
+    assert is_new
+    table.mark_sent(waiter)
+    return waiter
+
+
+def route(table: PendingTable, name: str, evse_id: str | None, **data: Any) -> bool:
+    return table.route(name, evse_id, frame_of(name, evse_id, **data))
+
+
+def result(waiter: Waiter[Any]) -> Any:
+    """The waiter's result; fails (never blocks) when it is not done."""
+    assert waiter.done, f"{waiter!r} is not done"
+    return waiter.outcome()
+
+
+def bounded(call: Callable[[], Any]) -> Any:
+    """Run a wait on another thread and fail if it does not return (a broken timeout)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result(30)
+
+
+def outcome_error(waiter: Waiter[Any]) -> BaseException:
+    assert waiter.done
+    with pytest.raises(BaseException) as info:
+        waiter.outcome()
+    return info.value
+
+
+# -- the waiter -------------------------------------------------------------------------------
+
+
+def test_waiter_first_outcome_wins_and_errors_get_a_fresh_traceback() -> None:
+    table = PendingTable()
+    waiter = sent(table, proto.GET_CH_STATUS, A)
+    assert not waiter.done
+    assert bounded(lambda: waiter.wait(0.01)) is False
+    assert bounded(lambda: waiter.wait_progress(0.01)) is False
+    error = ValueError("boom")
+    table.fail(waiter, error)
+    waiter._resolve("late")  # ignored: the first outcome stays
+    waiter._fail(KeyError("late"))
+    assert waiter.done and waiter.wait(0) and waiter.wait_progress(0)
+    depths = []
+    for _ in range(2):
+        raised = outcome_error(waiter)
+        assert raised is error
+        depths.append(len(traceback.extract_tb(raised.__traceback__)))
+    assert depths[0] == depths[1]  # a fresh traceback per caller: nothing piles up
+    assert repr(waiter) == "<Waiter GET_CH_STATUS evse_id='BCU-A' seq=0 done>"
+    assert repr(ACKNOWLEDGED) == "ACKNOWLEDGED" and repr(PASS) == "PASS"
+
+
+def test_waiter_result_and_progress() -> None:
+    table = PendingTable()
+    waiter = sent(table, proto.START_SESSION, A)
+    assert repr(waiter) == "<Waiter START_SESSION evse_id='BCU-A' seq=0 pending>"
+    assert waiter.acked_at is None and waiter.acknowledged is False
+    assert waiter.serial is False and waiter.command == proto.START_SESSION
+    assert route(table, "RECEIVED_START_SESSION", A)
+    assert waiter.acknowledged and waiter.acked_at is not None
+    assert waiter.wait_progress(0) is True and waiter.done is False
+    assert route(table, "STATUS_START_SESSION", A, success=True)
+    assert waiter.wait(0) is True
+    assert result(waiter)[0] == "STATUS_START_SESSION"
+
+
+def test_waiter_wait_returns_when_resolved_from_another_thread() -> None:
+    table = PendingTable()
+    waiter = sent(table, proto.GET_CH_STATUS, A)
+    threading.Timer(0.01, lambda: route(table, "CH_STATUS", A)).start()
+    assert waiter.wait(30.0) is True
+    assert result(waiter)[0] == "CH_STATUS"
+
+
+# -- sharing ------------------------------------------------------------------------------------
+
+
+def test_dedup_key_includes_the_command() -> None:
+    table = PendingTable()
+    status, new_status = table.register(
+        proto.GET_CH_STATUS, A, proto.reply_roles(proto.GET_CH_STATUS), echo, shareable=True
+    )
+    settings, new_settings = table.register(
+        proto.GET_CH_SETTINGS, A, proto.reply_roles(proto.GET_CH_SETTINGS), echo, shareable=True
+    )
+    assert new_status and new_settings and status is not settings
+    other, new_other = table.register(
+        proto.GET_CH_STATUS, B, proto.reply_roles(proto.GET_CH_STATUS), echo, shareable=True
+    )
+    assert new_other and other is not status
+    same, new_same = table.register(
+        proto.GET_CH_STATUS, A, proto.reply_roles(proto.GET_CH_STATUS), echo, shareable=True
+    )
+    assert not new_same and same is status and status.refs == 2
+    assert status.dedup_key == (proto.GET_CH_STATUS, A)
+    assert len(table) == 3
+
+
+def test_only_shareable_requests_are_shared() -> None:
+    table = PendingTable()
+    first = sent(table, proto.START_SESSION, A)
+    second = sent(table, proto.START_SESSION, A)
+    assert first is not second and first.dedup_key is None and first.refs == 1
+
+
+def test_a_done_shared_read_is_not_joined() -> None:
+    table = PendingTable()
+    first, _ = table.register(
+        proto.GET_CH_STATUS, A, {"CH_STATUS": Role.RESULT}, echo, shareable=True
+    )
+    first.refs += 1  # a second caller still holds it
+    table.mark_sent(first)
+    assert route(table, "CH_STATUS", A)
+    second, is_new = table.register(
+        proto.GET_CH_STATUS, A, {"CH_STATUS": Role.RESULT}, echo, shareable=True
+    )
+    assert is_new and second is not first
+
+
+def test_shared_read_stays_until_its_last_caller_leaves() -> None:
+    table = PendingTable()
+    roles = proto.reply_roles(proto.GET_CH_STATUS)
+    waiter, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    table.mark_sent(waiter)
+    table.release(waiter)  # one caller timed out
+    assert waiter.refs == 1 and len(table) == 1
+    joined, is_new = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    assert joined is waiter and not is_new  # still in flight: still joinable
+    table.release(waiter)
+    table.release(waiter)  # every caller timed out
+    assert waiter.refs == 0 and len(table) == 0 and table._dedup == {} and table._index == {}
+    fresh, is_new = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    assert is_new and fresh is not waiter  # a new request goes on the wire
+    assert route(table, "CH_STATUS", A) and fresh.done and not waiter.done
+
+
+def test_a_released_done_waiter_leaves_even_if_others_hold_it() -> None:
+    table = PendingTable()
+    roles = proto.reply_roles(proto.GET_CH_STATUS)
+    waiter, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    waiter._fail(ValueError("x"))  # done, but still held by two callers
+    table.release(waiter)
+    assert table._waiters == {} and table._index == {} and table._dedup == {}
+
+
+def test_releasing_one_waiter_keeps_the_others_on_its_key() -> None:
+    table = PendingTable()
+    first = sent(table, proto.GET_CH_STATUS, A)
+    second = sent(table, proto.GET_CH_STATUS, A)
+    third = sent(table, proto.GET_CH_STATUS, A)
+    table.release(second)
+    assert len(table) == 2
+    assert route(table, "CH_STATUS", A)
+    assert first.done and third.done and not second.done
+
+
+def test_released_waiters_leave_the_table() -> None:
+    table = PendingTable()
+    for index in range(50):
+        waiter = sent(table, proto.GET_CH_STATUS, f"BCU-{index}", shareable=True)
+        table.release(waiter)  # timed out
+        other = sent(table, proto.GET_CHARGE_POINTS, None)
+        table.release(other)
+    assert len(table) == 0
+    assert table._waiters == {} and table._index == {} and table._dedup == {}
+
+
+def test_a_dead_oldest_waiter_never_takes_a_live_callers_reply() -> None:
+    table = PendingTable()
+    dead = sent(table, proto.GET_CHARGE_POINTS, None)
+    table.release(dead)  # its caller timed out
+    live = sent(table, proto.GET_CHARGE_POINTS, None)
+    assert route(table, "CHARGE_POINTS", None)
+    assert live.done and not dead.done
+    dead_serial = sent(table, proto.STOP_SESSION, A, serial=True)
+    table.release(dead_serial)
+    live_serial = sent(table, proto.STOP_SESSION, A, serial=True)
+    assert route(table, "STATUS_STOP_SESSION", None)
+    assert live_serial.done and not dead_serial.done
+
+
+def test_release_of_an_unknown_waiter_is_harmless() -> None:
+    table = PendingTable()
+    kept = sent(table, proto.GET_CH_STATUS, A)
+    stranger = Waiter(proto.GET_CH_STATUS, A, {"CH_STATUS": Role.RESULT}, echo, None, serial=False)
+    table.release(stranger)
+    assert route(table, "CH_STATUS", A) and kept.done
+
+
+def test_releasing_a_resolved_waiter_leaves_the_others_on_its_key() -> None:
+    table = PendingTable()
+    done = sent(table, proto.START_SESSION, A)
+    assert route(table, "RECEIVED_START_SESSION", A)
+    assert route(table, "STATUS_START_SESSION", A) and done.done  # removed when resolved
+    waiting = sent(table, proto.START_SESSION, A)
+    table.release(done)  # its caller takes the result afterwards: removing again is harmless
+    table.release(done)
+    assert route(table, "RECEIVED_START_SESSION", A) and waiting.acknowledged
+    assert route(table, "STATUS_START_SESSION", A) and waiting.done
+
+
+# -- matching -----------------------------------------------------------------------------------
+
+
+def test_oldest_means_send_order_not_registration_order() -> None:
+    table = PendingTable()
+    registered_first, _ = table.register(
+        proto.GET_CHARGE_POINTS,
+        None,
+        proto.reply_roles(proto.GET_CHARGE_POINTS),
+        echo,
+        shareable=False,
+    )
+    registered_second, _ = table.register(
+        proto.GET_CHARGE_POINTS,
+        None,
+        proto.reply_roles(proto.GET_CHARGE_POINTS),
+        echo,
+        shareable=False,
+    )
+    table.mark_sent(registered_second)
+    table.mark_sent(registered_first)
+    assert route(table, "CHARGE_POINTS", None)
+    assert registered_second.done and not registered_first.done
+    assert route(table, "CHARGE_POINTS", None)
+    assert registered_first.done
+
+
+def test_unsent_waiters_take_no_reply() -> None:
+    table = PendingTable()
+    unsent, _ = table.register(
+        proto.GET_CHARGE_POINTS,
+        None,
+        proto.reply_roles(proto.GET_CHARGE_POINTS),
+        echo,
+        shareable=False,
+    )
+    assert unsent.seq is None
+    assert route(table, "CHARGE_POINTS", None) is False
+    assert not unsent.done
+    table.mark_sent(unsent)
+    assert unsent.seq is not None
+    assert route(table, "CHARGE_POINTS", None) is True and unsent.done
+
+
+def test_a_reply_naming_a_charge_point_resolves_every_waiter_on_it() -> None:
+    table = PendingTable()
+    first = sent(table, proto.GET_CH_STATUS, A)
+    second = sent(table, proto.GET_CH_STATUS, A)
+    elsewhere = sent(table, proto.GET_CH_STATUS, B)
+    assert route(table, "CH_STATUS", A)
+    assert first.done and second.done and not elsewhere.done
+    assert route(table, "CH_STATUS", A) is False  # nobody left on A
+    assert route(table, "NOT_A_REPLY", A) is False
+
+
+def test_exact_evse_waiters_come_before_evse_less_ones() -> None:
+    table = PendingTable()
+    anyone = sent(table, proto.GET_CH_STATUS, None)
+    exact = sent(table, proto.GET_CH_STATUS, A)
+    assert route(table, "CH_STATUS", A)
+    assert exact.done and not anyone.done
+    # Tolerance: a reply naming a charge point reaches a request that named none.
+    assert route(table, "CH_STATUS", B)
+    assert anyone.done
+
+
+def test_which_waiters_take_an_evse_less_reply() -> None:
+    table = PendingTable()
+    # A get_status never takes an evse-less CH_STATUS (docs/PROTOCOL.md OP-7).
+    status = sent(table, proto.GET_CH_STATUS, A)
+    assert route(table, "CH_STATUS", None) is False and not status.done
+    # A serial command does, for a result role ...
+    serial = sent(table, proto.STOP_SESSION, A, serial=True)
+    assert route(table, "STATUS_STOP_SESSION", None) and serial.done
+    # ... but not for a confirming CH_STATUS (that needs the charge point named).
+    block = sent(table, proto.SET_INOPERATIVE, A, serial=True)
+    assert route(table, "CH_STATUS", None) is False
+    assert not block.acknowledged and not block.done
+    # An acknowledgement is taken by the oldest waiter expecting it, named or not.
+    start = sent(table, proto.START_SESSION, A)
+    assert route(table, "RECEIVED_START_SESSION", None) and start.acknowledged
+    # A non-serial result needs the charge point named.
+    assert route(table, "STATUS_START_SESSION", None) is False and not start.done
+    assert route(table, "STATUS_START_SESSION", A) and start.done
+
+
+def test_an_acknowledgement_removes_only_that_role() -> None:
+    table = PendingTable()
+    first = sent(table, proto.START_SESSION, A)
+    second = sent(table, proto.START_SESSION, B)
+    assert route(table, "RECEIVED_START_SESSION", None)
+    assert first.acknowledged and not second.acknowledged
+    assert "RECEIVED_START_SESSION" not in first.roles
+    assert "STATUS_START_SESSION" in first.roles
+    assert route(table, "RECEIVED_START_SESSION", None)  # the second ack: the second request
+    assert second.acknowledged
+    assert route(table, "RECEIVED_START_SESSION", None) is False
+    assert route(table, "STATUS_START_SESSION", A) and first.done and not second.done
+    assert len(table) == 1
+
+
+def test_a_passing_interpreter_leaves_the_waiter_as_it_was() -> None:
+    table = PendingTable()
+    seen: list[str] = []
+
+    def picky(object_name: str, role: Role, frame: Mapping[str, Any]) -> Any:
+        seen.append(object_name)
+        if frame["data"].get("activity") != "unavailable":
+            return PASS
+        return "confirmed"
+
+    waiter = sent(table, proto.SET_INOPERATIVE, A, interpret=picky, serial=True)
+    assert route(table, "CH_STATUS", A, activity="available") is True
+    assert not waiter.done and not waiter.acknowledged and "CH_STATUS" in waiter.roles
+    assert route(table, "CH_STATUS", A, activity="unavailable")
+    assert result(waiter) == "confirmed"
+    assert seen == ["CH_STATUS", "CH_STATUS"]
+
+
+def test_a_passing_interpreter_does_not_hide_the_frame_from_the_others() -> None:
+    table = PendingTable()
+    passing = sent(table, proto.GET_CH_STATUS, A, interpret=lambda *_args: PASS)
+    taking = sent(table, proto.GET_CH_STATUS, A)
+    assert route(table, "CH_STATUS", A)
+    assert taking.done and not passing.done
+
+
+def test_one_failing_interpreter_does_not_hide_the_reply_from_the_others() -> None:
+    table = PendingTable()
+
+    def broken(object_name: str, role: Role, frame: Mapping[str, Any]) -> Any:
+        raise ValueError("cannot read this")
+
+    first = sent(table, proto.GET_CH_STATUS, A)
+    failing = sent(table, proto.GET_CH_STATUS, A, interpret=broken)
+    last = sent(table, proto.GET_CH_STATUS, A)
+    assert route(table, "CH_STATUS", A)
+    assert result(first)[0] == "CH_STATUS" and result(last)[0] == "CH_STATUS"
+    assert str(outcome_error(failing)) == "cannot read this"
+    assert len(table) == 0 and table._index == {}
+
+
+# -- failing requests ---------------------------------------------------------------------------
+
+
+def test_fail_oldest_takes_the_oldest_sent_unanswered_eligible_request() -> None:
+    table = PendingTable()
+    assert table.fail_oldest(ValueError("nobody")) is None
+    unsent, _ = table.register(
+        proto.GET_CHARGE_POINTS,
+        None,
+        proto.reply_roles(proto.GET_CHARGE_POINTS),
+        echo,
+        shareable=False,
+    )
+    acked = sent(table, proto.START_SESSION, A)
+    assert route(table, "RECEIVED_START_SESSION", A)
+    account_wide = sent(table, proto.GET_CHARGE_CARDS, None)
+    named = sent(table, proto.GET_CH_STATUS, B)
+    error = ValueError("first")
+    assert table.fail_oldest(error, lambda w: w.evse_id is not None) is named
+    assert outcome_error(named) is error
+    assert not account_wide.done and not acked.done and not unsent.done
+    assert table.fail_oldest(ValueError("second")) is account_wide
+    assert table.fail_oldest(ValueError("third")) is None  # acked and unsent do not qualify
+    assert len(table) == 2
+
+
+def test_fail_oldest_goes_by_send_order_and_removes_the_waiter() -> None:
+    table = PendingTable()
+    roles = proto.reply_roles(proto.GET_CH_STATUS)
+    first_registered, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    second_registered, _ = table.register(proto.GET_CH_STATUS, B, roles, echo, shareable=True)
+    table.mark_sent(second_registered)  # seq 0
+    table.mark_sent(first_registered)  # seq 1
+    assert table.fail_oldest(ValueError("x")) is second_registered
+    assert list(table._waiters) == [first_registered]
+    assert table._dedup == {(proto.GET_CH_STATUS, A): first_registered}
+    assert set(table._index["CH_STATUS"]) == {A}
+
+
+def test_fail_removes_the_waiter() -> None:
+    table = PendingTable()
+    waiter = sent(table, proto.GET_CH_STATUS, A, shareable=True)
+    table.fail(waiter, ValueError("send failed"))
+    assert waiter.done and len(table) == 0 and table._dedup == {} and table._index == {}
+    assert route(table, "CH_STATUS", A) is False
+
+
+def test_fail_all_fails_every_live_waiter_once() -> None:
+    table = PendingTable()
+    waiters = [sent(table, proto.GET_CH_STATUS, f"BCU-{i}") for i in range(3)]
+    waiters[0]._resolve("already")  # done but not yet released
+    made: list[Waiter[Any]] = []
+
+    def make(waiter: Waiter[Any]) -> BaseException:
+        made.append(waiter)
+        return ConnectionClosedError(f"closed {waiter.evse_id}")
+
+    assert table.fail_all(make) == 2
+    assert made == waiters[1:]
+    assert result(waiters[0]) == "already"
+    assert str(outcome_error(waiters[2])) == "closed BCU-2"
+    assert table._waiters == {} and table._index == {} and table._dedup == {}
+    assert table.fail_all(make) == 0
+
+
+def test_len_counts_live_waiters_only() -> None:
+    table = PendingTable()
+    first = sent(table, proto.GET_CH_STATUS, A)
+    sent(table, proto.GET_CH_STATUS, B)
+    assert len(table) == 2
+    first._resolve("x")
+    assert len(table) == 1
+
+
+def test_fork_child_starts_with_an_empty_table() -> None:
+    table = PendingTable()
+    sent(table, proto.GET_CH_STATUS, A, shareable=True)
+    old_lock = table._lock
+    table._after_fork_in_child()
+    assert table._lock is not old_lock
+    assert table._waiters == {} and table._index == {} and table._dedup == {}
+    assert route(table, "CH_STATUS", A) is False
+
+
+# -- the reply rules ----------------------------------------------------------------------------
+
+# Listed here by hand from docs/PROTOCOL.md section 6, not derived from _protocol.
+READS = {
+    "GET_CHARGE_POINTS": "CHARGE_POINTS",
+    "GET_CHARGE_CARDS": "CHARGE_CARDS",
+    "GET_CH_STATUS": "CH_STATUS",
+    "GET_CH_SETTINGS": "CH_SETTINGS",
+    "GET_GRID_STATUS": "GRID_STATUS",
+}
+TWO_STEP = [
+    "START_SESSION",
+    "STOP_SESSION",
+    "SOFT_RESET",
+    "REBOOT",
+    "SET_OPERATIVE",
+    "SET_INOPERATIVE",
+]
+SHAREABLE = [
+    "GET_CHARGE_POINTS",
+    "GET_CHARGE_CARDS",
+    "GET_CH_STATUS",
+    "GET_CH_SETTINGS",
+    "GET_GRID_STATUS",
+    "LIST_OVERRIDE_CURRENT",
+]
+SMART = [
+    "SET_DELAYED_CHARGING",
+    "SAVE_SCHEDULE_DELAYED_CHARGING",
+    "SET_PRICE_BASED_CHARGING",
+    "PATCH_PRICE_BASED_CHARGING_SETTINGS",
+    "OVERRIDE_CHARGING_PROFILES",
+    "OVERRIDE_DELAYED_CHARGING_TIMEOUT",
+]
+SERIAL = [
+    "STOP_SESSION",
+    "SET_OPERATIVE",
+    "SET_INOPERATIVE",
+    "GET_GRID_STATUS",
+    "POST_SET_OVERRIDE_CURRENT",
+    "POST_EDIT_OVERRIDE_CURRENT",
+    "POST_CLEAR_OVERRIDE_CURRENT",
+    *SMART,
+]
+
+
+@pytest.mark.parametrize("command", TWO_STEP)
+def test_every_two_step_command_is_in_the_two_step_set(command: str) -> None:
+    assert command in proto.TWO_STEP_COMMANDS
+
+
+def test_the_command_sets_hold_exactly_the_listed_commands() -> None:
+    assert set(TWO_STEP) == proto.TWO_STEP_COMMANDS
+    assert set(SHAREABLE) == proto.DEDUP_COMMANDS
+    assert set(SMART) == proto.SMART_COMMANDS
+    assert set(SERIAL) == proto.SERIAL_COMMANDS
+
+
+@pytest.mark.parametrize(("command", "reply"), sorted(READS.items()))
+def test_reply_roles_of_reads(command: str, reply: str) -> None:
+    assert proto.reply_roles(command) == {reply: Role.RESULT, f"RECEIVED_{command}": Role.ACK}
+
+
+@pytest.mark.parametrize("command", ["SET_OPERATIVE", "SET_INOPERATIVE"])
+def test_reply_roles_of_block_and_unblock(command: str) -> None:
+    assert proto.reply_roles(command) == {
+        f"STATUS_{command}": Role.RESULT,
+        f"RECEIVED_{command}": Role.ACK,
+        "CH_STATUS": Role.CONFIRM,
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "START_SESSION",
+        "STOP_SESSION",
+        "SOFT_RESET",
+        "REBOOT",
+        "SET_PLUG_AND_CHARGE",
+        "SET_PUBLIC_CHARGING",
+    ],
+)
+def test_reply_roles_of_two_step_and_settings(command: str) -> None:
+    assert proto.reply_roles(command) == {
+        f"STATUS_{command}": Role.RESULT,
+        f"RECEIVED_{command}": Role.ACK,
+    }
+
+
+@pytest.mark.parametrize(
+    "command", ["LIST_OVERRIDE_CURRENT", "POST_SET_OVERRIDE_CURRENT", "POST_EDIT_OVERRIDE_CURRENT"]
+)
+def test_reply_roles_of_override_currents(command: str) -> None:
+    assert proto.reply_roles(command) == {
+        command: Role.RESULT,
+        f"RECEIVED_{command}": Role.ACK,
+        f"STATUS_{command}": Role.RESULT,
+    }
+
+
+@pytest.mark.parametrize("command", SMART)
+def test_reply_roles_of_smart_charging(command: str) -> None:
+    assert proto.reply_roles(command) == {
+        f"STATUS_{command}": Role.RESULT,
+        command: Role.RESULT,
+        f"RECEIVED_{command}": Role.ACK,
+    }
+
+
+@pytest.mark.parametrize("command", ["POST_CLEAR_OVERRIDE_CURRENT", "SOMETHING_NEW"])
+def test_reply_roles_of_undocumented_replies(command: str) -> None:
+    assert proto.reply_roles(command) == {
+        f"STATUS_{command}": Role.RESULT,
+        command: Role.RESULT,
+        f"RECEIVED_{command}": Role.ACK_OR_RESULT,
+    }
+
+
+# -- the router ---------------------------------------------------------------------------------
+
+
+class RouterRig:
+    """A real Router with a real converter, table and dispatcher; records what comes out."""
+
+    def __init__(self) -> None:
+        self.table = PendingTable()
+        self.dispatcher = Dispatcher(WireConverter().event)
+        self.published: list[Any] = []
+        self.by_name: list[tuple[str, Any]] = []
+        self.got = threading.Condition()
+        self.dispatcher.subscribe("*", self._collect)
+        for name in ("ERROR", "HELLO", "MARKER"):
+            self.dispatcher.subscribe(
+                name, lambda event, name=name: self.by_name.append((name, event))
+            )
+        self.dispatcher.start()
+        self.limits: list[Any] = []
+        self.refused: list[bool] = []
+        self.observed: list[tuple[str, str | None, Mapping[str, Any]]] = []
+        self.router = Router(
+            WireConverter(),
+            self.table,
+            self.dispatcher,
+            self.limits.append,
+            on_token_refused=lambda: self.refused.append(True),
+            observe=lambda *args: self.observed.append(args),
+        )
+
+    def _collect(self, event: Any) -> None:
+        with self.got:
+            self.published.append(event)
+            self.got.notify_all()
+
+    def feed(self, frame: Any) -> None:
+        self.router.on_frame(frame if isinstance(frame, str) else json.dumps(frame))
+
+    def wait_published(self, count: int) -> list[Any]:
+        # The "*" handler runs after the named one, so by_name is complete too.
+        with self.got:
+            assert self.got.wait_for(lambda: len(self.published) >= count, 30.0)
+            return list(self.published)
+
+    def stop(self) -> None:
+        self.dispatcher.stop(10.0)
+
+
+@pytest.fixture
+def rig() -> Iterator[RouterRig]:
+    made = RouterRig()
+    yield made
+    made.stop()
+
+
+def logged(caplog: pytest.LogCaptureFixture, level: int = logging.WARNING) -> list[str]:
+    """The messages the client's connection logger wrote at ``level``."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == CONNECTION and record.levelno == level
+    ]
+
+
+NO_NAME = {"data": {"evse_id": "BCU-A", "token": "SECRET-TOKEN"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "dropped a frame that is not JSON (9 bytes)"),
+        ("[" * 100_000, "dropped a frame that is not JSON (100000 bytes)"),
+        ("[1, 2]", "dropped a frame that is not a JSON object (list)"),
+        ('"text"', "dropped a frame that is not a JSON object (str)"),
+        (json.dumps(NO_NAME), f"dropped a frame without an object name: {redact(NO_NAME)}"),
+        ('{"object": 7}', "dropped a frame without an object name: {'object': 7}"),
+        ('{"object": ""}', "dropped a frame without an object name: {'object': ''}"),
+    ],
+)
+def test_the_router_drops_bad_frames_itself(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture, text: str, message: str
+) -> None:
+    waiter = sent(rig.table, proto.GET_CH_STATUS, A)
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.router.on_frame(text)  # must not raise: the router drops it, not the reader
+    assert logged(caplog) == [message]
+    assert "SECRET-TOKEN" not in caplog.text
+    rig.feed({"object": "MARKER"})  # published after anything queued before it
+    assert [getattr(event, "object_name", None) for event in rig.wait_published(1)] == ["MARKER"]
+    assert [name for name, _event in rig.by_name] == ["MARKER"]
+    assert not waiter.done and [seen[0] for seen in rig.observed] == ["MARKER"]
+
+
+def test_a_command_names_a_frame_without_an_object(rig: RouterRig) -> None:
+    listing = sent(rig.table, proto.LIST_OVERRIDE_CURRENT, None, serial=False)
+    rig.feed({"command": "LIST_OVERRIDE_CURRENT", "data": []})
+    assert result(listing)[0] == "LIST_OVERRIDE_CURRENT"
+    assert rig.observed[0][0] == "LIST_OVERRIDE_CURRENT"
+    assert proto.object_name_of({"object": "A", "command": "B"}) == "A"
+    assert proto.object_name_of({"object": None, "command": "B"}) == "B"
+    assert proto.object_name_of({"command": ""}) is None
+
+
+def test_an_error_with_nothing_pending_still_reaches_subscribers(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.feed({"object": "ERROR", "error": 0, "message": "Unknown command"})
+    assert logged(caplog) == [
+        "server error 0 with no request pending: server error 0: Unknown command"
+    ]
+    [event] = rig.wait_published(1)
+    assert event.object_name == "ERROR"
+    assert [name for name, _event in rig.by_name] == ["ERROR"]
+    assert rig.observed == []  # ERROR is not a state update
+
+
+def test_the_servers_message_reaches_api_error(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    waiter = sent(rig.table, proto.GET_CHARGE_POINTS, None)
+    with caplog.at_level(logging.INFO, logger=CONNECTION):
+        rig.feed({"object": "ERROR", "error": "7", "message": "Something odd"})
+    error = outcome_error(waiter)
+    assert isinstance(error, ApiError)
+    assert error.code == 7 and error.message == "Something odd"
+    assert str(error) == "server error 7: Something odd"
+    assert logged(caplog, logging.INFO) == ["server error 7 failed GET_CHARGE_POINTS"]
+
+
+def test_not_authorized_only_fails_a_request_naming_a_resource(rig: RouterRig) -> None:
+    account_wide = sent(rig.table, proto.GET_CHARGE_POINTS, None)
+    schedule = sent(rig.table, proto.POST_CLEAR_OVERRIDE_CURRENT, None)
+    named = sent(rig.table, proto.GET_CH_STATUS, A)
+    rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
+    assert schedule.done and not account_wide.done and not named.done
+    rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
+    assert named.done and not account_wide.done
+    rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
+    assert not account_wide.done  # nothing eligible: it stays
+    rig.feed({"object": "ERROR", "error": 0, "message": "Unknown command"})
+    assert isinstance(outcome_error(account_wide), ApiError)
+
+
+@pytest.mark.parametrize(("code", "kind"), [(1, InvalidApiToken), (42, RequestLimitReached)])
+def test_errors_1_and_42_fail_every_pending_request(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture, code: int, kind: type[Exception]
+) -> None:
+    waiters = [sent(rig.table, proto.GET_CH_STATUS, f"BCU-{i}") for i in range(3)]
+    acked = sent(rig.table, proto.START_SESSION, A)
+    rig.feed({"object": "RECEIVED_START_SESSION", "data": {"evse_id": A}, "error": ""})
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.feed({"object": "ERROR", "error": code, "message": "no"})
+    assert logged(caplog) == [f"server error {code} failed 4 pending request(s)"]
+    errors = [outcome_error(waiter) for waiter in [*waiters, acked]]
+    assert all(isinstance(error, kind) for error in errors)
+    assert len({id(error) for error in errors}) == len(errors)  # one instance per request
+    if code == 42:
+        assert len(rig.limits) == 1 and rig.limits[0] is not None and rig.refused == []
+        assert rig.limits[0] == errors[0].reset_at  # type: ignore[attr-defined]
+    else:
+        assert rig.refused == [True] and rig.limits == []
+        assert str(errors[0]) == "no"
+    assert len(rig.table) == 0
+    assert rig.wait_published(2)[-1].object_name == "ERROR"
+
+
+def test_a_malformed_error_frame_is_dropped(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    waiter = sent(rig.table, proto.GET_CHARGE_POINTS, None)
+    frame = {"object": "ERROR", "error": "seven", "message": "x"}
+    with pytest.raises(ResponseValidationError) as expected:
+        WireConverter().server_error(frame)
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.feed(frame)
+    assert logged(caplog) == [f"dropped a malformed ERROR frame: {expected.value}"]
+    assert not waiter.done
+
+
+def test_hello_reaches_subscribers_only(rig: RouterRig) -> None:
+    waiter = sent(rig.table, proto.GET_CHARGE_POINTS, None)
+    rig.feed({"object": "HELLO", "data": {"evse_id": A}})
+    assert rig.wait_published(1)[0].object_name == "HELLO"
+    assert rig.observed == [] and not waiter.done
+
+
+def test_frames_are_observed_then_routed_then_published(rig: RouterRig) -> None:
+    order: list[str] = []
+    waiter = sent(rig.table, proto.GET_CH_STATUS, A, interpret=lambda *a: order.append("route"))
+    rig.router._observe = lambda *args: order.append("observe")
+    rig.feed(ch_status(A, activity="Charging"))
+    assert order == ["observe", "route"] and waiter.done
+    assert rig.wait_published(1)[0].evse_id == A
+
+
+def test_the_router_keeps_the_last_activity_per_charge_point(rig: RouterRig) -> None:
+    assert rig.router.last_activity(A) is None
+    rig.feed(ch_status(A, activity="Charging"))
+    rig.feed(ch_status(B, activity="Available"))
+    assert rig.router.last_activity(A) == "charging"
+    assert rig.router.last_activity(B) == "available"
+    rig.feed(ch_status(A, activity=None))  # not a text: the last one stays
+    rig.feed({"object": "CH_STATUS", "evse_id": A, "data": "odd"})  # no data object
+    rig.feed({"object": "CH_SETTINGS", "data": {"evse_id": A, "activity": "unavailable"}})
+    assert rig.router.last_activity(A) == "charging"
+    assert rig.observed[0] == ("CH_STATUS", A, ch_status(A, activity="Charging"))
+    assert rig.observed[-2][:2] == ("CH_STATUS", A)
+
+
+def test_grid_status_is_routed_without_its_id(rig: RouterRig) -> None:
+    grid = sent(rig.table, proto.GET_GRID_STATUS, A, serial=True)
+    rig.feed({"object": "GRID_STATUS", "data": {"id": B, "grid_actual_p1": 1}})
+    assert grid.done and rig.observed[0][1] is None
+
+
+def test_non_finite_numbers_are_reported_once(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.feed({"object": "GRID_CURRENT", "data": {"grid_actual_p1": 1}})
+        assert logged(caplog) == []
+        rig.router.on_frame('{"object": "GRID_CURRENT", "data": {"grid_actual_p1": NaN}}')
+        rig.router.on_frame('{"object": "GRID_CURRENT", "data": {"grid_actual_p1": Infinity}}')
+    assert logged(caplog) == [
+        "the server sent NaN/Infinity or an out-of-range number; read as unknown (None), "
+        "see docs/PROTOCOL.md OP-11 (logged once)"
+    ]
+    assert rig.observed[1][2]["data"]["grid_actual_p1"] is None
+
+
+# -- the client over a socket -------------------------------------------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: ScriptedServer) -> Iterator[Client]:
+    with Client(GOOD_TOKEN, url=server.url, **FAST) as connected:
+        yield connected
+
+
+def test_concurrent_status_and_settings_of_one_charge_point_are_two_requests(
+    server: ScriptedServer, client: Client
+) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        asked.append(frame)  # answer only once both are in flight, newest first
+        if len(asked) == 2:
+            for each in reversed(asked):
+                if each["command"] == "GET_CH_SETTINGS":
+                    conn.send(
+                        {"object": "CH_SETTINGS", "data": {"evse_id": A, "plug_and_charge": True}}
+                    )
+                else:
+                    conn.send(ch_status(A, activity="charging"))
+
+    server.responder = respond
+    with ThreadPoolExecutor(2) as pool:
+        status = pool.submit(client.get_status, A)
+        settings = pool.submit(client.get_settings, A)
+        assert status.result(30).activity == "charging"
+        assert settings.result(30).plug_and_charge is True
+    assert sorted(frame["command"] for frame in asked) == ["GET_CH_SETTINGS", "GET_CH_STATUS"]
+
+
+def test_a_send_failure_fails_every_caller_that_joined_the_shared_read(
+    server: ScriptedServer,
+) -> None:
+    # The budget admits the connect's requests only: the first get_status fails at its send
+    # (the budget check runs under the send lock); a caller that joined it fails with it.
+    client = Client(GOOD_TOKEN, url=server.url, daily_budget=2, **FAST).connect()
+    try:
+        table = client._pending
+        real_register = table.register
+        joined = threading.Event()
+        registered = threading.Event()
+        go = threading.Event()
+
+        def register(*args: Any, **kwargs: Any) -> tuple[Waiter[Any], bool]:
+            waiter, is_new = real_register(*args, **kwargs)
+            if is_new:
+                registered.set()
+                assert go.wait(30.0)  # hold the first caller between register and send
+            else:
+                joined.set()
+            return waiter, is_new
+
+        table.register = register  # type: ignore[method-assign]
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(client.get_status, A)
+            assert registered.wait(30.0)
+            second = pool.submit(client.get_status, A)
+            assert joined.wait(30.0)
+            go.set()
+            for call in (first, second):
+                with pytest.raises(DailyBudgetExceeded):
+                    call.result(30)
+        assert len(table) == 0 and table._dedup == {}
+        assert server.count("GET_CH_STATUS") == 0
+    finally:
+        client.close()
+
+
+EVSE = "BCU102728"  # the charge point of the recorded frames in tests/frames.py
+# GET_GRID_STATUS is shareable too, but it is also serial (one in flight, its reply names no
+# charge point): a second call waits at the gate instead of joining; see the test below.
+READ_CALLS: list[tuple[str, Callable[[Client], Any], dict[str, Any]]] = [
+    ("GET_CHARGE_POINTS", lambda c: c.get_charge_points(), frames.CHARGE_POINTS),
+    ("GET_CHARGE_CARDS", lambda c: c.get_charge_cards(), frames.CHARGE_CARDS),
+    ("GET_CH_STATUS", lambda c: c.get_status(EVSE), frames.CH_STATUS),
+    ("GET_CH_SETTINGS", lambda c: c.get_settings(EVSE), frames.CH_SETTINGS),
+    (
+        "LIST_OVERRIDE_CURRENT",
+        lambda c: c.get_user_override_currents_list(),
+        frames.LIST_OVERRIDE_CURRENT,
+    ),
+]
+
+
+def _joined(client: Client) -> bool:
+    return any(waiter.refs >= 2 for waiter in list(client._pending._waiters))
+
+
+@pytest.mark.parametrize(("command", "call", "reply"), READ_CALLS, ids=[c[0] for c in READ_CALLS])
+def test_every_read_is_shared_while_in_flight(
+    server: ScriptedServer,
+    client: Client,
+    command: str,
+    call: Callable[[Client], Any],
+    reply: dict[str, Any],
+) -> None:
+    release = threading.Event()
+
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        def later() -> None:
+            if release.wait(30):
+                conn.send(reply)
+
+        threading.Thread(target=later, daemon=True).start()
+
+    server.responder = respond
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(call, client)
+        server.wait_for(command, 1)
+        second = pool.submit(call, client)
+        wait_until(lambda: _joined(client) or server.count(command) >= 2, 30.0)
+        release.set()
+        assert first.result(30) == second.result(30)
+    assert server.count(command) == 1
+    assert len(client._pending) == 0
+
+
+def test_writes_are_never_shared(server: ScriptedServer, client: Client) -> None:
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        if server.count("SET_PLUG_AND_CHARGE") == 2:  # both in flight: answer both
+            conn.send(frames.STATUS_SET_PLUG_AND_CHARGE)
+
+    server.responder = respond
+    with ThreadPoolExecutor(2) as pool:
+        calls = [pool.submit(client.set_plug_and_charge, EVSE, True) for _ in range(2)]
+        server.wait_for("SET_PLUG_AND_CHARGE", 2, timeout=10.0)
+        assert all(call.result(30).value is True for call in calls)
+
+
+def test_grid_status_is_kept_one_in_flight(server: ScriptedServer, client: Client) -> None:
+    # Serial: the second identical call waits for the first to finish, then asks again (a
+    # GRID_STATUS names no charge point, so two in flight could not be told apart).
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        conn.send(frames.GRID_STATUS)
+
+    release = threading.Event()
+    server.responder = lambda conn, frame: threading.Thread(
+        target=lambda: release.wait(30) and respond(conn, frame), daemon=True
+    ).start()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(client.get_grid_status, EVSE)
+        server.wait_for("GET_GRID_STATUS", 1)
+        second = pool.submit(client.get_grid_status, EVSE)
+        wait_until(lambda: client._gates["GET_GRID_STATUS"].locked() and not _joined(client))
+        assert server.count("GET_GRID_STATUS") == 1  # the second waits at the gate
+        release.set()
+        assert first.result(30) == second.result(30)
+    assert server.count("GET_GRID_STATUS") == 2
+
+
+def test_a_shared_read_whose_callers_all_time_out_is_asked_again(server: ScriptedServer) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        asked.append(frame)
+        if len(asked) > 1:  # the first request is never answered
+            conn.send(frames.CH_STATUS)
+
+    server.responder = respond
+    with Client(GOOD_TOKEN, url=server.url, **{**FAST, "timeout": 3.0}) as client:
+        with ThreadPoolExecutor(2) as pool:
+            calls = [pool.submit(client.get_status, EVSE) for _ in range(2)]
+            wait_until(lambda: _joined(client) or len(asked) > 1)
+            for call in calls:
+                with pytest.raises(RequestTimeoutError):
+                    call.result(30)
+        assert len(asked) == 1  # the two callers shared one request
+        assert client._pending._waiters == {} and client._pending._dedup == {}
+        assert client.get_status(EVSE).evse_id == EVSE  # a fresh request, not the dead one
+    assert len(asked) == 2
