@@ -25,7 +25,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from bluecurrent_sync import __version__
 from bluecurrent_sync._console import (
@@ -60,9 +60,6 @@ from bluecurrent_sync.models import (
     RawEvent,
     SettingResult,
 )
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "EXIT_CONNECTION",
