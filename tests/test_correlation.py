@@ -995,7 +995,8 @@ def test_grid_status_is_kept_one_in_flight(server: ScriptedServer, client: Clien
         first = pool.submit(client.get_grid_status, EVSE)
         server.wait_for("GET_GRID_STATUS", 1)
         second = pool.submit(client.get_grid_status, EVSE)
-        wait_until(lambda: client._requests._gates["GET_GRID_STATUS"].locked() and not _joined(client))
+        gate = client._requests._gates["GET_GRID_STATUS"]
+        wait_until(lambda: gate.locked() and not _joined(client))
         assert server.count("GET_GRID_STATUS") == 1  # the second waits at the gate
         release.set()
         assert first.result(30) == second.result(30)
