@@ -30,7 +30,9 @@ SCOPE = (
     "bluecurrent_sync._pending.*",
     "bluecurrent_sync._router.*",
     "bluecurrent_sync._protocol.x_reply_roles__mutmut_*",
-    "bluecurrent_sync._protocol.x_object_name_of__mutmut_*",
+    "bluecurrent_sync._wire.x_object_name_of__mutmut_*",
+    "bluecurrent_sync._wire.x_evse_id_of__mutmut_*",
+    "bluecurrent_sync._wire.x_routing_evse_id__mutmut_*",
 )
 GOAL = 95.0
 DETECTED = {"killed", "timeout"}  # a timeout: the mutant made the tests hang, they noticed

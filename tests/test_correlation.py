@@ -27,6 +27,7 @@ from bluecurrent_sync._log import CONNECTION
 from bluecurrent_sync._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from bluecurrent_sync._protocol import Role
 from bluecurrent_sync._router import Router
+from bluecurrent_sync._wire import evse_id_of, object_name_of, routing_evse_id
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     ApiError,
@@ -1023,3 +1024,48 @@ def test_a_shared_read_whose_callers_all_time_out_is_asked_again(server: Scripte
         assert client._pending._waiters == {} and client._pending._dedup == {}
         assert client.get_status(EVSE).evse_id == EVSE  # a fresh request, not the dead one
     assert len(asked) == 2
+
+
+# -- the evse-id and object-name rules replies are matched by (docs/PROTOCOL.md section 6) ----
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        ({"evse_id": "A", "data": {"evse_id": "B"}}, "A"),  # the top level wins
+        ({"evse_id": "", "data": {"evse_id": "B"}}, "B"),  # an empty one names nothing
+        ({"evse_id": 5, "data": {"evse_id": "B"}}, "B"),  # nor does a number
+        ({"data": {"evse_id": "B", "id": "GRID-C"}}, "B"),
+        ({"data": {"evse_id": "", "id": "GRID-C"}}, "C"),
+        ({"data": {"id": "GRID-C"}}, "C"),
+        ({"data": {"id": "C"}}, "C"),
+        ({"data": {"id": "GRID-"}}, None),
+        ({"data": {"id": 7}}, None),
+        ({"data": {"id": ""}, "error": "No active session for chargepoint: BCU101"}, "BCU101"),
+        ({"error": "no active session for chargepoint: BCU101"}, "BCU101"),
+        ({"error": "no active session"}, None),
+        ({"error": 3}, None),
+        ({"data": [1, 2]}, None),
+        ({}, None),
+    ],
+)
+def test_evse_id_of_reads_each_place_in_order(frame: dict[str, Any], expected: str | None) -> None:
+    assert evse_id_of(frame) == expected
+
+
+def test_grid_status_is_never_routed_by_its_id() -> None:
+    frame = {"object": "GRID_STATUS", "data": {"id": "GRID-C"}}
+    assert routing_evse_id("GRID_STATUS", frame) is None
+    assert routing_evse_id("CH_STATUS", frame) == "C"
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        ({"object": "CH_STATUS", "command": "X"}, "CH_STATUS"),
+        ({"command": "LIST_OVERRIDE_CURRENT"}, "LIST_OVERRIDE_CURRENT"),
+        ({"object": ""}, None),
+        ({"object": 3}, None),
+        ({}, None),
+    ],
+)
+def test_object_name_of(frame: dict[str, Any], expected: str | None) -> None:
+    assert object_name_of(frame) == expected
