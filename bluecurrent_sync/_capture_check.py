@@ -59,6 +59,18 @@ _SCHEMA_OF = {
 _ACTION = re.compile(r"^(RECEIVED|STATUS)_[A-Z0-9_]+$")
 
 
+def wire_schema_stem(object_name: str) -> str | None:
+    """The ``schemas/wire/`` file (without ``.json``) describing a server object, or None.
+
+    Acknowledgements and action results (``RECEIVED_X`` / ``STATUS_X``) and smart-charging
+    replies named after their command (docs/PROTOCOL.md OP-6) share ``action_result``.
+    """
+    stem = _SCHEMA_OF.get(object_name)
+    if stem is None and (_ACTION.match(object_name) or object_name in proto.SMART_COMMANDS):
+        stem = "action_result"
+    return stem
+
+
 class CaptureError(Exception):
     """The capture file cannot be read (missing, not a capture, not JSON lines)."""
 
@@ -141,9 +153,7 @@ def _schema_validator() -> Callable[[str, Mapping[str, Any]], str | None] | None
     )
 
     def problem(name: str, frame: Mapping[str, Any]) -> str | None:
-        stem = _SCHEMA_OF.get(name)
-        if stem is None and (_ACTION.match(name) or name in proto.SMART_COMMANDS):
-            stem = "action_result"
+        stem = wire_schema_stem(name)
         if stem is None:
             return f"no wire schema describes {name}"
         schema = schemas[stem]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,42 +16,11 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
+from bluecurrent_sync._capture_check import wire_schema_stem
+
 __all__ = ["WIRE_DIR", "schema_for", "validate_wire_frame", "wire_registry", "wire_schema_names"]
 
 WIRE_DIR = Path(__file__).resolve().parent.parent / "schemas" / "wire"
-
-# Exact object name -> schema file (without .json).
-_EXACT = {
-    "CHARGE_POINTS": "charge_points",
-    "CH_STATUS": "ch_status",
-    "CH_SETTINGS": "ch_settings",
-    "GRID_STATUS": "grid_status",
-    "GRID_CURRENT": "grid_current",
-    "CHARGE_CARDS": "charge_cards",
-    "STATUS_SET_PLUG_AND_CHARGE": "setting_result",
-    "STATUS_SET_PUBLIC_CHARGING": "setting_result",
-    "LIST_OVERRIDE_CURRENT": "list_override_current",
-    "POST_SET_OVERRIDE_CURRENT": "override_schedule_reply",
-    "POST_EDIT_OVERRIDE_CURRENT": "override_schedule_reply",
-    "POST_CLEAR_OVERRIDE_CURRENT": "post_clear_override_current",
-    "ACCOUNT": "account",
-    "STATUS_API_TOKEN": "status_api_token",
-    "HELLO": "hello",
-    "ERROR": "error",
-}
-# Families: RECEIVED_<CMD> acknowledgements and STATUS_<CMD> action results.
-_FAMILIES = (
-    (re.compile(r"^(RECEIVED|STATUS)_[A-Z0-9_]+$"), "action_result"),
-    # Smart-charging replies named after their command (docs/PROTOCOL.md OP-6).
-    (
-        re.compile(
-            r"^(SET_DELAYED_CHARGING|SAVE_SCHEDULE_DELAYED_CHARGING|SET_PRICE_BASED_CHARGING"
-            r"|PATCH_PRICE_BASED_CHARGING_SETTINGS|OVERRIDE_CHARGING_PROFILES"
-            r"|OVERRIDE_DELAYED_CHARGING_TIMEOUT)$"
-        ),
-        "action_result",
-    ),
-)
 
 
 def wire_schema_names() -> list[str]:
@@ -77,17 +45,15 @@ def wire_registry() -> Registry:
 
 
 def schema_for(object_name: str) -> str:
-    """Return the schema stem for a server object name.
+    """Return the schema stem for a server object name (the product's own rule).
 
     Raises:
         AssertionError: the object name has no wire schema.
     """
-    if object_name in _EXACT:
-        return _EXACT[object_name]
-    for pattern, stem in _FAMILIES:
-        if pattern.match(object_name):
-            return stem
-    raise AssertionError(f"no wire schema for server object {object_name!r}")
+    stem = wire_schema_stem(object_name)
+    if stem is None:
+        raise AssertionError(f"no wire schema for server object {object_name!r}")
+    return stem
 
 
 @functools.cache
