@@ -128,11 +128,12 @@ class Waiter(Generic[T]):
 
     def outcome(self) -> T:
         """Return the result, or raise the error (call only once :attr:`done`)."""
-        error = self._future.exception()
+        # timeout=0: a call before the end raises at once instead of waiting forever.
+        error = self._future.exception(timeout=0)
         if error is not None:
             # A fresh traceback per caller: shared waiters re-raise the same error object.
             raise error.with_traceback(None)
-        return self._future.result()
+        return self._future.result(timeout=0)
 
     def __repr__(self) -> str:
         state = "done" if self.done else "pending"
