@@ -101,6 +101,7 @@ class ScriptedServer:
         self.validations = 0
         self.hello_times: list[float] = []
         self.frames: list[dict[str, Any]] = []
+        self.answered: list[dict[str, Any]] = []
         self.conns: list[Conn] = []
         self.handshakes = 0
         self._cond = threading.Condition()
@@ -127,17 +128,24 @@ class ScriptedServer:
             return sum(1 for frame in self.frames if frame.get("command") == command)
 
     def wait_for(self, command: str, count: int = 1, timeout: float = 30.0) -> None:
-        """Block until ``count`` ``command`` frames arrived (AssertionError on timeout)."""
+        """Block until ``count`` ``command`` frames arrived and were answered.
+
+        "Answered" means the default answer or ``responder(conn, frame)`` has returned, so
+        whatever a responder records about a frame is there when this returns (a responder
+        that blocks until the test acts must be waited for some other way). AssertionError
+        on timeout.
+        """
+
+        def done() -> bool:
+            return sum(1 for f in self.answered if f.get("command") == command) >= count
+
         with self._cond:
-            ok = self._cond.wait_for(lambda: self._count(command) >= count, timeout)
-        assert ok, f"{command} x{count} not received within {timeout} s: {self.commands()}"
+            ok = self._cond.wait_for(done, timeout)
+        assert ok, f"{command} x{count} not answered within {timeout} s: {self.commands()}"
 
     def wait_for_hellos(self, count: int, timeout: float = 30.0) -> None:
         """Block until ``count`` connections have said HELLO."""
         self.wait_for("HELLO", count, timeout)
-
-    def _count(self, command: str) -> int:
-        return sum(1 for frame in self.frames if frame.get("command") == command)
 
     def commands(self) -> list[str]:
         """The command names received so far."""
@@ -196,7 +204,12 @@ class ScriptedServer:
                 with self._cond:
                     self.frames.append(frame)
                     self._cond.notify_all()
-                self._answer(conn, frame)
+                try:
+                    self._answer(conn, frame)
+                finally:
+                    with self._cond:
+                        self.answered.append(frame)
+                        self._cond.notify_all()
         except Exception:
             pass
 
