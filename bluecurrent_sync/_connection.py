@@ -179,7 +179,9 @@ class Connection:
         url: The websocket URL.
         converter: Converts token-status and ERROR frames.
         on_frame: Called with each text frame of the main connection (already redacted of
-            both tokens); must not raise.
+            both tokens); must not raise. It returns the error when the frame concerns the
+            connection itself: :class:`RequestLimitReached` (ERROR 42) enters the limited
+            state, :class:`InvalidApiToken` (ERROR 1) re-validates (:meth:`token_refused`).
         on_down: Called when the connection is lost or a reconnect attempt is refused, with
             the error every pending call should fail with and whether reconnecting goes on.
         on_up: Called after a successful reconnect.
@@ -210,7 +212,7 @@ class Connection:
         url: str,
         converter: _Converter,
         *,
-        on_frame: Callable[[str], None],
+        on_frame: Callable[[str], BlueCurrentError | None],
         on_down: Callable[[BlueCurrentError, bool], None],
         on_up: Callable[[], None],
         timeout: float,
@@ -610,7 +612,7 @@ class Connection:
             raise error
         if object_name_of(reply) != OBJ_HELLO:
             try:
-                self._on_frame(text)
+                self._on_frame(text)  # not ERROR (raised above): nothing for the connection
             except Exception:  # never let one frame break the handshake
                 logger.exception("failed to handle a frame received before the HELLO reply")
 
@@ -814,9 +816,14 @@ class Connection:
             if redactor.hit(text):
                 text = redactor.scrub(text)
             try:
-                self._on_frame(text)
+                fatal = self._on_frame(text)
             except Exception:  # one frame never ends the connection
                 logger.exception("failed to handle an incoming frame")
+            else:
+                if isinstance(fatal, RequestLimitReached):
+                    self.enter_limited(fatal.reset_at)
+                elif isinstance(fatal, InvalidApiToken):
+                    self.token_refused()
         except BaseException:
             if stream.end_error is None:
                 stream.end_error = ConnectionClosedError("interrupted while handling a frame")
@@ -945,7 +952,7 @@ class Connection:
     def token_refused(self) -> None:
         """ERROR 1 on the live connection: validate the API token again, once.
 
-        Runs on the reader thread (called by the router). A new server-issued token replaces
+        Runs on the thread that read the ERROR frame. A new server-issued token replaces
         the old one and the connection carries on. If validation fails, or the server refuses
         the new token too before the connection has been stable for ``stable_after`` seconds,
         reconnection stops with :class:`InvalidApiToken`.

@@ -1,7 +1,9 @@
 """From an incoming text frame to the waiters and the dispatcher (runs on the reader thread).
 
 frame text → JSON object → ERROR handling | pending waiters by (object, evse_id) → subscribers.
-Bad input is logged (redacted) and dropped; it never raises into the reader loop.
+Bad input is logged (redacted) and dropped; it never raises into the reader loop. An error that
+concerns the connection itself (ERROR 1, ERROR 42) is returned to the connection, which owns
+what happens next (re-validation, the limited state); the router never calls upward.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from ._pending import PendingTable, Waiter
 from ._wire import ERROR_NOT_AUTHORIZED, copy_error, error_code_of, routing_evse_id
 from .errors import InvalidApiToken, RequestLimitReached, ResponseValidationError
 
-__all__ = ["Router"]
+__all__ = ["ConnectionLevelError", "Router"]
+
+#: The errors a frame can carry that concern the connection rather than one request.
+ConnectionLevelError = InvalidApiToken | RequestLimitReached
 
 logger = logging.getLogger(CONNECTION)
 
@@ -30,11 +35,8 @@ class Router:
         converter: The client's converter.
         pending: The client's waiters.
         dispatcher: Receives every routed frame for its subscribers.
-        on_limit: Called with ``reset_at`` when the server reports ERROR 42.
         observe: Called with ``(object name, evse_id, frame)`` for every routed frame other
             than ERROR and HELLO, before any waiter sees it (the live mirror).
-        on_token_refused: Called after ERROR 1 has failed the pending requests (the
-            connection validates the API token again).
     """
 
     def __init__(
@@ -42,16 +44,12 @@ class Router:
         converter: WireConverter,
         pending: PendingTable,
         dispatcher: Dispatcher,
-        on_limit: Callable[[Any], None],
         *,
-        on_token_refused: Callable[[], None] | None = None,
         observe: Callable[[str, str | None, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._converter = converter
         self._pending = pending
         self._dispatcher = dispatcher
-        self._on_limit = on_limit
-        self._on_token_refused = on_token_refused
         self._observe = observe
         self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
         # The activity of every charge point as the last CH_STATUS showed it (requested or
@@ -67,24 +65,31 @@ class Router:
                 "(None), see docs/PROTOCOL.md OP-11 (logged once)"
             )
 
-    def on_frame(self, text: str) -> None:
-        """Handle one text frame from the socket."""
+    def on_frame(self, text: str) -> ConnectionLevelError | None:
+        """Handle one text frame from the socket.
+
+        Returns:
+            The error when the frame is ERROR 1 (:class:`InvalidApiToken`) or ERROR 42
+            (:class:`RequestLimitReached`): every pending request has failed with it, and the
+            connection decides what follows. None for every other frame.
+        """
         try:
             frame = self._decoder.decode(text)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             logger.warning("dropped a frame that is not JSON (%d bytes)", len(text))
-            return
+            return None
         if self._decoder.nonfinite and not self._nonfinite_logged:
             self._note_nonfinite()
         if not isinstance(frame, dict):
             logger.warning("dropped a frame that is not a JSON object (%s)", type(frame).__name__)
-            return
+            return None
         name = proto.object_name_of(frame)
         if name is None:
             logger.warning("dropped a frame without an object name: %s", redact(frame))
-            return
+            return None
+        fatal: ConnectionLevelError | None = None
         if name == proto.OBJ_ERROR:
-            self._on_error(frame)
+            fatal = self._on_error(frame)
         elif name != proto.OBJ_HELLO:
             evse_id = routing_evse_id(name, frame)
             if name == proto.OBJ_CH_STATUS and evse_id is not None:
@@ -93,6 +98,7 @@ class Router:
                 self._observe(name, evse_id, frame)
             self._pending.route(name, evse_id, frame)
         self._dispatcher.publish(name, frame)
+        return fatal
 
     def _note_activity(self, evse_id: str, frame: dict[str, Any]) -> None:
         data = frame.get("data")
@@ -104,22 +110,18 @@ class Router:
         """The activity the last CH_STATUS of ``evse_id`` showed, or None if none was seen."""
         return self._activities.get(evse_id)
 
-    def _on_error(self, frame: dict[str, Any]) -> None:
+    def _on_error(self, frame: dict[str, Any]) -> ConnectionLevelError | None:
         error = self._converter.server_exception(frame)
         if isinstance(error, ResponseValidationError):
             logger.warning("dropped a malformed ERROR frame: %s", error)
-            return
+            return None
         code = error_code_of(frame.get("error"))
         if isinstance(error, (InvalidApiToken, RequestLimitReached)):
             count = self._pending.fail_all(lambda _waiter: copy_error(error))
             logger.warning(
                 "server error %s failed %d pending request(s)", frame.get("error"), count
             )
-            if isinstance(error, RequestLimitReached):
-                self._on_limit(error.reset_at)
-            elif self._on_token_refused is not None:
-                self._on_token_refused()
-            return
+            return error
         # ERROR names no request: it answers the oldest one still unanswered (the server
         # answers in order); "not authorized" can only answer a request naming a charge
         # point or a schedule (docs/PROTOCOL.md OP-7).
@@ -129,6 +131,7 @@ class Router:
             logger.warning("server error %s with no request pending: %s", code, error)
         else:
             logger.info("server error %s failed %s", code, failed.command)
+        return None
 
 
 def _names_a_resource(waiter: Waiter[Any]) -> bool:

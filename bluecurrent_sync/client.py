@@ -224,8 +224,6 @@ class Client:
             self._converter,
             self._pending,
             self._dispatcher,
-            _weakly(this, Client._on_limit),
-            on_token_refused=_weakly(this, Client._on_token_refused),
             observe=self._mirror.observe,
         )
         self._taps = TapSet()  # frame observers: capture recorder, request accounting
@@ -970,12 +968,6 @@ class Client:
         self._dispatcher.publish_event(
             CONNECTED_EVENT, RawEvent(object_name=CONNECTED_EVENT, raw={})
         )
-
-    def _on_limit(self, reset_at: _dt.datetime) -> None:
-        self._conn.enter_limited(reset_at)
-
-    def _on_token_refused(self) -> None:
-        self._conn.token_refused()
 
     @property
     def state(self) -> str:

@@ -637,8 +637,6 @@ class RouterRig:
             WireConverter(),
             self.table,
             self.dispatcher,
-            self.limits.append,
-            on_token_refused=lambda: self.refused.append(True),
             observe=lambda *args: self.observed.append(args),
         )
 
@@ -648,7 +646,13 @@ class RouterRig:
             self.got.notify_all()
 
     def feed(self, frame: Any) -> None:
-        self.router.on_frame(frame if isinstance(frame, str) else json.dumps(frame))
+        """Route ``frame``; what it returns for the connection goes to limits / refused."""
+        fatal = self.router.on_frame(frame if isinstance(frame, str) else json.dumps(frame))
+        if isinstance(fatal, RequestLimitReached):
+            self.limits.append(fatal.reset_at)
+        elif fatal is not None:
+            assert isinstance(fatal, InvalidApiToken), fatal
+            self.refused.append(True)
 
     def wait_published(self, count: int) -> list[Any]:
         # The "*" handler runs after the named one, so by_name is complete too.
@@ -696,7 +700,8 @@ def test_the_router_drops_bad_frames_itself(
 ) -> None:
     waiter = sent(rig.table, proto.GET_CH_STATUS, A)
     with caplog.at_level(logging.WARNING, logger=CONNECTION):
-        rig.router.on_frame(text)  # must not raise: the router drops it, not the reader
+        # Must not raise (the router drops it, not the reader) and is nothing for the connection.
+        assert rig.router.on_frame(text) is None
     assert logged(caplog) == [message]
     assert "SECRET-TOKEN" not in caplog.text
     rig.feed({"object": "MARKER"})  # published after anything queued before it
@@ -754,6 +759,7 @@ def test_not_authorized_only_fails_a_request_naming_a_resource(rig: RouterRig) -
     assert not account_wide.done  # nothing eligible: it stays
     rig.feed({"object": "ERROR", "error": 0, "message": "Unknown command"})
     assert isinstance(outcome_error(account_wide), ApiError)
+    assert rig.limits == [] and rig.refused == []  # request errors stay with their requests
 
 
 @pytest.mark.parametrize(("code", "kind"), [(1, InvalidApiToken), (42, RequestLimitReached)])
