@@ -201,6 +201,19 @@ class PendingTable:
                 self._dedup[key] = new
             return new, True
 
+    def join(self, command: str, evse_id: str | None) -> Waiter[Any] | None:
+        """Join an identical shareable request already in flight, if there is one.
+
+        Returns:
+            Its waiter (release it like one from :meth:`register`), or None: nothing to join.
+        """
+        with self._lock:
+            shared = self._dedup.get((command, evse_id))
+            if shared is None or shared.done:
+                return None
+            shared.refs += 1
+            return shared
+
     def mark_sent(self, waiter: Waiter[Any]) -> None:
         """Give ``waiter`` its place in send order (under the send lock, right before sending)."""
         with self._lock:

@@ -349,9 +349,16 @@ class Requests:
             waiter = self.start(command, fields, evse_id, convert)
             return self.finish(waiter, command, evse_id, timeout, verdict=verdict)
         # One in flight per command whose replies may not name their charge point; a
-        # later call waits its turn within its own timeout (docs/PROTOCOL.md OP-5).
+        # later call waits its turn within its own timeout (docs/PROTOCOL.md OP-5). A read
+        # identical to the one in flight shares it instead of queueing for a second frame.
         started = time.monotonic()
         self._refuse_reader_thread()
+        if command in proto.DEDUP_COMMANDS:
+            self._conn.check_usable()
+            joined = self._pending.join(command, evse_id)
+            if joined is not None:
+                shared: T = self.finish(joined, command, evse_id, timeout, verdict=verdict)
+                return shared
         if not gate.acquire(timeout=timeout):
             raise RequestTimeoutError(command, evse_id, timeout)
         try:

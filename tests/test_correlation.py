@@ -928,13 +928,14 @@ def test_a_send_failure_fails_every_caller_that_joined_the_shared_read(
 
 
 EVSE = "BCU102728"  # the charge point of the recorded frames in tests/frames.py
-# GET_GRID_STATUS is shareable too, but it is also serial (one in flight, its reply names no
-# charge point): a second call waits at the gate instead of joining; see the test below.
+# GET_GRID_STATUS is shareable and serial: an identical call joins the one in flight, a call
+# for another charge point waits at the gate (see test_grid_status_is_kept_one_in_flight).
 READ_CALLS: list[tuple[str, Callable[[Client], Any], dict[str, Any]]] = [
     ("GET_CHARGE_POINTS", lambda c: c.get_charge_points(), frames.CHARGE_POINTS),
     ("GET_CHARGE_CARDS", lambda c: c.get_charge_cards(), frames.CHARGE_CARDS),
     ("GET_CH_STATUS", lambda c: c.get_status(EVSE), frames.CH_STATUS),
     ("GET_CH_SETTINGS", lambda c: c.get_settings(EVSE), frames.CH_SETTINGS),
+    ("GET_GRID_STATUS", lambda c: c.get_grid_status(EVSE), frames.GRID_STATUS),
     (
         "LIST_OVERRIDE_CURRENT",
         lambda c: c.get_user_override_currents_list(),
@@ -989,25 +990,32 @@ def test_writes_are_never_shared(server: ScriptedServer, client: Client) -> None
 
 
 def test_grid_status_is_kept_one_in_flight(server: ScriptedServer, client: Client) -> None:
-    # Serial: the second identical call waits for the first to finish, then asks again (a
-    # GRID_STATUS names no charge point, so two in flight could not be told apart).
-    def respond(conn: Conn, frame: dict[str, Any]) -> None:
-        conn.send(frames.GRID_STATUS)
-
+    # Serial: a grid read for another charge point waits for the one in flight to finish (a
+    # GRID_STATUS names no charge point, so two in flight could not be told apart); an
+    # identical read joins the one in flight instead of queueing behind it.
+    asked: list[str] = []
     release = threading.Event()
-    server.responder = lambda conn, frame: threading.Thread(
-        target=lambda: release.wait(30) and respond(conn, frame), daemon=True
-    ).start()
-    with ThreadPoolExecutor(2) as pool:
+
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        asked.append(frame["evse_id"])
+        reply = {**frames.GRID_STATUS, "data": {**frames.GRID_STATUS["data"], "id": "GRID-X"}}
+        threading.Thread(target=lambda: release.wait(30) and conn.send(reply), daemon=True).start()
+
+    server.responder = respond
+    other = "BCU-OTHER"
+    with ThreadPoolExecutor(3) as pool:
         first = pool.submit(client.get_grid_status, EVSE)
         server.wait_for("GET_GRID_STATUS", 1)
-        second = pool.submit(client.get_grid_status, EVSE)
-        gate = client._requests._gates["GET_GRID_STATUS"]
-        wait_until(lambda: gate.locked() and not _joined(client))
-        assert server.count("GET_GRID_STATUS") == 1  # the second waits at the gate
+        queued = pool.submit(client.get_grid_status, other)
+        same = pool.submit(client.get_grid_status, EVSE)
+        wait_until(lambda: _joined(client), 30.0)
+        assert asked == [EVSE]  # the other charge point's read is not on the wire yet
         release.set()
-        assert first.result(30) == second.result(30)
-    assert server.count("GET_GRID_STATUS") == 2
+        assert first.result(30) == same.result(30)
+        assert first.result().evse_id == EVSE
+        assert queued.result(30).evse_id == other
+    assert asked == [EVSE, other]
+    assert len(client._pending) == 0
 
 
 def test_a_shared_read_whose_callers_all_time_out_is_asked_again(server: ScriptedServer) -> None:
