@@ -179,6 +179,19 @@ class Mirror:
         """The last CH_STATUS of ``evse_id`` with its receive time, or None."""
         return self.latest(OBJ_CH_STATUS, evse_id)
 
+    def activity(self, evse_id: str) -> str | None:
+        """The activity the newest CH_STATUS of ``evse_id`` shows (``"charging"``, ...).
+
+        None when no status was received, or the newest one cannot be converted (an older
+        one does not stand in for it: block/unblock must not be confirmed by a stale state).
+        """
+        with self._cond:
+            entries = self._kinds[OBJ_CH_STATUS].get(evse_id)
+            if not entries:
+                return None
+            status = self._value(OBJ_CH_STATUS, entries[-1])
+        return status.activity.value if isinstance(status, ChStatus) else None
+
     def settings(self, evse_id: str) -> Observed[ChSettings] | None:
         """The last CH_SETTINGS of ``evse_id`` with its receive time, or None."""
         return self.latest(OBJ_CH_SETTINGS, evse_id)

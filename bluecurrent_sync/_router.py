@@ -52,9 +52,6 @@ class Router:
         self._dispatcher = dispatcher
         self._observe = observe
         self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
-        # The activity of every charge point as the last CH_STATUS showed it (requested or
-        # pushed), so block/unblock can tell "already so" (docs/PROTOCOL.md OP-3).
-        self._activities: dict[str, str] = {}
         self._nonfinite_logged = False
 
     def _note_nonfinite(self) -> None:
@@ -92,23 +89,11 @@ class Router:
             fatal = self._on_error(frame)
         elif name != proto.OBJ_HELLO:
             evse_id = routing_evse_id(name, frame)
-            if name == proto.OBJ_CH_STATUS and evse_id is not None:
-                self._note_activity(evse_id, frame)
             if self._observe is not None:
                 self._observe(name, evse_id, frame)
             self._pending.route(name, evse_id, frame)
         self._dispatcher.publish(name, frame)
         return fatal
-
-    def _note_activity(self, evse_id: str, frame: dict[str, Any]) -> None:
-        data = frame.get("data")
-        activity = data.get("activity") if isinstance(data, dict) else None
-        if isinstance(activity, str):
-            self._activities[evse_id] = activity.lower()
-
-    def last_activity(self, evse_id: str) -> str | None:
-        """The activity the last CH_STATUS of ``evse_id`` showed, or None if none was seen."""
-        return self._activities.get(evse_id)
 
     def _on_error(self, frame: dict[str, Any]) -> ConnectionLevelError | None:
         error = self._converter.server_exception(frame)

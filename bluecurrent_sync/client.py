@@ -259,7 +259,7 @@ class Client:
             self._converter,
             self._meter,
             self._redactor,
-            last_activity=self._router.last_activity,
+            last_activity=self._mirror.activity,
             timeout=timeout,
             action_timeout=action_timeout,
             verdict_timeout=verdict_timeout,

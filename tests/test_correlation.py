@@ -183,6 +183,26 @@ def test_a_done_shared_read_is_not_joined() -> None:
     assert is_new and second is not first
 
 
+def test_join_takes_only_an_identical_shared_read_in_flight() -> None:
+    # What a serial read (GET_GRID_STATUS) does before it queues at its gate.
+    table = PendingTable()
+    roles = proto.reply_roles(proto.GET_GRID_STATUS)
+    assert table.join(proto.GET_GRID_STATUS, A) is None  # nothing in flight
+    grid, _ = table.register(proto.GET_GRID_STATUS, A, roles, echo, shareable=True, serial=True)
+    table.mark_sent(grid)
+    solo = sent(table, proto.START_SESSION, A)  # not shareable: never joined
+    assert table.join(proto.START_SESSION, A) is None and solo.refs == 1
+    assert table.join(proto.GET_GRID_STATUS, B) is None  # another charge point
+    assert table.join(proto.GET_CH_STATUS, A) is None  # another command
+    assert table.join(proto.GET_GRID_STATUS, A) is grid and grid.refs == 2
+    assert table.route("GRID_STATUS", None, {"object": "GRID_STATUS", "data": {}})
+    assert grid.done and table.join(proto.GET_GRID_STATUS, A) is None  # answered: ask anew
+    assert grid.refs == 2
+    table.release(grid)
+    table.release(grid)
+    assert table._dedup == {}
+
+
 def test_shared_read_stays_until_its_last_caller_leaves() -> None:
     table = PendingTable()
     roles = proto.reply_roles(proto.GET_CH_STATUS)
@@ -814,18 +834,20 @@ def test_frames_are_observed_then_routed_then_published(rig: RouterRig) -> None:
     assert rig.wait_published(1)[0].evse_id == A
 
 
-def test_the_router_keeps_the_last_activity_per_charge_point(rig: RouterRig) -> None:
-    assert rig.router.last_activity(A) is None
+def test_the_router_hands_every_status_to_the_mirror(rig: RouterRig) -> None:
+    # The mirror answers "which activity did the last CH_STATUS show" (block/unblock, OP-3),
+    # so every CH_STATUS reaches it, odd ones too, under the routing evse_id.
     rig.feed(ch_status(A, activity="Charging"))
     rig.feed(ch_status(B, activity="Available"))
-    assert rig.router.last_activity(A) == "charging"
-    assert rig.router.last_activity(B) == "available"
-    rig.feed(ch_status(A, activity=None))  # not a text: the last one stays
     rig.feed({"object": "CH_STATUS", "evse_id": A, "data": "odd"})  # no data object
     rig.feed({"object": "CH_SETTINGS", "data": {"evse_id": A, "activity": "unavailable"}})
-    assert rig.router.last_activity(A) == "charging"
-    assert rig.observed[0] == ("CH_STATUS", A, ch_status(A, activity="Charging"))
-    assert rig.observed[-2][:2] == ("CH_STATUS", A)
+    assert [seen[:2] for seen in rig.observed] == [
+        ("CH_STATUS", A),
+        ("CH_STATUS", B),
+        ("CH_STATUS", A),
+        ("CH_SETTINGS", A),
+    ]
+    assert rig.observed[0][2] == ch_status(A, activity="Charging")
 
 
 def test_grid_status_is_routed_without_its_id(rig: RouterRig) -> None:

@@ -249,6 +249,32 @@ def test_mirror_is_bounded() -> None:
     assert mirror.evse_ids() == ["E7", "E8", "E9"]
 
 
+def test_activity_is_that_of_the_newest_status_only() -> None:
+    # What block/unblock reads to tell "already so" (docs/PROTOCOL.md OP-3).
+    from scripted_server import ch_status
+
+    from bluecurrent_sync._convert import WireConverter
+    from bluecurrent_sync._mirror import Mirror
+
+    converter = WireConverter()
+    mirror = Mirror({"CH_STATUS": converter.ch_status}, max_charge_points=2)
+    assert mirror.activity("A") is None
+    mirror.observe("CH_STATUS", "A", ch_status("A", activity="Charging"))
+    mirror.observe("CH_STATUS", "B", ch_status("B", activity="unavailable"))
+    assert (mirror.activity("A"), mirror.activity("B")) == ("charging", "unavailable")
+    mirror.observe("CH_STATUS", "A", ch_status("A", activity="something new"))
+    assert mirror.activity("A") == "unknown"  # never matches what block/unblock want
+    # A newest status that cannot be converted: no activity, not the older one's (kept
+    # because someone waits for a status of A).
+    mirror._waiting["A"] = 1
+    mirror.observe("CH_STATUS", "A", ch_status("A", activity="unavailable"))
+    mirror.observe("CH_STATUS", "A", {"object": "CH_STATUS", "evse_id": "A", "data": "odd"})
+    assert mirror.activity("A") is None
+    assert len(mirror._kinds["CH_STATUS"]["A"]) == 3  # "something new", unavailable, odd
+    mirror.observe("CH_STATUS", "C", ch_status("C", activity="available"))  # bound: 2
+    assert mirror.activity("A") is None and mirror.activity("C") == "available"
+
+
 @pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
 def test_wait_for_status_goes_on_across_a_reconnect(simulator: Simulator) -> None:
     with Client(DEFAULT_TOKEN, url=simulator.url, reconnect_delay=(0.05, 0.2)) as client:
