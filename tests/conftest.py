@@ -59,18 +59,18 @@ class RawClient:
         """Send exactly ``payload`` (a dict as JSON, no Authorization added)."""
         self.ws.send(payload if isinstance(payload, (str, bytes)) else json.dumps(payload))
 
-    def recv_message(self, timeout: float = 5.0) -> str | bytes:
+    def recv_message(self, timeout: float = 30.0) -> str | bytes:
         """The next raw message; raises TimeoutError after ``timeout`` seconds."""
         return self.ws.recv(timeout)
 
-    def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+    def recv(self, timeout: float = 30.0) -> dict[str, Any]:
         """The next JSON frame (validated), oldest skipped one first."""
         if self._backlog:
             return self._backlog.pop(0)
         return self._read_new(timeout)
 
     def expect(
-        self, object_name: str, *, evse_id: str | None = None, timeout: float = 5.0
+        self, object_name: str, *, evse_id: str | None = None, timeout: float = 30.0
     ) -> dict[str, Any]:
         """Read until a frame named ``object_name`` (for ``evse_id``) arrives; keep the others.
 

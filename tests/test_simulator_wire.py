@@ -116,13 +116,13 @@ def test_sent_records_raw_frames(simulator: Simulator, raw_client: RawFactory) -
     assert json.dumps(simulator.sent("HELLO")) == '[{"object": "HELLO"}]'
 
 
-@pytest.mark.parametrize("simulator", [{"action_delay": 0.3}], indirect=True)
+@pytest.mark.parametrize("simulator", [{"action_delay": 2.3}], indirect=True)
 def test_simulator_fixture_takes_parameters(simulator: Simulator, raw_client: RawFactory) -> None:
-    assert simulator.action_delay == 0.3
+    assert simulator.action_delay == 2.3  # 2.25 s of slack past the "not idle yet" window
     client = raw_client()
     client.send("REBOOT", evse_id=EVSE_IDS[3])
     client.expect("RECEIVED_REBOOT")  # sent after the STATUS_REBOOT was scheduled
     with pytest.raises(TimeoutError):
         simulator.wait_idle(timeout=0.05)
-    simulator.wait_idle(timeout=3)
+    simulator.wait_idle(timeout=30)
     assert simulator.sent("STATUS_REBOOT")[0]["success"] is True

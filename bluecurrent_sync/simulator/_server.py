@@ -65,6 +65,8 @@ REJECT_HEADER = "x-websocket-reject-reason"
 LIMIT_REASON = "Request limit reached"
 ALREADY_CONNECTED_REASON = "Already connected"
 LIMIT_CLOSE_CODE = 4001
+#: Default seconds a connection may take to complete its opening handshake.
+OPEN_TIMEOUT = 5.0
 
 
 @dataclass
@@ -149,6 +151,8 @@ class Simulator:
         self.time_scale = time_scale
         self._ping_interval = ping_interval
         self._close_timeout = close_timeout
+        #: Seconds a connection may take to complete its opening handshake.
+        self.open_timeout = OPEN_TIMEOUT
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -238,7 +242,7 @@ class Simulator:
                 compression=None,
                 ping_interval=self._ping_interval,
                 close_timeout=self._close_timeout,
-                open_timeout=5,
+                open_timeout=self.open_timeout,
             )
             self._port = server.socket.getsockname()[1]
             handshake = server.handler
