@@ -501,7 +501,9 @@ def test_keepalive_pings_and_detects_a_dead_peer(server: ScriptedServer) -> None
     proxy = FreezableProxy(server.url)
     client = Client(
         # A pong may take up to 3 s (a loaded machine) before the peer counts as dead.
-        GOOD_TOKEN, url=proxy.url, **{**FAST, "ping_interval": 0.05, "ping_timeout": 3.0}
+        GOOD_TOKEN,
+        url=proxy.url,
+        **{**FAST, "ping_interval": 0.05, "ping_timeout": 3.0},
     )
     try:
         down = threading.Event()
