@@ -20,14 +20,18 @@ public ones are re-exported here (:func:`report_error`, :func:`format_table`, ..
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import TextIO
 
-from bluecurrent_sync import __version__
+from bluecurrent_sync import EventStream, __version__
 from bluecurrent_sync._console import (
     EXIT_CONNECTION,
     EXIT_INTERRUPTED,
@@ -184,8 +188,10 @@ def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         out.flush()
     shown = 0
     try:
-        with timed_events(client, seconds=args.seconds) as stream:
+        with timed_events(client, seconds=args.seconds) as stream, _on_ctrl_c(stream) as ctrl_c:
             for event in stream:
+                if ctrl_c.is_set():
+                    break  # the KeyboardInterrupt went astray (see _on_ctrl_c)
                 evse = _evse_of(event)
                 if wanted and evse is not None and evse not in wanted:
                     continue
@@ -203,6 +209,33 @@ def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     except KeyboardInterrupt:
         pass  # Ctrl-C is how an open-ended watch ends
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _on_ctrl_c(stream: EventStream) -> Iterator[threading.Event]:
+    """While inside, Ctrl-C sets the event it yields and closes ``stream``, then raises.
+
+    Python raises the KeyboardInterrupt wherever the main thread happens to be, which can be
+    a finalizer that prints it and carries on; the set event and the closed stream still end
+    the watch. Only on the main thread (where signal handlers run); the previous handler
+    comes back after.
+    """
+    pressed = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield pressed
+        return
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        pressed.set()
+        stream.close()  # re-entrant: this thread may be inside the stream's own lock
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _action(

@@ -239,20 +239,74 @@ def test_watch_seconds_json_lines(capsys: pytest.CaptureFixture[str], simulator:
     assert status["evse_id"] == CHARGING
 
 
-def test_ctrl_c_ends_watch_cleanly(simulator: Simulator) -> None:
-    env = dict(os.environ, **{TOKEN_ENV: DEFAULT_TOKEN})
-    with subprocess.Popen(
-        [sys.executable, "-m", "bluecurrent_sync", "--url", simulator.url, "watch"],
+def _watch(url: str, *code: str) -> subprocess.Popen[str]:
+    """``bluecurrent-sync --url URL watch`` in a child, after running ``code`` there.
+
+    faulthandler is on: :func:`_ended` aborts a child that does not end in time, and its
+    threads' tracebacks land in the failure message.
+    """
+    script = "\n".join(
+        [
+            "import sys",
+            "from bluecurrent_sync import cli",
+            *code,
+            f"sys.exit(cli.main(['--url', {url!r}, 'watch']))",
+        ]
+    )
+    env = dict(os.environ, **{TOKEN_ENV: DEFAULT_TOKEN, "PYTHONFAULTHANDLER": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-    ) as proc:
+    )
+
+
+def _ended(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Its output once it ends; fails with its threads' tracebacks if it has not in 60 s."""
+    try:
+        return proc.communicate(timeout=60)  # a deadline for a loaded machine, not a speed test
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # faulthandler dumps every thread to stderr
+        out, err = proc.communicate()
+        pytest.fail(f"watch did not end after Ctrl-C; stderr:\n{err}\nlast output: {out[-500:]}")
+
+
+def test_ctrl_c_ends_watch_cleanly(simulator: Simulator) -> None:
+    with _watch(simulator.url) as proc:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("Watching")
         assert " CH_STATUS " in proc.stdout.readline() + proc.stdout.readline()
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
-        _, err = proc.communicate(timeout=60)  # a deadline for a loaded machine, not a speed test
+        _, err = _ended(proc)
+    assert proc.returncode == EXIT_OK
+    assert err == ""
+
+
+def test_ctrl_c_ends_watch_even_when_the_interrupt_is_swallowed(simulator: Simulator) -> None:
+    # Python raises KeyboardInterrupt wherever the main thread is; in a finalizer it is
+    # printed and dropped. Here the line formatter drops it on purpose: the watch must
+    # still end, because Ctrl-C also closed its event stream.
+    swallow = [
+        "import threading",
+        "real = cli.event_line",
+        "def swallowing(event):",
+        "    try:",
+        "        print('WAITING', flush=True)",
+        "        threading.Event().wait(60)",
+        "    except KeyboardInterrupt:",
+        "        print('SWALLOWED', flush=True)",
+        "    return real(event)",
+        "cli.event_line = swallowing",
+    ]
+    with _watch(simulator.url, *swallow) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("Watching")
+        assert proc.stdout.readline() == "WAITING\n"  # the main thread is in the wait now
+        proc.send_signal(signal.SIGINT)
+        out, err = _ended(proc)
+    assert out.startswith("SWALLOWED\n"), out
     assert proc.returncode == EXIT_OK
     assert err == ""
 

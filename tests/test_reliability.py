@@ -360,7 +360,7 @@ def test_in_flight_call_gets_typed_error_from_a_malformed_reply(fuzz_env: FuzzEn
         bad = status_frame("BCU-FUZZ-1")
         bad["data"]["actual_p1"] = "lots"
         env.server.push(bad)
-        caller.join(5)
+        caller.join(30)
         assert not caller.is_alive()
         assert isinstance(result[0], ResponseValidationError), result
         assert result[0].field == "data.actual_p1"
@@ -381,12 +381,12 @@ def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(900)  # 1000 real connections: minutes on a loaded 2-core machine
 def test_thousand_connect_close_cycles_leak_nothing() -> None:
     with Simulator(push_interval=None, action_delay=0.01) as sim:
         for _ in range(10):  # warm up: lazy imports, server threads, caches
             Client(DEFAULT_TOKEN, url=sim.url).connect().close()
-        wait_until(lambda: sim.active_connections == 0, 5, "warm-up connections closed")
+        wait_until(lambda: sim.active_connections == 0, what="warm-up connections closed")
         gc.collect()
         others = set(client_threads())
         threads_before, fds_before = threading.active_count(), _fds()
@@ -395,12 +395,12 @@ def test_thousand_connect_close_cycles_leak_nothing() -> None:
             client.connect()
             client.close()
             assert not client.connected
-        wait_until(lambda: sim.active_connections == 0, 10, "server saw every close")
+        wait_until(lambda: sim.active_connections == 0, what="server saw every close")
         wait_until(
-            lambda: threading.active_count() <= threads_before + 1, 10, "threads back to before"
+            lambda: threading.active_count() <= threads_before + 1, what="threads back to before"
         )
         gc.collect()
-        wait_until(lambda: _fds() <= fds_before + 2, 10, f"fds back to {fds_before}")
+        wait_until(lambda: _fds() <= fds_before + 2, what=f"fds back to {fds_before}")
         assert client_threads(others) == []
         assert len(sim.received("HELLO")) >= 1010
 
@@ -573,7 +573,7 @@ def test_quota_exhaustion_stops_sending_until_reset() -> None:
             amsterdam = reset_at.astimezone(ZoneInfo("Europe/Amsterdam"))
             assert reset_at.tzinfo is not None and now < reset_at <= now + dt.timedelta(days=1)
             assert (amsterdam.hour, amsterdam.minute, amsterdam.second) == (0, 0, 30)
-            wait_until(lambda: client.state == "limited", 5, "client in the limited state")
+            wait_until(lambda: client.state == "limited", what="client in the limited state")
             frames_before = len(sim.received())
             connections_before = len(sim.connections())
             for evse in ("BCU100001", "BCU100003", "BCU100004"):
@@ -615,7 +615,7 @@ def test_deeply_nested_frame_while_reconnecting_keeps_the_reader_alive() -> None
             server.drop_all()
             server.wait_for_hellos(2)
             server.before_hello = []
-            wait_until(lambda: client.connected, 3, "the client reconnected")
+            wait_until(lambda: client.connected, what="the client reconnected")
             assert client.get_status(CHECK_EVSE).evse_id == CHECK_EVSE
         finally:
             client.close()
@@ -721,7 +721,7 @@ def test_pushes_before_the_hello_reply_end_the_wait_and_are_delivered() -> None:
         try:
             assert not thread.is_alive(), "pushes kept connect() waiting for HELLO"
             assert outcome == [client]
-            assert seen.wait(10), "the push that ended the HELLO wait was not delivered"
+            assert seen.wait(30), "the push that ended the HELLO wait was not delivered"
         finally:
             client.close()
 
@@ -738,7 +738,7 @@ def test_close_from_another_thread_interrupts_connect() -> None:
         thread, outcome = _run_in_thread(client.connect)
         server.wait_for_requests(1)
         client.close()
-        thread.join(10)  # generous; the old transport waited out the drip
+        thread.join(30)  # generous; the old transport waited out the drip (60 s)
         assert not thread.is_alive(), "close() did not interrupt connect()"
         assert isinstance(outcome[0], ConnectionClosedError), outcome
         assert client_threads(others) == []
@@ -904,8 +904,8 @@ def test_error_1_mid_session_revalidates_once_then_carries_on() -> None:
         try:
             with pytest.raises(InvalidApiToken):
                 client.get_status("BCU-1")
-            wait_until(lambda: server.validations == 2, 10, "re-validation")
-            wait_until(lambda: client.connected, 10, "usable again")
+            wait_until(lambda: server.validations == 2, what="re-validation")
+            wait_until(lambda: client.connected, what="usable again")
             assert client.get_status("BCU-1").evse_id == "BCU-1"
             assert len(server.hello_times) == 1  # the same connection carried on
         finally:
@@ -923,7 +923,7 @@ def test_error_1_with_a_refused_revalidation_fails_for_good() -> None:
             server.validate_ok = False
             with pytest.raises(InvalidApiToken):
                 client.get_status("BCU-1")
-            wait_until(lambda: client.state == "failed", 10, "gave up")
+            wait_until(lambda: client.state == "failed", what="gave up")
             with pytest.raises(InvalidApiToken):
                 client.get_status("BCU-1")
             assert server.validations == 1
@@ -942,7 +942,7 @@ def test_client_dropped_without_close_is_collected_and_closes_itself() -> None:
             gc.collect()
         assert client_threads(others) == []
         # The server sees the connection end (its reader loop stops).
-        wait_until(lambda: conn.ws.state.name == "CLOSED", 10, "connection closed")
+        wait_until(lambda: conn.ws.state.name == "CLOSED", what="connection closed")
 
 
 @pytest.mark.timeout(60)
@@ -983,7 +983,7 @@ def test_events_after_close_end_at_once() -> None:
         client = _quiet_client(server.url).connect()
         client.close()
         thread, outcome = _run_in_thread(lambda: list(client.events()))
-        thread.join(10)
+        thread.join(30)
         assert not thread.is_alive(), "events() after close() blocked"
         assert outcome == [[]]
 

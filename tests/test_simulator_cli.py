@@ -69,7 +69,7 @@ def test_cli_prints_url_serves_and_exits_cleanly(
         client.expect("HELLO")
         assert client.expect("CH_STATUS")["evse_id"]
         process.send_signal(stop_signal)
-        assert process.wait(10) == 0
+        assert process.wait(60) == 0
     finally:
         client.close()
     assert process.stderr is not None
