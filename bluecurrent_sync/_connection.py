@@ -296,7 +296,7 @@ class Connection:
     def open(self) -> None:
         """Validate the token, open the main connection, HELLO, start the reader thread.
 
-        Everything (TCP, TLS, HTTP upgrade, validation, HELLO) shares one deadline of
+        Everything (name lookup, TCP, TLS, HTTP upgrade, validation, HELLO) shares one deadline of
         ``connect_timeout`` seconds; :meth:`close` from another thread interrupts it.
 
         Raises:
@@ -498,6 +498,7 @@ class Connection:
                 headers=[f"User-Agent: {_USER_AGENT}"],
                 max_frame_bytes=self.max_frame_bytes,
                 register=self._set_connecting,
+                cancelled=self._stop,
             )
         except UpgradeRefused as exc:
             raise error_for_rejection(

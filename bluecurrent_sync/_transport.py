@@ -1,8 +1,10 @@
 """The socket and the websocket framing (RFC 6455, client side), with nothing left to chance.
 
-* :func:`open_websocket` does TCP, TLS and the HTTP upgrade under ONE :class:`Deadline`: every
-  read and write of the handshake gets only the time that is left, so a server trickling its
-  answer a byte at a time cannot stretch it. Redirects are refused: a 3xx answer to the upgrade
+* :func:`open_websocket` does name resolution, TCP, TLS and the HTTP upgrade under ONE
+  :class:`Deadline`: every step gets only the time that is left, so neither a resolver that
+  never answers, nor addresses that never accept, nor a server trickling its answer a byte at
+  a time can stretch it. Every step can be cut short from another thread (``cancelled`` and
+  ``register``). Redirects are refused: a 3xx answer to the upgrade
   raises :class:`UpgradeRefused` like any other refusal (the one place this is decided); the
   ``Location`` header is never followed nor shown.
 * :class:`WebSocketStream` reads frames straight from its own read-ahead buffer. The frame-size
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import logging
 import os
 import select
@@ -144,6 +147,114 @@ def make_ssl_context(sslopt: dict[str, Any] | None) -> ssl.SSLContext:
     return context
 
 
+#: How often a wait for the resolver looks at ``cancelled`` (seconds).
+_RESOLVE_POLL = 0.05
+
+
+class _Lookup:
+    """One ``getaddrinfo`` call on its own daemon thread; callers wait for it with a deadline.
+
+    The resolver cannot be interrupted, so a caller that gives up leaves the lookup running;
+    the next caller asking for the same name joins it instead of starting another thread, so
+    a resolver that hangs costs one thread per name, not one per reconnect attempt.
+    """
+
+    _running: dict[tuple[str, int], _Lookup] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, host: str, port: int) -> None:
+        self.key = (host, port)
+        self.done = threading.Event()
+        self.result: list[tuple[Any, ...]] = []
+        self.error: OSError | None = None
+        self.thread = threading.Thread(
+            target=self._run, name="bluecurrent-sync-resolve", daemon=True
+        )
+
+    @classmethod
+    def of(cls, host: str, port: int) -> _Lookup:
+        """The running lookup of ``host:port``, or a new one (started)."""
+        with cls._lock:
+            lookup = cls._running.get((host, port))
+            if lookup is None:
+                lookup = cls._running[(host, port)] = cls(host, port)
+                lookup.thread.start()
+            return lookup
+
+    def _run(self) -> None:
+        try:
+            self.result = socket.getaddrinfo(*self.key, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            self.error = exc
+        finally:
+            with self._lock:
+                self._running.pop(self.key, None)
+            self.done.set()
+
+
+def _resolve(
+    host: str, port: int, deadline: Deadline, cancelled: threading.Event | None
+) -> list[tuple[Any, ...]]:
+    """The addresses of ``host:port`` (as ``getaddrinfo`` gives them), before ``deadline``.
+
+    Raises:
+        TimeoutError: The deadline passed first.
+        InterruptedError: ``cancelled`` was set.
+        OSError: The name does not resolve.
+    """
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass  # a name: look it up below
+    else:  # a literal address: nothing to look up, nothing to wait for
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    lookup = _Lookup.of(host, port)
+    while not lookup.done.wait(min(_RESOLVE_POLL, deadline.left())):
+        if cancelled is not None and cancelled.is_set():
+            raise InterruptedError("cancelled while resolving the server's name")
+    if lookup.error is not None:
+        raise lookup.error
+    return lookup.result
+
+
+def _connect_tcp(
+    host: str,
+    port: int,
+    deadline: Deadline,
+    register: Callable[[socket.socket | None], None],
+    cancelled: threading.Event | None,
+) -> socket.socket:
+    """A TCP connection to the first address of ``host`` that accepts, before ``deadline``.
+
+    Unlike ``socket.create_connection`` the addresses share the one deadline (instead of each
+    getting the whole timeout), and each socket is registered before it connects, so another
+    thread can cut a connect in progress.
+    """
+    error: OSError = TimeoutError("deadline passed")
+    for family, kind, number, _name, address in _resolve(host, port, deadline, cancelled):
+        if deadline.remaining() <= 0:
+            break
+        try:
+            sock = socket.socket(family, kind, number)
+        except OSError as exc:  # e.g. no IPv6 on this machine: try the next address
+            error = exc
+            continue
+        try:
+            register(sock)
+            if cancelled is not None and cancelled.is_set():
+                raise InterruptedError("cancelled while connecting")
+            sock.settimeout(deadline.left())
+            sock.connect(address)
+            return sock
+        except OSError as exc:  # TimeoutError and InterruptedError are OSErrors too
+            register(None)
+            _hard_close(sock)
+            if cancelled is not None and cancelled.is_set():
+                raise InterruptedError("cancelled while connecting") from None
+            error = exc
+    raise error
+
+
 def open_websocket(
     url: str,
     deadline: Deadline,
@@ -152,8 +263,9 @@ def open_websocket(
     headers: list[str],
     max_frame_bytes: int,
     register: Callable[[socket.socket | None], None],
+    cancelled: threading.Event | None = None,
 ) -> WebSocketStream:
-    """Connect, do TLS for ``wss://`` and the HTTP upgrade, all before ``deadline``.
+    """Resolve, connect, do TLS for ``wss://`` and the HTTP upgrade, all before ``deadline``.
 
     Args:
         url: The ``ws://`` or ``wss://`` URL.
@@ -161,14 +273,19 @@ def open_websocket(
         ssl_context: For ``wss://``.
         headers: Extra request header lines (``"Name: value"``).
         max_frame_bytes: The stream's frame-size cap.
-        register: Called with the socket as soon as it exists (so another thread can shut it
-            down to interrupt the handshake) and with None when the handshake is over.
+        register: Called with each socket as soon as it exists, before it connects (so
+            another thread can shut it down to interrupt the handshake), and with None when
+            the handshake is over.
+        cancelled: Once set (by another thread), the handshake ends with
+            :class:`InterruptedError` at the next step; a wait for the resolver looks at it
+            every 50 ms.
 
     Returns:
         The open stream (socket timeout left at the deadline's remainder).
 
     Raises:
         TimeoutError: The deadline passed.
+        InterruptedError: ``cancelled`` was set.
         UpgradeRefused: The server answered with another status than 101 (redirects included).
         ProtocolViolation: The upgrade answer is not a valid websocket acceptance.
         OSError: A socket or TLS error (``ssl.SSLError`` is one).
@@ -178,9 +295,8 @@ def open_websocket(
     host = parts.hostname or ""
     port = parts.port or (443 if secure else 80)
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sock = socket.create_connection((host, port), timeout=deadline.left())
+    sock = _connect_tcp(host, port, deadline, register, cancelled)
     try:
-        register(sock)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if secure:
             assert ssl_context is not None

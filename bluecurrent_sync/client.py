@@ -104,9 +104,9 @@ class Client:
         ping_interval: Seconds of server silence before a keepalive ping (None: no pings).
         ping_timeout: Further seconds of silence after which the connection counts as lost.
             Silence means no complete frame: a server dripping bytes does not count as alive.
-        connect_timeout: One deadline in seconds for the whole of :meth:`connect` (TCP, TLS,
-            HTTP upgrade, token validation, HELLO) and for each reconnect attempt; None
-            (default): ``timeout``.
+        connect_timeout: One deadline in seconds for the whole of :meth:`connect` (name
+            lookup, TCP, TLS, HTTP upgrade, token validation, HELLO) and for each reconnect
+            attempt; None (default): ``timeout``.
 
         usage_file: A file where this client adds every request it sends, shared safely by
             several processes (cron runs): see :meth:`usage` and ``bluecurrent-sync usage``.
