@@ -22,7 +22,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import IO, Any, TypeVar, overload
+from typing import IO, Any, NamedTuple, TypeVar, overload
 
 from . import _protocol as proto
 from ._args import require_bool, require_evse_id, require_timeout
@@ -264,9 +264,7 @@ class Client:
             action_timeout=action_timeout,
             verdict_timeout=verdict_timeout,
         )
-        self._finalizer = weakref.finalize(
-            self, _close_abandoned, self._conn, self._pending, self._dispatcher, timeout
-        )
+        self._finalizer = weakref.finalize(self, _close_abandoned, self._parts(), timeout)
         reset_after_fork(self._pending)
         reset_after_fork(self._dispatcher)
 
@@ -340,17 +338,10 @@ class Client:
         streams end; ``events()`` opened afterwards ends at once.
         """
         self._finalizer.detach()
-        deadline = time.monotonic() + self.timeout  # one budget for the reader and dispatcher
-        closed = lambda _w: ConnectionClosedError("the client was closed")  # noqa: E731
-        self._pending.fail_all(closed)
-        self._conn.close(self.timeout)
-        # Again: a call that passed its state check just before close() may have registered
-        # its waiter in between; it must not wait for its timeout.
-        self._pending.fail_all(closed)
-        self._mirror.end(ConnectionClosedError("the client was closed"))
-        self._dispatcher.stop(max(deadline - time.monotonic(), 0.05))
-        if self._recorder is not None:
-            self._recorder.close()
+        _shut_down(self._parts(), self.timeout)
+
+    def _parts(self) -> _Parts:
+        return _Parts(self._conn, self._pending, self._dispatcher, self._mirror, self._recorder)
 
     @property
     def connected(self) -> bool:
@@ -989,16 +980,38 @@ def _weakly(ref: weakref.ref[Client], method: Callable[..., Any]) -> Callable[..
     return call
 
 
-def _close_abandoned(
-    conn: Connection, pending: PendingTable, dispatcher: Dispatcher, timeout: float
-) -> None:
+class _Parts(NamedTuple):
+    """What closing a client stops (never the client itself: its finalizer holds these)."""
+
+    conn: Connection
+    pending: PendingTable
+    dispatcher: Dispatcher
+    mirror: Mirror
+    recorder: CaptureRecorder | None
+
+
+def _shut_down(parts: _Parts, timeout: float) -> None:
+    """Close the connection, fail every waiting call, stop the threads: one ``timeout``."""
+    deadline = time.monotonic() + timeout  # one budget for the reader and the dispatcher
+    closed = lambda _w: ConnectionClosedError("the client was closed")  # noqa: E731
+    parts.pending.fail_all(closed)
+    parts.conn.close(timeout)
+    # Again: a call that passed its state check just before close() may have registered
+    # its waiter in between; it must not wait for its timeout.
+    parts.pending.fail_all(closed)
+    parts.mirror.end(ConnectionClosedError("the client was closed"))
+    parts.dispatcher.stop(max(deadline - time.monotonic(), 0.05))
+    if parts.recorder is not None:
+        parts.recorder.close()
+
+
+def _close_abandoned(parts: _Parts, timeout: float) -> None:
     """Finalizer of a client collected (or left at exit) without :meth:`Client.close`."""
-    if conn.state.value not in ("new", "closed"):
+    state = parts.conn.state.value
+    if state not in ("new", "closed"):
         warnings.warn(
-            f"bluecurrent_sync Client ({conn.state.value}) was not closed; closing it now",
+            f"bluecurrent_sync Client ({state}) was not closed; closing it now",
             ResourceWarning,
             stacklevel=2,
         )
-    pending.fail_all(lambda _w: ConnectionClosedError("the client was closed"))
-    conn.close()
-    dispatcher.stop(timeout)
+    _shut_down(parts, timeout)

@@ -946,6 +946,20 @@ def test_client_dropped_without_close_is_collected_and_closes_itself() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_dropped_recording_client_finishes_its_capture(tmp_path: Any) -> None:
+    # The finalizer stops what close() stops, the capture file included (flushed, closed).
+    capture = tmp_path / "capture.jsonl"
+    with ScriptedServer() as server:
+        client = _quiet_client(server.url, record=capture).connect()
+        with pytest.warns(ResourceWarning, match="not closed"):
+            del client
+            gc.collect()
+    lines = [json.loads(line) for line in capture.read_text("utf-8").splitlines()]
+    assert lines[0]["capture"] == "bluecurrent_sync"
+    assert (lines[-1].get("event"), lines[-1].get("conn")) == ("closed", "main")
+
+
+@pytest.mark.timeout(60)
 def test_forked_child_never_touches_the_parents_connection() -> None:
     with ScriptedServer() as server:
         server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
