@@ -1,0 +1,772 @@
+"""Wire frames -> models: the one place where wire quirks become Python values.
+
+:class:`WireConverter` turns a decoded server frame (a dict) into the public attrs
+models of :mod:`bluecurrent_sync.models`, following docs/PROTOCOL.md section 4. Each
+instance owns one :class:`cattrs.Converter` (never the global one) whose structure
+functions are generated once, and its own record of which charge points have smart
+charging on (used for ``ChStatus.current_left``).
+
+Every public method raises :class:`~bluecurrent_sync.errors.ResponseValidationError`
+naming the offending field (a dotted path into the frame) and nothing else. Unknown
+keys are ignored; missing optional keys become None.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from bluecurrent_sync._events import EVENT_MODELS
+from bluecurrent_sync._lazy import LazyModule
+from bluecurrent_sync._log import CONNECTION
+from bluecurrent_sync._redact import redact_keys
+from bluecurrent_sync._wire import (
+    error_code_of,
+    error_for_code,
+    evse_id_of,
+)
+from bluecurrent_sync.errors import BlueCurrentError, ResponseValidationError
+from bluecurrent_sync.models import (
+    Account,
+    ActionOutcome,
+    ActionResult,
+    Activity,
+    ChargeCard,
+    ChargePoint,
+    ChargingProfile,
+    ChSettings,
+    ChStatus,
+    GridCurrent,
+    GridStatus,
+    OverrideSchedule,
+    RawEvent,
+    ServerError,
+    Setting,
+    SettingResult,
+    Tariff,
+    TokenStatus,
+    VehicleStatus,
+)
+from convert_reference import values
+from convert_reference.values import parse_timestamp
+
+if TYPE_CHECKING:
+    import cattrs
+    import cattrs.errors as cattrs_errors
+else:  # cattrs is imported when the first WireConverter is made, not at package import
+    cattrs = LazyModule("cattrs")
+    cattrs_errors = LazyModule("cattrs.errors")
+
+__all__ = [
+    "FrameDecoder",
+    "WireConverter",
+    "decode_frame",
+    "parse_timestamp",
+    "redact",
+]
+
+
+logger = logging.getLogger(CONNECTION)
+
+
+_T = TypeVar("_T")
+
+_REDACTED = "***"
+
+_LOCATION_KEYS = ("x_coord", "y_coord", "street", "housenumber", "zipcode", "city", "country")
+#: Boolean fields seen both plain and wrapped as ``{value, permission}`` (docs/PROTOCOL.md OP-10).
+_FLAG_FIELDS = (
+    "plug_and_charge_notification",
+    "smart_charging",
+    "smart_charging_dynamic",
+    "is_cable",
+)
+#: Fields a model cannot do without: an unknown shape here fails the call (OP-10).
+_ESSENTIAL = {
+    "ChargePoint": frozenset({"evse_id", "activity"}),
+    "ChSettings": frozenset({"evse_id", "plug_and_charge", "linked_charge_cards_only"}),
+    "ChStatus": frozenset({"evse_id", "activity", "vehicle_status"}),
+}
+_ACTION_PREFIXES = ("RECEIVED_", "STATUS_")
+_SETTING_OBJECTS = {
+    "STATUS_SET_PLUG_AND_CHARGE": ("plug_and_charge", False),
+    "STATUS_SET_PUBLIC_CHARGING": ("linked_charge_cards_only", True),
+}
+
+
+# --------------------------------------------------------------------------------------
+# Module-level pure helpers
+# --------------------------------------------------------------------------------------
+
+
+class FrameDecoder:
+    """``json.loads`` for server frames: NaN, Infinity and overflowing numbers become None.
+
+    Python's json module accepts ``NaN``/``Infinity``/``-Infinity`` and turns ``1e999`` into
+    ``inf``; no model may hold such a value (docs/PROTOCOL.md OP-11), so each becomes None
+    ("unknown"). :attr:`nonfinite` counts them. One decoder per reader (not thread-safe);
+    building it once keeps the per-frame cost near plain ``json.loads``.
+    """
+
+    def __init__(self) -> None:
+        self.nonfinite = 0
+        self._decoder = json.JSONDecoder(parse_constant=self._constant, parse_float=self._float)
+
+    def _constant(self, _name: str) -> None:
+        self.nonfinite += 1
+
+    def _float(self, literal: str) -> float | None:
+        value = float(literal)
+        if value - value != 0.0:  # inf (1e999); NaN literals go through _constant
+            self.nonfinite += 1
+            return None
+        return value
+
+    def decode(self, text: str) -> Any:
+        """Decode one frame.
+
+        Raises:
+            ValueError: Not JSON. RecursionError: absurdly deep nesting.
+        """
+        return self._decoder.decode(text)
+
+
+def decode_frame(text: str, on_nonfinite: Callable[[], None] | None = None) -> Any:
+    """Decode one frame with a fresh :class:`FrameDecoder`; ``on_nonfinite`` is called once
+    when the frame held NaN, Infinity or an overflowing number.
+
+    Raises:
+        ValueError: Not JSON. RecursionError: absurdly deep nesting.
+    """
+    decoder = FrameDecoder()
+    frame = decoder.decode(text)
+    if decoder.nonfinite and on_nonfinite is not None:
+        on_nonfinite()
+    return frame
+
+
+def redact(frame: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a deep copy of ``frame`` with every ``token``/``Authorization`` value as ``***``.
+
+    Keys are matched case-insensitively at any depth, including inside lists (the rule lives
+    in ``_redact.py``).
+    """
+    result: dict[str, Any] = redact_keys(frame, _REDACTED)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+
+def _cattrs_error(exc: BaseException, base: str) -> tuple[str, str]:
+    """The first failure cattrs reports in ``exc``: its dotted path (under ``base``) and why.
+
+    cattrs' own :func:`cattrs.transform_error` walks the error group; its paths read
+    ``.data.actual_p1`` / ``[0].tariff`` and become ``data.actual_p1`` / ``[0].tariff``.
+    """
+    reports = cattrs.transform_error(exc, path=base, format_exception=_describe_for_cattrs)
+    if not reports:  # pragma: no cover - a validation error always has a leaf
+        return base, _describe(exc)
+    message, _, path = reports[0].rpartition(" @ ")
+    return path.lstrip("."), message
+
+
+def _describe_for_cattrs(exc: BaseException, _type: type | None) -> str:
+    return _describe(exc)
+
+
+@contextmanager
+def _guard(frame: object, what: str) -> Iterator[None]:
+    """Turn any failure inside the block into a ResponseValidationError."""
+    try:
+        yield
+    except ResponseValidationError:
+        raise
+    except values.FieldError as exc:
+        raise _validation_error(frame, what, exc.path, exc.message) from None
+    except cattrs_errors.BaseValidationError as exc:
+        path, message = _cattrs_error(exc, "")
+        raise _validation_error(frame, what, path or None, message) from None
+    except Exception as exc:  # defensive: nothing else may escape
+        raise _validation_error(frame, what, None, _describe(exc)) from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, values.FieldError):
+        return exc.message
+    if isinstance(exc, KeyError):
+        return "required field is missing"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _validation_error(
+    frame: object, what: str, path: str | None, message: str
+) -> ResponseValidationError:
+    name = frame.get("object") if isinstance(frame, Mapping) else None
+    object_name = name if isinstance(name, str) else None
+    raw = redact(frame) if isinstance(frame, Mapping) else None
+    where = f" field {path!r}" if path else ""
+    return ResponseValidationError(
+        f"invalid {object_name or what} frame:{where} {message}",
+        object_name=object_name,
+        field=path,
+        raw=raw,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Strict structure hooks for the cattrs converter
+# --------------------------------------------------------------------------------------
+
+
+def _make_converter() -> cattrs.Converter:
+    """Build the converter (one per WireConverter; hooks are registered once)."""
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+    conv.register_structure_hook(str, values.s_str)
+    conv.register_structure_hook(float, values.s_float)
+    conv.register_structure_hook(int, values.s_int)
+    conv.register_structure_hook(bool, values.s_bool)
+    conv.register_structure_hook(bool | int | None, values.s_setting_value)
+    # Direct hooks for optional scalars and nested models: cattrs' generic Optional dispatch
+    # (_structure_optional) costs ~1 us per field, about half of a CH_STATUS conversion.
+    for scalar, scalar_hook in (
+        (str, values.s_str),
+        (float, values.s_float),
+        (int, values.s_int),
+        (bool, values.s_bool),
+    ):
+        conv.register_structure_hook(scalar | None, _optional(scalar_hook, scalar))
+    conv.register_structure_hook(Activity, values.s_activity)
+    conv.register_structure_hook(VehicleStatus, values.s_vehicle_status)
+    # Optional temporal fields: "" means "not set", so the hook sees None and "" too.
+    conv.register_structure_hook(_dt.datetime | None, values.s_datetime)
+    conv.register_structure_hook(_dt.date | None, values.s_date)
+    conv.register_structure_hook(_dt.time | None, values.s_time)
+
+    setting_fn = conv.get_structure_hook(Setting)
+
+    def structure_setting(value: object, cls: type) -> Setting:
+        # A plain boolean is the documented (older) form of a wrapped setting.
+        if isinstance(value, bool):
+            return Setting(value=value, permission=None)
+        setting: Setting = setting_fn(value, cls)
+        return setting
+
+    conv.register_structure_hook(Setting, structure_setting)
+    profile_fn = conv.get_structure_hook(ChargingProfile)
+
+    def structure_profile(value: object, cls: type) -> ChargingProfile:
+        # Plain boolean (documented), {value} (fixtures) or {value, permission, start_time,
+        # end_time, days | selected_days} (recorded fixtures).
+        if isinstance(value, bool):
+            return ChargingProfile(value=value)
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object or a boolean, got {values.type_name(value)}")
+        data = dict(value)
+        days = data.pop("days", None)
+        selected = data.pop("selected_days", None)
+        data["days"] = values.day_numbers(days if days is not None else selected)
+        if data.get("value") is not None:
+            data["value"] = values.flag(data["value"], "value")
+        profile: ChargingProfile = profile_fn(data, cls)
+        return profile
+
+    conv.register_structure_hook(ChargingProfile, structure_profile)
+    for nested in (Setting, ChargeCard, Tariff, ChargingProfile):
+        conv.register_structure_hook(
+            nested | None, _optional(conv.get_structure_hook(nested), nested)
+        )
+    return conv
+
+
+def _optional(hook: Callable[[Any, type], Any], cls: type) -> Callable[[Any, type], Any]:
+    def structure_optional(value: object, _: type) -> Any:
+        return None if value is None else hook(value, cls)
+
+    return structure_optional
+
+
+# --------------------------------------------------------------------------------------
+# The converter
+# --------------------------------------------------------------------------------------
+
+
+class WireConverter:
+    """Converts server frames into models for one client.
+
+    It remembers, per charge point, whether smart charging is on (learned from
+    :meth:`charge_points` and :meth:`ch_settings`) to compute
+    ``ChStatus.current_left``. Instances are independent and thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._conv = _make_converter()
+        self._smart_charging: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._logged_shapes: set[tuple[str, str]] = set()
+        hook = self._conv.get_structure_hook
+        self._to_charge_point: Callable[[Any, type], ChargePoint] = hook(ChargePoint)
+        self._to_charge_card: Callable[[Any, type], ChargeCard] = hook(ChargeCard)
+        self._to_ch_status: Callable[[Any, type], ChStatus] = hook(ChStatus)
+        self._to_ch_settings: Callable[[Any, type], ChSettings] = hook(ChSettings)
+        self._to_grid_status: Callable[[Any, type], GridStatus] = hook(GridStatus)
+        self._to_grid_current: Callable[[Any, type], GridCurrent] = hook(GridCurrent)
+        self._to_account: Callable[[Any, type], Account] = hook(Account)
+        self._to_schedule: Callable[[Any, type], OverrideSchedule] = hook(OverrideSchedule)
+
+    # -- smart-charging knowledge ---------------------------------------------------
+
+    def smart_charging(self, evse_id: str) -> bool | None:
+        """Return what this converter last saw of ``evse_id``'s smart charging, or None."""
+        with self._lock:
+            return self._smart_charging.get(evse_id)
+
+    def _record_smart_charging(self, evse_id: str, value: bool | None) -> None:
+        if value is not None:
+            with self._lock:
+                self._smart_charging[evse_id] = value
+
+    # -- structuring helpers --------------------------------------------------------
+
+    @staticmethod
+    def _structure(
+        fn: Callable[[Any, type], _T], data: Mapping[str, Any], cls: type, base: str
+    ) -> _T:
+        """Run a generated structure function, prefixing error paths with ``base``."""
+        try:
+            return fn(data, cls)
+        except cattrs_errors.BaseValidationError as exc:
+            raise values.FieldError(*_cattrs_error(exc, base)) from None
+        except (TypeError, ValueError) as exc:
+            raise values.FieldError(base, _describe(exc)) from None
+
+    def _lenient(
+        self, fn: Callable[[Any, type], _T], data: dict[str, Any], cls: type, base: str
+    ) -> _T:
+        """Structure ``data``; a non-essential field in an unknown shape becomes None.
+
+        Its raw value goes to the model's ``unparsed`` dict and is logged once per
+        (model, field) by this converter; an essential field still fails the call
+        (docs/PROTOCOL.md OP-10).
+        """
+        essential = _ESSENTIAL.get(cls.__name__, frozenset())
+        unparsed: dict[str, Any] = {}
+        data.pop("unparsed", None)
+        for _ in range(len(data) + 1):
+            try:
+                result = fn(data, cls)
+                break
+            except cattrs_errors.BaseValidationError as exc:
+                path, why = _cattrs_error(exc, "")
+                top = path.split(".", 1)[0].split("[", 1)[0]
+                if not top or top in essential or data.get(top) is None:
+                    raise values.FieldError(_cattrs_error(exc, base)[0], why) from None
+                unparsed[top] = data[top]
+                data[top] = None
+                self._log_shape_once(cls.__name__, top, why)
+            except (TypeError, ValueError) as exc:
+                raise values.FieldError(base, _describe(exc)) from None
+        else:  # pragma: no cover - every pass clears one field
+            raise values.FieldError(base, "too many invalid fields")
+        if unparsed:
+            result = attrs.evolve(result, unparsed=unparsed)  # type: ignore[misc]
+        return result
+
+    def _log_shape_once(self, model: str, field: str, why: str) -> None:
+        with self._lock:
+            if (model, field) in self._logged_shapes:
+                return
+            self._logged_shapes.add((model, field))
+        logger.warning(
+            "%s.%s arrived in a shape this version does not know (%s); it is None and its "
+            "raw value is in .unparsed (please report it, see docs/PROTOCOL.md OP-10)",
+            model,
+            field,
+            why,
+        )
+
+    @staticmethod
+    def _unwrap_flags(raw: Mapping[str, Any], data: dict[str, Any], path: str) -> None:
+        """Plain or wrapped booleans for the fields seen both ways (OP-10)."""
+        for key in _FLAG_FIELDS:
+            value = raw.get(key)
+            if isinstance(value, Mapping) and "value" in value:
+                # An unknown wrapped value is left as sent: the lenient pass keeps it.
+                with suppress(values.FieldError):
+                    data[key] = values.flag(value, values.join(path, key))
+
+    @staticmethod
+    def _flatten_location(raw: Mapping[str, Any], data: dict[str, Any], path: str) -> None:
+        location = raw.get("location")
+        if isinstance(location, Mapping):
+            for key in _LOCATION_KEYS:
+                if data.get(key) is None and key in location:
+                    data[key] = location[key]
+        elif location is not None:
+            values.optional_mapping(location, values.join(path, "location"))
+        number = values.whole(data.get("housenumber"))
+        if number is not None:
+            data["housenumber"] = str(number)
+
+    # -- charge points --------------------------------------------------------------
+
+    def charge_points(self, frame: Mapping[str, Any]) -> list[ChargePoint]:
+        """Convert CHARGE_POINTS; also record each charge point's smart charging."""
+        with _guard(frame, "CHARGE_POINTS"):
+            items = values.list_of(values.mapping(frame, "$").get("data"), "data")
+            points = [self._charge_point(item, f"data[{i}]") for i, item in enumerate(items)]
+        for point in points:
+            self._record_smart_charging(point.evse_id, point.smart_charging)
+        return points
+
+    def _charge_point(self, item: object, path: str) -> ChargePoint:
+        raw = values.mapping(item, path)
+        data = dict(raw)
+        data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
+        data["plug_and_charge"] = values.flag(
+            raw.get("plug_and_charge"), values.join(path, "plug_and_charge")
+        )
+        data["linked_charge_cards_only"] = self._linked_only(raw, path)
+        if raw.get("plug_and_charge_card") is None:
+            data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
+        self._unwrap_flags(raw, data, path)
+        self._flatten_location(raw, data, path)
+        return self._lenient(self._to_charge_point, data, ChargePoint, path)
+
+    @staticmethod
+    def _linked_only(raw: Mapping[str, Any], path: str) -> bool | None:
+        """``linked_charge_cards_only`` as sent, else ``not public_charging.value``."""
+        if raw.get("linked_charge_cards_only") is not None:
+            return values.flag(
+                raw["linked_charge_cards_only"], values.join(path, "linked_charge_cards_only")
+            )
+        public = values.flag(raw.get("public_charging"), values.join(path, "public_charging"))
+        return None if public is None else not public
+
+    # -- charge cards ---------------------------------------------------------------
+
+    def charge_cards(self, frame: Mapping[str, Any]) -> list[ChargeCard]:
+        """Convert CHARGE_CARDS (the list is under ``cards``)."""
+        with _guard(frame, "CHARGE_CARDS"):
+            items = values.list_of(values.mapping(frame, "$").get("cards"), "cards")
+            return [
+                self._structure(
+                    self._to_charge_card,
+                    values.mapping(card, f"cards[{i}]"),
+                    ChargeCard,
+                    f"cards[{i}]",
+                )
+                for i, card in enumerate(items)
+            ]
+
+    # -- status and settings --------------------------------------------------------
+
+    def ch_status(self, frame: Mapping[str, Any]) -> ChStatus:
+        """Convert CH_STATUS, computing the averages, ``total_kw`` and ``current_left``."""
+        with _guard(frame, "CH_STATUS"):
+            raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
+            evse_id = values.text(frame.get("evse_id"), "evse_id") or values.text(
+                raw.get("evse_id"), "data.evse_id"
+            )
+            if not evse_id:
+                values.fail("evse_id", "missing: neither evse_id nor data.evse_id is set")
+            currents = [
+                values.number(raw.get(f"actual_p{i}"), f"data.actual_p{i}") for i in (1, 2, 3)
+            ]
+            volts = [values.number(raw.get(f"actual_v{i}"), f"data.actual_v{i}") for i in (1, 2, 3)]
+            max_usage = values.number(raw.get("max_usage"), "data.max_usage")
+            smart_max = values.number(
+                raw.get("smartcharging_max_usage"), "data.smartcharging_max_usage"
+            )
+            letter = raw.get("vehicle_status")
+
+            avg_current = values.phase_average(currents)
+            limit = smart_max if self.smart_charging(evse_id) else max_usage
+            data = dict(raw)
+            data["evse_id"] = evse_id
+            data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
+            data["vehicle_status"] = letter
+            data["vehicle_status_raw"] = letter if isinstance(letter, str) else None
+            data["avg_voltage"] = values.phase_average(volts)
+            data["avg_current"] = avg_current
+            data["total_kw"] = round(
+                sum((v or 0.0) * (a or 0.0) for v, a in zip(volts, currents, strict=True)) / 1000, 2
+            )
+            data["current_left"] = None if limit is None else round(limit - avg_current, 1)
+            return self._lenient(self._to_ch_status, data, ChStatus, "data")
+
+    def ch_settings(self, frame: Mapping[str, Any]) -> ChSettings:
+        """Convert CH_SETTINGS; also record the charge point's smart charging."""
+        with _guard(frame, "CH_SETTINGS"):
+            raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
+            # The same rule as the router (top level first), so a frame is never routed by
+            # one id and converted with another (docs/PROTOCOL.md OP-7).
+            evse_id = values.text(frame.get("evse_id"), "evse_id") or values.text(
+                raw.get("evse_id"), "data.evse_id"
+            )
+            if not evse_id:
+                values.fail("data.evse_id", "missing: neither evse_id nor data.evse_id is set")
+            data = dict(raw)
+            data["evse_id"] = evse_id
+            data["plug_and_charge"] = values.flag(
+                raw.get("plug_and_charge"), "data.plug_and_charge"
+            )
+            data["linked_charge_cards_only"] = self._linked_only(raw, "data")
+            if raw.get("plug_and_charge_card") is None:
+                data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
+            self._unwrap_flags(raw, data, "data")
+            self._flatten_location(raw, data, "data")
+            settings = self._lenient(self._to_ch_settings, data, ChSettings, "data")
+        self._record_smart_charging(settings.evse_id, settings.smart_charging)
+        return settings
+
+    # -- grid -------------------------------------------------------------------------
+
+    @staticmethod
+    def _grid_fields(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
+        phases = [
+            values.number(raw.get(f"grid_actual_p{i}"), where(f"grid_actual_p{i}"))
+            for i in (1, 2, 3)
+        ]
+        present = [p for p in phases if p is not None]
+        return {
+            "grid_avg_current": values.phase_average(phases),
+            "grid_max_current": max(present) if present else 0.0,
+        }
+
+    def grid_status(self, frame: Mapping[str, Any], evse_id: str | None = None) -> GridStatus:
+        """Convert GRID_STATUS.
+
+        Args:
+            frame: The frame.
+            evse_id: The charge point it was requested for; when None (a push) the id in
+                ``data.id`` (``GRID-<evse_id>``), which may name another charge point on the
+                same grid (docs/PROTOCOL.md OP-2), is used.
+        """
+        with _guard(frame, "GRID_STATUS"):
+            raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
+            grid_id = raw.get("id")
+            evse_id = evse_id or evse_id_of(frame)
+            if not evse_id:
+                values.fail("data.id", "missing: expected 'GRID-<evse_id>'")
+            data = {
+                **raw,
+                **self._grid_fields(raw, lambda key: values.join("data", key)),
+                "evse_id": evse_id,
+                "grid_id": grid_id if isinstance(grid_id, str) else None,
+            }
+            return self._structure(self._to_grid_status, data, GridStatus, "data")
+
+    def grid_current(self, frame: Mapping[str, Any]) -> GridCurrent:
+        """Convert the pushed GRID_CURRENT (flat; a ``data`` dict is accepted too)."""
+        with _guard(frame, "GRID_CURRENT"):
+            raw: Mapping[str, Any] = values.mapping(frame, "$")
+            nested = raw.get("data")
+            inner: Mapping[str, Any] = nested if isinstance(nested, Mapping) else {}
+            raw = {**raw, **inner}
+
+            def where(key: str) -> str:  # a field read from ``data`` is named with it
+                return values.join("data", key) if key in inner else key
+
+            data = {**raw, **self._grid_fields(raw, where), "evse_id": evse_id_of(frame)}
+            try:
+                return self._structure(self._to_grid_current, data, GridCurrent, "")
+            except values.FieldError as exc:
+                top = exc.path.split(".", 1)[0].split("[", 1)[0]
+                raise values.FieldError(where(top) + exc.path[len(top) :], exc.message) from None
+
+    # -- results ----------------------------------------------------------------------
+
+    def setting_result(
+        self, frame: Mapping[str, Any], requested: bool | None = None
+    ) -> SettingResult:
+        """Convert STATUS_SET_PLUG_AND_CHARGE / STATUS_SET_PUBLIC_CHARGING.
+
+        The public-charging result is reported as ``linked_charge_cards_only`` with
+        the value inverted. ``result`` may be ``{}`` or absent (docs/PROTOCOL.md OP-4):
+        the value is then the ``requested`` wire value.
+        """
+        with _guard(frame, "setting result"):
+            values.mapping(frame, "$")
+            name = frame.get("object")
+            if name not in _SETTING_OBJECTS:
+                values.fail("object", f"not a setting result: {name!r}")
+            setting, invert = _SETTING_OBJECTS[name]
+            result = values.optional_mapping(frame.get("result"), "result") or {}
+            text = values.text(result.get("setting"), "result.setting")
+            error = values.error_text(frame.get("error"), "error")
+            on: bool | None = requested
+            if text is not None:
+                on = "true" in text.lower()
+            return SettingResult(
+                evse_id=evse_id_of(frame),
+                setting=setting,
+                value=None if on is None else ((not on) if invert else on),
+                success=self._success(frame, error),
+                error=error,
+            )
+
+    @staticmethod
+    def _success(frame: Mapping[str, Any], error: str | None) -> bool:
+        """``success`` if the frame has it, else whether ``error`` is empty."""
+        success = frame.get("success")
+        if success is None:
+            return error is None
+        if not isinstance(success, bool):
+            values.fail("success", f"expected a boolean, got {values.type_name(success)}")
+        return success
+
+    def action_result(self, frame: Mapping[str, Any]) -> ActionResult:
+        """Convert ``RECEIVED_<CMD>`` / ``STATUS_<CMD>`` / ``<CMD>`` replies."""
+        with _guard(frame, "action result"):
+            values.mapping(frame, "$")
+            name = values.text(frame.get("object"), "object")
+            if not name:
+                values.fail("object", "missing")
+            command = name
+            for prefix in _ACTION_PREFIXES:
+                if command.startswith(prefix):
+                    command = command[len(prefix) :]
+                    break
+            error = values.error_text(frame.get("error"), "error")
+            return ActionResult(
+                evse_id=evse_id_of(frame),
+                command=command,
+                success=self._success(frame, error),
+                error=error,
+                outcome=ActionOutcome.CONFIRMED,
+                detail=name,
+            )
+
+    # -- override schedules -----------------------------------------------------------
+
+    def override_schedules(self, frame: Mapping[str, Any]) -> list[OverrideSchedule]:
+        """Convert LIST_OVERRIDE_CURRENT (``data`` list, or the documented ``result`` list)."""
+        with _guard(frame, "LIST_OVERRIDE_CURRENT"):
+            values.mapping(frame, "$")
+            key = "data" if frame.get("data") is not None else "result"
+            items = values.list_of(frame.get(key), key)
+            return [self._schedule(item, f"{key}[{i}]") for i, item in enumerate(items)]
+
+    def override_schedule(self, frame: Mapping[str, Any]) -> OverrideSchedule:
+        """Convert POST_SET_OVERRIDE_CURRENT / POST_EDIT_OVERRIDE_CURRENT (one schedule)."""
+        with _guard(frame, "override schedule"):
+            values.mapping(frame, "$")
+            key = "data" if frame.get("data") is not None else "result"
+            return self._schedule(frame.get(key), key)
+
+    def _schedule(self, item: object, path: str) -> OverrideSchedule:
+        raw = values.mapping(item, path)
+        schedule_id = raw.get("schedule_id")
+        whole = values.whole(schedule_id)
+        if whole is not None:
+            schedule_id = whole  # 7.0 -> "7"
+        if isinstance(schedule_id, bool) or not isinstance(schedule_id, str | int):
+            values.fail(
+                values.join(path, "schedule_id"),
+                f"expected a string or integer, got {values.type_name(schedule_id)}",
+            )
+        points = raw.get("charge_points")
+        if points is None:
+            single = values.text(raw.get("chargepoint_id"), values.join(path, "chargepoint_id"))
+            points = [single] if single else []
+        both = raw.get("days_of_week")
+        start = raw.get("override_start_days", both)
+        stop = raw.get("override_end_days", raw.get("override_stop_days", both))
+        data = dict(raw)
+        data["schedule_id"] = str(schedule_id)
+        data["charge_points"] = points
+        data["start_days"] = values.days(start, values.join(path, "override_start_days"))
+        data["stop_days"] = values.days(stop, values.join(path, "override_end_days"))
+        return self._structure(self._to_schedule, data, OverrideSchedule, path)
+
+    # -- account, token, error --------------------------------------------------------
+
+    def account(self, frame: Mapping[str, Any]) -> Account:
+        """Convert ACCOUNT."""
+        with _guard(frame, "ACCOUNT"):
+            return self._structure(self._to_account, values.mapping(frame, "$"), Account, "")
+
+    def token_status(self, frame: Mapping[str, Any]) -> TokenStatus:
+        """Convert STATUS_API_TOKEN (the token stays out of repr and error messages)."""
+        with _guard(frame, "STATUS_API_TOKEN"):
+            values.mapping(frame, "$")
+            error = values.error_text(frame.get("error"), "error")
+            customer = frame.get("customer_id")
+            whole = values.whole(customer)
+            if whole is not None:
+                customer = str(whole)  # 1 and 1.0 -> "1"
+            token = frame.get("token")
+            if token is not None and not isinstance(token, str):
+                values.fail("token", f"expected a string, got {values.type_name(token)}")
+            success = frame.get("success")
+            if success is None:
+                success = error is None and bool(token)
+            elif not isinstance(success, bool):
+                values.fail("success", f"expected a boolean, got {values.type_name(success)}")
+            return TokenStatus(
+                success=success,
+                customer_id=values.text(customer, "customer_id"),
+                token=token or None,
+                error=error,
+            )
+
+    def server_error(self, frame: Mapping[str, Any]) -> ServerError:
+        """Convert ERROR (``error`` is the numeric code, ``message`` its text)."""
+        with _guard(frame, "ERROR"):
+            values.mapping(frame, "$")
+            code = frame.get("error")
+            whole = error_code_of(code)  # "42" and 42.0 -> 42
+            if code is not None and whole is None:
+                values.fail("error", f"expected an integer code, got {values.type_name(code)}")
+            message = values.text(frame.get("message"), "message")
+            return ServerError(code=whole, message=message or "")
+
+    #: How each model of ``_events.EVENT_MODELS`` is made from its pushed frame.
+    _event_converters: Mapping[type, Callable[[WireConverter, Mapping[str, Any]], Any]] = {
+        ChStatus: ch_status,
+        ChSettings: ch_settings,
+        GridCurrent: grid_current,
+        GridStatus: grid_status,
+        ChargePoint: charge_points,
+    }
+
+    def server_exception(self, frame: Mapping[str, Any]) -> BlueCurrentError:
+        """The exception an ERROR frame stands for (``_wire.error_for_code``).
+
+        Returns:
+            The mapped exception, or the :class:`ResponseValidationError` of a malformed
+            ERROR frame (returned, not raised).
+        """
+        try:
+            server_error = self.server_error(frame)
+        except ResponseValidationError as exc:
+            return exc
+        return error_for_code(server_error.code, server_error.message)
+
+    # -- pushes -----------------------------------------------------------------------
+
+    def event(
+        self, frame: Mapping[str, Any]
+    ) -> ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint] | RawEvent:
+        """Convert a pushed frame: a model when its object has one, else a RawEvent."""
+        with _guard(frame, "event"):
+            name = values.text(values.mapping(frame, "$").get("object"), "object")
+            if not name:
+                values.fail("object", "missing")
+        model = EVENT_MODELS.get(name)
+        if model is not None:
+            converted: ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint]
+            converted = self._event_converters[model](self, frame)
+            return converted
+        return RawEvent(object_name=name, raw=redact(frame))
