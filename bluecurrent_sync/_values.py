@@ -186,6 +186,8 @@ def list_of(value: object, path: str) -> list[Any]:
 
 
 def number(value: object, path: str) -> float | None:
+    if type(value) is float:  # the common case first: a JSON number with a fraction
+        return value
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -286,7 +288,10 @@ def day_numbers(value: object) -> list[int] | None:
 
 
 # The cattrs structure hooks: the readers above, for a field cattrs reaches (the path is
-# cattrs' own, so the readers get none). Required fields refuse null.
+# cattrs' own, so the readers get none). Required fields refuse null. Each hook returns the
+# common wire type (``type(value) is ...``) at once and leaves everything else to the
+# validating reader; the ``s_optional_*`` hooks are the same for ``X | None`` fields (one
+# call per field instead of a None check wrapped around the required hook).
 
 
 def _present(value: object, what: str) -> None:
@@ -295,23 +300,55 @@ def _present(value: object, what: str) -> None:
 
 
 def s_str(value: object, _: type) -> str:
+    if type(value) is str:
+        return value
     _present(value, "a string")
     return str(text(value, ""))
 
 
 def s_float(value: object, _: type) -> float:
+    if type(value) is float:
+        return value or 0.0  # as the reader path below: -0.0 reads as 0.0
     _present(value, "a number")
     return float(number(value, "") or 0.0)
 
 
 def s_int(value: object, _: type) -> int:
+    if type(value) is int:
+        return value
     _present(value, "an integer")
     return int(integer(value, "") or 0)
 
 
 def s_bool(value: object, _: type) -> bool:
+    if type(value) is bool:
+        return value
     _present(value, "a boolean")
     return bool(boolean(value, ""))
+
+
+def s_optional_str(value: object, cls: type) -> str | None:
+    if type(value) is str:
+        return value
+    return None if value is None else s_str(value, cls)
+
+
+def s_optional_float(value: object, cls: type) -> float | None:
+    if type(value) is float:
+        return value or 0.0  # as s_float
+    return None if value is None else s_float(value, cls)
+
+
+def s_optional_int(value: object, cls: type) -> int | None:
+    if type(value) is int:
+        return value
+    return None if value is None else s_int(value, cls)
+
+
+def s_optional_bool(value: object, cls: type) -> bool | None:
+    if type(value) is bool:
+        return value
+    return None if value is None else s_bool(value, cls)
 
 
 def s_setting_value(value: object, _: type) -> bool | int | None:
