@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
@@ -313,18 +313,6 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
     return conv
 
 
-@attrs.frozen
-class _Structurer(Generic[_T]):
-    """A model's two generated structure functions (see :func:`_make_converter`).
-
-    ``lean`` runs first; only when it fails does ``detailed`` run, to name the field.
-    """
-
-    cls: type[_T]
-    lean: Callable[[Any, type], _T]
-    detailed: Callable[[Any, type], _T]
-
-
 def _optional(hook: Callable[[Any, type], Any], cls: type) -> Callable[[Any, type], Any]:
     def structure_optional(value: object, _: type) -> Any:
         return None if value is None else hook(value, cls)
@@ -346,24 +334,29 @@ class WireConverter:
     """
 
     def __init__(self) -> None:
-        self._conv = _make_converter(detailed=True)
-        self._lean_conv = _make_converter(detailed=False)
+        self._conv = _make_converter(detailed=False)
+        self._detailed_conv: cattrs.Converter | None = None  # made on the first failure
+        self._detailed_lock = threading.Lock()
         self._smart_charging: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._logged_shapes: set[tuple[str, str]] = set()
-        self._to_charge_point = self._structurer(ChargePoint)
-        self._to_charge_card = self._structurer(ChargeCard)
-        self._to_ch_status = self._structurer(ChStatus)
-        self._to_ch_settings = self._structurer(ChSettings)
-        self._to_grid_status = self._structurer(GridStatus)
-        self._to_grid_current = self._structurer(GridCurrent)
-        self._to_account = self._structurer(Account)
-        self._to_schedule = self._structurer(OverrideSchedule)
+        hook = self._conv.get_structure_hook
+        self._to_charge_point: Callable[[Any, type], ChargePoint] = hook(ChargePoint)
+        self._to_charge_card: Callable[[Any, type], ChargeCard] = hook(ChargeCard)
+        self._to_ch_status: Callable[[Any, type], ChStatus] = hook(ChStatus)
+        self._to_ch_settings: Callable[[Any, type], ChSettings] = hook(ChSettings)
+        self._to_grid_status: Callable[[Any, type], GridStatus] = hook(GridStatus)
+        self._to_grid_current: Callable[[Any, type], GridCurrent] = hook(GridCurrent)
+        self._to_account: Callable[[Any, type], Account] = hook(Account)
+        self._to_schedule: Callable[[Any, type], OverrideSchedule] = hook(OverrideSchedule)
 
-    def _structurer(self, cls: type[_T]) -> _Structurer[_T]:
-        return _Structurer(
-            cls, self._lean_conv.get_structure_hook(cls), self._conv.get_structure_hook(cls)
-        )
+    def _detailed(self, cls: type[_T]) -> Callable[[Any, type], _T]:
+        """``cls``'s detailed structure function: the same result, and failures named."""
+        with self._detailed_lock:
+            if self._detailed_conv is None:
+                self._detailed_conv = _make_converter(detailed=True)
+            hook: Callable[[Any, type], _T] = self._detailed_conv.get_structure_hook(cls)
+        return hook
 
     # -- smart-charging knowledge ---------------------------------------------------
 
@@ -379,24 +372,26 @@ class WireConverter:
 
     # -- structuring helpers --------------------------------------------------------
 
-    @staticmethod
-    def _structure(to: _Structurer[_T], data: Mapping[str, Any], base: str) -> _T:
-        """Structure ``data`` into ``to.cls``, prefixing error paths with ``base``."""
+    def _structure(
+        self, fn: Callable[[Any, type], _T], data: Mapping[str, Any], cls: type[_T], base: str
+    ) -> _T:
+        """Structure ``data`` with ``fn``, prefixing error paths with ``base``."""
         try:
-            return to.lean(data, to.cls)
+            return fn(data, cls)
         except Exception:  # the lean function does not say where: ask the detailed one
-            return WireConverter._structure_detailed(to, data, base)
+            return self._structure_detailed(data, cls, base)
 
-    @staticmethod
-    def _structure_detailed(to: _Structurer[_T], data: Mapping[str, Any], base: str) -> _T:
+    def _structure_detailed(self, data: Mapping[str, Any], cls: type[_T], base: str) -> _T:
         try:
-            return to.detailed(data, to.cls)
+            return self._detailed(cls)(data, cls)
         except cattrs_errors.BaseValidationError as exc:
             raise values.FieldError(*_cattrs_error(exc, base)) from None
         except (TypeError, ValueError) as exc:
             raise values.FieldError(base, _describe(exc)) from None
 
-    def _lenient(self, to: _Structurer[_T], data: dict[str, Any], base: str) -> _T:
+    def _lenient(
+        self, fn: Callable[[Any, type], _T], data: dict[str, Any], cls: type[_T], base: str
+    ) -> _T:
         """Structure ``data``; a non-essential field in an unknown shape becomes None.
 
         Its raw value goes to the model's ``unparsed`` dict and is logged once per
@@ -405,17 +400,17 @@ class WireConverter:
         """
         data.pop("unparsed", None)
         try:
-            return to.lean(data, to.cls)
+            return fn(data, cls)
         except Exception:  # the lean function does not say where: ask the detailed one
-            return self._lenient_detailed(to, data, base)
+            return self._lenient_detailed(data, cls, base)
 
-    def _lenient_detailed(self, to: _Structurer[_T], data: dict[str, Any], base: str) -> _T:
-        cls = to.cls
+    def _lenient_detailed(self, data: dict[str, Any], cls: type[_T], base: str) -> _T:
+        fn = self._detailed(cls)
         essential = _ESSENTIAL.get(cls.__name__, frozenset())
         unparsed: dict[str, Any] = {}
         for _ in range(len(data) + 1):
             try:
-                result = to.detailed(data, cls)
+                result = fn(data, cls)
                 break
             except cattrs_errors.BaseValidationError as exc:
                 path, why = _cattrs_error(exc, "")
@@ -492,7 +487,7 @@ class WireConverter:
             data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
         self._unwrap_flags(raw, data, path)
         self._flatten_location(raw, data, path)
-        return self._lenient(self._to_charge_point, data, path)
+        return self._lenient(self._to_charge_point, data, ChargePoint, path)
 
     @staticmethod
     def _linked_only(raw: Mapping[str, Any], path: str) -> bool | None:
@@ -512,7 +507,7 @@ class WireConverter:
         items = values.list_of(values.mapping(frame, "$").get("cards"), "cards")
         return [
             self._structure(
-                self._to_charge_card, values.mapping(card, f"cards[{i}]"), f"cards[{i}]"
+                self._to_charge_card, values.mapping(card, f"cards[{i}]"), ChargeCard, f"cards[{i}]"
             )
             for i, card in enumerate(items)
         ]
@@ -549,7 +544,7 @@ class WireConverter:
             sum((v or 0.0) * (a or 0.0) for v, a in zip(volts, currents, strict=True)) / 1000, 2
         )
         data["current_left"] = None if limit is None else round(limit - avg_current, 1)
-        return self._lenient(self._to_ch_status, data, "data")
+        return self._lenient(self._to_ch_status, data, ChStatus, "data")
 
     @_converts("CH_SETTINGS")
     def ch_settings(self, frame: Mapping[str, Any]) -> ChSettings:
@@ -570,7 +565,7 @@ class WireConverter:
             data["plug_and_charge_card"] = raw.get("plug_and_charge_charge_card")
         self._unwrap_flags(raw, data, "data")
         self._flatten_location(raw, data, "data")
-        settings = self._lenient(self._to_ch_settings, data, "data")
+        settings = self._lenient(self._to_ch_settings, data, ChSettings, "data")
         self._record_smart_charging(settings.evse_id, settings.smart_charging)
         return settings
 
@@ -609,7 +604,7 @@ class WireConverter:
             "evse_id": evse_id,
             "grid_id": grid_id if isinstance(grid_id, str) else None,
         }
-        return self._structure(self._to_grid_status, data, "data")
+        return self._structure(self._to_grid_status, data, GridStatus, "data")
 
     @_converts("GRID_CURRENT")
     def grid_current(self, frame: Mapping[str, Any]) -> GridCurrent:
@@ -624,7 +619,7 @@ class WireConverter:
 
         data = {**raw, **self._grid_fields(raw, where), "evse_id": evse_id_of(frame)}
         try:
-            return self._structure(self._to_grid_current, data, "")
+            return self._structure(self._to_grid_current, data, GridCurrent, "")
         except values.FieldError as exc:
             top = exc.path.split(".", 1)[0].split("[", 1)[0]
             raise values.FieldError(where(top) + exc.path[len(top) :], exc.message) from None
@@ -732,14 +727,14 @@ class WireConverter:
         data["charge_points"] = points
         data["start_days"] = values.days(start, values.join(path, "override_start_days"))
         data["stop_days"] = values.days(stop, values.join(path, "override_end_days"))
-        return self._structure(self._to_schedule, data, path)
+        return self._structure(self._to_schedule, data, OverrideSchedule, path)
 
     # -- account, token, error --------------------------------------------------------
 
     @_converts("ACCOUNT")
     def account(self, frame: Mapping[str, Any]) -> Account:
         """Convert ACCOUNT."""
-        return self._structure(self._to_account, values.mapping(frame, "$"), "")
+        return self._structure(self._to_account, values.mapping(frame, "$"), Account, "")
 
     @_converts("STATUS_API_TOKEN")
     def token_status(self, frame: Mapping[str, Any]) -> TokenStatus:
