@@ -96,6 +96,16 @@ _ESSENTIAL = {
     "ChSettings": frozenset({"evse_id", "plug_and_charge", "linked_charge_cards_only"}),
     "ChStatus": frozenset({"evse_id", "activity", "vehicle_status"}),
 }
+#: The CH_STATUS numbers its computed fields come from, with their paths, in reading order.
+_CH_STATUS_NUMBERS = tuple(
+    (key, f"data.{key}")
+    for key in (
+        *(f"actual_p{i}" for i in (1, 2, 3)),
+        *(f"actual_v{i}" for i in (1, 2, 3)),
+        "max_usage",
+        "smartcharging_max_usage",
+    )
+)
 _ACTION_PREFIXES = ("RECEIVED_", "STATUS_")
 _SETTING_OBJECTS = {
     "STATUS_SET_PLUG_AND_CHARGE": ("plug_and_charge", False),
@@ -523,14 +533,13 @@ class WireConverter:
         )
         if not evse_id:
             values.fail("evse_id", "missing: neither evse_id nor data.evse_id is set")
-        currents = [values.number(raw.get(f"actual_p{i}"), f"data.actual_p{i}") for i in (1, 2, 3)]
-        volts = [values.number(raw.get(f"actual_v{i}"), f"data.actual_v{i}") for i in (1, 2, 3)]
-        max_usage = values.number(raw.get("max_usage"), "data.max_usage")
-        smart_max = values.number(
-            raw.get("smartcharging_max_usage"), "data.smartcharging_max_usage"
-        )
+        # Read here for the computed fields; the structure function reads them again (fast).
+        p1, p2, p3, v1, v2, v3, max_usage, smart_max = [
+            values.number(raw.get(key), path) for key, path in _CH_STATUS_NUMBERS
+        ]
+        currents = [p1, p2, p3]
+        volts = [v1, v2, v3]
         letter = raw.get("vehicle_status")
-
         avg_current = values.phase_average(currents)
         limit = smart_max if self.smart_charging(evse_id) else max_usage
         data = dict(raw)
