@@ -19,7 +19,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
@@ -304,7 +303,7 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
         # end_time, days | selected_days} (recorded fixtures).
         if isinstance(value, bool):
             return ChargingProfile(value=value)
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise TypeError(f"expected an object or a boolean, got {values.type_name(value)}")
         data = dict(value)
         days = data.pop("days", None)
@@ -456,15 +455,16 @@ class WireConverter:
         """Plain or wrapped booleans for the fields seen both ways (OP-10)."""
         for key in _FLAG_FIELDS:
             value = raw.get(key)
-            if isinstance(value, Mapping) and "value" in value:
-                # An unknown wrapped value is left as sent: the lenient pass keeps it.
-                with suppress(values.FieldError):
+            if (type(value) is dict or isinstance(value, Mapping)) and "value" in value:
+                try:
                     data[key] = values.flag(value, values.join(path, key))
+                except values.FieldError:
+                    continue  # an unknown wrapped value is left as sent: the lenient pass keeps it
 
     @staticmethod
     def _flatten_location(raw: Mapping[str, Any], data: dict[str, Any], path: str) -> None:
         location = raw.get("location")
-        if isinstance(location, Mapping):
+        if type(location) is dict or isinstance(location, Mapping):
             for key in _LOCATION_KEYS:
                 if data.get(key) is None and key in location:
                     data[key] = location[key]
