@@ -110,6 +110,21 @@ class RawClient:
         self.ws.close()
 
 
+def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    """Run ``fn`` on a daemon thread (started); the list receives its result or exception."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
 def wait_until(
     condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition"
 ) -> None:

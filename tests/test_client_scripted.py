@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from conftest import in_thread, wait_until
 from scripted_server import (
     GOOD_TOKEN,
     ISSUED_TOKEN,
@@ -64,21 +64,6 @@ def client(make_client: Callable[..., Client]) -> Client:
 
 def _reader_alive() -> bool:
     return any(t.name == "bluecurrent-sync-reader" for t in threading.enumerate())
-
-
-def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    """Run ``fn`` in a thread; the list receives its result or exception."""
-    out: list[Any] = []
-
-    def run() -> None:
-        try:
-            out.append(fn())
-        except BaseException as exc:
-            out.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, out
 
 
 # -- handshake --------------------------------------------------------------------------

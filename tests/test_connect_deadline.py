@@ -11,12 +11,12 @@ import contextlib
 import select
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import wait_until
+from conftest import in_thread, wait_until
 from scripted_server import GOOD_TOKEN, ScriptedServer
 
 from bluecurrent_sync._transport import _Lookup
@@ -76,20 +76,6 @@ def full_listener() -> Iterator[int]:
     for filler in fillers:
         filler.close()
     listener.close()
-
-
-def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
-    out: list[Any] = []
-
-    def run() -> None:
-        try:
-            out.append(fn())
-        except BaseException as exc:
-            out.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, out
 
 
 def port_of(url: str) -> int:

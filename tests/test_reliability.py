@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import wait_until
+from conftest import in_thread, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scripted_server import (
@@ -628,21 +628,6 @@ def _quiet_client(url: str, **options: Any) -> Client:
     return Client(GOOD_TOKEN, url=url, **options)
 
 
-def _run_in_thread(target: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
-    """Run ``target`` on a daemon thread; the list receives its result or exception."""
-    outcome: list[object] = []
-
-    def run() -> None:
-        try:
-            outcome.append(target())
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
 @pytest.mark.timeout(30)
 def test_redirect_at_upgrade_is_refused_and_the_token_goes_nowhere() -> None:
     with ScriptedServer() as target:
@@ -673,7 +658,7 @@ def test_trickled_upgrade_answer_cannot_stretch_connect() -> None:
     with RawServer(trickle) as server:
         others = set(client_threads())
         client = _quiet_client(server.url, timeout=1.0)
-        thread, outcome = _run_in_thread(client.connect)
+        thread, outcome = in_thread(client.connect)
         thread.join(30)  # generous: the deadline is 1 s; the old transport never returned
         assert not thread.is_alive(), "connect() outlived its deadline"
         assert isinstance(outcome[0], ConnectionClosedError), outcome
@@ -692,7 +677,7 @@ def test_trickled_validation_reply_cannot_stretch_connect() -> None:
 
     with RawServer(trickle) as server:
         client = _quiet_client(server.url, timeout=1.0)
-        thread, outcome = _run_in_thread(client.connect)
+        thread, outcome = in_thread(client.connect)
         thread.join(30)
         assert not thread.is_alive(), "connect() outlived its deadline"
         assert isinstance(outcome[0], RequestTimeoutError), outcome
@@ -715,7 +700,7 @@ def test_pushes_before_the_hello_reply_end_the_wait_and_are_delivered() -> None:
         client = _quiet_client(server.url, timeout=2.0)
         seen = threading.Event()
         client.on("CH_STATUS", lambda _event: seen.set())
-        thread, outcome = _run_in_thread(client.connect)
+        thread, outcome = in_thread(client.connect)
         thread.join(30)
         endless.set()
         try:
@@ -735,7 +720,7 @@ def test_close_from_another_thread_interrupts_connect() -> None:
     with RawServer(trickle) as server:
         others = set(client_threads())
         client = _quiet_client(server.url, timeout=60.0)
-        thread, outcome = _run_in_thread(client.connect)
+        thread, outcome = in_thread(client.connect)
         server.wait_for_requests(1)
         client.close()
         thread.join(30)  # generous; the old transport waited out the drip (60 s)
@@ -996,7 +981,7 @@ def test_events_after_close_end_at_once() -> None:
     with ScriptedServer() as server:
         client = _quiet_client(server.url).connect()
         client.close()
-        thread, outcome = _run_in_thread(lambda: list(client.events()))
+        thread, outcome = in_thread(lambda: list(client.events()))
         thread.join(30)
         assert not thread.is_alive(), "events() after close() blocked"
         assert outcome == [[]]
