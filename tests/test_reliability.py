@@ -628,7 +628,7 @@ def _quiet_client(url: str, **options: Any) -> Client:
     return Client(GOOD_TOKEN, url=url, **options)
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(90)
 def test_redirect_at_upgrade_is_refused_and_the_token_goes_nowhere() -> None:
     with ScriptedServer() as target:
         location = target.url.replace("127.0.0.1", "localhost") + "?key=LOCATION-SECRET"
