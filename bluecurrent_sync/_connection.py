@@ -54,6 +54,7 @@ from urllib.parse import urlsplit
 from . import _protocol as proto
 from ._lazy import LazyModule
 from ._log import CONNECTION
+from ._proxy import Proxy
 from ._redact import Redactor
 from ._tap import ConnectionKind, TapSet
 from ._transport import (
@@ -61,6 +62,7 @@ from ._transport import (
     OP_PING,
     Deadline,
     ProtocolViolation,
+    ProxyRefused,
     UpgradeRefused,
     WebSocketStream,
     make_ssl_context,
@@ -204,6 +206,8 @@ class Connection:
             from its initial delay.
         already_connected_attempts: Consecutive "Already connected" refusals while
             reconnecting before giving up.
+        proxy: The HTTP proxy every connection tunnels through (None: direct); chosen by
+            the client (``_proxy.choose_proxy``).
     """
 
     def __init__(
@@ -228,8 +232,10 @@ class Connection:
         redactor: Redactor | None = None,
         stable_after: float = STABLE_AFTER,
         already_connected_attempts: int = ALREADY_CONNECTED_ATTEMPTS,
+        proxy: Proxy | None = None,
     ) -> None:
         self._api_token = api_token
+        self.proxy = proxy
         self._redactor = redactor if redactor is not None else Redactor(api_token)
         self._taps = taps if taps is not None else TapSet()
         self.ping_interval = ping_interval
@@ -490,6 +496,8 @@ class Connection:
         if self._stop.is_set():
             raise ConnectionClosedError("the client was closed while connecting")
         where = self._redactor.scrub(_display_url(self.url))
+        if self.proxy is not None:
+            where = f"{where} (via the proxy {self.proxy.display})"
         try:
             stream = open_websocket(
                 self.url,
@@ -499,7 +507,16 @@ class Connection:
                 max_frame_bytes=self.max_frame_bytes,
                 register=self._set_connecting,
                 cancelled=self._stop,
+                proxy=self.proxy,
             )
+        except ProxyRefused as exc:
+            assert self.proxy is not None
+            hint = {
+                407: " (proxy authentication required: check the user:password in the proxy URL)"
+            }.get(exc.status, "")
+            raise ConnectionClosedError(
+                f"proxy {self.proxy.display} refused the tunnel: HTTP {exc.status}{hint}"
+            ) from None
         except UpgradeRefused as exc:
             raise error_for_rejection(
                 exc.status, exc.headers.get(REJECT_REASON_HEADER, "")

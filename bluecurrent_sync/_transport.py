@@ -4,7 +4,10 @@
   :class:`Deadline`: every step gets only the time that is left, so neither a resolver that
   never answers, nor addresses that never accept, nor a server trickling its answer a byte at
   a time can stretch it. Every step can be cut short from another thread (``cancelled`` and
-  ``register``). Redirects are refused: a 3xx answer to the upgrade
+  ``register``). Through an HTTP proxy (``proxy=``), the TCP connection goes to the proxy
+  and a ``CONNECT`` tunnel to the server is asked for under the same deadline; TLS and the
+  upgrade then run through the tunnel, TLS verified against the server's name. Redirects are
+  refused: a 3xx answer to the upgrade
   raises :class:`UpgradeRefused` like any other refusal (the one place this is decided); the
   ``Location`` header is never followed nor shown.
 * :class:`WebSocketStream` reads frames straight from its own read-ahead buffer. The frame-size
@@ -34,6 +37,7 @@ from urllib.parse import urlsplit
 
 from ._lazy import LazyModule
 from ._log import CONNECTION
+from ._proxy import Proxy
 
 if TYPE_CHECKING:
     import ssl
@@ -46,6 +50,7 @@ __all__ = [
     "OP_TEXT",
     "Deadline",
     "ProtocolViolation",
+    "ProxyRefused",
     "UpgradeRefused",
     "WebSocketStream",
     "make_ssl_context",
@@ -111,6 +116,18 @@ class UpgradeRefused(Exception):
         super().__init__(f"HTTP {status}")
         self.status = status
         self.headers = headers
+
+
+class ProxyRefused(Exception):
+    """The proxy answered the ``CONNECT`` request with a status other than 2xx.
+
+    Attributes:
+        status: The HTTP status code (407: the proxy wants credentials, or refused them).
+    """
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
 
 
 class ProtocolViolation(Exception):
@@ -264,6 +281,7 @@ def open_websocket(
     max_frame_bytes: int,
     register: Callable[[socket.socket | None], None],
     cancelled: threading.Event | None = None,
+    proxy: Proxy | None = None,
 ) -> WebSocketStream:
     """Resolve, connect, do TLS for ``wss://`` and the HTTP upgrade, all before ``deadline``.
 
@@ -279,6 +297,9 @@ def open_websocket(
         cancelled: Once set (by another thread), the handshake ends with
             :class:`InterruptedError` at the next step; a wait for the resolver looks at it
             every 50 ms.
+        proxy: An HTTP proxy: the TCP connection goes to it, and a ``CONNECT`` tunnel to
+            the server is opened before TLS (verified against the server's name, not the
+            proxy's) and the upgrade. The server's name is resolved by the proxy.
 
     Returns:
         The open stream (socket timeout left at the deadline's remainder).
@@ -287,7 +308,9 @@ def open_websocket(
         TimeoutError: The deadline passed.
         InterruptedError: ``cancelled`` was set.
         UpgradeRefused: The server answered with another status than 101 (redirects included).
-        ProtocolViolation: The upgrade answer is not a valid websocket acceptance.
+        ProxyRefused: The proxy answered the ``CONNECT`` with another status than 2xx.
+        ProtocolViolation: The upgrade answer is not a valid websocket acceptance (or the
+            proxy's answer is not HTTP).
         OSError: A socket or TLS error (``ssl.SSLError`` is one).
     """
     parts = urlsplit(url)
@@ -295,9 +318,14 @@ def open_websocket(
     host = parts.hostname or ""
     port = parts.port or (443 if secure else 80)
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sock = _connect_tcp(host, port, deadline, register, cancelled)
+    if proxy is None:
+        sock = _connect_tcp(host, port, deadline, register, cancelled)
+    else:
+        sock = _connect_tcp(proxy.host, proxy.port, deadline, register, cancelled)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if proxy is not None:
+            _open_tunnel(sock, host, port, proxy, deadline)
         if secure:
             assert ssl_context is not None
             sock.settimeout(deadline.left())
@@ -323,7 +351,7 @@ def open_websocket(
         )
         sock.settimeout(deadline.left())
         sock.sendall(request.encode("latin-1"))  # sendall's timeout bounds the whole call
-        status, response_headers, rest = _read_upgrade_response(sock, deadline)
+        status, response_headers, rest = _read_response_head(sock, deadline, "the server")
         if status != 101:
             raise UpgradeRefused(status, response_headers)
         import hashlib  # here, not at import: it loads OpenSSL (import time of the package)
@@ -345,29 +373,66 @@ def open_websocket(
         raise
 
 
-def _read_upgrade_response(
-    sock: socket.socket, deadline: Deadline
+def _open_tunnel(
+    sock: socket.socket, host: str, port: int, proxy: Proxy, deadline: Deadline
+) -> None:
+    """Ask the proxy on ``sock`` for a tunnel to ``host:port``; return once it is open.
+
+    The answer is read with the upgrade answer's reader (size cap, every read bounded by
+    ``deadline``), so a proxy trickling or withholding it cannot stretch the connect.
+
+    Raises:
+        ProxyRefused: A status other than 2xx.
+        ProtocolViolation: Not an HTTP answer, too long, or bytes after it (nothing may
+            come from the server before the client speaks).
+    """
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+    authorization = proxy.authorization()
+    if authorization is not None:
+        lines.append(f"Proxy-Authorization: {authorization}")
+    request = "\r\n".join([*lines, "", ""])
+    sock.settimeout(deadline.left())
+    sock.sendall(request.encode("utf-8"))
+    status, _headers, rest = _read_response_head(sock, deadline, "the proxy")
+    if not 200 <= status < 300:
+        raise ProxyRefused(status)
+    if rest:
+        raise ProtocolViolation("the proxy sent bytes after its answer to CONNECT")
+    logger.debug("tunnel to %s open through the proxy %s", target, proxy.display)
+
+
+def _read_response_head(
+    sock: socket.socket, deadline: Deadline, who: str
 ) -> tuple[int, dict[str, str], bytes]:
-    """Read the status line and headers, each read bounded by what is left of ``deadline``."""
+    """Read the status line and headers, each read bounded by what is left of ``deadline``.
+
+    Args:
+        sock: The socket.
+        deadline: Bounds every read.
+        who: ``"the server"`` (the upgrade answer) or ``"the proxy"`` (its answer to
+            ``CONNECT``), for the error messages.
+    """
+    what = f"{who}'s upgrade answer" if who == "the server" else f"{who}'s answer to CONNECT"
     data = b""
     while True:
         end = data.find(b"\r\n\r\n")
         if end >= 0:
             break
         if len(data) > MAX_UPGRADE_RESPONSE:
-            raise ProtocolViolation("the server's upgrade answer is too long")
+            raise ProtocolViolation(f"{what} is too long")
         sock.settimeout(deadline.left())
         chunk = sock.recv(4096)
         if not chunk:
-            raise ConnectionResetError("the server closed the connection during the upgrade")
+            raise ConnectionResetError(f"{who} closed the connection before answering")
         data += chunk
     head, rest = data[:end], data[end + 4 :]
     if len(head) > MAX_UPGRADE_RESPONSE:
-        raise ProtocolViolation("the server's upgrade answer is too long")
+        raise ProtocolViolation(f"{what} is too long")
     lines = head.decode("latin-1").split("\r\n")
     fields = lines[0].split(" ", 2)
     if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
-        raise ProtocolViolation("the server's upgrade answer has no valid status line")
+        raise ProtocolViolation(f"{what} has no valid status line")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")

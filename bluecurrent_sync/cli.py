@@ -92,6 +92,11 @@ token:
   stays out of the process list). Generate an API token at https://my.bluecurrent.nl:
   settings, enable the advanced options, then Advanced > Generate API token.
 
+proxy:
+  Like curl, the client reads https_proxy (or all_proxy, and no_proxy) from the
+  environment; --proxy http://[user:password@]host:port overrides it, --no-proxy ignores
+  it. Only http:// proxies (no https:// or SOCKS proxies); the credentials are never shown.
+
 start without --card:
   'start EVSE' starts a session without a charge card (session token {NO_CARD}, as the
   Blue Current app does). Pass --card UID to use one of the cards listed by 'cards'.
@@ -359,6 +364,22 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
         default=default(False),
         help="allow plain ws:// to a host that is not this machine (e.g. a remote simulator)",
     )
+    proxy = group.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy",
+        default=default(None),
+        metavar="URL",
+        help="connect through this HTTP proxy, http://[user:password@]host:port "
+        "(default: $https_proxy / $all_proxy, minus $no_proxy)",
+    )
+    proxy.add_argument(
+        "--no-proxy",
+        dest="proxy",
+        action="store_const",
+        const=False,
+        default=default(None),
+        help="connect directly, ignoring the proxy environment variables",
+    )
     group.add_argument(
         "--timeout",
         type=_positive_float,
@@ -546,9 +567,13 @@ def _make_client(args: argparse.Namespace) -> Client:
             usage_file=args.usage_file,
             daily_budget=args.daily_budget,
             record=getattr(args, "record", None),
+            proxy=args.proxy,
         )
-    except ValueError as exc:  # a URL the client refuses
-        raise UsageError(str(exc).replace("allow_insecure=True", "--allow-insecure")) from None
+    except ValueError as exc:  # a URL or proxy the client refuses
+        message = str(exc).replace("allow_insecure=True", "--allow-insecure")
+        if message.startswith("proxy"):
+            message = "--" + message
+        raise UsageError(message) from None
     except OSError as exc:  # --record FILE cannot be written
         raise UsageError(f"cannot write the capture file: {exc.strerror or exc}") from None
     return client

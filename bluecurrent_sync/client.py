@@ -22,7 +22,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import IO, Any, NamedTuple, TypeVar, overload
+from typing import IO, Any, Literal, NamedTuple, TypeVar, overload
 
 from . import _protocol as proto
 from ._args import require_bool, require_evse_id, require_timeout
@@ -33,6 +33,7 @@ from ._events import check_event_name, check_event_names
 from ._log import CONNECTION
 from ._mirror import Mirror, Observed
 from ._pending import PendingTable
+from ._proxy import choose_proxy
 from ._record import CaptureRecorder
 from ._redact import Redactor
 from ._requests import Requests
@@ -125,6 +126,17 @@ class Client:
             connection is written there in the capture format (JSON lines, both tokens
             redacted) for ``bluecurrent-sync check-capture``. A path is opened here and
             closed by :meth:`close`; a file object is flushed but left open.
+        proxy: An HTTP proxy, ``"http://[user:password@]host:port"``: every connection
+            is a ``CONNECT`` tunnel through it (TLS for ``wss://`` still runs end to end
+            and is verified against the server's name; the credentials, percent-decoded,
+            go in a ``Proxy-Authorization: Basic`` header and are never shown). ``False``:
+            never a proxy. ``None`` (default): the environment, like curl and requests:
+            ``https_proxy`` (``wss://``) or ``http_proxy`` (``ws://``), then ``all_proxy``
+            (lower case first, then upper case), except for the hosts ``no_proxy`` names
+            and for a server on this machine (``localhost``, 127.0.0.0/8, ``::1``). An
+            explicit proxy wins over the environment, ``no_proxy`` included. Only
+            ``http://`` proxies are supported (no ``https://`` or SOCKS proxies). Read once,
+            here.
 
     Raises:
         ValueError: For a URL that is not a valid ``ws://``/``wss://`` URL (whitespace, a bad
@@ -135,6 +147,11 @@ class Client:
             a number.
         ValueError: An unsupported ``sslopt`` key (supported: context, cert_reqs,
             check_hostname, ca_certs, ca_cert_path, certfile, keyfile).
+        ValueError: A malformed ``proxy`` (not ``http://``, e.g. ``https://`` or
+            ``socks5://``; no or an invalid host; a port outside 1-65535; whitespace; a path),
+            or a malformed value in the proxy environment variable that applies (the message
+            names the variable; the client does not fall back to a direct connection).
+        TypeError: ``proxy`` is not a string, None or False.
 
     Errors every request method may raise (besides those it lists itself):
 
@@ -190,10 +207,12 @@ class Client:
         hello_timeout: float = 5.0,
         verdict_timeout: float | None = None,
         record: str | os.PathLike[str] | IO[str] | None = None,
+        proxy: str | Literal[False] | None = None,
     ) -> None:
         if not isinstance(api_token, str) or not api_token:
             raise ValueError("api_token must be a non-empty string")
         url = validate_url(url, require_bool("allow_insecure", allow_insecure))
+        chosen_proxy = choose_proxy(url, proxy)
         require_bool("reconnect", reconnect)
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
@@ -252,6 +271,7 @@ class Client:
             connect_timeout=connect_timeout,
             hello_timeout=hello_timeout,
             redactor=self._redactor,
+            proxy=chosen_proxy,
         )
         self._requests = Requests(
             self._conn,

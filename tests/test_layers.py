@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "_args",
             "_tap",
             "_url",
+            "_proxy",
             "_extras",
         },
     ),
