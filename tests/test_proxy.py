@@ -153,6 +153,8 @@ class TunnelProxy:
     def stop(self) -> None:
         """Close every socket and join the threads."""
         self._stop.set()
+        with contextlib.suppress(OSError):  # wakes the accept() (close() alone does not)
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             sockets, threads = list(self._sockets), list(self._threads)
