@@ -386,14 +386,19 @@ def _open_tunnel(
         ProtocolViolation: Not an HTTP answer, too long, or bytes after it (nothing may
             come from the server before the client speaks).
     """
-    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if ":" in host:
+        target = f"[{host}]:{port}"
+    else:  # the proxy resolves the name: send it in its ASCII (IDNA) form
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
+        target = f"{host}:{port}"
     lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
     authorization = proxy.authorization()
     if authorization is not None:
         lines.append(f"Proxy-Authorization: {authorization}")
     request = "\r\n".join([*lines, "", ""])
     sock.settimeout(deadline.left())
-    sock.sendall(request.encode("utf-8"))
+    sock.sendall(request.encode("utf-8"))  # sendall's timeout bounds the whole call
     status, _headers, rest = _read_response_head(sock, deadline, "the proxy")
     if not 200 <= status < 300:
         raise ProxyRefused(status)

@@ -24,6 +24,7 @@ from conftest import in_thread
 from scripted_server import GOOD_TOKEN, ISSUED_TOKEN, Conn, ScriptedServer, ch_status
 
 from bluecurrent_sync._proxy import Proxy, choose_proxy, parse_proxy, proxy_from_environment
+from bluecurrent_sync._transport import Deadline, ProtocolViolation, ProxyRefused, _open_tunnel
 from bluecurrent_sync.cli import main
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError
@@ -576,3 +577,44 @@ def test_the_issued_token_never_reaches_the_proxy_in_clear_headers(
     for line, headers in proxy.requests:
         assert GOOD_TOKEN not in line + repr(headers)
         assert ISSUED_TOKEN not in line + repr(headers)
+
+
+# -- the CONNECT exchange itself ------------------------------------------------------------
+
+
+def _tunnel(answer: bytes, host: str = "api.example", port: int = 443) -> bytes:
+    """Run ``_open_tunnel`` over a socket pair whose far end has ``answer`` queued."""
+    near, far = socket.socketpair()
+    with near, far:
+        far.sendall(answer)
+        _open_tunnel(near, host, port, Proxy("proxy", 3128), Deadline(30.0))
+        far.settimeout(30.0)
+        return far.recv(65536)
+
+
+@pytest.mark.parametrize(
+    ("host", "target"),
+    [
+        ("api.example", "api.example:443"),
+        ("::1", "[::1]:443"),
+        ("bücher.de", "xn--bcher-kva.de:443"),
+    ],
+)
+def test_the_connect_request(host: str, target: str) -> None:
+    sent = _tunnel(b"HTTP/1.0 200 Connection established\r\nVia: x\r\n\r\n", host)
+    assert sent == f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "match"),
+    [
+        (b"HTTP/1.1 502 Bad Gateway\r\n\r\n", ProxyRefused, "HTTP 502"),
+        (b"HTTP/1.1 301 Moved\r\nLocation: http://elsewhere/\r\n\r\n", ProxyRefused, "301"),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", ProtocolViolation, "no valid status line"),
+        (b"HTTP/1.1 200 OK\r\n\r\nearly", ProtocolViolation, "bytes after its answer"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 20_000, ProtocolViolation, "too long"),
+    ],
+)
+def test_answers_that_open_no_tunnel(answer: bytes, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        _tunnel(answer)
