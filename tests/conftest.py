@@ -160,6 +160,31 @@ def validate_token(url: str, token: str = DEFAULT_TOKEN) -> dict[str, Any]:
         client.close()
 
 
+#: The environment variables that pick a proxy (bluecurrent_sync/_proxy.py).
+PROXY_VARIABLES = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without proxy variables (and so do the processes it starts).
+
+    Clients connect directly unless a test sets a proxy itself; a machine whose environment
+    names a proxy runs the suite as any other.
+    """
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def make_simulator() -> Iterator[Callable[..., Simulator]]:
     """Factory: ``make_simulator(**options)`` starts a Simulator; all are stopped afterwards."""

@@ -29,17 +29,6 @@ from bluecurrent_sync.cli import main
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError
 
-PROXY_VARIABLES = (
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-    "REQUEST_METHOD",
-)
 SECRET = "s3cr:et@pw"  # percent-encoded in URLs below
 
 
@@ -166,12 +155,6 @@ class TunnelProxy:
         self._accept.join(10)
         for thread in threads:
             thread.join(10)
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
