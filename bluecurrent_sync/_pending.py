@@ -127,13 +127,18 @@ class Waiter(Generic[T]):
         return self._progress.wait(timeout)
 
     def outcome(self) -> T:
-        """Return the result, or raise the error (call only once :attr:`done`)."""
-        # timeout=0: a call before the end raises at once instead of waiting forever.
-        error = self._future.exception(timeout=0)
+        """Return the result, or raise the error. Never waits.
+
+        Raises:
+            RuntimeError: Called before :attr:`done` (a bug in the caller).
+        """
+        if not self._future.done():
+            raise RuntimeError(f"{self!r}: outcome() asked for before the waiter is done")
+        error = self._future.exception()
         if error is not None:
             # A fresh traceback per caller: shared waiters re-raise the same error object.
             raise error.with_traceback(None)
-        return self._future.result(timeout=0)
+        return self._future.result()
 
     def __repr__(self) -> str:
         state = "done" if self.done else "pending"

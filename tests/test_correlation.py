@@ -95,6 +95,13 @@ def outcome_error(waiter: Waiter[Any]) -> BaseException:
 # -- the waiter -------------------------------------------------------------------------------
 
 
+def test_outcome_before_the_end_is_a_bug_reported_at_once() -> None:
+    waiter = sent(PendingTable(), proto.GET_CH_STATUS, A)
+    with pytest.raises(RuntimeError, match="before the waiter is done"):
+        bounded(waiter.outcome)  # raises; never waits for a reply that may not come
+    assert not waiter.done
+
+
 def test_waiter_first_outcome_wins_and_errors_get_a_fresh_traceback() -> None:
     table = PendingTable()
     waiter = sent(table, proto.GET_CH_STATUS, A)
