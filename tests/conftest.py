@@ -15,9 +15,12 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +28,7 @@ from websockets.sync.client import ClientConnection, connect
 from wire_schemas import validate_wire_frame
 
 from bluecurrent_sync.client import Client
+from bluecurrent_sync.errors import ConnectionClosedError
 from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
 
 SIMULATOR_DEFAULTS: dict[str, Any] = {"push_interval": 0.2, "action_delay": 0.02}
@@ -123,6 +127,42 @@ def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, out
+
+
+def connect_outcome(thread: threading.Thread, out: list[Any], why: str) -> BaseException:
+    """The error a ``connect()`` run by :func:`in_thread` ended with.
+
+    Joins ``thread`` within a generous minute (the deadlines under test are a second, or ten
+    minutes away when only ``close()`` can end the wait) and fails with ``why`` if it is
+    still running; the outcome must be a ConnectionClosedError.
+    """
+    thread.join(60)
+    assert not thread.is_alive(), why
+    assert isinstance(out[0], ConnectionClosedError), out
+    return out[0]
+
+
+def self_signed_cert(directory: Path, names: str) -> tuple[str, str]:
+    """``(cert, key)`` paths of a one-day self-signed certificate for ``names``.
+
+    Args:
+        directory: Where to write them.
+        names: The subjectAltName value, e.g. ``"IP:127.0.0.1,DNS:localhost"``.
+    """
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", key, "-out", cert, "-subj", "/CN=localhost",
+            "-addext", f"subjectAltName={names}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    return cert, key
 
 
 def wait_until(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import shutil
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import in_thread, wait_until
+from conftest import in_thread, self_signed_cert, wait_until
 from scripted_server import (
     GOOD_TOKEN,
     ISSUED_TOKEN,
@@ -572,20 +570,7 @@ def test_hostile_frames_before_hello_and_while_reconnecting(
 
 @pytest.fixture
 def self_signed(tmp_path: Any) -> tuple[str, str]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
-    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", key, "-out", cert, "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )  # fmt: skip
-    return cert, key
+    return self_signed_cert(tmp_path, "IP:127.0.0.1,DNS:localhost")
 
 
 def test_tls_is_verified_by_default(self_signed: tuple[str, str]) -> None:
