@@ -54,14 +54,6 @@ class Router:
         self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
         self._nonfinite_logged = False
 
-    def _note_nonfinite(self) -> None:
-        if self._decoder.nonfinite and not self._nonfinite_logged:
-            self._nonfinite_logged = True
-            logger.warning(
-                "the server sent NaN/Infinity or an out-of-range number; read as unknown "
-                "(None), see docs/PROTOCOL.md OP-11 (logged once)"
-            )
-
     def on_frame(self, text: str) -> ConnectionLevelError | None:
         """Handle one text frame from the socket.
 
@@ -76,7 +68,11 @@ class Router:
             logger.warning("dropped a frame that is not JSON (%d bytes)", len(text))
             return None
         if self._decoder.nonfinite and not self._nonfinite_logged:
-            self._note_nonfinite()
+            self._nonfinite_logged = True
+            logger.warning(
+                "the server sent NaN/Infinity or an out-of-range number; read as unknown "
+                "(None), see docs/PROTOCOL.md OP-11 (logged once)"
+            )
         if not isinstance(frame, dict):
             logger.warning("dropped a frame that is not a JSON object (%s)", type(frame).__name__)
             return None

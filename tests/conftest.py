@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scripted_server import ScriptedServer
 from websockets.sync.client import ClientConnection, connect
 from wire_schemas import validate_wire_frame
 
@@ -223,6 +224,13 @@ def _no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    """A scripted server on 127.0.0.1 (``tests/scripted_server.py``), stopped afterwards."""
+    with ScriptedServer() as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -19,12 +19,6 @@ FAST: dict[str, Any] = {"timeout": 3.0, "action_timeout": 5.0, "reconnect_delay"
 
 
 @pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
-
-
-@pytest.fixture
 def client(server: ScriptedServer) -> Iterator[Client]:
     with Client(GOOD_TOKEN, url=server.url, **FAST) as connected:
         yield connected

@@ -8,7 +8,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,12 +39,6 @@ from bluecurrent_sync.errors import (
 from bluecurrent_sync.models import ChStatus
 
 FAST: dict[str, Any] = {"timeout": 2.0, "action_timeout": 3.0, "reconnect_delay": (0.02, 0.1)}
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 @pytest.fixture

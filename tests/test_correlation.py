@@ -69,6 +69,15 @@ def sent(table: PendingTable, command: str, evse_id: str | None, **options: Any)
     return waiter
 
 
+def registered(table: PendingTable, command: str, evse_id: str | None) -> Waiter[Any]:
+    """Register a request the way the client does, without giving it a place in send order."""
+    waiter, is_new = table.register(
+        command, evse_id, proto.reply_roles(command), echo, shareable=False
+    )
+    assert is_new
+    return waiter
+
+
 def route(table: PendingTable, name: str, evse_id: str | None, **data: Any) -> bool:
     return table.route(name, evse_id, frame_of(name, evse_id, **data))
 
@@ -299,20 +308,8 @@ def test_releasing_a_resolved_waiter_leaves_the_others_on_its_key() -> None:
 
 def test_oldest_means_send_order_not_registration_order() -> None:
     table = PendingTable()
-    registered_first, _ = table.register(
-        proto.GET_CHARGE_POINTS,
-        None,
-        proto.reply_roles(proto.GET_CHARGE_POINTS),
-        echo,
-        shareable=False,
-    )
-    registered_second, _ = table.register(
-        proto.GET_CHARGE_POINTS,
-        None,
-        proto.reply_roles(proto.GET_CHARGE_POINTS),
-        echo,
-        shareable=False,
-    )
+    registered_first = registered(table, proto.GET_CHARGE_POINTS, None)
+    registered_second = registered(table, proto.GET_CHARGE_POINTS, None)
     table.mark_sent(registered_second)
     table.mark_sent(registered_first)
     assert route(table, "CHARGE_POINTS", None)
@@ -323,13 +320,7 @@ def test_oldest_means_send_order_not_registration_order() -> None:
 
 def test_unsent_waiters_take_no_reply() -> None:
     table = PendingTable()
-    unsent, _ = table.register(
-        proto.GET_CHARGE_POINTS,
-        None,
-        proto.reply_roles(proto.GET_CHARGE_POINTS),
-        echo,
-        shareable=False,
-    )
+    unsent = registered(table, proto.GET_CHARGE_POINTS, None)
     assert unsent.seq is None
     assert route(table, "CHARGE_POINTS", None) is False
     assert not unsent.done
@@ -442,13 +433,7 @@ def test_one_failing_interpreter_does_not_hide_the_reply_from_the_others() -> No
 def test_fail_oldest_takes_the_oldest_sent_unanswered_eligible_request() -> None:
     table = PendingTable()
     assert table.fail_oldest(ValueError("nobody")) is None
-    unsent, _ = table.register(
-        proto.GET_CHARGE_POINTS,
-        None,
-        proto.reply_roles(proto.GET_CHARGE_POINTS),
-        echo,
-        shareable=False,
-    )
+    unsent = registered(table, proto.GET_CHARGE_POINTS, None)
     acked = sent(table, proto.START_SESSION, A)
     assert route(table, "RECEIVED_START_SESSION", A)
     account_wide = sent(table, proto.GET_CHARGE_CARDS, None)
@@ -879,12 +864,6 @@ def test_non_finite_numbers_are_reported_once(
 
 
 # -- the client over a socket -------------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as srv:
-        yield srv
 
 
 @pytest.fixture
