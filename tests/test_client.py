@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import wait_until
@@ -217,7 +218,7 @@ def test_quota_exhausted(make_client: Callable[..., Client], simulator: Simulato
         client.get_charge_points()
     reset_at = info.value.reset_at
     assert reset_at.tzinfo is not None
-    local = reset_at.astimezone(dt.timezone(dt.timedelta(hours=1)))  # CET in November
+    local = reset_at.astimezone(ZoneInfo("Europe/Amsterdam"))
     assert (local.hour, local.minute, local.second) == (0, 0, 30)
     assert str(reset_at.isoformat()) in str(info.value)
     wait_until(lambda: client.state == "limited")
