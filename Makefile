@@ -80,12 +80,17 @@ docs-serve: $(STAMP)
 package-check: $(STAMP)
 	$(BIN)/python .ci/package-check
 
+# Most tests wait on sockets and timers rather than compute, so four workers (pytest-xdist)
+# finish in about a third of the time of one, even on two cores.
+PYTEST_WORKERS ?= 4
+
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 	@for moved in $(MOVED_CLOCKS); do \
 	  instant=$${moved%%,*}; zone=$${moved#*,}; \
 	  echo "=== the clock-reading tests at $$instant, machine time zone $$zone"; \
-	  TZ=$$zone $(BIN)/python -m pytest -q -p no:cacheprovider --bluecurrent-now=$$instant \
+	  TZ=$$zone $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) \
+	    --bluecurrent-now=$$instant \
 	    $(CLOCK_TESTS) || exit 1; \
 	done
 

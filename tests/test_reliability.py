@@ -382,8 +382,9 @@ def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.timeout(900)  # 1000 real connections: minutes on a loaded 2-core machine
-def test_thousand_connect_close_cycles_leak_nothing() -> None:
+@pytest.mark.timeout(900)  # 250 real connections: a minute or more on a loaded 2-core machine
+def test_connect_close_cycles_leak_nothing() -> None:
+    # A leak of one thread or descriptor per cycle would leave 250 behind; the bounds allow 2.
     with Simulator(push_interval=None, action_delay=0.01) as sim:
         for _ in range(10):  # warm up: lazy imports, server threads, caches
             Client(DEFAULT_TOKEN, url=sim.url).connect().close()
@@ -391,7 +392,7 @@ def test_thousand_connect_close_cycles_leak_nothing() -> None:
         gc.collect()
         others = set(client_threads())
         threads_before, fds_before = threading.active_count(), _fds()
-        for _ in range(1000):
+        for _ in range(250):
             client = Client(DEFAULT_TOKEN, url=sim.url)
             client.connect()
             client.close()
@@ -403,7 +404,7 @@ def test_thousand_connect_close_cycles_leak_nothing() -> None:
         gc.collect()
         wait_until(lambda: _fds() <= fds_before + 2, what=f"fds back to {fds_before}")
         assert client_threads(others) == []
-        assert len(sim.received("HELLO")) >= 1010
+        assert len(sim.received("HELLO")) >= 260
 
 
 # ======================================================================= close mid-call
