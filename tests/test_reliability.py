@@ -992,6 +992,9 @@ def test_events_after_close_end_at_once() -> None:
 _INTERRUPT_SCRIPT = """
 import json, os, signal, sys, threading, time
 from bluecurrent_sync.client import Client
+# Ctrl-C raises KeyboardInterrupt even when this process was started with SIGINT ignored (as a
+# shell does for a command it runs in the background).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 client = Client(sys.argv[2], url=sys.argv[1], timeout=30).connect()
 def interrupt():
     while len(client._pending) < 3:
