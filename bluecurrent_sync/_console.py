@@ -22,6 +22,7 @@ import attrs
 from attrs import AttrsInstance
 
 from ._events import event_object_name
+from ._url import public_url
 from .client import DEFAULT_URL
 from .errors import (
     ActionFailed,
@@ -307,9 +308,10 @@ def report_error(exc: BaseException, *, url: str | None = None, token: str | Non
     """Print what went wrong and what to do about it to stderr; returns the exit code.
 
     Handles the SDK's errors and the built-in connection/timeout errors (see the exit
-    codes in ``--help``). ``token`` is masked should it appear in a message.
+    codes in ``--help``). ``token`` is masked should it appear in a message; ``url`` is
+    shown without its userinfo and query (they may hold secrets).
     """
-    code, message = _error_message(exc, url or DEFAULT_URL)
+    code, message = _error_message(exc, public_url(url or DEFAULT_URL))
     print_error(message, token)
     return code
 

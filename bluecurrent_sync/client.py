@@ -39,7 +39,7 @@ from ._redact import Redactor
 from ._requests import Requests
 from ._router import Router
 from ._tap import TapSet
-from ._url import validate_url
+from ._url import public_url, validate_url
 from ._usage import DailyUsage, RequestMeter
 from ._wire import copy_error
 from ._wirelog import WireLogTap
@@ -317,7 +317,8 @@ class Client:
 
     # -- lifecycle ---------------------------------------------------------------------
     def __repr__(self) -> str:
-        return f"<Client url={self._redactor.scrub(self.url)!r} state={self._conn.state.value}>"
+        shown = self._redactor.scrub(public_url(self.url))  # no userinfo, query or token
+        return f"<Client url={shown!r} state={self._conn.state.value}>"
 
     def __enter__(self) -> Client:
         return self.connect()
