@@ -342,6 +342,10 @@ class Client:
             ClientStateError: Already connected, or closed.
             DailyBudgetExceeded: The two requests of a connect would pass ``daily_budget``.
             UsageFileError: ``usage_file`` is not a usage file, or cannot be written.
+            ApiError: The server answered token validation or HELLO with another ERROR
+                (``code`` and ``message`` say which).
+            ResponseValidationError: The token validation reply could not be converted
+                (``raw`` holds it, redacted).
 
         A failed connect() leaves no thread behind and may be retried.
         """

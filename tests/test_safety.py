@@ -11,10 +11,11 @@ import socket
 from typing import Any
 
 import pytest
-from scripted_server import GOOD_TOKEN
+from scripted_server import GOOD_TOKEN, ScriptedServer
 
 from bluecurrent_sync.cli import EXIT_CONNECTION, EXIT_USAGE, main
 from bluecurrent_sync.client import Client
+from bluecurrent_sync.errors import ApiError, ResponseValidationError
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +65,29 @@ def test_url_userinfo_and_query_stay_out_of_reprs_and_cli_errors(
     with pytest.raises(ValueError) as caught:
         Client(GOOD_TOKEN, url=bad)
     assert not any(secret in str(caught.value) for secret in URL_SECRETS)
+
+
+# ============================================================ 9. connect()'s documented raises
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ({"object": "ERROR", "error": 5, "message": "overloaded"}, ApiError),
+        ({"object": "STATUS_API_TOKEN", "success": True, "token": 5}, ResponseValidationError),
+    ],
+)
+def test_connect_raises_what_its_docstring_lists(
+    reply: dict[str, Any], error: type[Exception]
+) -> None:
+    with ScriptedServer() as server:
+        server.token_reply = lambda _token: reply
+        client = _quiet_client(server.url)
+        try:
+            with pytest.raises(error):
+                client.connect()
+        finally:
+            client.close()
+    raises = (Client.connect.__doc__ or "").split("Raises:", 1)[1]
+    assert f"{error.__name__}:" in raises
