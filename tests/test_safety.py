@@ -7,15 +7,22 @@ with generous bounds, never on wall-clock speed.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from scripted_server import GOOD_TOKEN, ScriptedServer
 
+from bluecurrent_sync._usage import UsageFile
 from bluecurrent_sync.cli import EXIT_CONNECTION, EXIT_USAGE, main
 from bluecurrent_sync.client import Client
-from bluecurrent_sync.errors import ApiError, ResponseValidationError
+from bluecurrent_sync.errors import ApiError, ResponseValidationError, UsageFileError
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +98,86 @@ def test_connect_raises_what_its_docstring_lists(
             client.close()
     raises = (Client.connect.__doc__ or "").split("Raises:", 1)[1]
     assert f"{error.__name__}:" in raises
+
+
+# ================================================================ 3. a crash-safe usage file
+
+DAY = dt.date(2026, 12, 4)
+
+# Writes to the usage file fail as on a full disk (RLIMIT_FSIZE 0: EFBIG for any growth).
+_FULL_DISK_SCRIPT = """
+import datetime, resource, signal, sys
+from bluecurrent_sync._usage import UsageFile
+from bluecurrent_sync.errors import UsageFileError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    UsageFile(sys.argv[1]).add(1, datetime.date.fromisoformat(sys.argv[2]))
+    print("added")
+except UsageFileError:
+    print("refused")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+@pytest.mark.timeout(60)
+def test_a_write_that_fails_midway_keeps_the_days_count(tmp_path: Path) -> None:
+    path = tmp_path / "usage.json"
+    usage = UsageFile(path)
+    assert usage.add(9, DAY) == 9
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_SCRIPT, str(path), DAY.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.strip() == "refused", done.stderr
+    assert usage.read(DAY) == 9  # neither emptied nor half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.json"]  # no stray temp file
+    assert usage.add(1, DAY) == 10
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links and FIFOs")
+def test_a_usage_path_that_is_not_a_regular_file_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(victim)
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "created-by-nobody.json")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    for path, kind in (
+        (link, "symbolic link"),
+        (dangling, "symbolic link"),
+        (fifo, "FIFO"),
+        (directory, "directory"),
+    ):
+        for use in (lambda u: u.add(1, DAY), lambda u: u.read(DAY)):
+            with pytest.raises(UsageFileError, match=kind):
+                use(UsageFile(path))
+        # The command reports it in one line (exit 2), never with a traceback.
+        code = main(["--usage-file", str(path), "usage"])
+        captured = capsys.readouterr()
+        assert code == EXIT_USAGE
+        assert kind in captured.err and "Traceback" not in captured.err
+        assert captured.out == ""
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert not (tmp_path / "created-by-nobody.json").exists()
+
+
+def test_cli_usage_reports_a_damaged_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "usage.json"
+    path.write_bytes(b"\xff" + json.dumps({"format": "x"}).encode())
+    code = main(["--usage-file", str(path), "usage"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert "not a bluecurrent_sync usage file" in err and "Traceback" not in err
