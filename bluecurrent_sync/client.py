@@ -124,8 +124,10 @@ class Client:
             ``success=None`` instead of raising (docs/PROTOCOL.md OP-3, OP-6).
         record: A path or a writable text file: every frame in and out of every
             connection is written there in the capture format (JSON lines, both tokens
-            redacted) for ``bluecurrent-sync check-capture``. A path is opened here and
-            closed by :meth:`close`; a file object is flushed but left open.
+            redacted) for ``bluecurrent-sync check-capture``. A path is created here, new
+            and mode 0600 (an existing file, symbolic link or FIFO at the path is refused
+            with FileExistsError, never overwritten), and closed by :meth:`close`; a file
+            object is flushed but left open.
         proxy: An HTTP proxy, ``"http://[user:password@]host:port"``: every connection
             is a ``CONNECT`` tunnel through it (TLS for ``wss://`` still runs end to end
             and is verified against the server's name; the credentials, percent-decoded,
@@ -152,6 +154,8 @@ class Client:
             or a malformed value in the proxy environment variable that applies (the message
             names the variable; the client does not fall back to a direct connection).
         TypeError: ``proxy`` is not a string, None or False.
+        OSError: ``record`` names a path that cannot be created (FileExistsError: something
+            is there already).
 
     Errors every request method may raise (besides those it lists itself):
 
@@ -249,10 +253,6 @@ class Client:
         self._taps.add(WireLogTap(api_token))  # DEBUG on bluecurrent_sync.wire, redacted
         self._meter = RequestMeter(usage_file, daily_budget)
         self._taps.add(self._meter)
-        self._recorder: CaptureRecorder | None = None
-        if record is not None:
-            self._recorder = CaptureRecorder(record, url=url, api_token=api_token)
-            self._taps.add(self._recorder)
         self._conn = Connection(
             api_token,
             url,
@@ -284,6 +284,14 @@ class Client:
             action_timeout=action_timeout,
             verdict_timeout=verdict_timeout,
         )
+        # Opened last, once every argument has been accepted: a Client(...) that raises
+        # leaves no capture file behind and no handle open.
+        self._recorder: CaptureRecorder | None = None
+        if record is not None:
+            self._recorder = CaptureRecorder(
+                record, url=url, api_token=api_token, redactor=self._redactor
+            )
+            self._taps.add(self._recorder)
         self._finalizer = weakref.finalize(self, _close_abandoned, self._parts(), timeout)
         reset_after_fork(self._pending)
         reset_after_fork(self._dispatcher)

@@ -8,16 +8,20 @@ with generous bounds, never on wall-clock speed.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted_server import GOOD_TOKEN, ScriptedServer
+from scripted_server import GOOD_TOKEN, ISSUED_TOKEN, ScriptedServer, ch_status
 
 from bluecurrent_sync._usage import UsageFile
 from bluecurrent_sync.cli import EXIT_CONNECTION, EXIT_USAGE, main
@@ -181,3 +185,144 @@ def test_cli_usage_reports_a_damaged_file_in_one_line(
     err = capsys.readouterr().err
     assert code == EXIT_USAGE
     assert "not a bluecurrent_sync usage file" in err and "Traceback" not in err
+
+
+# ====================================================== 1. JSON-escaped tokens are redacted
+
+SECRETS = (GOOD_TOKEN, ISSUED_TOKEN)
+
+
+def _escaped(text: str) -> str:
+    """``text`` as a JSON string body written entirely with ``\\uXXXX`` escapes."""
+    return "".join(f"\\u{ord(char):04x}" for char in text)
+
+
+def _leaks(text: str) -> list[str]:
+    return [secret for secret in SECRETS if secret in text]
+
+
+@pytest.mark.timeout(60)
+def test_json_escaped_tokens_reach_no_log_event_error_or_capture(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    issued, api = _escaped(ISSUED_TOKEN), _escaped(GOOD_TOKEN)
+    capture = tmp_path / "capture.jsonl"
+    caplog.set_level(logging.DEBUG, logger="bluecurrent_sync")
+    with ScriptedServer() as server:
+        # An ACCOUNT reply without login or e-mail: get_email() fails, with the frame in .raw.
+        server.account_reply = f'{{"object": "ACCOUNT", "note": "{issued} {api}"}}'
+        client = _quiet_client(server.url, record=capture).connect()
+        try:
+            with client.events() as stream:
+                server.push(f'{{"object": "ERROR", "error": 5, "message": "{issued} {api}"}}')
+                server.push(f'{{"message": "no object: {issued}"}}')
+                server.push(f'{{"object": "{issued}", "evse_id": "{api}"}}')
+                server.push(ch_status("BCU-LAST"))  # the end marker
+                items = []
+                for item in stream:
+                    items.append(item)
+                    if getattr(item, "evse_id", None) == "BCU-LAST":
+                        break
+            with pytest.raises(ResponseValidationError) as caught:
+                client.get_email()
+        finally:
+            client.close()
+    assert len(items) >= 3  # the ERROR, the token-named object and the marker
+    assert not _leaks(repr(items)), items
+    error = caught.value
+    assert not _leaks(repr(error.raw) + str(error) + repr(error.args)), error.raw
+    assert "server error 5 with no request pending" in caplog.text
+    assert "dropped a frame without an object name" in caplog.text
+    assert not _leaks(caplog.text)
+    assert not _leaks(json.dumps([json.loads(line) for line in capture.open(encoding="utf-8")]))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{{"object": "STATUS_API_TOKEN_V2", "success": true, "token": "{token}"}}',
+        '{{"object": "STATUS_API_TOKEN", "success": true, "token": "{token}", "rate": NaN}}',
+    ],
+    ids=["renamed", "nan"],
+)
+def test_the_capture_learns_the_token_the_client_accepted(reply: str, tmp_path: Path) -> None:
+    capture = tmp_path / "capture.jsonl"
+    with ScriptedServer() as server:
+        server.token_reply = lambda token: reply.format(token=token)
+        server.responder = lambda conn, frame: conn.send(
+            {"object": "ERROR", "error": 5, "message": f"echo {ISSUED_TOKEN}"}
+        )
+        client = _quiet_client(server.url, record=capture).connect()
+        try:
+            with pytest.raises(ApiError):
+                client.get_status("BCU-1")  # the server echoes the issued token
+        finally:
+            client.close()
+    text = capture.read_text(encoding="utf-8")
+    assert "<redacted>" in text
+    assert not _leaks(text)
+    assert not _leaks(json.dumps([json.loads(line) for line in text.splitlines()]))
+
+
+# =========================================================================== 4. capture file
+
+
+@pytest.mark.timeout(60)
+def test_a_capture_is_created_new_and_private(tmp_path: Path) -> None:
+    with ScriptedServer() as server:
+        path = tmp_path / "capture.jsonl"
+        with _quiet_client(server.url, record=path):
+            pass
+        assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+        first = path.read_text(encoding="utf-8")
+        # A second capture to the same name is refused; the first is left as it was.
+        with pytest.raises(FileExistsError, match="already exists"):
+            _quiet_client(server.url, record=path)
+        assert path.read_text(encoding="utf-8") == first
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links and FIFOs")
+@pytest.mark.timeout(60)
+def test_a_capture_never_follows_a_link_or_opens_a_fifo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(victim)
+    dangling = tmp_path / "dangling.jsonl"
+    dangling.symlink_to(tmp_path / "created-by-nobody.jsonl")
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    for path in (link, dangling, fifo):
+        outcome: list[BaseException] = []
+
+        def make(path: Path = path, outcome: list[BaseException] = outcome) -> None:
+            try:
+                Client(GOOD_TOKEN, url="ws://127.0.0.1:1/haserver", record=path)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=make, daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), f"Client(record={path.name}) hangs"
+        assert outcome and isinstance(outcome[0], FileExistsError), outcome
+        # The command says so in one line (exit 2), without a traceback.
+        code = main(["--url", "ws://127.0.0.1:1/haserver", "--token", GOOD_TOKEN,
+                     "--record", str(path), "charge-points"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == EXIT_USAGE and "already exists" in err and "Traceback" not in err
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert not (tmp_path / "created-by-nobody.jsonl").exists()
+
+
+def test_a_client_that_fails_leaves_no_capture_and_no_open_handle(tmp_path: Path) -> None:
+    path = tmp_path / "capture.jsonl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)  # an unclosed file would warn
+        with pytest.raises(ValueError, match="sslopt"):
+            Client(GOOD_TOKEN, record=path, sslopt={"no_such_option": True})
+        gc.collect()
+    assert not path.exists()
