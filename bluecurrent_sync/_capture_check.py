@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import _protocol as proto
+from ._console import printable
 from ._convert import WireConverter, decode_frame
 from ._record import CAPTURE_FORMAT
 from .errors import ResponseValidationError
@@ -394,29 +395,38 @@ def _open_point_of(name: str) -> str | None:
 
 
 def main(path: str, out: TextIO) -> int:
-    """Print the report for the capture at ``path``; return the exit status (0, 1 or 2)."""
+    """Print the report for the capture at ``path``; return the exit status (0, 1 or 2).
+
+    Every line is written with its control characters escaped (a capture holds what a
+    server sent: it must not drive the terminal).
+    """
     try:
         report = check_capture(path)
     except CaptureError as exc:
-        out.write(f"check-capture: {exc}\n")
+        out.write(printable(f"check-capture: {exc}") + "\n")
         return EXIT_UNREADABLE
-    out.write(
+    _write(
+        out,
         f"{path}: {report.frames} frames ({report.received} from the server) on "
-        f"{report.connections} connections\n"
+        f"{report.connections} connections",
     )
     if not report.schemas_checked:
         out.write("(wire schemas not checked: they need a source checkout and jsonschema)\n")
     if report.findings:
         out.write(f"\nNot expected ({len(report.findings)}):\n")
         for note in report.findings:
-            out.write(f"  {note}\n")
+            _write(out, f"  {note}")
     else:
         out.write("\nEvery frame was expected.\n")
     if report.observations:
         out.write("\nWhat this capture shows about the open points (docs/PROTOCOL.md):\n")
         for note in sorted(report.observations, key=lambda n: (n.open_point or "", n.line)):
-            out.write(f"  {note}\n")
+            _write(out, f"  {note}")
     out.write(
         "\nPlease attach the capture (it has no tokens) to an issue; it settles these points.\n"
     )
     return EXIT_FINDINGS if report.findings else EXIT_EXPECTED
+
+
+def _write(out: TextIO, line: str) -> None:
+    out.write(printable(line) + "\n")

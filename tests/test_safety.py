@@ -326,3 +326,80 @@ def test_a_client_that_fails_leaves_no_capture_and_no_open_handle(tmp_path: Path
             Client(GOOD_TOKEN, record=path, sslopt={"no_such_option": True})
         gc.collect()
     assert not path.exists()
+
+
+# ================================================================ 5. terminal escape injection
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\rbluecurrent-sync$ \x9b31m\u202e"
+CONTROL_CHARS = ("\x1b", "\x07", "\r", "\x9b", "\u202e")
+
+
+def _drives_the_terminal(text: str) -> list[str]:
+    return [char for char in CONTROL_CHARS if char in text]
+
+
+@pytest.mark.timeout(120)
+def test_server_strings_never_drive_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    points = {
+        "object": "CHARGE_POINTS",
+        "data": [{"evse_id": "BCU-1", "name": f"Garage{HOSTILE}", "activity": "available"}],
+    }
+
+    def respond(conn: Any, frame: dict[str, Any]) -> None:
+        if frame.get("command") == "GET_CHARGE_POINTS":
+            conn.send(points)
+        else:  # status and stop: an ERROR whose message is hostile
+            conn.send({"object": "ERROR", "error": 9, "message": f"no{HOSTILE}"})
+
+    with ScriptedServer(respond) as server:
+        base = ["--url", server.url, "--token", GOOD_TOKEN, "--timeout", "10"]
+        assert main([*base, "charge-points"]) == 0
+        out, err = capsys.readouterr()
+        assert "Garage" in out and "\\x1b]0;pwned\\x07" in out
+        assert not _drives_the_terminal(out + err)
+        # --json stays exact: the name decodes to what the server sent.
+        assert main([*base, "--json", "charge-points"]) == 0
+        out, _err = capsys.readouterr()
+        assert json.loads(out)[0]["name"] == f"Garage{HOSTILE}"
+        for command in (["status", "BCU-1"], ["stop", "BCU-1"]):
+            assert main([*base, *command]) != 0
+            out, err = capsys.readouterr()
+            assert "no\\x1b]0;pwned" in err, err
+            assert not _drives_the_terminal(out + err)
+
+        # watch: a pushed object whose name and fields are hostile, pushed until watch ends.
+        done = threading.Event()
+
+        def push_until_done() -> None:
+            while not done.wait(0.05):
+                try:
+                    server.push({"object": f"X{HOSTILE}", "note": HOSTILE})
+                except AssertionError:  # no main connection yet
+                    continue
+
+        pusher = threading.Thread(target=push_until_done, daemon=True)
+        pusher.start()
+        try:
+            assert main([*base, "watch", "--count", "2"]) == 0
+        finally:
+            done.set()
+            pusher.join(30)
+        out, err = capsys.readouterr()
+        assert "X\\x1b]0;pwned" in out
+        assert not _drives_the_terminal(out + err)
+
+    # check-capture: a capture holding the same strings.
+    capture = tmp_path / "capture.jsonl"
+    lines = [
+        {"capture": "bluecurrent_sync", "version": 1},
+        {"t": 0, "dir": "in", "conn": "main", "seq": 1, "frame": {"note": HOSTILE}},
+        {"t": 0, "dir": "in", "conn": "main", "seq": 1, "text": f"not json {HOSTILE}"},
+    ]
+    capture.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    code = main(["check-capture", str(capture)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "\\x1b]0;pwned" in out
+    assert not _drives_the_terminal(out + err)
