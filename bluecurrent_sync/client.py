@@ -28,7 +28,7 @@ from . import _protocol as proto
 from ._args import require_bool, require_evse_id, require_timeout
 from ._connection import Backoff, Connection, reset_after_fork
 from ._convert import WireConverter
-from ._dispatch import ANY, Dispatcher, EventStream, Handler
+from ._dispatch import ANY, Dispatcher, EventStream, Handler, Subscriptions
 from ._events import check_event_name, check_event_names
 from ._log import CONNECTION
 from ._mirror import Mirror, Observed
@@ -186,8 +186,10 @@ class Client:
     such as "Already connected", is reported the same way).
 
     A client that is garbage-collected without :meth:`close` closes itself and emits a
-    :class:`ResourceWarning`. After ``os.fork()`` the child's copy never touches the parent's
-    connection: every call raises ClientStateError; make a new client in the child.
+    :class:`ResourceWarning`; handlers that refer to the client (a bound method of its owner,
+    a lambda using it) do not keep it alive. After ``os.fork()`` the child's copy never
+    touches the parent's connection: every call raises ClientStateError; make a new client
+    in the child.
     """
 
     def __init__(
@@ -230,7 +232,12 @@ class Client:
             verdict_timeout = require_timeout("verdict_timeout", verdict_timeout)
         self._converter = WireConverter()
         self._pending = PendingTable()
-        self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
+        # The handlers live here; the dispatcher holds them weakly (a handler that refers to
+        # the client must not keep it reachable from the threads or the finalizer).
+        self._subscriptions = Subscriptions()
+        self._dispatcher = Dispatcher(
+            self._converter.event, queue_size=event_queue_size, subscriptions=self._subscriptions
+        )
         self._redactor = Redactor(api_token)
         # The threads reach the client only through weak references: a client dropped
         # without close() is collected, and its finalizer closes it (with a ResourceWarning).

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_until
 from scripted_server import GOOD_TOKEN, ISSUED_TOKEN, ScriptedServer, ch_status
 
 from bluecurrent_sync._usage import UsageFile
@@ -403,3 +404,42 @@ def test_server_strings_never_drive_the_terminal(
     assert code == 1
     assert "\\x1b]0;pwned" in out
     assert not _drives_the_terminal(out + err)
+
+
+# ======================================================= 7. a client kept alive by a handler
+
+SDK_THREADS = ("bluecurrent-sync-reader", "bluecurrent-sync-dispatch")
+
+
+def _sdk_threads(ignore: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name in SDK_THREADS and t not in ignore]
+
+
+class _Owner:
+    """An application object that owns a client and handles its events with a method."""
+
+    def __init__(self, url: str) -> None:
+        self.client = _quiet_client(url).connect()
+        self.seen = threading.Event()
+        self.client.on("CH_STATUS", self.on_status)  # a bound method: refers to the client
+        client = self.client
+        self.client.on("GRID_STATUS", lambda _event: client.connected)  # a lambda using it
+
+    def on_status(self, _event: object) -> None:
+        self.seen.set()
+
+
+@pytest.mark.timeout(60)
+def test_a_client_referred_to_by_its_own_handlers_is_collected_and_closes() -> None:
+    with ScriptedServer() as server:
+        others = set(_sdk_threads(set()))
+        owner = _Owner(server.url)
+        conn = server.main
+        server.push(ch_status("BCU-1"))
+        assert owner.seen.wait(30), "the handler never ran"
+        assert len(_sdk_threads(others)) == 2
+        with pytest.warns(ResourceWarning, match="not closed"):
+            del owner
+            gc.collect()
+        wait_until(lambda: _sdk_threads(others) == [], what="the client's threads end")
+        wait_until(lambda: conn.ws.state.name == "CLOSED", what="the connection closed")
