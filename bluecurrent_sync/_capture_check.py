@@ -9,7 +9,9 @@ Reads a capture written by record mode (``Client(record=...)``, ``--record``; fo
 * **observations**: what the capture shows about each open point (``OP-n``), e.g. whether
   HELLO was answered or whose id a GRID_STATUS carried.
 
-Exit status: 0 every frame was expected, 1 there are findings, 2 the file cannot be read.
+Exit status: 0 every frame was expected, 1 there are findings, 2 the file cannot be read or
+breaks the capture format (a line too long, too deeply nested, or with a bad ``t``/``seq``:
+the message names the line; see ``_capture_lines.py``). Never a traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import _protocol as proto
+from ._capture_lines import CaptureLineError, capture_records
 from ._console import printable
 from ._convert import WireConverter, decode_frame
 from ._record import CAPTURE_FORMAT
@@ -121,18 +124,10 @@ class _Conn:
 
 def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except ValueError:
-                    raise CaptureError(f"line {number} is not JSON") from None
-                if not isinstance(record, dict):
-                    raise CaptureError(f"line {number} is not a JSON object")
-                yield number, record
-    except (OSError, UnicodeDecodeError) as exc:
+        yield from capture_records(path)
+    except CaptureLineError as exc:
+        raise CaptureError(f"{path}: {exc}") from None
+    except OSError as exc:
         raise CaptureError(f"cannot read {path}: {exc}") from None
 
 
@@ -188,7 +183,7 @@ def check_capture(path: str | Path) -> CaptureReport:
     for number, record in records:
         try:
             checker.record(number, record)
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, RecursionError, OverflowError) as exc:
             message = f"a malformed capture line ({type(exc).__name__})"
             report.findings.append(Note(number, None, message))
     checker.finish()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import io
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import tracemalloc
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,19 @@ import pytest
 from conftest import wait_until
 from scripted_server import GOOD_TOKEN, ISSUED_TOKEN, ScriptedServer, ch_status
 
+from bluecurrent_sync import _capture_check
+from bluecurrent_sync._capture_lines import MAX_LINE_BYTES
 from bluecurrent_sync._usage import UsageFile
 from bluecurrent_sync.cli import EXIT_CONNECTION, EXIT_USAGE, main
 from bluecurrent_sync.client import Client
-from bluecurrent_sync.errors import ApiError, ResponseValidationError, UsageFileError
+from bluecurrent_sync.errors import (
+    ApiError,
+    RequestTimeoutError,
+    ResponseValidationError,
+    UsageFileError,
+)
+from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
+from bluecurrent_sync.simulator._replay import CaptureError
 
 pytestmark = pytest.mark.slow
 
@@ -112,6 +123,8 @@ DAY = dt.date(2026, 12, 4)
 # Writes to the usage file fail as on a full disk (RLIMIT_FSIZE 0: EFBIG for any growth).
 _FULL_DISK_SCRIPT = """
 import datetime, resource, signal, sys
+from bluecurrent_sync import _capture_check
+from bluecurrent_sync._capture_lines import MAX_LINE_BYTES
 from bluecurrent_sync._usage import UsageFile
 from bluecurrent_sync.errors import UsageFileError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -443,3 +456,84 @@ def test_a_client_referred_to_by_its_own_handlers_is_collected_and_closes() -> N
             gc.collect()
         wait_until(lambda: _sdk_threads(others) == [], what="the client's threads end")
         wait_until(lambda: conn.ws.state.name == "CLOSED", what="the connection closed")
+
+
+# ======================================================= 6. hostile captures: check and replay
+
+HEADER = '{"capture": "bluecurrent_sync", "version": 1}\n'
+FRAME = '{{"t": {t}, "dir": "in", "conn": "main", "seq": {seq}, "frame": {frame}}}\n'
+
+
+def _capture(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(HEADER + "".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (FRAME.format(t=0, seq=1, frame="[" * 100_000 + "]" * 100_000), "nested deeper"),
+        (FRAME.format(t=0, seq=1, frame="[" * 70 + "]" * 70), "nested deeper"),
+        (FRAME.format(t=0, seq="1e999", frame="{}"), '"seq": inf'),
+        (FRAME.format(t="1e999", seq=1, frame="{}"), '"t": inf'),
+        (FRAME.format(t="1e300", seq=1, frame="{}"), '"t": 1e+300'),
+        ('{"t": 0, "dir": "in", oops\n', "not JSON"),
+    ],
+    ids=["deep", "deeper-than-64", "seq-inf", "t-inf", "t-1e300", "not-json"],
+)
+def test_check_capture_refuses_a_hostile_line_naming_it(
+    tmp_path: Path, line: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _capture(tmp_path, FRAME.format(t=0, seq=1, frame='{"object": "HELLO"}'), line)
+    code = main(["check-capture", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2, out
+    assert "line 3 " in out and problem in out, out
+    assert "Traceback" not in out + err
+    # The simulator refuses to replay it, naming the same line.
+    with pytest.raises(CaptureError, match=":3: .*" + problem.replace("+", "\\+")):
+        Simulator(replay=path)
+
+
+@pytest.mark.timeout(120)
+def test_a_huge_capture_line_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "huge.jsonl"
+    size = 6 * MAX_LINE_BYTES  # far beyond the cap: memory must stay near the cap
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(HEADER)
+        handle.write('{"t": 0, "dir": "in", "conn": "main", "seq": 1, "text": "')
+        chunk = "x" * (1 << 20)
+        for _ in range(size // len(chunk)):
+            handle.write(chunk)
+        handle.write('"}\n')
+    for read in (
+        lambda: _capture_check.main(str(path), io.StringIO()),
+        lambda: Simulator(replay=path),
+    ):
+        tracemalloc.start()
+        try:
+            try:
+                outcome: object = read()
+            except CaptureError as exc:
+                outcome = exc
+            _current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert outcome == 2 or isinstance(outcome, CaptureError), outcome
+        assert "longer than" in str(outcome) or outcome == 2
+        assert peak < 3 * MAX_LINE_BYTES, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.timeout(120)
+def test_a_timer_due_absurdly_late_does_not_stop_the_simulators_timer() -> None:
+    with Simulator(push_interval=None) as sim:  # no periodic wakeup to hide the long wait
+        sim.delay_reply("GET_CHARGE_CARDS", 1e300)  # due long after the heat death
+        with Client(DEFAULT_TOKEN, url=sim.url, timeout=30) as client:
+            with pytest.raises(RequestTimeoutError):
+                client.timeout = 0.5  # this one is never answered, by design
+                client.get_charge_cards()
+            client.timeout = 30
+            sim.delay_reply("GET_CH_STATUS", 0.01)  # a delayed reply needs the timer thread
+            evse = client.get_charge_points()[0].evse_id
+            assert client.get_status(evse).evse_id == evse

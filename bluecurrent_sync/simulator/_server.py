@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(SIMULATOR)
+#: The longest single wait of the timer thread: it wakes at least this often (a timer due
+#: absurdly far ahead, e.g. 1e300 s, must not overflow Condition.wait and end the thread).
+_MAX_TIMER_WAIT = 3600.0
 
 DEFAULT_TOKEN = "sim-api-token-0123456789"  # noqa: S105 - a public test token
 """The API token every simulator accepts unless told otherwise."""
@@ -509,6 +512,8 @@ class Simulator:
                     if next_push is not None:
                         wakeups.append(next_push)
                     wait = min(wakeups) - now if wakeups else None
+                    if wait is not None:  # a far-off timer must not overflow the wait
+                        wait = min(wait, _MAX_TIMER_WAIT)
                     if not self._stopping.is_set():
                         self._changed.wait(wait)
                     continue
