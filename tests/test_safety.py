@@ -251,6 +251,47 @@ def test_json_escaped_tokens_reach_no_log_event_error_or_capture(
     assert not _leaks(json.dumps([json.loads(line) for line in capture.open(encoding="utf-8")]))
 
 
+def _pushing(server: ScriptedServer, frame: str) -> tuple[threading.Event, threading.Thread]:
+    """Push ``frame`` on the current main connection every 50 ms until the event is set.
+
+    For a command whose event stream opens at a moment the test cannot see: the frame
+    keeps coming until the command has shown what it needs.
+    """
+    done = threading.Event()
+
+    def push() -> None:
+        while not done.wait(0.05):
+            try:
+                server.push(frame)
+            except AssertionError:  # no main connection yet
+                continue
+
+    thread = threading.Thread(target=push, daemon=True)
+    thread.start()
+    return done, thread
+
+
+@pytest.mark.timeout(120)
+def test_json_escaped_tokens_stay_out_of_watch_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    issued, api = _escaped(ISSUED_TOKEN), _escaped(GOOD_TOKEN)
+    frame = f'{{"object": "ERROR", "error": 5, "message": "{issued} {api}"}}'
+    with ScriptedServer() as server:
+        for json_flag in (["--json"], []):
+            done, pusher = _pushing(server, frame)
+            try:
+                argv = ["--url", server.url, "--token", GOOD_TOKEN, *json_flag]
+                assert main([*argv, "watch", "--count", "2"]) == 0
+            finally:
+                done.set()
+                pusher.join(30)
+            out, err = capsys.readouterr()
+            assert "ERROR" in out
+            assert "<redacted>" in out or not json_flag  # a watch line shows no message
+            assert not _leaks(out + err)
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     "reply",
@@ -384,17 +425,7 @@ def test_server_strings_never_drive_the_terminal(
             assert not _drives_the_terminal(out + err)
 
         # watch: a pushed object whose name and fields are hostile, pushed until watch ends.
-        done = threading.Event()
-
-        def push_until_done() -> None:
-            while not done.wait(0.05):
-                try:
-                    server.push({"object": f"X{HOSTILE}", "note": HOSTILE})
-                except AssertionError:  # no main connection yet
-                    continue
-
-        pusher = threading.Thread(target=push_until_done, daemon=True)
-        pusher.start()
+        done, pusher = _pushing(server, json.dumps({"object": f"X{HOSTILE}", "note": HOSTILE}))
         try:
             assert main([*base, "watch", "--count", "2"]) == 0
         finally:
