@@ -11,19 +11,19 @@ their requests to, e.g. cron runs of the same script::
     {"format": "bluecurrent_sync.usage", "version": 1, "day": "2026-11-29", "requests": 17}
 
 Every change is a read-modify-write under an exclusive lock (``fcntl.flock`` on POSIX,
-``msvcrt.locking`` on Windows), so concurrent processes never lose a count. On POSIX the new
-content is written to a temporary file in the same directory (mode 0600, flushed to disk)
-and renamed over the file while the lock is held, so a process killed at any moment (or a
-full disk) leaves either the old count or the new one, never an empty or partial file; a
-process that waited for the lock of the replaced file notices (another inode now has the
-name) and takes the lock of the new one. (Windows cannot rename over a file another
-process has open: there the file is rewritten in place.) A file of an earlier day counts
-as zero (and is rewritten for today on the next request). An empty file counts as zero. A
-file that is not a usage file (not JSON, or without the ``format`` marker) is never
-overwritten, and neither is anything at the path that is not a regular file (a symbolic
-link, dangling or not, a FIFO, a directory, a device): every use raises
+``msvcrt.locking`` on Windows), so concurrent processes never lose a count. On POSIX the
+new content is written to a temporary file in the same directory (``.<name>.tmp``, with
+the file's mode, flushed to disk) and renamed over the file while the lock is held, so a
+process killed at any moment (or a full disk) leaves the old count or the new one, never
+an empty or partial file; a process that waited for the lock of the replaced file notices
+(another inode now has the name) and takes the lock of the new one. (Windows cannot rename
+over a file another process has open: there the file is rewritten in place.) A file of an
+earlier day counts as zero (and is rewritten for today on the next request). An empty file
+counts as zero. A file that is not a usage file (not JSON, or without the ``format``
+marker) is never overwritten, and neither is anything at the path that is not a regular
+file (a symbolic link, dangling or not, a FIFO, a directory, a device): every use raises
 :class:`~bluecurrent_sync.errors.UsageFileError` naming the file; delete it to start
-afresh.
+afresh. The directory must be writable (for the temporary file).
 
 Budget (``Client(daily_budget=N)``): before the client sends a frame of its own (connect,
 each request, get_email) the meter reserves it, atomically with the check, in the usage
@@ -42,7 +42,6 @@ import logging
 import os
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -224,12 +223,15 @@ class UsageFile:
             os.ftruncate(fd, 0)
             _write_all(fd, data)
             return
-        directory = self.path.parent
-        tmp_fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=directory
-        )
+        # One fixed name: only the lock holder writes it, and a process killed mid-update
+        # leaves at most this one file, which the next update reuses.
+        tmp_name = self.path.with_name(f".{self.path.name}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _NONBLOCK | _CLOEXEC
+        tmp_fd = os.open(tmp_name, flags, 0o600)
         try:
             try:
+                if not stat.S_ISREG(os.fstat(tmp_fd).st_mode):
+                    raise OSError(f"{tmp_name} is not a regular file")
                 os.fchmod(tmp_fd, stat.S_IMODE(os.fstat(fd).st_mode))  # keep the file's mode
                 _write_all(tmp_fd, data)
                 os.fsync(tmp_fd)
@@ -240,7 +242,7 @@ class UsageFile:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
             raise
-        _sync_directory(directory)
+        _sync_directory(self.path.parent)
 
     def _load(self, fd: int) -> dict[str, Any] | None:
         os.lseek(fd, 0, os.SEEK_SET)

@@ -190,6 +190,26 @@ def test_a_usage_path_that_is_not_a_regular_file_is_refused_untouched(
     assert not (tmp_path / "created-by-nobody.json").exists()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX rename and symbolic links")
+def test_a_temporary_file_left_by_a_killed_process_is_reused_never_followed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "usage.json"
+    usage = UsageFile(path)
+    usage.add(3, DAY)
+    leftover = tmp_path / ".usage.json.tmp"
+    leftover.write_text("half a line from a process killed mid-update", encoding="utf-8")
+    assert usage.add(1, DAY) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.json"]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    leftover.symlink_to(victim)
+    with pytest.raises(UsageFileError):
+        usage.add(1, DAY)
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert usage.read(DAY) == 4
+
+
 def test_cli_usage_reports_a_damaged_file_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
