@@ -15,6 +15,17 @@ STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= simulator,dev
 MATRIX ?= 3.10 3.11 3.12 3.13
 LINTED := $(wildcard bluecurrent_sync codegen tests examples bench)
+# The test files that read the wall clock (quota reset, Amsterdam day, receive times, the
+# simulator's day), run again by `make test` with the package's clock moved (tests/test_clock.py):
+# a summer afternoon, one minute before midnight in Amsterdam, and half past midnight on the
+# night daylight saving starts (the Amsterdam day is ahead of the UTC day), each under another
+# machine time zone. CI runs the whole suite under two of these in the Python matrix.
+CLOCK_TESTS := tests/test_clock.py tests/test_usage.py tests/test_mirror.py \
+	tests/test_convert_equivalence.py tests/test_client.py tests/test_simulator.py \
+	tests/test_cli.py tests/test_replay.py tests/test_record.py
+MOVED_CLOCKS := 2027-07-15T15:30:00+02:00,America/New_York \
+	2027-01-14T23:59:00+01:00,Asia/Kolkata \
+	2027-03-28T00:30:00+01:00,Pacific/Kiritimati
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test lint typecheck pytest codegen codegen-check test-matrix demo bench \
@@ -23,9 +34,10 @@ LINTED := $(wildcard bluecurrent_sync codegen tests examples bench)
 help:
 	@echo "make demo           guided tour of the SDK against the embedded simulator (light install)"
 	@echo "make test           codegen freshness + ruff + mypy --strict + docs + package check + pytest"
+	@echo "                    (+ the clock-reading tests again under three moved clocks)"
 	@echo "make docs           build the documentation site into site/ (MkDocs, strict)"
 	@echo "make docs-serve     serve the documentation on http://127.0.0.1:8000 while editing"
-	@echo "make package-check  build sdist and wheel, twine check, run the sdist's own tests"
+	@echo "make package-check  build sdist and wheel, twine check, smoke-test the installed wheel"
 	@echo "make codegen        regenerate bluecurrent_sync/models/_generated.py from schemas/"
 	@echo "make codegen-check  fail if the generated models are stale"
 	@echo "make test-matrix    run pytest under every Python in MATRIX ($(MATRIX))"
@@ -66,10 +78,16 @@ docs-serve: $(STAMP)
 	$(BIN)/python -m mkdocs serve
 
 package-check: $(STAMP)
-	$(BIN)/python .ci/package-check --quick
+	$(BIN)/python .ci/package-check
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
+	@for moved in $(MOVED_CLOCKS); do \
+	  instant=$${moved%%,*}; zone=$${moved#*,}; \
+	  echo "=== the clock-reading tests at $$instant, machine time zone $$zone"; \
+	  TZ=$$zone $(BIN)/python -m pytest -q -p no:cacheprovider --bluecurrent-now=$$instant \
+	    $(CLOCK_TESTS) || exit 1; \
+	done
 
 test: codegen-check lint typecheck docs package-check pytest
 

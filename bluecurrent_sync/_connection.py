@@ -51,6 +51,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from . import _clock
 from . import _protocol as proto
 from ._lazy import LazyModule
 from ._log import CONNECTION
@@ -366,7 +367,7 @@ class Connection:
             raise ClientStateError("the client is closed")
         limited_until = self.limited_until
         if state is State.LIMITED and limited_until is not None:
-            if _dt.datetime.now(_dt.timezone.utc) < limited_until:
+            if _clock.now() < limited_until:
                 raise RequestLimitReached("Request limit reached", limited_until)
             with self._state_lock:
                 if self.state is State.LIMITED and self._stream is not None:
@@ -1056,7 +1057,7 @@ class Connection:
     def _wait_before_reconnect(self) -> bool:
         """Sleep (interruptibly) until the next attempt; return False when stopping."""
         if self.state is State.LIMITED and self.limited_until is not None:
-            now = _dt.datetime.now(_dt.timezone.utc)
+            now = _clock.now()
             delay = max(0.0, (self.limited_until - now).total_seconds())
             logger.info("request limit reached: reconnecting at %s", self.limited_until.isoformat())
         else:

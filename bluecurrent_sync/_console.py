@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import AttrsInstance
 
+from . import _clock
 from ._events import event_object_name
 from ._url import public_url
 from .client import DEFAULT_URL
@@ -212,7 +213,7 @@ def format_fields(model: AttrsInstance) -> str:
 
 def event_line(event: object) -> str:
     """One human-readable line for a pushed event, prefixed with the local time."""
-    now = dt.datetime.now().strftime("%H:%M:%S")
+    now = _clock.now().astimezone().strftime("%H:%M:%S")
     name = event_object_name(event)
     if isinstance(event, ChStatus):
         detail = (

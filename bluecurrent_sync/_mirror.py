@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from . import _clock
 from ._log import CONNECTION
 from .errors import BlueCurrentError, RequestTimeoutError
 from .models import ChSettings, ChStatus, GridCurrent, GridStatus
@@ -73,7 +74,7 @@ class _Entry:
         self.seq = seq
         self.frame = frame
         self.monotonic = monotonic
-        self.wall = time.time()  # a datetime only when read
+        self.wall = _clock.time()  # a datetime only when read
         # None: not converted yet; False: the frame could not be converted.
         self.converted: object = None
 

@@ -23,7 +23,6 @@ value of every ``Authorization``/``token`` key, becomes ``"<redacted>"``; so doe
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import json
 import logging
@@ -33,6 +32,7 @@ import time
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from . import _clock
 from ._log import CONNECTION
 from ._redact import REDACTED, Redactor
 from ._tap import ConnectionKind, Direction
@@ -46,7 +46,7 @@ CAPTURE_VERSION = 1
 
 
 def _now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+    return _clock.now().isoformat()
 
 
 def _public_url(url: str) -> str:

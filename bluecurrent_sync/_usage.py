@@ -49,6 +49,7 @@ from typing import Any
 
 import attrs
 
+from . import _clock
 from ._log import CONNECTION
 from ._tap import ConnectionKind, Direction
 from ._wire import AMSTERDAM
@@ -74,7 +75,7 @@ Clock = Callable[[], _dt.datetime]
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _clock.now()
 
 
 def amsterdam_day(moment: _dt.datetime | None = None) -> _dt.date:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from . import _clock
 from .errors import (
     AlreadyConnected,
     ApiError,
@@ -142,7 +143,7 @@ def next_reset_at(now: _dt.datetime | None = None) -> _dt.datetime:
     Args:
         now: The current time (aware); defaults to now.
     """
-    current = (now or _dt.datetime.now(AMSTERDAM)).astimezone(AMSTERDAM)
+    current = (now or _clock.now()).astimezone(AMSTERDAM)
     today_reset = _dt.datetime.combine(current.date(), _dt.time(0, 0, 30), tzinfo=AMSTERDAM)
     if current < today_reset:
         return today_reset

@@ -13,6 +13,8 @@ import datetime as _dt
 from collections.abc import Mapping
 from typing import Any
 
+from . import _clock
+
 __all__ = [
     "ActionFailed",
     "AlreadyConnected",
@@ -48,6 +50,14 @@ class RequestLimitReached(BlueCurrentError):
     def __init__(self, message: str, reset_at: _dt.datetime) -> None:
         super().__init__(message)
         self.reset_at = reset_at
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds from now until :attr:`reset_at` (0.0 once it has passed).
+
+        Read from the package's clock, so it agrees with the reset time the client computed.
+        """
+        return max(0.0, (self.reset_at - _clock.now()).total_seconds())
 
     def __str__(self) -> str:
         return f"{self.args[0]} (the quota resets at {self.reset_at.isoformat()})"

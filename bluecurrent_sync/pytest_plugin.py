@@ -26,6 +26,16 @@ every test without an import:
     same simulator (another token, other timeouts, a second connection, or an unconnected
     one); all are closed after the test.
 
+``--bluecurrent-now INSTANT``
+    Runs the tests with the package's wall clock moved (``bluecurrent_sync._clock``): every
+    test starts at ``INSTANT``, an ISO 8601 instant with its UTC offset, and the clock runs on
+    from there at the real pace. The quota reset, the Amsterdam day of the usage count, the
+    live mirror's receive times and the simulator's day all follow it. Child processes get it
+    through the ``BLUECURRENT_SYNC_NOW`` environment variable, which the option sets (and which,
+    set on its own, has the same effect)::
+
+        pytest --bluecurrent-now 2027-07-15T23:59:00+02:00
+
 The simulator needs the ``simulator`` extra (``pip install '.[simulator]'`` from a clone);
 without it the tests that use these fixtures are skipped, and pytest itself still works:
 this module imports neither the client nor the simulator until a fixture runs.
@@ -33,6 +43,8 @@ this module imports neither the client nor the simulator until a fixture runs.
 
 from __future__ import annotations
 
+import datetime as _dt
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,15 +68,58 @@ __all__ = [
 FAST_OPTIONS: dict[str, Any] = {"push_interval": 0.1, "action_delay": 0.02}
 
 _MARKER = "bluecurrent_simulator"
+_NOW_OPTION = "--bluecurrent-now"
+_NOW_VARIABLE = "BLUECURRENT_SYNC_NOW"  # bluecurrent_sync._clock.ENVIRONMENT (not imported here)
+_START = pytest.StashKey[_dt.datetime]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--bluecurrent-now``."""
+    parser.addoption(
+        _NOW_OPTION,
+        metavar="INSTANT",
+        default=None,
+        help="start every test with bluecurrent_sync's wall clock at INSTANT "
+        "(ISO 8601 with its UTC offset, e.g. 2027-07-15T23:59:00+02:00)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker, so that ``--strict-markers`` accepts it."""
+    """Register the marker (for ``--strict-markers``) and move the clock if asked to."""
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(**options): Simulator options for the bluecurrent_simulator fixture "
         "(push_interval, action_delay, seed, quota, single_connection, ...)",
     )
+    text = config.getoption(_NOW_OPTION) or os.environ.get(_NOW_VARIABLE)
+    if not text:
+        return
+    from bluecurrent_sync import _clock
+
+    source = _NOW_OPTION if config.getoption(_NOW_OPTION) else _NOW_VARIABLE
+    try:
+        instant = _clock.parse_instant(text, source=source)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    os.environ[_clock.ENVIRONMENT] = text  # child processes start there too
+    config.stash[_START] = instant
+    _clock.start_at(instant)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say when the clock is moved, so a failing run's log shows it."""
+    instant = config.stash.get(_START, None)
+    return None if instant is None else f"bluecurrent_sync clock: every test starts at {instant}"
+
+
+@pytest.fixture(autouse=True)
+def _bluecurrent_clock(request: pytest.FixtureRequest) -> None:
+    """With ``--bluecurrent-now``: start each test's clock at the instant."""
+    instant = request.config.stash.get(_START, None)
+    if instant is not None:
+        from bluecurrent_sync import _clock
+
+        _clock.start_at(instant)
 
 
 def _simulator_module() -> ModuleType:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import json
+import math
 import os
 from typing import Any
 
@@ -89,7 +90,7 @@ def create_app(client: Client) -> Flask:
 
     @app.errorhandler(RequestLimitReached)
     def quota(exc: RequestLimitReached) -> Response:
-        wait = max(1, int((exc.reset_at - dt.datetime.now(dt.timezone.utc)).total_seconds()))
+        wait = max(1, math.ceil(exc.retry_after))
         return _json({"error": str(exc)}, 429, {"Retry-After": str(wait)})
 
     @app.errorhandler(ConnectionClosedError)

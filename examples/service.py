@@ -24,7 +24,6 @@ Without ``BLUECURRENT_API_TOKEN`` it runs against an embedded simulator (``simul
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
 import signal
@@ -96,9 +95,8 @@ def connect_with_retry(client: Client, stop: threading.Event) -> bool:
             client.connect()
             return True
         except RequestLimitReached as exc:
-            wait = (exc.reset_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
             log.warning("daily quota used up; waiting until %s", exc.reset_at.astimezone())
-            stop.wait(max(wait, 1.0))
+            stop.wait(max(exc.retry_after, 1.0))
         except (ConnectionError, TimeoutError) as exc:
             log.warning("cannot connect (%s); retrying in %.0f s", exc, delay)
             stop.wait(delay)

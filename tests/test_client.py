@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import wait_until
+from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status
 
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
@@ -217,7 +219,7 @@ def test_quota_exhausted(make_client: Callable[..., Client], simulator: Simulato
         client.get_charge_points()
     reset_at = info.value.reset_at
     assert reset_at.tzinfo is not None
-    local = reset_at.astimezone(dt.timezone(dt.timedelta(hours=1)))  # CET in November
+    local = reset_at.astimezone(ZoneInfo("Europe/Amsterdam"))
     assert (local.hour, local.minute, local.second) == (0, 0, 30)
     assert str(reset_at.isoformat()) in str(info.value)
     wait_until(lambda: client.state == "limited")
@@ -267,18 +269,23 @@ def test_identical_gets_in_flight_are_sent_once(client: Client, simulator: Simul
     assert simulator.count("GET_CH_STATUS") - before == 1
 
 
-def test_get_statuses_is_pipelined(
-    make_client: Callable[..., Client], simulator: Simulator
-) -> None:
-    # Each reply comes 5 s after its request: sent one after the other, the four would take
-    # 20 s; pipelined about 5 s. The bound sits halfway (10 s of slack for a busy machine),
-    # so only a client that waits for each reply before sending the next can fail it.
-    client = make_client(timeout=60.0).connect()
-    simulator.delay_reply("GET_CH_STATUS", 5.0, once=False)
-    started = time.monotonic()
-    statuses = client.get_statuses(EVSE_IDS)
-    assert time.monotonic() - started < 15.0
+def test_get_statuses_is_pipelined(server: ScriptedServer) -> None:
+    # The server holds every reply until all four requests have arrived, then answers them
+    # newest first: only a client that sends every request before it reads gets an answer (one
+    # that waited for each reply before sending the next would run out its 30 s timeout).
+    held: list[str] = []
+
+    def hold_until_all(conn: Conn, frame: dict[str, Any]) -> None:
+        held.append(frame["evse_id"])
+        if len(held) == len(EVSE_IDS):
+            for evse_id in reversed(held):
+                conn.send(ch_status(evse_id))
+
+    server.responder = hold_until_all
+    with Client(GOOD_TOKEN, url=server.url, timeout=30.0) as client:
+        statuses = client.get_statuses(EVSE_IDS)
     assert {e: s.evse_id for e, s in statuses.items()} == {e: e for e in EVSE_IDS}
+    assert sorted(held) == sorted(EVSE_IDS)
 
 
 def test_many_threads_mixed_commands_never_mismatch(client: Client) -> None:

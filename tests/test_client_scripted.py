@@ -24,7 +24,7 @@ from scripted_server import (
     status_reply,
 )
 
-from bluecurrent_sync import _wire
+from bluecurrent_sync import _clock, _wire
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     ActionFailed,
@@ -503,7 +503,7 @@ def test_keepalive_pings_and_detects_a_dead_peer(server: ScriptedServer) -> None
 
 
 def _soon(monkeypatch: pytest.MonkeyPatch, seconds: float) -> dt.datetime:
-    reset_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+    reset_at = _clock.now() + dt.timedelta(seconds=seconds)
     monkeypatch.setattr(_wire, "next_reset_at", lambda now=None: reset_at)
     return reset_at
 
@@ -522,7 +522,7 @@ def test_limited_until_reset_then_reconnects(
     assert info.value.reset_at == reset_at
     assert server.handshakes == handshakes
     assert up.wait(30)  # reconnected once reset_at passed
-    assert dt.datetime.now(dt.timezone.utc) >= reset_at
+    assert _clock.now() >= reset_at
     assert server.count("VALIDATE_API_TOKEN") == 1  # the issued token was still good
     server.responder = lambda conn, frame: conn.send(ch_status(frame["evse_id"]))
     assert client.get_status("A").evse_id == "A"
@@ -536,7 +536,7 @@ def test_error_42_without_close_lifts_at_reset(
     wait_until(lambda: client.state == "limited")
     with pytest.raises(RequestLimitReached):
         client.get_charge_points()
-    wait_until(lambda: dt.datetime.now(dt.timezone.utc) >= reset_at)
+    wait_until(lambda: _clock.now() >= reset_at)
     server.responder = lambda conn, frame: conn.send({"object": "CHARGE_POINTS", "data": []})
     assert client.get_charge_points() == []
     assert client.connected

@@ -1,28 +1,24 @@
-"""Every conversion outcome pinned: the converter must keep behaving exactly as it does.
+"""Conversion outcomes pinned in a file a reviewer can read.
 
-Every public :class:`WireConverter` method runs on a corpus of frames, in one fixed order (so
-the smart-charging knowledge builds up the same way each time): every sample of ``frames.py``
-and ``frames_recorded.py``, sample data pushed under other objects, and every value of every
-sample replaced in turn by each of 13 special values (null, booleans, ``-0.0``, 10**400, NaN,
-numeric strings, empty containers, a wrapped setting) or deleted. Each case's outcome is a
-``repr`` picture: the model field by field (so ``-0.0``/``0.0``, ``1``/``1.0`` and NaN count
-as different), or the exception type with its ``field``, message, ``object_name``, redacted
-``raw`` and code, plus the warnings logged and the smart-charging knowledge after it. Its
-digest must match ``data/convert_golden.json``.
+The cases: every sample of ``frames.py`` and ``frames_recorded.py``, and sample data pushed
+under other objects. ``data/convert_expected.txt`` holds, for each case, what every public
+:class:`WireConverter` method makes of it (the model's ``repr``, field by field, so ``-0.0``
+and ``0.0`` or ``1`` and ``1.0`` differ; or the exception with its field and code), the
+smart-charging knowledge after it and the lines it logged. A change of behaviour shows in the
+diff of that file. After an intended change, rewrite it with
+``BLUECURRENT_WRITE_EXPECTED=1 pytest tests/test_convert_equivalence.py`` and say why in the
+commit. The package's clock stands at a fixed instant meanwhile, so the quota reset in the
+ERROR 42 texts reads the same on every day.
 
-The digests were written by the converter as it was before its speed-up (and the speed-up was
-checked against that converter on Hypothesis-mutated frames as well). After an intended
-change of behaviour, rewrite them with ``BLUECURRENT_WRITE_GOLDEN=1 pytest
-tests/test_convert_equivalence.py`` and say why in the commit.
+Odd values in every field (wrong types, missing keys, NaN, huge numbers) are the job of
+``test_convert_schema_fuzz.py``, which generates them from the wire schemas.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
+import datetime as dt
 import logging
-import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +30,7 @@ import frames
 import frames_recorded
 import pytest
 
+from bluecurrent_sync import _clock
 from bluecurrent_sync._convert import WireConverter
 from bluecurrent_sync._log import CONNECTION
 
@@ -134,56 +131,6 @@ def run_all(
     return outcomes, lines
 
 
-# --------------------------------------------------------------------------------------
-# Every value of every sample, replaced by each special value in turn
-# --------------------------------------------------------------------------------------
-
-#: The methods that read each object (the sweep below runs only these, and ``event``).
-READERS: dict[str, list[str]] = {
-    "CHARGE_POINTS": ["charge_points", "ch_status"],
-    "CH_SETTINGS": ["ch_settings", "ch_status"],
-    "CH_STATUS": ["ch_status"],
-    "GRID_STATUS": ["grid_status", "grid_status(evse_id)"],
-    "GRID_CURRENT": ["grid_current"],
-    "CHARGE_CARDS": ["charge_cards"],
-    "ACCOUNT": ["account"],
-}
-SPECIAL = [None, True, 1, 1.0, -0.0, 10**400, math.nan, "12", "x", "", {}, [], {"value": 2}]
-
-
-def sweep_frames() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for name, sample in sorted(SAMPLES.items()):
-        if sample.get("object") not in READERS:
-            continue
-        for path in _paths(sample):
-            for index, special in enumerate([*SPECIAL, "delete"]):
-                frame = copy.deepcopy(sample)
-                holder = _container(frame, path)
-                if special == "delete":
-                    del holder[path[-1]]
-                else:
-                    holder[path[-1]] = special
-                yield f"{name}{list(path)}#{index}", sample["object"], frame
-
-
-def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Every key / index path inside ``value`` (dicts and lists), depth first."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield (*path, key)
-            yield from _paths(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield (*path, index)
-            yield from _paths(item, (*path, index))
-
-
-def _container(frame: Any, path: tuple[Any, ...]) -> Any:
-    for step in path[:-1]:
-        frame = frame[step]
-    return frame
-
-
 def cases() -> Iterator[tuple[str, dict[str, Any], list[str]]]:
     """Every case of the corpus, in its one order: (name, frame, the methods to run)."""
     every = [name for name, _ in CALLS]
@@ -195,28 +142,67 @@ def cases() -> Iterator[tuple[str, dict[str, Any], list[str]]]:
         for name in ("CH_STATUS", "CH_SETTINGS", "GRID_STATUS", "GRID_CURRENT"):
             frame = {"object": name, "evse_id": "BCU1", "data": copy.deepcopy(data)}
             yield f"data {index} as {name}", frame, every
-    for where, object_name, frame in sweep_frames():
-        yield f"sweep {where}", frame, [*READERS[object_name], "event"]
 
 
-def digest(converter: Any, frame: dict[str, Any], methods: list[str]) -> str:
-    """The digest of what ``methods`` make of ``frame`` (outcomes, knowledge, log)."""
-    calls = [(name, call) for name, call in CALLS if name in methods]
-    outcomes, log = run_all(converter, frame, calls)
-    return hashlib.sha256(repr((outcomes, log)).encode("utf-8")).hexdigest()[:16]
+def picture(value: Any) -> str:
+    """One line for an outcome: a model's ``repr``, or the exception and what it carries."""
+    if isinstance(value, tuple) and value and value[0] == "raised":
+        _, kind, text, field, object_name, _raw, code = value
+        extra = [
+            f"{label}={item[1]}"
+            for label, item in (("field", field), ("object", object_name), ("code", code))
+            if item[1] != "None"
+        ]
+        return f"raises {kind}: {text}" + (f" [{', '.join(extra)}]" if extra else "")
+    return _flat(value)
 
 
-GOLDEN = Path(__file__).parent / "data" / "convert_golden.json"
+def _flat(snap: Any) -> str:
+    kind, content = snap
+    if kind == "dict":
+        return "{" + ", ".join(f"{_flat(k)}: {_flat(v)}" for k, v in content) + "}"
+    if kind in ("list", "tuple"):
+        return "[" + ", ".join(_flat(item) for item in content) + "]"
+    if isinstance(content, list):  # an attrs model: its fields
+        return f"{kind}(" + ", ".join(f"{name}={_flat(item)}" for name, item in content) + ")"
+    return str(content)
 
 
-@pytest.mark.slow  # 6,000+ cases: once per `make test`, not again in the sdist check
-def test_every_conversion_outcome_is_as_pinned() -> None:
-    converter = WireConverter()  # one for the whole corpus: the knowledge builds up in order
-    seen = {name: digest(converter, frame, methods) for name, frame, methods in cases()}
-    assert len(seen) > 1000
-    if os.environ.get("BLUECURRENT_WRITE_GOLDEN") == "1":
-        GOLDEN.write_text(json.dumps(seen, indent=0, sort_keys=True) + "\n", "utf-8")
-    pinned = json.loads(GOLDEN.read_text("utf-8"))
-    changed = sorted(name for name in seen if seen[name] != pinned.get(name))
-    assert not changed, f"{len(changed)} case(s) convert differently, e.g. {changed[:5]}"
-    assert sorted(pinned) == sorted(seen), "the corpus changed: rewrite the digests"
+#: The clock while the expectations are computed (a winter weekday, mid-day in Amsterdam).
+FIXED_NOW = dt.datetime(2027, 1, 14, 12, 0, tzinfo=dt.timezone.utc)
+EXPECTED = Path(__file__).parent / "data" / "convert_expected.txt"
+
+
+def expected_text() -> str:
+    converter = WireConverter()  # one for the whole set: the knowledge builds up in order
+    blocks = []
+    for name, frame, methods in cases():
+        calls = [(method, call) for method, call in CALLS if method in methods]
+        outcomes, log = run_all(converter, frame, calls)
+        lines = [f"## {name}"]
+        lines += [f"{method}: {picture(outcome)}" for method, outcome in outcomes]
+        lines += [f"log: {line}" for line in log]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def test_representative_outcomes_read_as_pinned() -> None:
+    _clock.start_at(FIXED_NOW)
+    try:
+        text = expected_text()
+    finally:
+        _clock.start_at(None)
+    if os.environ.get("BLUECURRENT_WRITE_EXPECTED") == "1":
+        EXPECTED.write_text(text, "utf-8")
+    expected = EXPECTED.read_text("utf-8")
+    if text != expected:
+        mine, theirs = text.splitlines(), expected.splitlines()
+        first = next(
+            (i for i, (a, b) in enumerate(zip(mine, theirs, strict=False)) if a != b),
+            min(len(mine), len(theirs)),
+        )
+        pytest.fail(
+            f"conversion outcomes differ from {EXPECTED.name} at line {first + 1}:\n"
+            f"  expected: {theirs[first] if first < len(theirs) else '<end>'}\n"
+            f"  now:      {mine[first] if first < len(mine) else '<end>'}"
+        )

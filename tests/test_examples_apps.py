@@ -171,14 +171,19 @@ class Lines:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
-    def wait_for(self, text: str, timeout: float = 60.0) -> str:
-        while True:
+    def wait_for(self, *texts: str, timeout: float = 60.0) -> None:
+        """Read lines until each of ``texts`` has been seen in one, in any order.
+
+        Lines logged by different threads of the service (the caller and the handlers) may
+        come in either order, so a test that expects several such lines names them together.
+        """
+        missing = list(texts)
+        while missing:
             line = self._queue.get(timeout=timeout)
             if line is None:
-                raise AssertionError(f"process ended before {text!r}; output: {self.seen}")
+                raise AssertionError(f"process ended before {missing}; output: {self.seen}")
             self.seen.append(line)
-            if text in line:
-                return line
+            missing = [text for text in missing if text not in line]
 
 
 def test_service_reacts_to_pushes_and_survives_a_server_restart() -> None:
@@ -192,8 +197,8 @@ def test_service_reacts_to_pushes_and_survives_a_server_restart() -> None:
         )
         try:
             lines = Lines(proc)
-            lines.wait_for("BCU100004 is available")
-            lines.wait_for("watching 4 charge point(s)")
+            # sync() and the CH_STATUS handler run on different threads: either may log first.
+            lines.wait_for("BCU100004 is available", "watching 4 charge point(s)")
             with Client(DEFAULT_TOKEN, url=simulator.url) as other:  # someone plugs in
                 other.start_session("BCU100004", "BCU-APP")
             lines.wait_for("BCU100004 changed from available to charging")

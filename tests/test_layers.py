@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "_proxy",
             "_extras",
             "_capture_lines",
+            "_clock",
         },
     ),
     ("wire facts", {"_wire", "_redact"}),

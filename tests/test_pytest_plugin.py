@@ -97,6 +97,40 @@ def test_missing_simulator_extra_skips_with_a_clear_message(pytester: pytest.Pyt
     result.stdout.fnmatch_lines(["*'simulator' extra is not installed*pip install*"])
 
 
+def test_bluecurrent_now_starts_every_test_at_the_instant(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user="""
+        import datetime as dt
+        import os
+        import subprocess
+        import sys
+
+        from bluecurrent_sync import _clock
+
+        def test_first():
+            assert _clock.now().isoformat().startswith("2031-06-01T21:59")
+            _clock.start_at(dt.datetime(2040, 1, 1, tzinfo=dt.timezone.utc))
+
+        def test_second_starts_again_and_children_follow():
+            assert _clock.now().year == 2031
+            code = "from bluecurrent_sync import _clock; print(_clock.now().year)"
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            assert out.stdout.strip() == "2031", out.stderr
+        """
+    )
+    instant = "2031-06-01T23:59:00+02:00"
+    result = pytester.runpytest_subprocess(
+        *PLUGIN_ARGS, "-p", "no:cacheprovider", f"--bluecurrent-now={instant}"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*bluecurrent_sync clock: every test starts at 2031-06-01*"])
+    refused = pytester.runpytest_subprocess(
+        *PLUGIN_ARGS, "-p", "no:cacheprovider", "--bluecurrent-now=tomorrow"
+    )
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*--bluecurrent-now must be an ISO 8601 instant*"])
+
+
 # ------------------------------------------------------------------ direct use
 
 

@@ -41,6 +41,7 @@ from scripted_server import (
     status_frame,
 )
 
+from bluecurrent_sync import _clock
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     AlreadyConnected,
@@ -569,7 +570,7 @@ def test_quota_exhaustion_stops_sending_until_reset() -> None:
             with pytest.raises(RequestLimitReached) as first:
                 client.get_status("BCU100002")
             reset_at = first.value.reset_at
-            now = dt.datetime.now(dt.timezone.utc)
+            now = _clock.now()
             amsterdam = reset_at.astimezone(ZoneInfo("Europe/Amsterdam"))
             assert reset_at.tzinfo is not None and now < reset_at <= now + dt.timedelta(days=1)
             assert (amsterdam.hour, amsterdam.minute, amsterdam.second) == (0, 0, 30)

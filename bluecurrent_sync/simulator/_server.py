@@ -30,6 +30,7 @@ from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response
 from websockets.sync.server import Server, ServerConnection, serve
 
+from .. import _clock
 from .._log import SIMULATOR
 from ._commands import (
     CommandHandler,
@@ -858,7 +859,7 @@ class Simulator:
 
 
 def _system_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return _clock.now()
 
 
 def _amsterdam_day(moment: dt.datetime) -> dt.date:
