@@ -154,7 +154,7 @@ class Redactor:
         assert value is not None  # _escaped_hit decoded it
         for secret in self._secrets:
             value = value.replace(secret, REDACTED)
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(value)  # ASCII: a lone surrogate stays an escape
 
     def scrub_value(self, value: Any, *, whole: bool = False) -> Any:
         """Return a copy of a decoded JSON value with secrets removed from every string.
