@@ -14,9 +14,11 @@ one bounded line in memory and rejects, naming the line, whatever the recorder n
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,9 +46,20 @@ def capture_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[st
 
     Raises:
         CaptureLineError: A line breaks the format (see the module docstring).
-        OSError: The file cannot be read.
+        OSError: The file cannot be read, or is not a regular file (a FIFO is refused, not
+            waited on).
     """
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        handle = open(fd, "rb")  # noqa: SIM115 - closed by the with below
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         number = 0
         while True:
             raw = handle.readline(MAX_LINE_BYTES + 1)

@@ -547,6 +547,27 @@ def test_check_capture_refuses_a_hostile_line_naming_it(
         Simulator(replay=path)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX FIFOs")
+@pytest.mark.timeout(60)
+def test_check_capture_and_replay_refuse_a_fifo_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "capture.jsonl"
+    os.mkfifo(fifo)
+    outcome: list[object] = []
+
+    def read() -> None:
+        outcome.append(_capture_check.main(str(fifo), io.StringIO()))
+        try:
+            Simulator(replay=fifo)
+        except OSError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "reading a FIFO blocks"
+    assert outcome[0] == 2 and "not a regular file" in str(outcome[1])
+
+
 @pytest.mark.timeout(120)
 def test_a_huge_capture_line_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
     path = tmp_path / "huge.jsonl"
