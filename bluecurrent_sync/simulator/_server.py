@@ -113,7 +113,10 @@ class Simulator:
 
     Raises:
         ValueError: An invalid option or an unknown variant name or value.
-        CaptureError: ``replay`` is not a capture (a ``ValueError``).
+        CaptureError: ``replay`` is not a capture, or a line of it breaks the format (too
+            long, too deeply nested, a bad ``t`` or ``seq``); the message names the line (a
+            ``ValueError``).
+        OSError: ``replay`` cannot be read or is not a regular file.
     """
 
     def __init__(
