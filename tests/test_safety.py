@@ -57,170 +57,6 @@ def _free_port() -> int:
     return port
 
 
-# ======================================================================= 8. URL secrets
-
-
-def test_url_userinfo_and_query_stay_out_of_reprs_and_cli_errors(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    port = _free_port()
-    url = f"ws://user:pass-SECRET@127.0.0.1:{port}/haserver?key=QUERY-SECRET"
-    client = Client(GOOD_TOKEN, url=url)
-    shown = repr(client)
-    client.close()
-    assert f"127.0.0.1:{port}/haserver" in shown
-    assert not any(secret in shown for secret in URL_SECRETS), shown
-
-    # A server that cannot be reached: the CLI names the URL, without its secrets.
-    code = main(["--url", url, "--token", GOOD_TOKEN, "--timeout", "5", "charge-points"])
-    err = capsys.readouterr().err
-    assert code == EXIT_CONNECTION
-    assert f"127.0.0.1:{port}/haserver" in err
-    assert not any(secret in err for secret in URL_SECRETS), err
-
-    # A URL the client refuses (a bad port): a usage error, also without the secrets.
-    bad = "ws://user:pass-SECRET@127.0.0.1:99999/haserver?key=QUERY-SECRET"
-    code = main(["--url", bad, "--token", GOOD_TOKEN, "charge-points"])
-    err = capsys.readouterr().err
-    assert code == EXIT_USAGE
-    assert "invalid port" in err
-    assert not any(secret in err for secret in URL_SECRETS), err
-    with pytest.raises(ValueError) as caught:
-        Client(GOOD_TOKEN, url=bad)
-    assert not any(secret in str(caught.value) for secret in URL_SECRETS)
-
-
-# ============================================================ 9. connect()'s documented raises
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize(
-    ("reply", "error"),
-    [
-        ({"object": "ERROR", "error": 5, "message": "overloaded"}, ApiError),
-        ({"object": "STATUS_API_TOKEN", "success": True, "token": 5}, ResponseValidationError),
-    ],
-)
-def test_connect_raises_what_its_docstring_lists(
-    reply: dict[str, Any], error: type[Exception]
-) -> None:
-    with ScriptedServer() as server:
-        server.token_reply = lambda _token: reply
-        client = _quiet_client(server.url)
-        try:
-            with pytest.raises(error):
-                client.connect()
-        finally:
-            client.close()
-    raises = (Client.connect.__doc__ or "").split("Raises:", 1)[1]
-    assert f"{error.__name__}:" in raises
-
-
-# ================================================================ 3. a crash-safe usage file
-
-DAY = dt.date(2026, 12, 4)
-
-# Writes to the usage file fail as on a full disk (RLIMIT_FSIZE 0: EFBIG for any growth).
-_FULL_DISK_SCRIPT = """
-import datetime, resource, signal, sys
-from bluecurrent_sync import _capture_check
-from bluecurrent_sync._capture_lines import MAX_LINE_BYTES
-from bluecurrent_sync._usage import UsageFile
-from bluecurrent_sync.errors import UsageFileError
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-try:
-    UsageFile(sys.argv[1]).add(1, datetime.date.fromisoformat(sys.argv[2]))
-    print("added")
-except UsageFileError:
-    print("refused")
-"""
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
-@pytest.mark.timeout(60)
-def test_a_write_that_fails_midway_keeps_the_days_count(tmp_path: Path) -> None:
-    path = tmp_path / "usage.json"
-    usage = UsageFile(path)
-    assert usage.add(9, DAY) == 9
-    done = subprocess.run(
-        [sys.executable, "-c", _FULL_DISK_SCRIPT, str(path), DAY.isoformat()],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.stdout.strip() == "refused", done.stderr
-    assert usage.read(DAY) == 9  # neither emptied nor half-written
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.json"]  # no stray temp file
-    assert usage.add(1, DAY) == 10
-    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links and FIFOs")
-def test_a_usage_path_that_is_not_a_regular_file_is_refused_untouched(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious", encoding="utf-8")
-    link = tmp_path / "link.json"
-    link.symlink_to(victim)
-    dangling = tmp_path / "dangling.json"
-    dangling.symlink_to(tmp_path / "created-by-nobody.json")
-    fifo = tmp_path / "fifo.json"
-    os.mkfifo(fifo)
-    directory = tmp_path / "a-directory"
-    directory.mkdir()
-    for path, kind in (
-        (link, "symbolic link"),
-        (dangling, "symbolic link"),
-        (fifo, "FIFO"),
-        (directory, "directory"),
-    ):
-        for use in (lambda u: u.add(1, DAY), lambda u: u.read(DAY)):
-            with pytest.raises(UsageFileError, match=kind):
-                use(UsageFile(path))
-        # The command reports it in one line (exit 2), never with a traceback.
-        code = main(["--usage-file", str(path), "usage"])
-        captured = capsys.readouterr()
-        assert code == EXIT_USAGE
-        assert kind in captured.err and "Traceback" not in captured.err
-        assert captured.out == ""
-    assert victim.read_text(encoding="utf-8") == "precious"
-    assert not (tmp_path / "created-by-nobody.json").exists()
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX rename and symbolic links")
-def test_a_temporary_file_left_by_a_killed_process_is_reused_never_followed(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "usage.json"
-    usage = UsageFile(path)
-    usage.add(3, DAY)
-    leftover = tmp_path / ".usage.json.tmp"
-    leftover.write_text("half a line from a process killed mid-update", encoding="utf-8")
-    assert usage.add(1, DAY) == 4
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.json"]
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious", encoding="utf-8")
-    leftover.symlink_to(victim)
-    with pytest.raises(UsageFileError):
-        usage.add(1, DAY)
-    assert victim.read_text(encoding="utf-8") == "precious"
-    assert usage.read(DAY) == 4
-
-
-def test_cli_usage_reports_a_damaged_file_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "usage.json"
-    path.write_bytes(b"\xff" + json.dumps({"format": "x"}).encode())
-    code = main(["--usage-file", str(path), "usage"])
-    err = capsys.readouterr().err
-    assert code == EXIT_USAGE
-    assert "not a bluecurrent_sync usage file" in err and "Traceback" not in err
-
-
 # ====================================================== 1. JSON-escaped tokens are redacted
 
 SECRETS = (GOOD_TOKEN, ISSUED_TOKEN)
@@ -338,6 +174,111 @@ def test_the_capture_learns_the_token_the_client_accepted(reply: str, tmp_path: 
     assert "<redacted>" in text
     assert not _leaks(text)
     assert not _leaks(json.dumps([json.loads(line) for line in text.splitlines()]))
+
+
+# ================================================================ 3. a crash-safe usage file
+
+DAY = dt.date(2026, 12, 4)
+
+# Writes to the usage file fail as on a full disk (RLIMIT_FSIZE 0: EFBIG for any growth).
+_FULL_DISK_SCRIPT = """
+import datetime, resource, signal, sys
+from bluecurrent_sync import _capture_check
+from bluecurrent_sync._capture_lines import MAX_LINE_BYTES
+from bluecurrent_sync._usage import UsageFile
+from bluecurrent_sync.errors import UsageFileError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    UsageFile(sys.argv[1]).add(1, datetime.date.fromisoformat(sys.argv[2]))
+    print("added")
+except UsageFileError:
+    print("refused")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+@pytest.mark.timeout(60)
+def test_a_write_that_fails_midway_keeps_the_days_count(tmp_path: Path) -> None:
+    path = tmp_path / "usage.json"
+    usage = UsageFile(path)
+    assert usage.add(9, DAY) == 9
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_SCRIPT, str(path), DAY.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.strip() == "refused", done.stderr
+    assert usage.read(DAY) == 9  # neither emptied nor half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.json"]  # no stray temp file
+    assert usage.add(1, DAY) == 10
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links and FIFOs")
+def test_a_usage_path_that_is_not_a_regular_file_is_refused_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(victim)
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(tmp_path / "created-by-nobody.json")
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    for path, kind in (
+        (link, "symbolic link"),
+        (dangling, "symbolic link"),
+        (fifo, "FIFO"),
+        (directory, "directory"),
+    ):
+        for use in (lambda u: u.add(1, DAY), lambda u: u.read(DAY)):
+            with pytest.raises(UsageFileError, match=kind):
+                use(UsageFile(path))
+        # The command reports it in one line (exit 2), never with a traceback.
+        code = main(["--usage-file", str(path), "usage"])
+        captured = capsys.readouterr()
+        assert code == EXIT_USAGE
+        assert kind in captured.err and "Traceback" not in captured.err
+        assert captured.out == ""
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert not (tmp_path / "created-by-nobody.json").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX rename and symbolic links")
+def test_a_temporary_file_left_by_a_killed_process_is_reused_never_followed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "usage.json"
+    usage = UsageFile(path)
+    usage.add(3, DAY)
+    leftover = tmp_path / ".usage.json.tmp"
+    leftover.write_text("half a line from a process killed mid-update", encoding="utf-8")
+    assert usage.add(1, DAY) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["usage.json"]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    leftover.symlink_to(victim)
+    with pytest.raises(UsageFileError):
+        usage.add(1, DAY)
+    assert victim.read_text(encoding="utf-8") == "precious"
+    assert usage.read(DAY) == 4
+
+
+def test_cli_usage_reports_a_damaged_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "usage.json"
+    path.write_bytes(b"\xff" + json.dumps({"format": "x"}).encode())
+    code = main(["--usage-file", str(path), "usage"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert "not a bluecurrent_sync usage file" in err and "Traceback" not in err
 
 
 # =========================================================================== 4. capture file
@@ -470,45 +411,6 @@ def test_server_strings_never_drive_the_terminal(
     assert not _drives_the_terminal(out + err)
 
 
-# ======================================================= 7. a client kept alive by a handler
-
-SDK_THREADS = ("bluecurrent-sync-reader", "bluecurrent-sync-dispatch")
-
-
-def _sdk_threads(ignore: set[threading.Thread]) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name in SDK_THREADS and t not in ignore]
-
-
-class _Owner:
-    """An application object that owns a client and handles its events with a method."""
-
-    def __init__(self, url: str) -> None:
-        self.client = _quiet_client(url).connect()
-        self.seen = threading.Event()
-        self.client.on("CH_STATUS", self.on_status)  # a bound method: refers to the client
-        client = self.client
-        self.client.on("GRID_STATUS", lambda _event: client.connected)  # a lambda using it
-
-    def on_status(self, _event: object) -> None:
-        self.seen.set()
-
-
-@pytest.mark.timeout(60)
-def test_a_client_referred_to_by_its_own_handlers_is_collected_and_closes() -> None:
-    with ScriptedServer() as server:
-        others = set(_sdk_threads(set()))
-        owner = _Owner(server.url)
-        conn = server.main
-        server.push(ch_status("BCU-1"))
-        assert owner.seen.wait(30), "the handler never ran"
-        assert len(_sdk_threads(others)) == 2
-        with pytest.warns(ResourceWarning, match="not closed"):
-            del owner
-            gc.collect()
-        wait_until(lambda: _sdk_threads(others) == [], what="the client's threads end")
-        wait_until(lambda: conn.ws.state.name == "CLOSED", what="the connection closed")
-
-
 # ======================================================= 6. hostile captures: check and replay
 
 HEADER = '{"capture": "bluecurrent_sync", "version": 1}\n'
@@ -609,3 +511,101 @@ def test_a_timer_due_absurdly_late_does_not_stop_the_simulators_timer() -> None:
             sim.delay_reply("GET_CH_STATUS", 0.01)  # a delayed reply needs the timer thread
             evse = client.get_charge_points()[0].evse_id
             assert client.get_status(evse).evse_id == evse
+
+
+# ======================================================= 7. a client kept alive by a handler
+
+SDK_THREADS = ("bluecurrent-sync-reader", "bluecurrent-sync-dispatch")
+
+
+def _sdk_threads(ignore: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name in SDK_THREADS and t not in ignore]
+
+
+class _Owner:
+    """An application object that owns a client and handles its events with a method."""
+
+    def __init__(self, url: str) -> None:
+        self.client = _quiet_client(url).connect()
+        self.seen = threading.Event()
+        self.client.on("CH_STATUS", self.on_status)  # a bound method: refers to the client
+        client = self.client
+        self.client.on("GRID_STATUS", lambda _event: client.connected)  # a lambda using it
+
+    def on_status(self, _event: object) -> None:
+        self.seen.set()
+
+
+@pytest.mark.timeout(60)
+def test_a_client_referred_to_by_its_own_handlers_is_collected_and_closes() -> None:
+    with ScriptedServer() as server:
+        others = set(_sdk_threads(set()))
+        owner = _Owner(server.url)
+        conn = server.main
+        server.push(ch_status("BCU-1"))
+        assert owner.seen.wait(30), "the handler never ran"
+        assert len(_sdk_threads(others)) == 2
+        with pytest.warns(ResourceWarning, match="not closed"):
+            del owner
+            gc.collect()
+        wait_until(lambda: _sdk_threads(others) == [], what="the client's threads end")
+        wait_until(lambda: conn.ws.state.name == "CLOSED", what="the connection closed")
+
+
+# ======================================================================= 8. URL secrets
+
+
+def test_url_userinfo_and_query_stay_out_of_reprs_and_cli_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = _free_port()
+    url = f"ws://user:pass-SECRET@127.0.0.1:{port}/haserver?key=QUERY-SECRET"
+    client = Client(GOOD_TOKEN, url=url)
+    shown = repr(client)
+    client.close()
+    assert f"127.0.0.1:{port}/haserver" in shown
+    assert not any(secret in shown for secret in URL_SECRETS), shown
+
+    # A server that cannot be reached: the CLI names the URL, without its secrets.
+    code = main(["--url", url, "--token", GOOD_TOKEN, "--timeout", "5", "charge-points"])
+    err = capsys.readouterr().err
+    assert code == EXIT_CONNECTION
+    assert f"127.0.0.1:{port}/haserver" in err
+    assert not any(secret in err for secret in URL_SECRETS), err
+
+    # A URL the client refuses (a bad port): a usage error, also without the secrets.
+    bad = "ws://user:pass-SECRET@127.0.0.1:99999/haserver?key=QUERY-SECRET"
+    code = main(["--url", bad, "--token", GOOD_TOKEN, "charge-points"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert "invalid port" in err
+    assert not any(secret in err for secret in URL_SECRETS), err
+    with pytest.raises(ValueError) as caught:
+        Client(GOOD_TOKEN, url=bad)
+    assert not any(secret in str(caught.value) for secret in URL_SECRETS)
+
+
+# ============================================================ 9. connect()'s documented raises
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ({"object": "ERROR", "error": 5, "message": "overloaded"}, ApiError),
+        ({"object": "STATUS_API_TOKEN", "success": True, "token": 5}, ResponseValidationError),
+    ],
+)
+def test_connect_raises_what_its_docstring_lists(
+    reply: dict[str, Any], error: type[Exception]
+) -> None:
+    with ScriptedServer() as server:
+        server.token_reply = lambda _token: reply
+        client = _quiet_client(server.url)
+        try:
+            with pytest.raises(error):
+                client.connect()
+        finally:
+            client.close()
+    raises = (Client.connect.__doc__ or "").split("Raises:", 1)[1]
+    assert f"{error.__name__}:" in raises
