@@ -217,6 +217,33 @@ def test_a_write_that_fails_midway_keeps_the_days_count(tmp_path: Path) -> None:
     assert oct(path.stat().st_mode & 0o777) == oct(0o600)
 
 
+_ADD_FOREVER_SCRIPT = """
+import datetime, sys
+from bluecurrent_sync._usage import UsageFile
+usage, day = UsageFile(sys.argv[1]), datetime.date.fromisoformat(sys.argv[2])
+while True:
+    usage.add(1, day)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX rename over an open file")
+@pytest.mark.timeout(300)
+def test_a_process_killed_while_counting_never_loses_the_count(tmp_path: Path) -> None:
+    path = tmp_path / "usage.json"
+    usage = UsageFile(path)
+    for _ in range(10):
+        before = usage.read(DAY)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", _ADD_FOREVER_SCRIPT, str(path), DAY.isoformat()]
+        )
+        try:
+            wait_until(lambda: usage.read(DAY) >= before + 20, 120, "the writer counts")  # noqa: B023
+        finally:
+            writer.kill()  # SIGKILL: wherever it is, mid-update included
+            writer.wait(60)
+        assert usage.read(DAY) >= before + 20  # never emptied, never half-written
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links and FIFOs")
 def test_a_usage_path_that_is_not_a_regular_file_is_refused_untouched(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
