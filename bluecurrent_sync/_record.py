@@ -128,8 +128,13 @@ class CaptureRecorder:
         if direction == "in" and connection == "validate":
             # The token reply, whatever it is named and even with NaN in it: the client
             # takes the token from any reply on this connection, so learn it from any.
+            # One frame per connect: parsed whole (a key spelled with escapes included).
+            try:
+                reply = json.loads(text)
+            except (ValueError, RecursionError):
+                reply = None
             with self._lock:
-                self._redactor.learn_from_text(text)
+                self._redactor.learn_from(reply)
         strict = True
         try:
             parsed = json.loads(text, parse_constant=_reject_constant)

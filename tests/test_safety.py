@@ -154,8 +154,9 @@ def test_json_escaped_tokens_stay_out_of_watch_output(
     [
         '{{"object": "STATUS_API_TOKEN_V2", "success": true, "token": "{token}"}}',
         '{{"object": "STATUS_API_TOKEN", "success": true, "token": "{token}", "rate": NaN}}',
+        '{{"object": "STATUS_API_TOKEN", "success": true, "\\u0074oken": "{token}"}}',
     ],
-    ids=["renamed", "nan"],
+    ids=["renamed", "nan", "escaped-key"],
 )
 def test_the_capture_learns_the_token_the_client_accepted(reply: str, tmp_path: Path) -> None:
     capture = tmp_path / "capture.jsonl"
