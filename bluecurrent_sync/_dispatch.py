@@ -299,7 +299,6 @@ class Dispatcher:
         with self._lock:
             by_name = self._handlers()
             handlers = [*by_name.get(object_name, ()), *by_name.get(ANY, ())]
-            del by_name
             streams = [s for s in self._live_streams() if s.wants(object_name)]
         for handler in handlers:
             try:
