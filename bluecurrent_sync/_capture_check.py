@@ -9,7 +9,9 @@ Reads a capture written by record mode (``Client(record=...)``, ``--record``; fo
 * **observations**: what the capture shows about each open point (``OP-n``), e.g. whether
   HELLO was answered or whose id a GRID_STATUS carried.
 
-Exit status: 0 every frame was expected, 1 there are findings, 2 the file cannot be read.
+Exit status: 0 every frame was expected, 1 there are findings, 2 the file cannot be read or
+breaks the capture format (a line too long, too deeply nested, or with a bad ``t``/``seq``:
+the message names the line; see ``_capture_lines.py``). Never a traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import _protocol as proto
+from ._capture_lines import CaptureLineError, capture_records
+from ._console import printable
 from ._convert import WireConverter, decode_frame
 from ._record import CAPTURE_FORMAT
 from .errors import ResponseValidationError
@@ -120,18 +124,10 @@ class _Conn:
 
 def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        with open(path, encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except ValueError:
-                    raise CaptureError(f"line {number} is not JSON") from None
-                if not isinstance(record, dict):
-                    raise CaptureError(f"line {number} is not a JSON object")
-                yield number, record
-    except (OSError, UnicodeDecodeError) as exc:
+        yield from capture_records(path)
+    except CaptureLineError as exc:
+        raise CaptureError(f"{path}: {exc}") from None
+    except OSError as exc:
         raise CaptureError(f"cannot read {path}: {exc}") from None
 
 
@@ -187,7 +183,7 @@ def check_capture(path: str | Path) -> CaptureReport:
     for number, record in records:
         try:
             checker.record(number, record)
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, RecursionError, OverflowError) as exc:
             message = f"a malformed capture line ({type(exc).__name__})"
             report.findings.append(Note(number, None, message))
     checker.finish()
@@ -394,29 +390,38 @@ def _open_point_of(name: str) -> str | None:
 
 
 def main(path: str, out: TextIO) -> int:
-    """Print the report for the capture at ``path``; return the exit status (0, 1 or 2)."""
+    """Print the report for the capture at ``path``; return the exit status (0, 1 or 2).
+
+    Every line is written with its control characters escaped (a capture holds what a
+    server sent: it must not drive the terminal).
+    """
     try:
         report = check_capture(path)
     except CaptureError as exc:
-        out.write(f"check-capture: {exc}\n")
+        out.write(printable(f"check-capture: {exc}") + "\n")
         return EXIT_UNREADABLE
-    out.write(
+    _write(
+        out,
         f"{path}: {report.frames} frames ({report.received} from the server) on "
-        f"{report.connections} connections\n"
+        f"{report.connections} connections",
     )
     if not report.schemas_checked:
         out.write("(wire schemas not checked: they need a source checkout and jsonschema)\n")
     if report.findings:
         out.write(f"\nNot expected ({len(report.findings)}):\n")
         for note in report.findings:
-            out.write(f"  {note}\n")
+            _write(out, f"  {note}")
     else:
         out.write("\nEvery frame was expected.\n")
     if report.observations:
         out.write("\nWhat this capture shows about the open points (docs/PROTOCOL.md):\n")
         for note in sorted(report.observations, key=lambda n: (n.open_point or "", n.line)):
-            out.write(f"  {note}\n")
+            _write(out, f"  {note}")
     out.write(
         "\nPlease attach the capture (it has no tokens) to an issue; it settles these points.\n"
     )
     return EXIT_FINDINGS if report.findings else EXIT_EXPECTED
+
+
+def _write(out: TextIO, line: str) -> None:
+    out.write(printable(line) + "\n")

@@ -23,6 +23,7 @@ from attrs import AttrsInstance
 
 from . import _clock
 from ._events import event_object_name
+from ._url import public_url
 from .client import DEFAULT_URL
 from .errors import (
     ActionFailed,
@@ -66,6 +67,7 @@ __all__ = [
     "format_fields",
     "format_table",
     "print_error",
+    "printable",
     "report_error",
     "status_table",
     "timed_events",
@@ -87,6 +89,28 @@ EXIT_INVALID_TOKEN = 3
 EXIT_QUOTA = 4
 EXIT_CONNECTION = 5
 EXIT_INTERRUPTED = 130
+
+
+#: Characters a terminal acts on instead of showing: C0 controls (ESC, BEL, CR, ...), DEL,
+#: C1 controls (CSI, OSC, ...) and the bidirectional overrides that reorder shown text.
+_SHOWN_ESCAPED = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))},
+    **{code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
+
+
+def printable(text: str) -> str:
+    """``text`` safe to write to a terminal: control characters become visible escapes.
+
+    A server (or a capture) controls many strings the console shows; an ESC, BEL or CR in
+    one could retitle the window, clear the screen or fake a prompt. Each becomes ``\\x1b``,
+    ``\\x07``, ``\\r``...; everything else is unchanged. JSON output needs none of this
+    (``json.dumps`` escapes them itself and stays exact).
+    """
+    return text.translate(_SHOWN_ESCAPED)
 
 
 def to_jsonable(value: object) -> Any:
@@ -149,7 +173,8 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> st
     Numbers are right-aligned, everything else left-aligned; None shows as ``-``.
     """
     raw_rows = [list(row) for row in rows]
-    cells = [[_cell(value) for value in row] for row in raw_rows]
+    cells = [[printable(_cell(value)) for value in row] for row in raw_rows]
+    headers = [printable(header) for header in headers]
     widths = [len(header) for header in headers]
     for row in cells:
         for index, text in enumerate(row):
@@ -212,7 +237,7 @@ def event_line(event: object) -> str:
         detail = str(event.raw["error"])  # a "disconnected" event says why
     else:
         detail = ""
-    return f"{now}  {name:<13} {detail}".rstrip()
+    return printable(f"{now}  {name:<13} {detail}".rstrip())
 
 
 def charge_point_table(points: Sequence[ChargePoint]) -> str:
@@ -308,14 +333,16 @@ def report_error(exc: BaseException, *, url: str | None = None, token: str | Non
     """Print what went wrong and what to do about it to stderr; returns the exit code.
 
     Handles the SDK's errors and the built-in connection/timeout errors (see the exit
-    codes in ``--help``). ``token`` is masked should it appear in a message.
+    codes in ``--help``). ``token`` is masked should it appear in a message; ``url`` is
+    shown without its userinfo and query (they may hold secrets).
     """
-    code, message = _error_message(exc, url or DEFAULT_URL)
+    code, message = _error_message(exc, public_url(url or DEFAULT_URL))
     print_error(message, token)
     return code
 
 
 def print_error(message: str, token: str | None) -> None:
+    """Write ``bluecurrent-sync: error: <message>`` to stderr (token masked, escapes shown)."""
     if token:
         message = message.replace(token, "***")
-    sys.stderr.write(f"bluecurrent-sync: error: {message}\n")
+    sys.stderr.write(f"bluecurrent-sync: error: {printable(message)}\n")

@@ -23,7 +23,7 @@ from typing import Any
 from ._log import EVENTS
 from .errors import BlueCurrentError
 
-__all__ = ["ANY", "Dispatcher", "EventStream", "Handler"]
+__all__ = ["ANY", "Dispatcher", "EventStream", "Handler", "Subscriptions"]
 
 logger = logging.getLogger(EVENTS)
 
@@ -106,22 +106,48 @@ class EventStream(Iterator[Any]):
         self.close()
 
 
+class Subscriptions:
+    """The handlers by object name: the owner (the client) holds the only strong reference.
+
+    Handlers often refer to the client (a bound method of its owner, a lambda using it). The
+    dispatcher and its thread reach them only through a weak reference, so a client whose
+    last user reference is gone is still collected (its finalizer then closes it), handlers
+    or not.
+    """
+
+    __slots__ = ("__weakref__", "by_name")
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, list[Handler]] = {}
+
+
 class Dispatcher:
     """Runs subscribers off the reader thread, in arrival order, each isolated."""
 
-    def __init__(self, convert: Converter, *, queue_size: int = 1000) -> None:
+    def __init__(
+        self,
+        convert: Converter,
+        *,
+        queue_size: int = 1000,
+        subscriptions: Subscriptions | None = None,
+    ) -> None:
         """Create a dispatcher (no thread yet; see :meth:`start`).
 
         Args:
             convert: Turns a pushed frame into the event object handed to subscribers.
             queue_size: Bound of the dispatcher queue and of each events() stream.
+            subscriptions: Where handlers are kept, held here only weakly (the caller keeps
+                it alive; once it is gone, events reach streams only). Default: a set of
+                the dispatcher's own.
         """
         if queue_size < 1:
             raise ValueError("event_queue_size must be at least 1")
         self._convert = convert
         self.queue_size = queue_size
         self._lock = threading.Lock()
-        self._handlers: dict[str, list[Handler]] = {}
+        # Strongly held only when the dispatcher made it (no owner to keep it).
+        self._own_subscriptions = Subscriptions() if subscriptions is None else None
+        self._subscriptions = weakref.ref(subscriptions or self._own_subscriptions)
         # Weak references: a stream its consumer abandoned is collected and stops receiving.
         self._streams: list[weakref.ref[EventStream]] = []
         # deque appends and pops are atomic, so the reader never takes a lock to queue a frame;
@@ -148,13 +174,13 @@ class Dispatcher:
         if not callable(handler):
             raise TypeError("handler must be callable")
         with self._lock:
-            self._handlers.setdefault(object_name, []).append(handler)
+            self._handlers().setdefault(object_name, []).append(handler)
             self._wanted = {}
 
     def unsubscribe(self, object_name: str, handler: Handler) -> bool:
         """Remove one registration of ``handler``; return whether it was registered."""
         with self._lock:
-            handlers = self._handlers.get(object_name, [])
+            handlers = self._handlers().get(object_name, [])
             if handler in handlers:
                 handlers.remove(handler)
                 self._wanted = {}
@@ -176,6 +202,11 @@ class Dispatcher:
             self._wanted = {}
         return stream
 
+    def _handlers(self) -> dict[str, list[Handler]]:
+        """The handlers by object name (none once their owner is gone); call with the lock."""
+        subscriptions = self._subscriptions()
+        return {} if subscriptions is None else subscriptions.by_name
+
     def _forget_stream(self, stream: EventStream) -> None:
         with self._lock:
             self._streams = [ref for ref in self._streams if ref() not in (None, stream)]
@@ -195,7 +226,8 @@ class Dispatcher:
         if wanted is not None:
             return wanted
         with self._lock:
-            wanted = bool(self._handlers.get(object_name) or self._handlers.get(ANY)) or any(
+            by_name = self._handlers()
+            wanted = bool(by_name.get(object_name) or by_name.get(ANY)) or any(
                 stream.wants(object_name) for stream in self._live_streams()
             )
             self._wanted[object_name] = wanted
@@ -265,7 +297,8 @@ class Dispatcher:
                 logger.exception("converter failed on a pushed %s frame", object_name)
                 return
         with self._lock:
-            handlers = [*self._handlers.get(object_name, ()), *self._handlers.get(ANY, ())]
+            by_name = self._handlers()
+            handlers = [*by_name.get(object_name, ()), *by_name.get(ANY, ())]
             streams = [s for s in self._live_streams() if s.wants(object_name)]
         for handler in handlers:
             try:

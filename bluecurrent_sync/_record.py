@@ -15,13 +15,15 @@ Format (UTF-8, one JSON object per line):
 * a connection event: ``{"t", "at", "event": "opened" | "closed", "conn", "seq", "detail"}``.
 
 Both secrets are redacted everywhere: the API token and the server-issued token (learned from
-the STATUS_API_TOKEN reply as it passes). Every string equal to or containing either, and the
+the token validation reply as it passes, whatever its object name, NaN or not, and from the
+client, which shares what it accepted). Every string equal to or containing either, and the
 value of every ``Authorization``/``token`` key, becomes ``"<redacted>"``; so does a raw
 ``text`` that contains either. The recorder is thread-safe and flushes every line.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -70,26 +72,39 @@ class CaptureRecorder:
     """A frame tap that writes the capture format (see the module docstring).
 
     Args:
-        target: A path (opened for writing, truncated) or a writable text file object
-            (flushed after every line, never closed by the recorder).
+        target: A path or a writable text file object (flushed after every line, never
+            closed by the recorder). A path is created new, mode 0600 (the capture holds
+            the account's e-mail, customer id, address and card uids): anything already at
+            the path (a file, a symbolic link, dangling or not, a FIFO) is refused, never
+            overwritten, followed or opened.
         url: The server URL (written without userinfo and query).
         api_token: The user's API token, to redact.
+        redactor: The client's redactor (it knows every server-issued token the client
+            accepted), consulted besides the recorder's own; the recorder never teaches
+            it (the client must read the token reply unredacted).
 
     Raises:
-        OSError: The path cannot be opened.
+        FileExistsError: Something is at the path already (choose another name).
+        OSError: The path cannot be created.
     """
 
     def __init__(
-        self, target: str | os.PathLike[str] | IO[str], *, url: str, api_token: str
+        self,
+        target: str | os.PathLike[str] | IO[str],
+        *,
+        url: str,
+        api_token: str,
+        redactor: Redactor | None = None,
     ) -> None:
         self._lock = threading.Lock()
         if isinstance(target, (str, os.PathLike)):
-            self._file: IO[str] = open(target, "w", encoding="utf-8")  # noqa: SIM115
+            self._file: IO[str] = _create(target)
             self._owns_file = True
         else:
             self._file = target
             self._owns_file = False
-        self._redactor = Redactor(api_token)
+        self._redactor = Redactor(api_token)  # learns from the validation reply
+        self._accepted = redactor  # what the client accepted (learned after our tap ran)
         self._seq: dict[str, int] = {}
         self._started = time.monotonic()
         self._closed = False
@@ -110,23 +125,31 @@ class CaptureRecorder:
     # -- the FrameTap interface --------------------------------------------------------
     def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
         """Record one text frame (called by the transport on its own threads)."""
+        if direction == "in" and connection == "validate":
+            # The token reply, whatever it is named and even with NaN in it: the client
+            # takes the token from any reply on this connection, so learn it from any.
+            # One frame per connect: parsed whole (a key spelled with escapes included).
+            try:
+                reply = json.loads(text)
+            except (ValueError, RecursionError):
+                reply = None
+            with self._lock:
+                self._redactor.learn_from(reply)
         strict = True
         try:
             parsed = json.loads(text, parse_constant=_reject_constant)
         except (ValueError, RecursionError):
             strict = False
             parsed = None
-        if strict and direction == "in" and isinstance(parsed, dict):
-            self._learn_token(parsed)
-        redactor = self._redactor
+        scrub = self._scrub
         with self._lock:
             seq = max(1, self._seq.get(connection, 0))
             record: dict[str, Any] = self._stamp()
             record.update(dir=direction, conn=connection, seq=seq)
             if strict:
-                record["frame"] = redactor.scrub_value(parsed, whole=True)
+                record["frame"] = scrub(parsed)
             else:
-                record["text"] = redactor.scrub_value(text, whole=True)
+                record["text"] = scrub(text)
             self._write_locked(record)
 
     def connection_event(self, event: str, connection: ConnectionKind, detail: str) -> None:
@@ -139,7 +162,7 @@ class CaptureRecorder:
                 event=event,
                 conn=connection,
                 seq=max(1, self._seq.get(connection, 0)),
-                detail=self._redactor.scrub_value(detail, whole=True),
+                detail=self._scrub(detail),
             )
             self._write_locked(record)
 
@@ -158,11 +181,12 @@ class CaptureRecorder:
                 logger.warning("could not close the capture file")
 
     # -- helpers -----------------------------------------------------------------------
-    def _learn_token(self, frame: dict[str, Any]) -> None:
-        if frame.get("object") != "STATUS_API_TOKEN":
-            return
-        with self._lock:
-            self._redactor.learn_from(frame)
+    def _scrub(self, value: Any) -> Any:
+        """``value`` with every string holding a secret replaced whole (both redactors)."""
+        value = self._redactor.scrub_value(value, whole=True)
+        if self._accepted is not None:
+            value = self._accepted.scrub_value(value, whole=True)
+        return value
 
     def _stamp(self) -> dict[str, Any]:
         return {"t": round(time.monotonic() - self._started, 6), "at": _now_iso()}
@@ -181,6 +205,26 @@ class CaptureRecorder:
             # A full disk must not break the client: stop recording, say so once.
             self._closed = True
             logger.error("capture recording stopped: %s", type(exc).__name__)
+
+
+def _create(path: str | os.PathLike[str]) -> IO[str]:
+    """A new file at ``path``, mode 0600, opened for writing text (see CaptureRecorder)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags, 0o600)  # O_EXCL: never an existing name, links included
+    except FileExistsError:
+        raise FileExistsError(
+            errno.EEXIST,
+            "the capture file already exists (a capture is never overwritten: choose a "
+            "new name, or move the old capture away)",
+            os.fspath(path),
+        ) from None
+    try:
+        return open(fd, "w", encoding="utf-8")  # closed by CaptureRecorder.close()
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _reject_constant(name: str) -> Any:

@@ -5,6 +5,9 @@ Two secrets exist: the user's API token and the token the server issues at valid
 the start and learns each server-issued token as it arrives. The transport passes every
 incoming frame's text through :meth:`Redactor.scrub` before anything else sees it, so an
 ERROR message or field that echoes a token never reaches an exception, a log line or the CLI.
+The scrub works on decoded values too: a JSON string literal written with escapes
+(``"\\u0073..."``) is decoded, scrubbed and written back, so a token a server spells with
+escapes is redacted like a plain one.
 Frame taps still see the wire text as it was (a tap redacts for itself, see ``_tap.py``).
 
 :func:`redact_keys` is the key-based rule (``token`` / ``Authorization`` values at any depth)
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -111,15 +115,46 @@ class Redactor:
         self.learn_from(frame)
 
     def hit(self, text: str) -> bool:
-        """Whether ``text`` contains a secret (cheap: one substring search per secret)."""
-        return any(secret in text for secret in self._secrets)
+        """Whether ``text`` contains a secret, also one written with JSON escapes.
+
+        Cheap: one substring search per secret; JSON string literals are decoded only in a
+        text that holds a backslash.
+        """
+        if any(secret in text for secret in self._secrets):
+            return True
+        return (
+            "\\" in text
+            and bool(self._secrets)
+            and any(self._escaped_hit(m.group()) for m in _STRING_LITERAL.finditer(text))
+        )
 
     def scrub(self, text: str) -> str:
-        """Return ``text`` with every occurrence of a secret replaced by ``<redacted>``."""
+        """Return ``text`` with every occurrence of a secret replaced by ``<redacted>``.
+
+        A secret inside a JSON string literal written with escapes (``"\\u0073..."``, as a
+        hostile server may send it) is found too: such a literal is decoded, scrubbed and
+        written back, so the text decodes to the same value with the secret redacted.
+        """
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        if "\\" in text and self._secrets:
+            text = _STRING_LITERAL.sub(self._scrub_literal, text)
         return text
+
+    def _escaped_hit(self, literal: str) -> bool:
+        value = _decode_literal(literal)
+        return value is not None and any(secret in value for secret in self._secrets)
+
+    def _scrub_literal(self, match: re.Match[str]) -> str:
+        literal = match.group()
+        if not self._escaped_hit(literal):
+            return literal
+        value = _decode_literal(literal)
+        assert value is not None  # _escaped_hit decoded it
+        for secret in self._secrets:
+            value = value.replace(secret, REDACTED)
+        return json.dumps(value)  # ASCII: a lone surrogate stays an escape
 
     def scrub_value(self, value: Any, *, whole: bool = False) -> Any:
         """Return a copy of a decoded JSON value with secrets removed from every string.
@@ -177,6 +212,19 @@ class Redactor:
                 with contextlib.suppress(AttributeError):
                     setattr(error, name, self.scrub_value(current))
         return error
+
+
+#: A JSON string literal that holds at least one escape (the unrolled-loop form: linear).
+_STRING_LITERAL = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)+"', re.DOTALL)
+
+
+def _decode_literal(literal: str) -> str | None:
+    """The value of a JSON string literal, or None when it is not one."""
+    try:
+        value = json.loads(literal, strict=False)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _collect(value: Any, found: list[str], key: object = None) -> None:

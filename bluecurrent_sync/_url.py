@@ -11,11 +11,27 @@ import ipaddress
 import re
 from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["is_loopback_host", "is_loopback_url", "validate_url"]
+__all__ = ["is_loopback_host", "is_loopback_url", "public_url", "validate_url"]
 
 _SCHEMES = ("ws", "wss")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+#: ``scheme://`` (if any), then the authority up to the path, query or fragment.
+_AUTHORITY = re.compile(r"^(?P<scheme>[^:/?#]*://)?(?P<authority>[^/?#]*)(?P<rest>.*)$", re.DOTALL)
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may be shown: without userinfo (``user:password@``), query or fragment.
+
+    Never raises, also for a URL that does not parse: everything up to the last ``@`` of
+    the authority and everything from the first ``?`` or ``#`` is cut off textually.
+    """
+    match = _AUTHORITY.match(url)
+    if match is None:  # pragma: no cover - the pattern matches every string
+        return ""
+    authority = match["authority"].rpartition("@")[2]
+    path = re.split(r"[?#]", match["rest"], maxsplit=1)[0]
+    return f"{match['scheme'] or ''}{authority}{path}"
 
 
 def validate_url(url: object, allow_insecure: bool) -> str:
@@ -34,22 +50,23 @@ def validate_url(url: object, allow_insecure: bool) -> str:
         ValueError: The URL is empty, contains whitespace or control characters, its scheme
             is not ``ws``/``wss``, it has no host or an invalid one, its port is not a number
             from 1 to 65535, it has a ``#fragment`` (not allowed in websocket URLs), or it is
-            plain ``ws://`` to another machine without ``allow_insecure``.
+            plain ``ws://`` to another machine without ``allow_insecure``. The message
+            shows the URL without its userinfo and query (:func:`public_url`).
     """
     if not isinstance(url, str):
         raise TypeError(f"url must be a string, got {type(url).__name__}")
     if not url:
         raise ValueError("url is empty; expected a ws:// or wss:// URL")
     if _WHITESPACE_OR_CONTROL.search(url):
-        raise ValueError(f"url must not contain spaces or control characters: {url!r}")
+        raise ValueError(f"url must not contain spaces or control characters: {public_url(url)!r}")
     parts = _split(url)
     if parts.scheme not in _SCHEMES:
         shown = f"{parts.scheme}://" if parts.scheme else "no scheme"
-        raise ValueError(f"url must start with ws:// or wss://, got {shown} in {url!r}")
+        raise ValueError(f"url must start with ws:// or wss://, got {shown} in {public_url(url)!r}")
     host = _host(parts, url)
     _port(parts, url)
     if parts.fragment or url.endswith("#"):
-        raise ValueError(f"a websocket url cannot have a #fragment: {url!r}")
+        raise ValueError(f"a websocket url cannot have a #fragment: {public_url(url)!r}")
     if parts.scheme == "ws" and not allow_insecure and not is_loopback_host(host):
         raise ValueError(
             f"refusing unencrypted ws:// to non-loopback host {host!r}; "
@@ -84,26 +101,28 @@ def _split(url: str) -> SplitResult:
     try:
         return urlsplit(url)
     except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
-        raise ValueError(f"url is not a valid URL ({exc}): {url!r}") from None
+        raise ValueError(f"url is not a valid URL ({exc}): {public_url(url)!r}") from None
 
 
 def _host(parts: SplitResult, url: str) -> str:
     host = parts.hostname
     if not host:
-        raise ValueError(f"url has no host: {url!r}")
+        raise ValueError(f"url has no host: {public_url(url)!r}")
     if ":" in host:  # only an IPv6 literal (in brackets) can hold a colon here
         try:
             ipaddress.IPv6Address(host.split("%", 1)[0])
         except ValueError:
-            raise ValueError(f"url has an invalid IPv6 address {host!r}: {url!r}") from None
+            raise ValueError(
+                f"url has an invalid IPv6 address {host!r}: {public_url(url)!r}"
+            ) from None
         return host
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ValueError(f"url has an invalid host name {host!r}: {url!r}") from None
+        raise ValueError(f"url has an invalid host name {host!r}: {public_url(url)!r}") from None
     labels = ascii_host.rstrip(".").split(".")
     if len(ascii_host) > 253 or not all(_HOST_NAME.fullmatch(label) for label in labels):
-        raise ValueError(f"url has an invalid host name {host!r}: {url!r}")
+        raise ValueError(f"url has an invalid host name {host!r}: {public_url(url)!r}")
     return host
 
 
@@ -113,7 +132,8 @@ def _port(parts: SplitResult, url: str) -> None:
     except ValueError:  # not a number, or outside 0-65535
         text = parts.netloc.rpartition(":")[2]
         raise ValueError(
-            f"url has an invalid port {text!r} (expected a number from 1 to 65535): {url!r}"
+            f"url has an invalid port {text!r} (expected a number from 1 to 65535): "
+            f"{public_url(url)!r}"
         ) from None
     if port == 0 or (port is None and parts.netloc.endswith(":")):
-        raise ValueError(f"url has an invalid port (expected 1 to 65535): {url!r}")
+        raise ValueError(f"url has an invalid port (expected 1 to 65535): {public_url(url)!r}")

@@ -11,11 +11,19 @@ their requests to, e.g. cron runs of the same script::
     {"format": "bluecurrent_sync.usage", "version": 1, "day": "2026-11-29", "requests": 17}
 
 Every change is a read-modify-write under an exclusive lock (``fcntl.flock`` on POSIX,
-``msvcrt.locking`` on Windows), so concurrent processes never lose a count. A file of an
+``msvcrt.locking`` on Windows), so concurrent processes never lose a count. On POSIX the
+new content is written to a temporary file in the same directory (``.<name>.tmp``, with
+the file's mode, flushed to disk) and renamed over the file while the lock is held, so a
+process killed at any moment (or a full disk) leaves the old count or the new one, never
+an empty or partial file; a process that waited for the lock of the replaced file notices
+(another inode now has the name) and takes the lock of the new one. (Windows cannot rename
+over a file another process has open: there the file is rewritten in place.) A file of an
 earlier day counts as zero (and is rewritten for today on the next request). An empty file
-counts as zero. A file that is not a usage file (not JSON, or without the ``format`` marker)
-is never overwritten: every use raises :class:`~bluecurrent_sync.errors.UsageFileError`
-naming the file; delete it to start afresh.
+counts as zero. A file that is not a usage file (not JSON, or without the ``format``
+marker) is never overwritten, and neither is anything at the path that is not a regular
+file (a symbolic link, dangling or not, a FIFO, a directory, a device): every use raises
+:class:`~bluecurrent_sync.errors.UsageFileError` naming the file; delete it to start
+afresh. The directory must be writable (for the temporary file).
 
 Budget (``Client(daily_budget=N)``): before the client sends a frame of its own (connect,
 each request, get_email) the meter reserves it, atomically with the check, in the usage
@@ -32,6 +40,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -146,9 +155,7 @@ class UsageFile:
                 {"format": FORMAT, "version": VERSION, "day": day.isoformat(), "requests": total}
             )
             try:
-                os.lseek(fd, 0, os.SEEK_SET)
-                os.ftruncate(fd, 0)
-                os.write(fd, (text + "\n").encode())
+                self._store(fd, (text + "\n").encode())
             except OSError as exc:
                 raise UsageFileError(f"cannot write the usage file {self.path}: {exc}") from None
             return total
@@ -156,25 +163,87 @@ class UsageFile:
     # -- internals ---------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self, *, create: bool) -> Iterator[int]:
-        flags = os.O_RDWR | (os.O_CREAT if create else 0) | getattr(os, "O_BINARY", 0)
+        """The file's descriptor, locked; a regular file, and the one the path names now."""
+        while True:
+            fd = self._open(create=create)
+            try:
+                _lock(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                current = _same_file(fd, self.path)
+                if current:
+                    yield fd
+                    return
+            finally:
+                _unlock(fd)
+                os.close(fd)
+            # Another process renamed a new file over the one we waited for: lock that one.
+
+    def _open(self, *, create: bool) -> int:
+        flags = os.O_RDWR | _NOFOLLOW | _NONBLOCK | _CLOEXEC | getattr(os, "O_BINARY", 0)
+        if create:
+            flags |= os.O_CREAT
+        if _NOFOLLOW == 0 and os.path.islink(self.path):  # pragma: no cover - Windows
+            raise self._not_regular("a symbolic link")
         try:
             fd = os.open(self.path, flags, 0o600)
-        except FileNotFoundError:
+        except OSError as exc:
+            if os.path.islink(self.path):  # O_NOFOLLOW refused it (ELOOP), dangling or not
+                raise self._not_regular("a symbolic link") from None
+            if not isinstance(exc, FileNotFoundError):
+                raise UsageFileError(f"cannot open the usage file {self.path}: {exc}") from None
             if not create:
                 raise
             raise UsageFileError(
                 f"cannot create the usage file {self.path}: its directory does not exist"
             ) from None
-        except OSError as exc:
-            raise UsageFileError(f"cannot open the usage file {self.path}: {exc}") from None
         try:
-            _lock(fd)
-            try:
-                yield fd
-            finally:
-                _unlock(fd)
-        finally:
+            mode = os.fstat(fd).st_mode
+        except OSError as exc:  # pragma: no cover - fstat of an open descriptor
             os.close(fd)
+            raise UsageFileError(f"cannot open the usage file {self.path}: {exc}") from None
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise self._not_regular(_kind_of(mode))
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+        return fd
+
+    def _not_regular(self, what: str) -> UsageFileError:
+        return UsageFileError(
+            f"{self.path} is {what}, not a regular file; a usage file must be a plain file "
+            "(it was left untouched). Point usage_file at another path."
+        )
+
+    def _store(self, fd: int, data: bytes) -> None:
+        """Replace the content: a new file renamed over the old one (in place on Windows)."""
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            _write_all(fd, data)
+            return
+        # One fixed name: only the lock holder writes it, and a process killed mid-update
+        # leaves at most this one file, which the next update reuses.
+        tmp_name = self.path.with_name(f".{self.path.name}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | _NONBLOCK | _CLOEXEC
+        tmp_fd = os.open(tmp_name, flags, 0o600)
+        try:
+            try:
+                if not stat.S_ISREG(os.fstat(tmp_fd).st_mode):
+                    raise OSError(f"{tmp_name} is not a regular file")
+                os.fchmod(tmp_fd, stat.S_IMODE(os.fstat(fd).st_mode))  # keep the file's mode
+                _write_all(tmp_fd, data)
+                os.fsync(tmp_fd)
+            finally:
+                os.close(tmp_fd)
+            os.replace(tmp_name, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+        _sync_directory(self.path.parent)
 
     def _load(self, fd: int) -> dict[str, Any] | None:
         os.lseek(fd, 0, os.SEEK_SET)
@@ -209,6 +278,51 @@ class UsageFile:
         if content is None or content["day"] != day.isoformat():
             return 0
         return max(0, int(content["requests"]))
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO at the path must not block open()
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` (not followed) still names the file open as ``fd``."""
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "of another kind"  # pragma: no cover - every other kind is named above
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte (a short write is retried; a full disk raises OSError)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename durable (best effort: not every file system can sync a directory)."""
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only

@@ -49,6 +49,7 @@ from bluecurrent_sync._console import (
     format_fields,
     format_table,
     print_error,
+    printable,
     report_error,
     status_table,
     timed_events,
@@ -142,8 +143,8 @@ def _emit(args: argparse.Namespace, out: TextIO, data: object, text: str) -> Non
     if args.json:
         json.dump(to_jsonable(data), out, indent=2, allow_nan=False)
         out.write("\n")
-    else:
-        out.write(text + "\n")
+    else:  # every line escaped: a server-chosen string never drives the terminal
+        out.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
 def _cmd_charge_points(client: Client, args: argparse.Namespace, out: TextIO) -> int:
@@ -189,7 +190,7 @@ def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     wanted = set(args.evse)
     if not args.json:
         where = ", ".join(args.evse) if args.evse else "all charge points"
-        out.write(f"Watching pushed updates for {where} (Ctrl-C to stop)\n")
+        out.write(printable(f"Watching pushed updates for {where} (Ctrl-C to stop)") + "\n")
         out.flush()
     shown = 0
     try:

@@ -28,7 +28,7 @@ from . import _protocol as proto
 from ._args import require_bool, require_evse_id, require_timeout
 from ._connection import Backoff, Connection, reset_after_fork
 from ._convert import WireConverter
-from ._dispatch import ANY, Dispatcher, EventStream, Handler
+from ._dispatch import ANY, Dispatcher, EventStream, Handler, Subscriptions
 from ._events import check_event_name, check_event_names
 from ._log import CONNECTION
 from ._mirror import Mirror, Observed
@@ -39,7 +39,7 @@ from ._redact import Redactor
 from ._requests import Requests
 from ._router import Router
 from ._tap import TapSet
-from ._url import validate_url
+from ._url import public_url, validate_url
 from ._usage import DailyUsage, RequestMeter
 from ._wire import copy_error
 from ._wirelog import WireLogTap
@@ -124,8 +124,10 @@ class Client:
             ``success=None`` instead of raising (docs/PROTOCOL.md OP-3, OP-6).
         record: A path or a writable text file: every frame in and out of every
             connection is written there in the capture format (JSON lines, both tokens
-            redacted) for ``bluecurrent-sync check-capture``. A path is opened here and
-            closed by :meth:`close`; a file object is flushed but left open.
+            redacted) for ``bluecurrent-sync check-capture``. A path is created here, new
+            and mode 0600 (an existing file, symbolic link or FIFO at the path is refused
+            with FileExistsError, never overwritten), and closed by :meth:`close`; a file
+            object is flushed but left open.
         proxy: An HTTP proxy, ``"http://[user:password@]host:port"``: every connection
             is a ``CONNECT`` tunnel through it (TLS for ``wss://`` still runs end to end
             and is verified against the server's name; the credentials, percent-decoded,
@@ -152,6 +154,8 @@ class Client:
             or a malformed value in the proxy environment variable that applies (the message
             names the variable; the client does not fall back to a direct connection).
         TypeError: ``proxy`` is not a string, None or False.
+        OSError: ``record`` names a path that cannot be created (FileExistsError: something
+            is there already).
 
     Errors every request method may raise (besides those it lists itself):
 
@@ -182,8 +186,10 @@ class Client:
     such as "Already connected", is reported the same way).
 
     A client that is garbage-collected without :meth:`close` closes itself and emits a
-    :class:`ResourceWarning`. After ``os.fork()`` the child's copy never touches the parent's
-    connection: every call raises ClientStateError; make a new client in the child.
+    :class:`ResourceWarning`; handlers that refer to the client (a bound method of its owner,
+    a lambda using it) do not keep it alive. After ``os.fork()`` the child's copy never
+    touches the parent's connection: every call raises ClientStateError; make a new client
+    in the child.
     """
 
     def __init__(
@@ -226,7 +232,12 @@ class Client:
             verdict_timeout = require_timeout("verdict_timeout", verdict_timeout)
         self._converter = WireConverter()
         self._pending = PendingTable()
-        self._dispatcher = Dispatcher(self._converter.event, queue_size=event_queue_size)
+        # The handlers live here; the dispatcher holds them weakly (a handler that refers to
+        # the client must not keep it reachable from the threads or the finalizer).
+        self._subscriptions = Subscriptions()
+        self._dispatcher = Dispatcher(
+            self._converter.event, queue_size=event_queue_size, subscriptions=self._subscriptions
+        )
         self._redactor = Redactor(api_token)
         # The threads reach the client only through weak references: a client dropped
         # without close() is collected, and its finalizer closes it (with a ResourceWarning).
@@ -249,10 +260,6 @@ class Client:
         self._taps.add(WireLogTap(api_token))  # DEBUG on bluecurrent_sync.wire, redacted
         self._meter = RequestMeter(usage_file, daily_budget)
         self._taps.add(self._meter)
-        self._recorder: CaptureRecorder | None = None
-        if record is not None:
-            self._recorder = CaptureRecorder(record, url=url, api_token=api_token)
-            self._taps.add(self._recorder)
         self._conn = Connection(
             api_token,
             url,
@@ -284,6 +291,14 @@ class Client:
             action_timeout=action_timeout,
             verdict_timeout=verdict_timeout,
         )
+        # Opened last, once every argument has been accepted: a Client(...) that raises
+        # leaves no capture file behind and no handle open.
+        self._recorder: CaptureRecorder | None = None
+        if record is not None:
+            self._recorder = CaptureRecorder(
+                record, url=url, api_token=api_token, redactor=self._redactor
+            )
+            self._taps.add(self._recorder)
         self._finalizer = weakref.finalize(self, _close_abandoned, self._parts(), timeout)
         reset_after_fork(self._pending)
         reset_after_fork(self._dispatcher)
@@ -317,7 +332,8 @@ class Client:
 
     # -- lifecycle ---------------------------------------------------------------------
     def __repr__(self) -> str:
-        return f"<Client url={self._redactor.scrub(self.url)!r} state={self._conn.state.value}>"
+        shown = self._redactor.scrub(public_url(self.url))  # no userinfo, query or token
+        return f"<Client url={shown!r} state={self._conn.state.value}>"
 
     def __enter__(self) -> Client:
         return self.connect()
@@ -341,6 +357,10 @@ class Client:
             ClientStateError: Already connected, or closed.
             DailyBudgetExceeded: The two requests of a connect would pass ``daily_budget``.
             UsageFileError: ``usage_file`` is not a usage file, or cannot be written.
+            ApiError: The server answered token validation or HELLO with another ERROR
+                (``code`` and ``message`` say which).
+            ResponseValidationError: The token validation reply could not be converted
+                (``raw`` holds it, redacted).
 
         A failed connect() leaves no thread behind and may be retried.
         """

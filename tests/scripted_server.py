@@ -79,6 +79,9 @@ class ScriptedServer:
         hello_times: ``time.monotonic()`` of every HELLO received.
         answer_statuses: Answer GET_CH_STATUS with :func:`status_frame` (before the responder).
         withhold: While set, GET_CH_STATUS is recorded but not answered.
+        token_reply: When set, ``token_reply(issued_token)`` is the reply to a successful
+            validation (a dict, or a str sent as it is) instead of STATUS_API_TOKEN.
+        account_reply: When set, the reply to GET_ACCOUNT (a dict, or a str as it is).
     """
 
     def __init__(
@@ -98,6 +101,8 @@ class ScriptedServer:
         self.on_hello: Callable[[Conn], None] | None = None
         self.reject_queue: list[str] = []
         self.issued_tokens: list[str] = [ISSUED_TOKEN]
+        self.token_reply: Callable[[str], dict[str, Any] | str] | None = None
+        self.account_reply: dict[str, Any] | str | None = None
         self.validations = 0
         self.hello_times: list[float] = []
         self.frames: list[dict[str, Any]] = []
@@ -220,6 +225,9 @@ class ScriptedServer:
                 with self._cond:
                     token = self.issued_tokens[min(self.validations, len(self.issued_tokens) - 1)]
                     self.validations += 1
+                if self.token_reply is not None:
+                    conn.send(self.token_reply(token))
+                    return
                 conn.send(
                     {
                         "object": "STATUS_API_TOKEN",
@@ -230,6 +238,8 @@ class ScriptedServer:
                 )
             else:
                 conn.send({"object": "STATUS_API_TOKEN", "success": False, "error": ""})
+        elif command == "GET_ACCOUNT" and self.account_reply is not None:
+            conn.send(self.account_reply)
         elif command == "GET_ACCOUNT":
             conn.send({"object": "ACCOUNT", "login": "me@example.org", "full_name": "Me"})
         elif command == "HELLO":

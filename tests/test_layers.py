@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "_url",
             "_proxy",
             "_extras",
+            "_capture_lines",
             "_clock",
         },
     ),

@@ -149,7 +149,7 @@ def test_check_capture_survives_malformed_lines(tmp_path: Path) -> None:
     path = tmp_path / "odd.jsonl"
     lines = [
         {"capture": "bluecurrent_sync", "version": 1, "started": "x", "url": "u"},
-        {"t": 0, "dir": "in", "conn": "main", "seq": "one", "frame": {"object": "HELLO"}},
+        {"t": 0, "dir": "in", "conn": "main", "seq": 1, "frame": "HELLO"},
         {"t": 0, "dir": "in", "conn": "main", "seq": 1, "frame": [1]},
         {"t": 0, "dir": "in", "conn": "main", "seq": 1, "text": "Infinity"},
         {"t": 0, "dir": "in", "conn": "main", "seq": 1, "frame": {"no": "name"}},

@@ -31,16 +31,18 @@ recorded tokens are redacted in captures anyway.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._capture_lines import CaptureLineError, capture_records
 from .._protocol import Role, reply_roles
 from ._commands import CommandHandler, Conn, Outbox, Request
 from ._state import CARDS, NO_CARD, Account, ChargePoint
@@ -49,7 +51,6 @@ __all__ = ["CaptureError", "Recording", "ReplayCommands", "load_capture"]
 
 _IGNORED_FIELDS = frozenset({"command", "Authorization", "token", "flow_id"})
 _NOT_REPLAYED_ERRORS = frozenset({1, 42})
-_MAX_LINE_CHARS = 16 * 1024 * 1024
 
 
 class CaptureError(ValueError):
@@ -130,7 +131,9 @@ def load_capture(path: str | os.PathLike[str]) -> Recording:
     """Read a capture file into a :class:`Recording`.
 
     Raises:
-        CaptureError: Not a capture (bad header, a line that is not a JSON object).
+        CaptureError: Not a capture (bad header, a line that is not a JSON object, longer
+            than 16 MiB, nested too deeply, or with a ``t`` that is not finite seconds from
+            0 to 100 days, or a bad ``seq``); the message names the line.
         OSError: The file cannot be read.
     """
     recording = Recording(Path(path))
@@ -139,18 +142,9 @@ def load_capture(path: str | os.PathLike[str]) -> Recording:
     occurrences: dict[str, int] = {}
     anchor: tuple[str, int] | None = None
     anchor_at = 0.0
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if len(line) > _MAX_LINE_CHARS:
-                raise CaptureError(f"{path}:{number}: line too long")
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except (ValueError, RecursionError):
-                raise CaptureError(f"{path}:{number}: not JSON") from None
-            if not isinstance(item, dict):
-                raise CaptureError(f"{path}:{number}: not a JSON object")
+    items = _capture_items(path)
+    with contextlib.closing(items):  # the file is closed at once, also on an error
+        for number, item in items:
             if number == 1:
                 if item.get("capture") != "bluecurrent_sync" or item.get("version") != 1:
                     raise CaptureError(f"{path}:1: not a bluecurrent_sync capture (version 1)")
@@ -206,6 +200,16 @@ def load_capture(path: str | os.PathLike[str]) -> Recording:
             if request.replies:
                 recording.replies.setdefault(request.key, []).append(request.replies)
     return recording
+
+
+def _capture_items(
+    path: str | os.PathLike[str],
+) -> Generator[tuple[int, dict[str, Any]], None, None]:
+    """The capture's records, each line bounded and checked (``_capture_lines.py``)."""
+    try:
+        yield from capture_records(path)
+    except CaptureLineError as exc:
+        raise CaptureError(f"{path}:{exc.line}: the line {exc.problem}") from None
 
 
 def _answered(pending: list[_Open], name: str, frame: Mapping[str, Any]) -> _Open | None:

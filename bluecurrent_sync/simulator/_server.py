@@ -58,6 +58,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(SIMULATOR)
+#: The longest single wait of the timer thread: it wakes at least this often (a timer due
+#: absurdly far ahead, e.g. 1e300 s, must not overflow Condition.wait and end the thread).
+_MAX_TIMER_WAIT = 3600.0
 
 DEFAULT_TOKEN = "sim-api-token-0123456789"  # noqa: S105 - a public test token
 """The API token every simulator accepts unless told otherwise."""
@@ -110,7 +113,10 @@ class Simulator:
 
     Raises:
         ValueError: An invalid option or an unknown variant name or value.
-        CaptureError: ``replay`` is not a capture (a ``ValueError``).
+        CaptureError: ``replay`` is not a capture, or a line of it breaks the format (too
+            long, too deeply nested, a bad ``t`` or ``seq``); the message names the line (a
+            ``ValueError``).
+        OSError: ``replay`` cannot be read or is not a regular file.
     """
 
     def __init__(
@@ -510,6 +516,8 @@ class Simulator:
                     if next_push is not None:
                         wakeups.append(next_push)
                     wait = min(wakeups) - now if wakeups else None
+                    if wait is not None:  # a far-off timer must not overflow the wait
+                        wait = min(wait, _MAX_TIMER_WAIT)
                     if not self._stopping.is_set():
                         self._changed.wait(wait)
                     continue
