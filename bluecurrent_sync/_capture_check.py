@@ -393,12 +393,15 @@ def _open_point_of(name: str) -> str | None:
     return None
 
 
-def main(path: str, out: TextIO) -> int:
-    """Print the report for the capture at ``path``; return the exit status (0, 1 or 2)."""
+def main(path: str, out: TextIO, err: TextIO | None = None) -> int:
+    """Print the report for the capture at ``path``; return the exit status (0, 1 or 2).
+
+    The report goes to ``out``; an unreadable file is one line on ``err`` (default: ``out``).
+    """
     try:
         report = check_capture(path)
     except CaptureError as exc:
-        out.write(f"check-capture: {exc}\n")
+        (out if err is None else err).write(f"bluecurrent-sync check-capture: error: {exc}\n")
         return EXIT_UNREADABLE
     out.write(
         f"{path}: {report.frames} frames ({report.received} from the server) on "
