@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bluecurrent_sync import Client
 from bluecurrent_sync._capture_check import main as check_capture_main
 from bluecurrent_sync.cli import (
     EXIT_CONNECTION,
@@ -330,3 +331,109 @@ def test_simulator_through_the_main_command_is_one_line_too(
     assert "99999" in one_error_line(
         capsys.readouterr().err, "python -m bluecurrent_sync.simulator"
     )
+
+
+# ------------------------------------------------------------------------- library options
+
+URL = "ws://127.0.0.1:1/haserver"  # never connected: construction only
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "name"),
+    [
+        ({"ping_interval": -1}, ValueError, "ping_interval"),
+        ({"ping_interval": 0}, ValueError, "ping_interval"),
+        ({"ping_interval": "20"}, TypeError, "ping_interval"),
+        ({"ping_timeout": 0}, ValueError, "ping_timeout"),
+        ({"record": 123}, TypeError, "record"),
+        ({"record": ""}, ValueError, "record"),
+        ({"max_frame_bytes": "1000"}, TypeError, "max_frame_bytes"),
+        ({"max_frame_bytes": 0}, ValueError, "max_frame_bytes"),
+        ({"max_frame_bytes": 1.5}, TypeError, "max_frame_bytes"),
+        ({"event_queue_size": "10"}, TypeError, "event_queue_size"),
+        ({"event_queue_size": 0}, ValueError, "event_queue_size"),
+        ({"reconnect_delay": 5}, TypeError, "reconnect_delay"),
+        ({"reconnect_delay": (5,)}, TypeError, "reconnect_delay"),
+        ({"reconnect_delay": (0, 1)}, ValueError, "reconnect_delay"),
+        ({"reconnect_delay": (2, 1)}, ValueError, "reconnect_delay"),
+        ({"reconnect_delay": ("1", 2)}, TypeError, "reconnect_delay"),
+        ({"sslopt": "verify"}, TypeError, "sslopt"),
+        ({"usage_file": 7}, TypeError, "usage_file"),
+        ({"daily_budget": "100"}, TypeError, "daily_budget"),
+        ({"daily_budget": -1}, ValueError, "daily_budget"),
+        ({"connect_timeout": -1}, ValueError, "connect_timeout"),
+        ({"verdict_timeout": float("nan")}, ValueError, "verdict_timeout"),
+    ],
+)
+def test_client_options_name_the_parameter(
+    options: dict[str, object], error: type[Exception], name: str
+) -> None:
+    with pytest.raises(error, match=name):
+        Client(DEFAULT_TOKEN, url=URL, **options)  # type: ignore[arg-type]
+
+
+def test_the_api_token_must_be_a_string() -> None:
+    with pytest.raises(TypeError, match="api_token"):
+        Client(None, url=URL)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="api_token"):
+        Client(b"token", url=URL)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="api_token"):
+        Client("", url=URL)
+
+
+def test_a_good_record_file_object_and_path_are_accepted(tmp_path: Path) -> None:
+    Client(DEFAULT_TOKEN, url=URL, record=io.StringIO()).close()
+    Client(DEFAULT_TOKEN, url=URL, record=tmp_path / "capture.jsonl").close()
+
+
+def test_events_and_max_age_are_checked_before_anything_is_sent(simulator: Simulator) -> None:
+    with Client(DEFAULT_TOKEN, url=simulator.url) as client:
+        before = len(simulator.received())
+        for bad, error in ((-1, ValueError), (0, ValueError), ("5", TypeError)):
+            with pytest.raises(error, match="timeout"):
+                client.events(timeout=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="maxsize"):
+            client.events(maxsize=0)
+        with pytest.raises(TypeError, match="maxsize"):
+            client.events(maxsize=2.5)  # type: ignore[arg-type]
+        # max_age is checked even when nothing is mirrored for the charge point yet.
+        with pytest.raises(TypeError, match="max_age"):
+            client.get_status(IDLE, max_age="60")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="max_age"):
+            client.get_settings(IDLE, max_age=-1)
+        with pytest.raises(ValueError, match="max_age"):
+            client.get_statuses([IDLE], max_age=float("nan"))
+        with pytest.raises(TypeError, match="timeout"):
+            client.wait_for_status(IDLE, bool, timeout="1")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="timeout"):
+            client.wait_for_status(IDLE, bool, timeout=float("inf"))
+        with pytest.raises(TypeError, match="condition"):
+            client.wait_for_status(IDLE, None, timeout=1)  # type: ignore[arg-type]
+        assert len(simulator.received()) == before
+        with client.events(timeout=0.5) as stream:  # good values still work
+            assert stream is not None
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "name"),
+    [
+        ({"quota": -1}, ValueError, "quota"),
+        ({"quota": "5"}, TypeError, "quota"),
+        ({"port": 99999}, ValueError, "port"),
+        ({"port": "8765"}, TypeError, "port"),
+        ({"host": ""}, ValueError, "host"),
+        ({"tokens": "one-token"}, TypeError, "tokens"),
+        ({"tokens": [""]}, ValueError, "tokens"),
+        ({"action_delay": -1}, ValueError, "action_delay"),
+        ({"push_interval": float("inf")}, ValueError, "push_interval"),
+        ({"time_scale": 0}, ValueError, "time_scale"),
+        ({"history": 1.5}, TypeError, "history"),
+        ({"single_connection": "yes"}, TypeError, "single_connection"),
+        ({"replay": 5}, TypeError, "replay"),
+    ],
+)
+def test_simulator_options_name_the_parameter(
+    options: dict[str, object], error: type[Exception], name: str
+) -> None:
+    with pytest.raises(error, match=name):
+        Simulator(**options)  # type: ignore[arg-type]
