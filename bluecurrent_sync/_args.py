@@ -19,6 +19,7 @@ __all__ = [
     "require_port",
     "require_text",
     "require_timeout",
+    "require_wait",
 ]
 
 
@@ -105,6 +106,21 @@ def require_age(name: str, value: object) -> float:
     if math.isnan(value) or value < 0:
         raise ValueError(f"{name} must be a number of seconds of at least 0, got {value!r}")
     return float(value)
+
+
+def require_wait(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number of seconds of at least zero.
+
+    Zero means "do not wait" (look once); every other wait ends too.
+
+    Raises:
+        TypeError: Not an int or float (``True``/``False`` included).
+        ValueError: Negative, NaN or infinite.
+    """
+    seconds = require_age(name, value)
+    if math.isinf(seconds):
+        raise ValueError(f"{name} must be a finite number of seconds (every wait ends)")
+    return seconds
 
 
 def require_delay_range(name: str, value: object) -> tuple[float, float]:

@@ -509,8 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("evse", nargs="+", metavar="EVSE", help="charge point id, e.g. BCU100186")
     command(
         "settings",
-        "the settings of a charge point; '(write)' marks one you may change, '(read)' one "
-        "you may not",
+        "the settings of a charge point (each says whether you may change it)",
     ).add_argument("evse", metavar="EVSE")
     command("grid", "the grid status of a charge point's installation").add_argument(
         "evse", metavar="EVSE"

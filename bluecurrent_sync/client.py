@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 import os
 import time
 import warnings
@@ -35,6 +34,7 @@ from ._args import (
     require_optional_timeout,
     require_path,
     require_timeout,
+    require_wait,
 )
 from ._connection import Backoff, Connection, reset_after_fork
 from ._convert import WireConverter
@@ -486,11 +486,12 @@ class Client:
 
         Raises:
             ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise);
-                a ``timeout`` that is not a finite number above 0; ``maxsize`` below 1.
+                a ``timeout`` that is negative, NaN or infinite; ``maxsize`` below 1.
             TypeError: ``timeout`` not a number, ``maxsize`` not an ``int``.
         """
         check_event_names(object_names, allow_unknown=require_bool("allow_unknown", allow_unknown))
-        timeout = require_optional_timeout("timeout", timeout)
+        if timeout is not None:
+            timeout = require_wait("timeout", timeout)
         if maxsize is not None:
             require_int("maxsize", maxsize, minimum=1)
         names = frozenset(name for name in object_names if name != ANY)
@@ -557,9 +558,7 @@ class Client:
             ClientStateError: Before connect(), after close(), or from the reader thread.
             InvalidApiToken, AlreadyConnected: Reconnection stopped on that error.
         """
-        timeout = require_age("timeout", timeout)
-        if math.isinf(timeout):
-            raise ValueError("timeout must be finite (every wait ends)")
+        timeout = require_wait("timeout", timeout)
         if not callable(condition):
             raise TypeError(f"condition must be callable, got {type(condition).__name__}")
         if self._conn.on_reader_thread():
