@@ -584,7 +584,7 @@ def _run_passthrough(args: argparse.Namespace, extra: list[str]) -> int:
             "Simulator started; its URL follows. Ctrl-C stops it. In another shell:\n"
             f"  bluecurrent-sync --url URL --token {token} charge-points\n"
         )
-        return simulator_main(passed, banner=banner)
+        return simulator_main(passed, banner=banner, prog="bluecurrent-sync simulator")
 
     from bluecurrent_sync import demo
 

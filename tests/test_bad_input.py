@@ -12,7 +12,10 @@ import datetime as dt
 import io
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +38,10 @@ from bluecurrent_sync.simulator import main as simulator_main
 
 CHARGING = "BCU100001"
 IDLE = "BCU100004"
-NOT_MINE = "BCU999999"  # a well-formed id that is not on the simulator's account
+NOT_MINE = "BCU999999"
+ROOT = (
+    Path(__file__).resolve().parent.parent
+)  # a well-formed id that is not on the simulator's account
 
 BAD_IDS = ["", " ", "BCU100001 ", " BCU100001", "bcu100001", "Bcu100001"]
 ID_COMMANDS = [
@@ -310,6 +316,8 @@ def test_simulator_bad_host(capsys: pytest.CaptureFixture[str]) -> None:
         (["--quota", "-1"], "--quota must be at least 0"),
         (["--push-interval", "0"], "--push-interval must be"),
         (["--variant", "nonsense"], "--variant wants NAME=VALUE"),
+        (["--token", ""], "--token must be a non-empty string"),
+        (["--host", ""], "--host must be a non-empty string"),
     ],
 )
 def test_simulator_bad_options(
@@ -324,13 +332,36 @@ def test_simulator_through_the_main_command_is_one_line_too(
 ) -> None:
     assert main(["simulator", "--port", str(taken_port)]) == 1
     out, err = capsys.readouterr()
-    assert out == "" and "the port is taken" in one_error_line(
-        err, "python -m bluecurrent_sync.simulator"
-    )
+    assert out == "" and "the port is taken" in one_error_line(err, "bluecurrent-sync simulator")
     assert main(["simulator", "--port", "99999"]) == 2
-    assert "99999" in one_error_line(
-        capsys.readouterr().err, "python -m bluecurrent_sync.simulator"
+    assert "99999" in one_error_line(capsys.readouterr().err, "bluecurrent-sync simulator")
+    assert main(["simulator", "--port", "abc"]) == 2
+    assert "--port" in one_error_line(capsys.readouterr().err, "bluecurrent-sync simulator")
+
+
+def _process(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **{TOKEN_ENV: DEFAULT_TOKEN})
+    return subprocess.run(
+        [sys.executable, "-m", "bluecurrent_sync", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
+
+
+def test_in_a_real_process_too(simulator: Simulator, taken_port: int) -> None:
+    proc = _process("--url", simulator.url, "status", "BCU100001 ")
+    assert (proc.returncode, proc.stdout) == (EXIT_USAGE, "")
+    assert "spaces around it" in one_error_line(proc.stderr)
+    proc = _process("simulator", "--port", str(taken_port))
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert "the port is taken" in one_error_line(proc.stderr, "bluecurrent-sync simulator")
+    proc = _process("simulator", "--replay", "/nonexistent.jsonl")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert "/nonexistent.jsonl" in one_error_line(proc.stderr, "bluecurrent-sync simulator")
+    assert_untouched(simulator)
 
 
 # ------------------------------------------------------------------------- library options

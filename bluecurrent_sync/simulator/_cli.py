@@ -104,13 +104,16 @@ def _parse_variants(parser: argparse.ArgumentParser, items: Sequence[str]) -> di
     return chosen
 
 
-def main(argv: Sequence[str] | None = None, *, banner: str | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, banner: str | None = None, prog: str | None = None
+) -> int:
     """Run the simulator until SIGINT or SIGTERM; returns the exit status (see ``--help``).
 
     The first line on stdout is the server's ws:// URL, flushed at once. ``banner`` goes
-    to stderr just before it, once the port is bound (not when the options are wrong).
+    to stderr just before it, once the port is bound (not when the options are wrong);
+    ``prog`` names the command in help and error lines.
     """
-    parser = build_parser()
+    parser = build_parser() if prog is None else build_parser(prog)
     args = parser.parse_args(argv)
     variants = _parse_variants(parser, args.variant)
     if args.verbose:
@@ -170,6 +173,8 @@ def main(argv: Sequence[str] | None = None, *, banner: str | None = None) -> int
 
 def _as_option(message: str) -> str:
     """A constructor message, with its parameter named as the option (``--push-interval``)."""
+    if message.startswith("tokens[]"):
+        return "--token" + message[len("tokens[]") :]
     for name in ("push_interval", "action_delay", "replay_speed", "quota", "port", "host", "seed"):
         if message.startswith(name):
             return "--" + name.replace("_", "-") + message[len(name) :]
