@@ -163,7 +163,8 @@ class Simulator:
         self._history_size = require_int("history", history, minimum=1)
         push_interval = require_optional_timeout("push_interval", push_interval)
         action_delay = require_age("action_delay", action_delay)
-        require_int("seed", seed, minimum=-(1 << 63))
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be a whole number, got {type(seed).__name__}")
         require_text("host", host)
         require_port("port", port)
         if quota is not None:
