@@ -457,7 +457,7 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
     )
     group.add_argument(
         "--usage-file",
-        default=default(os.environ.get(USAGE_FILE_ENV)),
+        default=default(os.environ.get(USAGE_FILE_ENV) or None),
         metavar="PATH",
         help=f"add the requests sent to this shared usage file (default: ${USAGE_FILE_ENV})",
     )
