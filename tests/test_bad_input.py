@@ -154,7 +154,9 @@ def test_watch_an_id_not_on_the_account_is_one_line_and_exit_1(
 def test_watch_warns_about_an_unknown_id_and_watches_the_others(
     capsys: pytest.CaptureFixture[str], simulator: Simulator
 ) -> None:
-    code, out, err = run(capsys, simulator, "watch", CHARGING, NOT_MINE, "--count", "1")
+    code, out, err = run(
+        capsys, simulator, "watch", CHARGING, NOT_MINE, "--count", "1", "--seconds", "120"
+    )
     assert code == EXIT_OK
     assert err.count("\n") == 1 and err.startswith("bluecurrent-sync: warning: BCU999999 is not")
     lines = out.splitlines()
@@ -165,7 +167,9 @@ def test_watch_warns_about_an_unknown_id_and_watches_the_others(
 def test_watch_json_says_what_it_waits_for_on_stderr(
     capsys: pytest.CaptureFixture[str], simulator: Simulator
 ) -> None:
-    code, out, err = run(capsys, simulator, "watch", CHARGING, "--count", "1", "--json")
+    code, out, err = run(
+        capsys, simulator, "watch", CHARGING, "--count", "1", "--json", "--seconds", "120"
+    )
     assert code == EXIT_OK
     assert err.startswith(f"Watching pushed updates for {CHARGING}")
     assert json.loads(out)["object"] in ("CH_STATUS", "GRID_CURRENT")
