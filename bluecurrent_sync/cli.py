@@ -209,10 +209,11 @@ def _cmd_cards(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    wanted = set(args.evse)
-    if wanted and not _on_the_account(client, args.evse):
+    watched = _on_the_account(client, args.evse) if args.evse else []
+    if args.evse and not watched:
         return EXIT_REFUSED
-    where = ", ".join(args.evse) if args.evse else "all charge points"
+    wanted = set(watched)
+    where = ", ".join(watched) if watched else "all charge points"
     note = (
         f"Watching pushed updates for {where}: a status while charging and after each "
         "change, grid figures; an idle charge point may stay quiet (Ctrl-C to stop)\n"
@@ -247,28 +248,30 @@ def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_INTERRUPTED if pressed.is_set() else EXIT_OK
 
 
-def _on_the_account(client: Client, evse_ids: Sequence[str]) -> bool:
-    """Warn in one line about the ids not on the account; False when none is.
+def _on_the_account(client: Client, evse_ids: Sequence[str]) -> list[str]:
+    """The ids that are on the account; one line about those that are not.
 
     Costs one request (GET_CHARGE_POINTS), once, before watching.
     """
     known = [point.evse_id for point in client.get_charge_points()]
-    missing = [evse for evse in dict.fromkeys(evse_ids) if evse not in known]
+    asked = list(dict.fromkeys(evse_ids))
+    missing = [evse for evse in asked if evse not in known]
+    present = [evse for evse in asked if evse in known]
     if not missing:
-        return True
+        return present
     names = ", ".join(missing)
     verb = "is" if len(missing) == 1 else "are"
     account = f"its charge points: {', '.join(known) or 'none'}"
-    if len(missing) == len(set(evse_ids)):
+    if not present:
         print_error(f"{names} {verb} not on this account ({account}); nothing to watch", None)
-        return False
+        return present
     print_error(
         f"{names} {verb} not on this account ({account}); nothing will show for "
         f"{'it' if len(missing) == 1 else 'them'}",
         None,
         prefix="warning",
     )
-    return True
+    return present
 
 
 @contextlib.contextmanager
