@@ -13,6 +13,7 @@ __all__ = [
     "require_bool",
     "require_delay_range",
     "require_evse_id",
+    "require_factor",
     "require_int",
     "require_optional_timeout",
     "require_path",
@@ -85,6 +86,20 @@ def require_int(name: str, value: object, *, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
     return value
+
+
+def require_factor(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number above zero (a speed, a scale).
+
+    Raises:
+        TypeError: Not an int or float (``True``/``False`` included).
+        ValueError: Zero, negative, NaN or infinite.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+    return float(value)
 
 
 def require_optional_timeout(name: str, value: object) -> float | None:

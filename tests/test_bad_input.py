@@ -319,6 +319,7 @@ def test_simulator_bad_host(capsys: pytest.CaptureFixture[str]) -> None:
         (["--replay", "/nonexistent/capture.jsonl"], "cannot read the --replay file"),
         (["--quota", "-1"], "--quota must be at least 0"),
         (["--push-interval", "0"], "--push-interval must be"),
+        (["--replay-speed", "0"], "--replay-speed must be a finite number above 0"),
         (["--variant", "nonsense"], "--variant wants NAME=VALUE"),
         (["--token", ""], "--token must be a non-empty string"),
         (["--host", ""], "--host must be a non-empty string"),

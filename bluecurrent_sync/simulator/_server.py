@@ -34,6 +34,7 @@ from .. import _clock
 from .._args import (
     require_age,
     require_bool,
+    require_factor,
     require_int,
     require_optional_timeout,
     require_path,
@@ -170,14 +171,14 @@ class Simulator:
         if quota is not None:
             require_int("quota", quota, minimum=0)
         require_bool("single_connection", single_connection)
-        time_scale = require_timeout("time_scale", time_scale)
+        time_scale = require_factor("time_scale", time_scale)
         ping_interval = require_optional_timeout("ping_interval", ping_interval)
         close_timeout = require_timeout("close_timeout", close_timeout)
         if clock is not None and not callable(clock):
             raise TypeError(f"clock must be callable or None, got {type(clock).__name__}")
+        require_factor("replay_speed", replay_speed)  # checked with or without a replay
         if replay is not None:
             require_path("replay", replay)
-            require_timeout("replay_speed", replay_speed)
         self.push_interval = push_interval
         self.action_delay = action_delay
         self.seed = seed
