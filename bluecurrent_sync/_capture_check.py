@@ -389,16 +389,19 @@ def _open_point_of(name: str) -> str | None:
     return None
 
 
-def main(path: str, out: TextIO) -> int:
+def main(path: str, out: TextIO, err: TextIO | None = None) -> int:
     """Print the report for the capture at ``path``; return the exit status (0, 1 or 2).
 
+    The report goes to ``out``; an unreadable file is one line on ``err`` (default: ``out``).
     Every line is written with its control characters escaped (a capture holds what a
     server sent: it must not drive the terminal).
     """
     try:
         report = check_capture(path)
     except CaptureError as exc:
-        out.write(printable(f"check-capture: {exc}") + "\n")
+        (out if err is None else err).write(
+            printable(f"bluecurrent-sync check-capture: error: {exc}") + "\n"
+        )
         return EXIT_UNREADABLE
     _write(
         out,

@@ -60,6 +60,7 @@ __all__ = [
     "EXIT_USAGE",
     "NO_CARD",
     "TOKEN_ENV",
+    "URL_ENV",
     "WHERE_TO_GET_ONE",
     "charge_point_table",
     "event_line",
@@ -75,7 +76,9 @@ __all__ = [
 ]
 
 TOKEN_ENV = "BLUECURRENT_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
-#: The session token the official app uses to start a session without a charge card.
+#: The server to use instead of the real one (the examples read it too).
+URL_ENV = "BLUECURRENT_URL"
+#: The card uid the official app sends to start a session without a charge card.
 NO_CARD = "BCU-APP"
 WHERE_TO_GET_ONE = (
     "Generate an API token at https://my.bluecurrent.nl: settings, enable the advanced "
@@ -159,12 +162,20 @@ def _cell(value: object) -> str:
         return value.isoformat()
     if isinstance(value, Setting):
         shown = _cell(value.value)
-        return f"{shown} ({value.permission})" if value.permission else shown
+        return (
+            f"{shown} ({_PERMISSIONS.get(value.permission, value.permission)})"
+            if value.permission
+            else shown
+        )
     if isinstance(value, ChargeCard):
         return f"{value.name or value.id or '-'} ({value.uid})"
     if isinstance(value, list):
         return ", ".join(_cell(item) for item in value) or "-"
     return str(value)
+
+
+#: How a setting's permission reads in a table cell.
+_PERMISSIONS = {"write": "you may change it", "read": "read-only"}
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -292,11 +303,13 @@ def timed_events(
                 timer.join(1.0)  # a cancelled timer ends at once; stream.close() is quick
 
 
-def _error_message(exc: BaseException, url: str) -> tuple[int, str]:
+def _error_message(exc: BaseException, url: str, url_setting: str) -> tuple[int, str]:
+    cli = url_setting == "--url"  # the command's own options may be named
     if isinstance(exc, InvalidApiToken):
         return EXIT_INVALID_TOKEN, f"the server refused the API token. {WHERE_TO_GET_ONE}"
     if isinstance(exc, DailyBudgetExceeded):
-        return EXIT_QUOTA, f"{exc}; nothing was sent. Raise --daily-budget or wait."
+        advice = "Raise --daily-budget or wait." if cli else "Wait, or raise the budget."
+        return EXIT_QUOTA, f"{exc}; nothing was sent. {advice}"
     if isinstance(exc, UsageFileError):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, RequestLimitReached):
@@ -311,38 +324,60 @@ def _error_message(exc: BaseException, url: str) -> tuple[int, str]:
             "Close the other client (Home Assistant, another script) and try again."
         )
     if isinstance(exc, RequestTimeoutError):
+        advice = "try again, or raise --timeout / --action-timeout" if cli else "try again"
         return EXIT_CONNECTION, (
-            f"{exc}. The server or the charge point did not answer in time; try again, "
-            "or raise --timeout / --action-timeout."
+            f"{exc}. The server or the charge point did not answer in time; {advice}."
         )
     if isinstance(exc, ConnectionError | TimeoutError | OSError):
+        said = str(exc)
+        # The client's own messages name the (redacted) URL already: say it once.
+        what = said if "ws://" in said or "wss://" in said else f"cannot talk to {url}: {said}"
         return EXIT_CONNECTION, (
-            f"cannot talk to {url}: {exc}. Check the URL (--url) and your network connection."
+            f"{what}. Check the URL ({url_setting}) and your network connection."
         )
     if isinstance(exc, ApiError) and exc.code == 2:
-        return EXIT_REFUSED, (
-            f"{exc}. The charge point is not one of this account's; "
-            "'bluecurrent-sync charge-points' lists them."
-        )
+        listed = "; 'bluecurrent-sync charge-points' lists them" if cli else ""
+        return EXIT_REFUSED, (f"{exc}. The charge point is not one of this account's{listed}.")
     if isinstance(exc, ActionFailed):
         return EXIT_REFUSED, f"the charge point refused: {exc}"
     return EXIT_REFUSED, str(exc)
 
 
-def report_error(exc: BaseException, *, url: str | None = None, token: str | None = None) -> int:
+def report_error(
+    exc: BaseException,
+    *,
+    url: str | None = None,
+    token: str | None = None,
+    program: str = "bluecurrent-sync",
+    url_setting: str = "--url",
+) -> int:
     """Print what went wrong and what to do about it to stderr; returns the exit code.
 
     Handles the SDK's errors and the built-in connection/timeout errors (see the exit
     codes in ``--help``). ``token`` is masked should it appear in a message; ``url`` is
     shown without its userinfo and query (they may hold secrets).
+
+    Args:
+        exc: The error.
+        url: The server URL (default: the real server's).
+        token: The API token, masked should it appear.
+        program: The name the line starts with (a script's own, say).
+        url_setting: How the user sets the URL, named in the advice: ``--url`` (the
+            command, whose other options the advice may name too) or, for a script, for
+            example ``BLUECURRENT_URL``.
     """
-    code, message = _error_message(exc, public_url(url or DEFAULT_URL))
-    print_error(message, token)
+    code, message = _error_message(exc, public_url(url or DEFAULT_URL), url_setting)
+    print_error(message, token, program=program)
     return code
 
 
-def print_error(message: str, token: str | None) -> None:
-    """Write ``bluecurrent-sync: error: <message>`` to stderr (token masked, escapes shown)."""
+def print_error(
+    message: str, token: str | None, *, prefix: str = "error", program: str = "bluecurrent-sync"
+) -> None:
+    """Write ``program: error: message`` (or another ``prefix``) to stderr.
+
+    The token is masked, control characters are shown as escapes.
+    """
     if token:
         message = message.replace(token, "***")
-    sys.stderr.write(f"bluecurrent-sync: error: {printable(message)}\n")
+    sys.stderr.write(f"{program}: {prefix}: {printable(message)}\n")

@@ -12,10 +12,10 @@ import sys
 
 __all__ = ["SIMULATOR_HINT", "require_simulator_extra"]
 
+#: bluecurrent-sync is not on the package index: the extra is installed from a clone.
 SIMULATOR_HINT = (
     "the 'simulator' extra is not installed (no module named 'websockets'): "
-    "pip install 'bluecurrent-sync[simulator]' (from a clone of the repository: "
-    "pip install '.[simulator]')"
+    "in a clone of the repository, pip install '.[simulator]'"
 )
 
 

@@ -3,8 +3,8 @@
 Run ``bluecurrent-sync --help`` for the command list and the exit codes, or
 ``python -m bluecurrent_sync``. The API token comes from ``--token`` or, better (it
 then stays out of the process list and the shell history), from the environment
-variable ``BLUECURRENT_API_TOKEN``. ``--url`` points the command at any server that
-speaks the protocol, the local simulator included::
+variable ``BLUECURRENT_API_TOKEN``. ``--url`` (or ``BLUECURRENT_URL``, as in the examples)
+points the command at any server that speaks the protocol, the local simulator included::
 
     bluecurrent-sync simulator &            # prints its URL and token
     bluecurrent-sync --url ws://127.0.0.1:PORT/haserver --token TOKEN charge-points
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
@@ -32,6 +33,7 @@ from types import FrameType
 from typing import TextIO
 
 from bluecurrent_sync import EventStream, __version__
+from bluecurrent_sync._args import OneLineParser, require_evse_id, require_text
 from bluecurrent_sync._console import (
     EXIT_CONNECTION,
     EXIT_INTERRUPTED,
@@ -42,6 +44,7 @@ from bluecurrent_sync._console import (
     EXIT_USAGE,
     NO_CARD,
     TOKEN_ENV,
+    URL_ENV,
     WHERE_TO_GET_ONE,
     charge_point_table,
     event_line,
@@ -76,6 +79,7 @@ __all__ = [
     "EXIT_USAGE",
     "NO_CARD",
     "TOKEN_ENV",
+    "URL_ENV",
     "event_line",
     "format_fields",
     "format_table",
@@ -93,24 +97,33 @@ token:
   stays out of the process list). Generate an API token at https://my.bluecurrent.nl:
   settings, enable the advanced options, then Advanced > Generate API token.
 
+server:
+  --url URL or the environment variable {URL_ENV} (as the examples read it);
+  default {DEFAULT_URL}.
+
+EVSE:
+  a charge point's id as 'charge-points' lists it, e.g. BCU100186 (EVSE: electric
+  vehicle supply equipment). Ids are checked before anything is sent: an empty one, one
+  with spaces around it or with lower-case letters is a usage error (exit 2).
+
 proxy:
   Like curl, the client reads https_proxy (or all_proxy, and no_proxy) from the
   environment; --proxy http://[user:password@]host:port overrides it, --no-proxy ignores
   it. Only http:// proxies (no https:// or SOCKS proxies); the credentials are never shown.
 
 start without --card:
-  'start EVSE' starts a session without a charge card (session token {NO_CARD}, as the
-  Blue Current app does). Pass --card UID to use one of the cards listed by 'cards'.
+  'start EVSE' starts a session without a charge card (it sends the card uid {NO_CARD},
+  as the Blue Current app does). Pass --card UID to use one of the cards listed by 'cards'.
 
 exit codes:
-  0    success ('watch' ended by --count, --seconds or Ctrl-C)
+  0    success ('watch' ended by --count or --seconds)
   1    the server or the charge point refused the request (API error, action failed,
        unexpected reply)
-  2    usage error (bad arguments, no token)
+  2    usage error (bad arguments, no token); nothing was sent
   3    the server refused the API token
   4    the daily request quota is used up (the message says when it resets)
   5    cannot connect, connection lost, already connected elsewhere, or no reply in time
-  130  interrupted by Ctrl-C
+  130  interrupted by Ctrl-C ('watch' included)
 
 examples:
   export {TOKEN_ENV}=...            # once per shell
@@ -119,6 +132,16 @@ examples:
   bluecurrent-sync watch --seconds 60
   bluecurrent-sync set plug-and-charge BCU100186 on
   bluecurrent-sync simulator        # a local server to try all of this safely
+"""
+
+
+SIMULATOR_HELP_WITHOUT_EXTRA = """\
+usage: bluecurrent-sync simulator [--host HOST] [--port PORT] [--token TOKEN] [OPTIONS]
+
+Run a local Blue Current websocket simulator in the foreground; it prints its ws:// URL
+first. Its options (--host, --port, --token, --push-interval, --quota, --replay,
+--variant, ...) are listed here once the simulator can run:
+  {hint}
 """
 
 
@@ -187,14 +210,23 @@ def _cmd_cards(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
-    wanted = set(args.evse)
-    if not args.json:
-        where = ", ".join(args.evse) if args.evse else "all charge points"
-        out.write(printable(f"Watching pushed updates for {where} (Ctrl-C to stop)") + "\n")
-        out.flush()
+    watched = _on_the_account(client, args.evse) if args.evse else []
+    if args.evse and not watched:
+        return EXIT_REFUSED
+    wanted = set(watched)
+    where = ", ".join(watched) if watched else "all charge points"
+    note = (
+        f"Watching pushed updates for {where}: a status while charging and after each "
+        "change, grid figures; an idle charge point may stay quiet (Ctrl-C to stop)"
+    )
+    shown_on = sys.stderr if args.json else out  # --json keeps stdout to JSON lines
+    shown_on.write(printable(note) + "\n")
+    shown_on.flush()
     shown = 0
+    pressed = threading.Event()
     try:
         with timed_events(client, seconds=args.seconds) as stream, _on_ctrl_c(stream) as ctrl_c:
+            pressed = ctrl_c
             for event in stream:
                 if ctrl_c.is_set():
                     break  # the KeyboardInterrupt went astray (see _on_ctrl_c)
@@ -213,8 +245,34 @@ def _cmd_watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
                 if args.count is not None and shown >= args.count:
                     break
     except KeyboardInterrupt:
-        pass  # Ctrl-C is how an open-ended watch ends
-    return EXIT_OK
+        return EXIT_INTERRUPTED  # how an open-ended watch ends; nothing more to say
+    return EXIT_INTERRUPTED if pressed.is_set() else EXIT_OK
+
+
+def _on_the_account(client: Client, evse_ids: Sequence[str]) -> list[str]:
+    """The ids that are on the account; one line about those that are not.
+
+    Costs one request (GET_CHARGE_POINTS), once, before watching.
+    """
+    known = [point.evse_id for point in client.get_charge_points()]
+    asked = list(dict.fromkeys(evse_ids))
+    missing = [evse for evse in asked if evse not in known]
+    present = [evse for evse in asked if evse in known]
+    if not missing:
+        return present
+    names = ", ".join(missing)
+    verb = "is" if len(missing) == 1 else "are"
+    account = f"its charge points: {', '.join(known) or 'none'}"
+    if not present:
+        print_error(f"{names} {verb} not on this account ({account}); nothing to watch", None)
+        return present
+    print_error(
+        f"{names} {verb} not on this account ({account}); nothing will show for "
+        f"{'it' if len(missing) == 1 else 'them'}",
+        None,
+        prefix="warning",
+    )
+    return present
 
 
 @contextlib.contextmanager
@@ -295,7 +353,7 @@ def _cmd_reboot(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_set(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     value = args.value == "on"
-    what = f"set {args.setting} {args.value} on {args.evse}"
+    what = f"{args.setting} of {args.evse} set to {args.value}"
     if args.setting == "plug-and-charge":
         return _action(lambda: client.set_plug_and_charge(args.evse, value), what, args, out)
     return _action(lambda: client.set_linked_charge_cards_only(args.evse, value), what, args, out)
@@ -357,7 +415,7 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
         "--url",
         default=default(None),
         help=f"server URL, e.g. a local simulator's ws://127.0.0.1:PORT/haserver "
-        f"(default: {DEFAULT_URL})",
+        f"(default: ${URL_ENV}, else {DEFAULT_URL})",
     )
     group.add_argument(
         "--allow-insecure",
@@ -403,7 +461,7 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
     )
     group.add_argument(
         "--usage-file",
-        default=default(os.environ.get(USAGE_FILE_ENV)),
+        default=default(os.environ.get(USAGE_FILE_ENV) or None),
         metavar="PATH",
         help=f"add the requests sent to this shared usage file (default: ${USAGE_FILE_ENV})",
     )
@@ -420,13 +478,20 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, top: bool) -> No
         default=default(None),
         metavar="FILE",
         help="write every frame in and out to FILE (JSON lines, tokens redacted) for "
-        "'check-capture' and for reporting how the real server behaves",
+        "'check-capture' and for reporting how the real server behaves; FILE must not exist",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="log the connection and every frame in and out to stderr (tokens redacted)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``bluecurrent-sync`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bluecurrent-sync",
         description="Query and control Blue Current charge points from the command line.",
         epilog=EPILOG,
@@ -446,7 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     command("charge-points", "list the account's charge points")
     sub = command("status", "the live status of one or more charge points")
     sub.add_argument("evse", nargs="+", metavar="EVSE", help="charge point id, e.g. BCU100186")
-    command("settings", "the settings of a charge point").add_argument("evse", metavar="EVSE")
+    command(
+        "settings",
+        "the settings of a charge point (each says whether you may change it)",
+    ).add_argument("evse", metavar="EVSE")
     command("grid", "the grid status of a charge point's installation").add_argument(
         "evse", metavar="EVSE"
     )
@@ -509,16 +577,18 @@ def _run_passthrough(args: argparse.Namespace, extra: list[str]) -> int:
             from bluecurrent_sync.simulator import DEFAULT_TOKEN
             from bluecurrent_sync.simulator import main as simulator_main
         except ImportError as exc:
+            if {"-h", "--help"} & set(passed):  # the help needs no extra
+                sys.stdout.write(SIMULATOR_HELP_WITHOUT_EXTRA.format(hint=exc))
+                return EXIT_OK
             raise UsageError(f"the simulator cannot start: {exc}") from None
         if args.token:
             passed += ["--token", args.token]
-        if not {"-h", "--help"} & set(passed):
-            token = "<your --token>" if args.token else DEFAULT_TOKEN
-            sys.stderr.write(
-                "Simulator starting; its URL follows. Ctrl-C stops it. In another shell:\n"
-                f"  bluecurrent-sync --url URL --token {token} charge-points\n"
-            )
-        return simulator_main(passed)
+        token = "<your --token>" if args.token else DEFAULT_TOKEN
+        banner = (
+            "Simulator started; its URL follows. Ctrl-C stops it. In another shell:\n"
+            f"  bluecurrent-sync --url URL --token {token} charge-points\n"
+        )
+        return simulator_main(passed, banner=banner, prog="bluecurrent-sync simulator")
 
     from bluecurrent_sync import demo
 
@@ -552,32 +622,113 @@ def _cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse what cannot be right before anything is sent (exit 2, one line)."""
+    if args.token is not None and not args.token.strip():
+        raise UsageError(
+            f"--token is empty: pass the API token, or leave --token out to use ${TOKEN_ENV}"
+        )
+    evse = getattr(args, "evse", None)
+    for evse_id in [evse] if isinstance(evse, str) else evse or []:
+        _check_evse_id(evse_id)
+    card = getattr(args, "card", None)
+    if card is not None:
+        try:
+            require_text("--card", card)
+        except ValueError:
+            raise UsageError(
+                f"--card {card!r} is not a card uid (empty, or spaces around it); "
+                "'bluecurrent-sync cards' lists them. Nothing was sent."
+            ) from None
+
+
+def _check_evse_id(evse_id: str) -> None:
+    try:
+        require_evse_id(evse_id)
+    except ValueError:
+        problem = "it is empty" if not evse_id.strip() else "it has spaces around it"
+        raise UsageError(
+            f"{evse_id!r} is not a charge point id (EVSE): {problem}. "
+            "'bluecurrent-sync charge-points' lists them. Nothing was sent."
+        ) from None
+    if evse_id != evse_id.upper():
+        raise UsageError(
+            f"{evse_id!r} is not a charge point id (EVSE): ids are upper case, "
+            f"did you mean {evse_id.upper()!r}? Nothing was sent."
+        )
+
+
+def _server_url(args: argparse.Namespace) -> tuple[str, str]:
+    """The URL to connect to, and what named it (for messages)."""
+    if args.url is not None:
+        return args.url, "--url"
+    from_env = os.environ.get(URL_ENV)
+    if from_env is not None:
+        return from_env, URL_ENV
+    return DEFAULT_URL, "the default URL"
+
+
 def _make_client(args: argparse.Namespace) -> Client:
     """The client for the command (not connected yet: ``with`` connects it)."""
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token:
         raise UsageError(f"no API token: pass --token or set {TOKEN_ENV}. {WHERE_TO_GET_ONE}")
+    url, named_by = _server_url(args)
+    record = getattr(args, "record", None)
+    if record is not None and os.path.lexists(record):
+        raise UsageError(
+            f"--record {record}: the file already exists (a capture is never overwritten); "
+            "choose a new file name"
+        )
     try:
         client = Client(
             token,
-            url=DEFAULT_URL if args.url is None else args.url,
+            url=url,
             timeout=args.timeout,
             action_timeout=args.action_timeout,
             reconnect=args.command == "watch",
             allow_insecure=args.allow_insecure,
             usage_file=args.usage_file,
             daily_budget=args.daily_budget,
-            record=getattr(args, "record", None),
+            record=record,
             proxy=args.proxy,
         )
     except ValueError as exc:  # a URL or proxy the client refuses
         message = str(exc).replace("allow_insecure=True", "--allow-insecure")
         if message.startswith("proxy"):
             message = "--" + message
+        elif named_by == URL_ENV and message.startswith("url"):
+            message = f"{URL_ENV}: {message}"
         raise UsageError(message) from None
+    except FileExistsError:  # created by someone else since the check above
+        raise UsageError(
+            f"--record {record}: the file already exists (a capture is never overwritten); "
+            "choose a new file name"
+        ) from None
     except OSError as exc:  # --record FILE cannot be written
-        raise UsageError(f"cannot write the capture file: {exc.strerror or exc}") from None
+        raise UsageError(
+            f"--record {record}: cannot write the capture file: {exc.strerror or exc}"
+        ) from None
     return client
+
+
+@contextlib.contextmanager
+def _verbose(on: bool) -> Iterator[None]:
+    """With ``--verbose``: the package's log (wire log included, redacted) on stderr."""
+    if not on:
+        yield
+        return
+    logger = logging.getLogger("bluecurrent_sync")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _silence_stdout() -> None:
@@ -599,16 +750,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if extra and args.command not in ("simulator", "demo"):
-        parser.print_usage(sys.stderr)
-        sys.stderr.write(f"bluecurrent-sync: error: unrecognized arguments: {' '.join(extra)}\n")
+        sys.stderr.write(
+            f"bluecurrent-sync: error: unrecognized arguments: {' '.join(extra)} "
+            "(see 'bluecurrent-sync --help')\n"
+        )
         return EXIT_USAGE
 
     secret = args.token or os.environ.get(TOKEN_ENV) or None
     try:
+        _check_arguments(args)
         if args.command == "check-capture":
             from bluecurrent_sync import _capture_check
 
-            return _capture_check.main(args.file, sys.stdout)
+            return _capture_check.main(args.file, sys.stdout, sys.stderr)
         if args.command in ("simulator", "demo"):
             try:
                 return _run_passthrough(args, extra)
@@ -616,7 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         if args.command == "usage":
             return _cmd_usage(args, sys.stdout)
-        with _make_client(args) as client:
+        client = _make_client(args)
+        with _verbose(args.verbose), client:
             return _COMMANDS[args.command](client, args, sys.stdout)
     except UsageError as exc:
         print_error(str(exc), secret)
@@ -628,7 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error("interrupted", secret)
         return EXIT_INTERRUPTED
     except (BlueCurrentError, ConnectionError, TimeoutError) as exc:
-        return report_error(exc, url=args.url, token=secret)
+        return report_error(exc, url=_server_url(args)[0], token=secret)
 
 
 if __name__ == "__main__":  # pragma: no cover

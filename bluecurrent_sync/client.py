@@ -25,7 +25,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, Literal, NamedTuple, TypeVar, overload
 
 from . import _protocol as proto
-from ._args import require_bool, require_evse_id, require_timeout
+from ._args import (
+    require_age,
+    require_bool,
+    require_delay_range,
+    require_evse_id,
+    require_int,
+    require_optional_timeout,
+    require_path,
+    require_timeout,
+    require_wait,
+)
 from ._connection import Backoff, Connection, reset_after_fork
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler, Subscriptions
@@ -143,10 +153,16 @@ class Client:
     Raises:
         ValueError: For a URL that is not a valid ``ws://``/``wss://`` URL (whitespace, a bad
             host or a port outside 1-65535 included), ``ws://`` to a non-loopback host
-            without ``allow_insecure=True``, a timeout that is not a finite
-            number above 0, or a negative ``daily_budget``.
-        TypeError: ``reconnect`` or ``allow_insecure`` is not a ``bool``, or a timeout is not
-            a number.
+            without ``allow_insecure=True``, a timeout or interval (``ping_interval``
+            included) that is not a finite number above 0, ``max_frame_bytes`` or
+            ``event_queue_size`` below 1, a ``reconnect_delay`` whose initial delay is above
+            its maximum, an empty ``api_token`` or path, or a negative ``daily_budget``.
+            The message names the parameter.
+        TypeError: An option of the wrong type: ``api_token`` not a string (None included),
+            ``reconnect`` or ``allow_insecure`` not a ``bool``, a timeout not a number,
+            ``max_frame_bytes``, ``event_queue_size`` or ``daily_budget`` not an ``int``,
+            ``reconnect_delay`` not a pair of numbers, ``sslopt`` not a dict, ``usage_file``
+            not a path, ``record`` neither a path nor a writable file.
         ValueError: An unsupported ``sslopt`` key (supported: context, cert_reqs,
             check_hostname, ca_certs, ca_cert_path, certfile, keyfile).
         ValueError: A malformed ``proxy`` (not ``http://``, e.g. ``https://`` or
@@ -215,21 +231,33 @@ class Client:
         record: str | os.PathLike[str] | IO[str] | None = None,
         proxy: str | Literal[False] | None = None,
     ) -> None:
-        if not isinstance(api_token, str) or not api_token:
+        # Every option is checked here, before anything starts, naming the parameter.
+        if not isinstance(api_token, str):
+            raise TypeError(f"api_token must be a string, got {type(api_token).__name__}")
+        if not api_token:
             raise ValueError("api_token must be a non-empty string")
         url = validate_url(url, require_bool("allow_insecure", allow_insecure))
         chosen_proxy = choose_proxy(url, proxy)
         require_bool("reconnect", reconnect)
-        if max_frame_bytes < 1:
-            raise ValueError("max_frame_bytes must be positive")
+        require_int("max_frame_bytes", max_frame_bytes, minimum=1)
+        require_int("event_queue_size", event_queue_size, minimum=1)
+        backoff = Backoff(*require_delay_range("reconnect_delay", reconnect_delay))
+        if sslopt is not None and not isinstance(sslopt, dict):
+            raise TypeError(f"sslopt must be a dict or None, got {type(sslopt).__name__}")
+        ping_interval = require_optional_timeout("ping_interval", ping_interval)
+        ping_timeout = require_timeout("ping_timeout", ping_timeout)
         hello_timeout = require_timeout("hello_timeout", hello_timeout)
-        if connect_timeout is not None:
-            connect_timeout = require_timeout("connect_timeout", connect_timeout)
+        connect_timeout = require_optional_timeout("connect_timeout", connect_timeout)
+        if usage_file is not None:
+            require_path("usage_file", usage_file)
+        if daily_budget is not None:
+            require_int("daily_budget", daily_budget, minimum=0)
+        if record is not None and not callable(getattr(record, "write", None)):
+            require_path("record", record)  # else a path, which must be one
         self.url = url
         timeout = require_timeout("timeout", timeout)
         action_timeout = require_timeout("action_timeout", action_timeout)
-        if verdict_timeout is not None:
-            verdict_timeout = require_timeout("verdict_timeout", verdict_timeout)
+        verdict_timeout = require_optional_timeout("verdict_timeout", verdict_timeout)
         self._converter = WireConverter()
         self._pending = PendingTable()
         # The handlers live here; the dispatcher holds them weakly (a handler that refers to
@@ -269,7 +297,7 @@ class Client:
             on_up=_weakly(this, Client._on_up),
             timeout=timeout,
             reconnect=reconnect,
-            backoff=Backoff(*reconnect_delay),
+            backoff=backoff,
             max_frame_bytes=max_frame_bytes,
             sslopt=sslopt,
             ping_interval=ping_interval,
@@ -477,9 +505,15 @@ class Client:
             The stream: an iterator of events and a context manager.
 
         Raises:
-            ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise).
+            ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise);
+                a ``timeout`` that is negative, NaN or infinite; ``maxsize`` below 1.
+            TypeError: ``timeout`` not a number, ``maxsize`` not an ``int``.
         """
         check_event_names(object_names, allow_unknown=require_bool("allow_unknown", allow_unknown))
+        if timeout is not None:
+            timeout = require_wait("timeout", timeout)
+        if maxsize is not None:
+            require_int("maxsize", maxsize, minimum=1)
         names = frozenset(name for name in object_names if name != ANY)
         return self._dispatcher.open_stream(names, timeout, maxsize)
 
@@ -538,12 +572,15 @@ class Client:
 
         Raises:
             RequestTimeoutError: No status satisfied it within ``timeout``.
+            TypeError: ``timeout`` not a number or ``condition`` not callable.
+            ValueError: ``timeout`` negative, NaN or infinite.
             ConnectionClosedError: The client was closed while waiting.
             ClientStateError: Before connect(), after close(), or from the reader thread.
             InvalidApiToken, AlreadyConnected: Reconnection stopped on that error.
         """
-        if timeout < 0:
-            raise ValueError("timeout must not be negative")
+        timeout = require_wait("timeout", timeout)
+        if not callable(condition):
+            raise TypeError(f"condition must be callable, got {type(condition).__name__}")
         if self._conn.on_reader_thread():
             raise ClientStateError("wait_for_status cannot be called from the reader thread")
         self._check_waitable()
@@ -617,6 +654,7 @@ class Client:
             evse_id: The charge point.
             max_age: Seconds. When the last status received for it (pushed or answered) is
                 at most this old, it is returned and nothing is sent (see :meth:`last_status`).
+                A negative or NaN ``max_age`` raises ValueError, a non-number TypeError.
         """
         fresh = self._fresh(self._mirror.status(evse_id), max_age)
         if fresh is not None:
@@ -963,10 +1001,11 @@ class Client:
 
     def _fresh(self, observed: Observed[T] | None, max_age: float | None) -> T | None:
         """The mirrored value if it is at most ``max_age`` seconds old (and usable now)."""
-        if max_age is None or observed is None:
+        if max_age is None:
             return None
-        if max_age < 0:
-            raise ValueError("max_age must not be negative")
+        max_age = require_age("max_age", max_age)  # checked whether or not one is mirrored
+        if observed is None:
+            return None
         if observed.age > max_age:
             return None
         self._check_waitable()  # not before connect() or after close(); fine while limited

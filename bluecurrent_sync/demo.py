@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
+from bluecurrent_sync._args import OneLineParser
 from bluecurrent_sync._console import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -189,7 +190,7 @@ def _closing(p: _Printer) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m bluecurrent_sync.demo",
         description="A guided tour of bluecurrent_sync against an embedded simulator.",
     )

@@ -76,9 +76,14 @@ class DailyBudgetExceeded(RequestLimitReached):
     """
 
     def __init__(self, budget: int, used: int, reset_at: _dt.datetime) -> None:
-        super().__init__(
-            f"the daily request budget of {budget} is used up ({used} requests today)", reset_at
-        )
+        if used >= budget:
+            message = f"the daily request budget of {budget} is used up ({used} requests today)"
+        else:
+            message = (
+                f"the daily request budget of {budget} would be passed: {used} requests "
+                f"today, and {budget - used} left are too few for this"
+            )
+        super().__init__(message, reset_at)
         self.budget = budget
         self.used = used
 

@@ -11,8 +11,10 @@ embedded simulator's account.
 
 Routes (JSON):
 
+* ``GET /``: this list of routes;
 * ``GET /charge-points``: every charge point (``to_records``: flat, enum values, ISO dates);
-* ``GET /status/<evse_id>``: the live status of one (404 if it is not the account's);
+* ``GET /status/<evse_id>``: the live status of one (404 if it is not the account's, 400 if
+  it cannot be an id, such as ``/status/%20``: checked before anything is sent);
 * ``PUT /charge-points/<evse_id>/plug-and-charge`` with ``{"value": true|false}``;
 * ``GET /health``: whether the client is connected (it reconnects by itself).
 
@@ -59,6 +61,19 @@ def create_app(client: Client) -> Flask:
     """The Flask app, serving from ``client`` (connected, shared by every request)."""
     app = Flask(__name__)
 
+    @app.get("/")
+    def index() -> Response:
+        return _json(
+            {
+                "routes": [
+                    "GET /charge-points",
+                    "GET /status/<evse_id>",
+                    "PUT /charge-points/<evse_id>/plug-and-charge",
+                    "GET /health",
+                ]
+            }
+        )
+
     @app.get("/health")
     def health() -> Response:
         return _json({"connected": client.connected}, 200 if client.connected else 503)
@@ -78,6 +93,11 @@ def create_app(client: Client) -> Flask:
         if not isinstance(value, bool):
             return _json({"error": 'send {"value": true} or {"value": false}'}, 400)
         return _json(to_record(client.set_plug_and_charge(evse_id, value)))
+
+    @app.errorhandler(ValueError)
+    @app.errorhandler(TypeError)
+    def bad_input(exc: Exception) -> Response:  # the client checks arguments before sending
+        return _json({"error": str(exc)}, 400)
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:

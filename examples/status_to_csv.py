@@ -85,7 +85,9 @@ def main(argv: list[str]) -> int:
             print(f"status_to_csv: error: {exc}", file=sys.stderr)
             return 2
         except (BlueCurrentError, OSError) as exc:
-            return report_error(exc, url=url, token=token)
+            return report_error(
+                exc, url=url, token=token, program="status_to_csv", url_setting="BLUECURRENT_URL"
+            )
     append_rows(path, rows)
     return 0
 

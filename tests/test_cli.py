@@ -15,6 +15,7 @@ import pytest
 
 from bluecurrent_sync.cli import (
     EXIT_CONNECTION,
+    EXIT_INTERRUPTED,
     EXIT_INVALID_TOKEN,
     EXIT_OK,
     EXIT_QUOTA,
@@ -194,7 +195,7 @@ def test_refused_action_exits_1(capsys: pytest.CaptureFixture[str], simulator: S
 def test_set_settings(capsys: pytest.CaptureFixture[str], simulator: Simulator) -> None:
     code, out, _ = run(capsys, simulator, "set", "plug-and-charge", IDLE, "on")
     assert code == EXIT_OK
-    assert "set plug-and-charge on on BCU100004: done." in out
+    assert "plug-and-charge of BCU100004 set to on: done." in out
     code, out, _ = run(capsys, simulator, "set", "linked-cards-only", IDLE, "on", "--json")
     assert code == EXIT_OK
     result = json.loads(out)
@@ -280,7 +281,7 @@ def test_ctrl_c_ends_watch_cleanly(simulator: Simulator) -> None:
         assert " CH_STATUS " in proc.stdout.readline() + proc.stdout.readline()
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         _, err = _ended(proc)
-    assert proc.returncode == EXIT_OK
+    assert proc.returncode == EXIT_INTERRUPTED  # 130, as documented
     assert err == ""
 
 
@@ -307,7 +308,7 @@ def test_ctrl_c_ends_watch_even_when_the_interrupt_is_swallowed(simulator: Simul
         proc.send_signal(signal.SIGINT)
         out, err = _ended(proc)
     assert out.startswith("SWALLOWED\n"), out
-    assert proc.returncode == EXIT_OK
+    assert proc.returncode == EXIT_INTERRUPTED
     assert err == ""
 
 

@@ -37,7 +37,9 @@ def load_example(name: str) -> ModuleType:
 
 
 def example_env(url: str, token: str = DEFAULT_TOKEN) -> dict[str, str]:
-    return dict(os.environ, BLUECURRENT_API_TOKEN=token, BLUECURRENT_URL=url)
+    # The package under test is this checkout's, whatever the interpreter has installed.
+    path = os.pathsep.join(filter(None, [str(EXAMPLES.parent), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, BLUECURRENT_API_TOKEN=token, BLUECURRENT_URL=url, PYTHONPATH=path)
 
 
 # ------------------------------------------------------------------------------ cron CSV
@@ -77,10 +79,13 @@ def test_csv_one_shot_failures_are_one_line_and_write_nothing(
     proc = run_csv(example_env(simulator.url, token="not-a-valid-token"), path)
     assert proc.returncode == 3
     assert proc.stderr.count("\n") == 1 and "API token" in proc.stderr
+    assert proc.stderr.startswith("status_to_csv: error: ")
     assert "not-a-valid-token" not in proc.stderr
     simulator.stop()
     proc = run_csv(example_env(simulator.url), path)
     assert proc.returncode == 5 and proc.stderr.count("\n") == 1
+    # The advice names what the script reads, not an option it does not have.
+    assert "(BLUECURRENT_URL)" in proc.stderr and "--url" not in proc.stderr
     assert not path.exists()
 
 
@@ -103,6 +108,9 @@ def test_flask_routes_with_the_test_client(flask_app: tuple[object, Client]) -> 
     status = web.get("/status/BCU100001").get_json()
     assert status["activity"] == "charging" and "+" in status["start_datetime"]
     assert web.get(f"/status/{FOREIGN_EVSE_ID}").status_code == 404
+    assert web.get("/status/%20").status_code == 400  # cannot be an id: nothing sent
+    assert web.get("/status/BCU100001%20").status_code == 400
+    assert "GET /charge-points" in web.get("/").get_json()["routes"]  # the documented start
     bad = web.put("/charge-points/BCU100004/plug-and-charge", json={"value": "off"})
     assert bad.status_code == 400
     done = web.put("/charge-points/BCU100004/plug-and-charge", json={"value": False})

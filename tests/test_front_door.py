@@ -291,7 +291,8 @@ def test_simulator_without_its_extra_says_what_to_install(no_websockets: dict[st
     proc = _python(no_websockets, "-m", "bluecurrent_sync.simulator")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert "pip install 'bluecurrent-sync[simulator]'" in proc.stderr
+    assert "pip install '.[simulator]'" in proc.stderr
+    assert "bluecurrent-sync[simulator]" not in proc.stderr  # not on the package index
 
     code = (
         "try:\n"
@@ -304,7 +305,7 @@ def test_simulator_without_its_extra_says_what_to_install(no_websockets: dict[st
     proc = _python(no_websockets, "-c", code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("websockets | ")
-    assert "pip install 'bluecurrent-sync[simulator]'" in proc.stdout
+    assert "pip install '.[simulator]'" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "Client"
 
     for command in (["simulator"], ["demo"]):
@@ -312,6 +313,12 @@ def test_simulator_without_its_extra_says_what_to_install(no_websockets: dict[st
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert "pip install" in proc.stderr
+
+    # The help needs no extra: it says what the simulator is and how to install it.
+    proc = _python(no_websockets, "-m", "bluecurrent_sync", "simulator", "--help")
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    assert proc.stdout.startswith("usage: bluecurrent-sync simulator")
+    assert "--port" in proc.stdout and "pip install '.[simulator]'" in proc.stdout
 
 
 # ------------------------------------------------------------------------- logging

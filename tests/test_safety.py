@@ -469,9 +469,9 @@ def test_check_capture_refuses_a_hostile_line_naming_it(
     path = _capture(tmp_path, FRAME.format(t=0, seq=1, frame='{"object": "HELLO"}'), line)
     code = main(["check-capture", str(path)])
     out, err = capsys.readouterr()
-    assert code == 2, out
-    assert "line 3 " in out and problem in out, out
-    assert "Traceback" not in out + err
+    assert code == 2, err
+    assert "line 3 " in err and problem in err, err  # one line, on stderr
+    assert err.count("\n") == 1 and "Traceback" not in out + err
     # The simulator refuses to replay it, naming the same line.
     with pytest.raises(CaptureError, match=":3: .*" + problem.replace("+", "\\+")):
         Simulator(replay=path)

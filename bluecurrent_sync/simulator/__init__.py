@@ -28,7 +28,8 @@ evse_id           name      what it is
 
 ``FOREIGN_EVSE_ID`` (``BCU900001``) exists but belongs to someone else: ERROR 2.
 Charge cards: ``04A1B2C3D4E5F6`` (Home card) and ``04F6E5D4C3B2A1`` (Work card); the
-session token ``BCU-APP`` starts a session without a card. Any other token → REJECTED.
+card uid ``BCU-APP`` (in START_SESSION's ``session_token`` field) starts a session without a
+card. Any other card uid → REJECTED.
 
 Tokens: ``DEFAULT_TOKEN`` (or the ``tokens`` given). VALIDATE_API_TOKEN answers a
 server-issued token (``sim.issued_token(token)``, derived from seed and token, never equal to

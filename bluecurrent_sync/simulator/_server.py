@@ -31,6 +31,17 @@ from websockets.http11 import Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 from .. import _clock
+from .._args import (
+    require_age,
+    require_bool,
+    require_factor,
+    require_int,
+    require_optional_timeout,
+    require_path,
+    require_port,
+    require_text,
+    require_timeout,
+)
 from .._log import SIMULATOR
 from ._commands import (
     CommandHandler,
@@ -73,6 +84,16 @@ LIMIT_CLOSE_CODE = 4001
 OPEN_TIMEOUT = 5.0
 
 
+def _check_tokens(tokens: Iterable[str]) -> tuple[str, ...]:
+    """The accepted API tokens as a tuple: at least one, each a non-empty string."""
+    if isinstance(tokens, str | bytes):
+        raise TypeError("tokens must be a list of tokens, not one string")
+    checked = tuple(require_text("tokens[]", token) for token in tokens)
+    if not checked:
+        raise ValueError("the simulator needs at least one token")
+    return checked
+
+
 @dataclass
 class _ThreadSlot:
     sock: socket.socket
@@ -112,11 +133,16 @@ class Simulator:
 
 
     Raises:
-        ValueError: An invalid option or an unknown variant name or value.
+        ValueError: An invalid option value (a negative ``quota``, a ``port`` outside
+            0-65535, a zero or negative interval, ...) or an unknown variant name or value;
+            the message names the parameter.
+        TypeError: An option of the wrong type (``tokens`` a single string, ``port`` not an
+            ``int``, ...).
         CaptureError: ``replay`` is not a capture, or a line of it breaks the format (too
             long, too deeply nested, a bad ``t`` or ``seq``); the message names the line (a
             ``ValueError``).
-        OSError: ``replay`` cannot be read or is not a regular file.
+        OSError: ``replay`` cannot be read or is not a regular file (FileNotFoundError for a
+            missing file).
     """
 
     def __init__(
@@ -140,14 +166,25 @@ class Simulator:
         variants: Mapping[str, str] | None = None,
     ) -> None:
         self.variants = Variants(variants)
-        self._tokens = tuple(tokens)
-        if history < 1:
-            raise ValueError("history must be at least 1")
-        self._history_size = history
-        if not self._tokens:
-            raise ValueError("the simulator needs at least one token")
-        if push_interval is not None and push_interval <= 0:
-            raise ValueError("push_interval must be positive or None")
+        self._tokens = _check_tokens(tokens)
+        self._history_size = require_int("history", history, minimum=1)
+        push_interval = require_optional_timeout("push_interval", push_interval)
+        action_delay = require_age("action_delay", action_delay)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be a whole number, got {type(seed).__name__}")
+        require_text("host", host)
+        require_port("port", port)
+        if quota is not None:
+            require_int("quota", quota, minimum=0)
+        require_bool("single_connection", single_connection)
+        time_scale = require_factor("time_scale", time_scale)
+        ping_interval = require_optional_timeout("ping_interval", ping_interval)
+        close_timeout = require_timeout("close_timeout", close_timeout)
+        if clock is not None and not callable(clock):
+            raise TypeError(f"clock must be callable or None, got {type(clock).__name__}")
+        require_factor("replay_speed", replay_speed)  # checked with or without a replay
+        if replay is not None:
+            require_path("replay", replay)
         self.push_interval = push_interval
         self.action_delay = action_delay
         self.seed = seed
