@@ -19,7 +19,7 @@ import pytest
 from conftest import connect_outcome, in_thread, wait_until
 from scripted_server import GOOD_TOKEN, ScriptedServer
 
-from bluecurrent_sync._transport import _Lookup
+from bluecurrent_sync._dial import _Lookup
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError
 
