@@ -111,7 +111,7 @@ def read_object(
     """
     while True:
         try:
-            message = stream.read(deadline.left())
+            message = stream.read(deadline.left(), deadline.end)
         except TimeoutError as exc:
             if link.stopping():
                 raise link.closed_error() from exc

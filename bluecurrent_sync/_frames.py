@@ -34,8 +34,10 @@ __all__ = ["PREFIX_BYTES", "CappedFrameBuffer", "parts_cap"]
 #: The first bytes of a dropped message kept to tell whose reply it was.
 PREFIX_BYTES = 512
 
-#: Bytes asked of the socket per read (the frame buffer keeps what a frame does not use).
+#: Bytes asked of the socket per read, at least (the frame buffer keeps what a frame does
+#: not use) and at most (a declared length never sizes a buffer).
 _READ_SIZE = 16 * 1024
+_MAX_READ = 256 * 1024
 
 _CONTROL = 0x8
 
@@ -80,7 +82,7 @@ class CappedFrameBuffer(frame_buffer):
         """Read from the socket (more than asked: the frame buffer keeps the rest)."""
         if self.check_at is not None and time.monotonic() >= self.check_at:
             raise WebSocketTimeoutException("check time reached")
-        return self._socket_recv(max(size, _READ_SIZE))
+        return self._socket_recv(min(max(size, _READ_SIZE), _MAX_READ))
 
     def recv_header(self) -> None:
         """Read the two header bytes and refuse what RFC 6455 forbids a server to send."""

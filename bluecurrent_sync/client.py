@@ -69,6 +69,10 @@ logger = logging.getLogger(CONNECTION)
 
 DEFAULT_URL = "wss://motown.bluecurrent.nl/haserver"
 
+#: The default cap on one incoming message: CHARGE_POINTS of an account of 10,000 charge
+#: points (about 1.2 KB each on the wire, 12 MB) fits with room to spare.
+MAX_FRAME_BYTES = 16 << 20
+
 #: Pseudo object names of the connection-state events (see :meth:`Client.on`).
 CONNECTED_EVENT = "connected"
 DISCONNECTED_EVENT = "disconnected"
@@ -96,7 +100,9 @@ class Client:
             (start/stop session, reset, reboot, block/unblock); the server may take ~30 s.
         reconnect: Reconnect automatically (exponential backoff with jitter) after a drop.
         allow_insecure: Allow plain ``ws://`` to a non-loopback host.
-        max_frame_bytes: Incoming frames larger than this are dropped with a warning.
+        max_frame_bytes: Incoming messages larger than this (16 MiB: an account of 10,000
+            charge points fits) are dropped unread; the call they answer raises
+            :class:`ReplyTooLarge` at once.
         event_queue_size: Bound of the dispatcher queue and of every :meth:`events` stream;
             when full, the OLDEST queued event is dropped (and counted).
         reconnect_delay: ``(initial, maximum)`` seconds of the reconnect backoff.
@@ -195,7 +201,7 @@ class Client:
         action_timeout: float = 45.0,
         reconnect: bool = True,
         allow_insecure: bool = False,
-        max_frame_bytes: int = 1 << 20,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
         event_queue_size: int = 1000,
         reconnect_delay: tuple[float, float] = (0.5, 30.0),
         sslopt: dict[str, Any] | None = None,
@@ -253,6 +259,7 @@ class Client:
         if record is not None:
             self._recorder = CaptureRecorder(record, url=url, api_token=api_token)
             self._taps.add(self._recorder)
+        router = self._router
         self._conn = Connection(
             api_token,
             url,
@@ -264,6 +271,7 @@ class Client:
             reconnect=reconnect,
             backoff=Backoff(*reconnect_delay),
             max_frame_bytes=max_frame_bytes,
+            on_oversize=lambda prefix, size: router.on_oversize(prefix, size, max_frame_bytes),
             sslopt=sslopt,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,

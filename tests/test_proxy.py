@@ -21,8 +21,8 @@ import pytest
 from conftest import connect_outcome, in_thread, self_signed_cert
 from scripted_server import GOOD_TOKEN, ISSUED_TOKEN, Conn, ScriptedServer, ch_status
 
-from bluecurrent_sync._proxy import Proxy, choose_proxy, parse_proxy, proxy_from_environment
 from bluecurrent_sync._dial import Deadline, ProtocolViolation, ProxyRefused, _open_tunnel
+from bluecurrent_sync._proxy import Proxy, choose_proxy, parse_proxy, proxy_from_environment
 from bluecurrent_sync.cli import main
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError
