@@ -70,6 +70,7 @@ class CappedFrameBuffer(frame_buffer):
         self._socket_recv = recv
         self.max_bytes = max_bytes
         self.max_parts = max_parts
+        self.prefix_limit = PREFIX_BYTES
         self.check_at: float | None = None
         self.dropping = False
         self.message_size = 0

@@ -40,15 +40,19 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import websocket
-
 from ._dial import Deadline, ProtocolViolation, ProxyRefused, dial, hard_close, make_ssl_context
-from ._frames import PREFIX_BYTES, CappedFrameBuffer, parts_cap
+from ._lazy import LazyModule
 from ._log import CONNECTION
 from ._proxy import Proxy
 
 if TYPE_CHECKING:
     import ssl
+
+    import websocket
+
+    from ._frames import CappedFrameBuffer
+else:  # websocket-client (and ssl with it) is imported when the first client connects
+    websocket = LazyModule("websocket")
 
 __all__ = [
     "Deadline",
@@ -275,7 +279,7 @@ class WebSocketClientStream(Stream):
             self._parts = []
         if buffer.dropping:
             if self._parts is not None:  # fragments kept so far: the start of the message
-                head = b"".join(self._parts)[:PREFIX_BYTES]
+                head = b"".join(self._parts)[: buffer.prefix_limit]
                 buffer.prefix[:0] = head
                 self._parts = None
             if not frame.fin:
@@ -289,7 +293,8 @@ class WebSocketClientStream(Stream):
                 buffer.max_bytes,
                 buffer.max_parts,
             )
-            return Message(Kind.OVERSIZE, bytes(buffer.prefix[:PREFIX_BYTES]), buffer.message_size)
+            prefix = bytes(buffer.prefix[: buffer.prefix_limit])
+            return Message(Kind.OVERSIZE, prefix, buffer.message_size)
         assert self._parts is not None
         self._parts.append(frame.data)
         if not frame.fin:
@@ -388,6 +393,8 @@ class WebSocketClientTransport(Transport):
         deadline: Deadline,
         cancelled: threading.Event | None,
     ) -> WebSocketClientStream:
+        from ._frames import CappedFrameBuffer, parts_cap  # imports websocket-client
+
         sends = _BoundedSends()
         ws = websocket.WebSocket(
             skip_utf8_validation=True,
