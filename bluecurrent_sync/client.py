@@ -26,10 +26,11 @@ from typing import IO, Any, Literal, NamedTuple, TypeVar, overload
 
 from . import _protocol as proto
 from ._args import require_bool, require_evse_id, require_timeout
-from ._connection import Backoff, Connection, reset_after_fork
+from ._connection import Backoff, Connection
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._events import check_event_name, check_event_names
+from ._fork import reset_after_fork
 from ._log import CONNECTION
 from ._mirror import Mirror, Observed
 from ._pending import PendingTable
@@ -293,8 +294,10 @@ class Client:
             verdict_timeout=verdict_timeout,
         )
         self._finalizer = weakref.finalize(self, _close_abandoned, self._parts(), timeout)
-        reset_after_fork(self._pending)
-        reset_after_fork(self._dispatcher)
+        # One fork hook (``_fork.py``) for every part that owns a lock, a socket or a file.
+        for part in (self._pending, self._dispatcher, self._mirror, self._meter, self._recorder):
+            if part is not None:
+                reset_after_fork(part)
 
     @property
     def timeout(self) -> float:

@@ -457,6 +457,14 @@ def test_bad_values_never_show_the_credentials(value: str) -> None:
     assert "s3cr" not in str(info.value) and "user" not in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["http://user:s3cret@proxy:abc", "http://user:s3cret@[proxy:1"])
+def test_a_malformed_proxy_url_keeps_no_chained_exception(value: str) -> None:
+    """A chained exception's traceback holds the URL (password included) in its frames."""
+    with pytest.raises(ValueError, match="invalid host or port") as info:
+        parse_proxy(value)
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
 @pytest.mark.parametrize("value", [True, 3128, b"http://proxy:1"])
 def test_a_proxy_of_another_type_is_a_type_error(value: Any) -> None:
     with pytest.raises(TypeError, match="proxy must be"):

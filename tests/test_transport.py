@@ -33,6 +33,7 @@ from bluecurrent_sync._session import Backoff
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     BlueCurrentError,
+    ClientStateError,
     ConnectionClosedError,
     InvalidApiToken,
     ReplyTooLarge,
@@ -428,3 +429,109 @@ def test_the_connection_runs_over_the_in_memory_transport() -> None:
     finally:
         conn.close()
     assert conn.state.value == "closed"
+
+
+# -- fork: one hook for every lock ------------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_a_child_forked_while_every_lock_is_held_never_hangs(tmp_path: Any) -> None:
+    """Fork while another thread holds the connection's, mirror's, meter's and recorder's
+    locks (what a reader thread routing a push, or a caller counting a request, does)."""
+    import os
+    import time
+    import warnings
+
+    def answer(conn: RawConn) -> None:
+        while True:
+            frame = conn.read_json()
+            conn.send_frame(ch_status(frame["evse_id"]))
+
+    with RawServer(_main(answer)) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=10.0, record=tmp_path / "cap.jsonl")
+        client.connect()
+        assert client.get_status("BCU-1").evse_id == "BCU-1"
+        locks = [
+            client._conn._send_lock,
+            client._mirror._cond,
+            client._meter._lock,
+            client._recorder._lock,  # type: ignore[union-attr]
+        ]
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            for lock in locks:
+                lock.acquire()
+            held.set()
+            release.wait(60)
+            for lock in reversed(locks):
+                lock.release()
+
+        holder = threading.Thread(target=hold, daemon=True)
+        holder.start()
+        assert held.wait(30)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+                pid = os.fork()
+            if pid == 0:  # the child: report through the exit code only
+                code = 0
+                for call in (
+                    lambda: client.last_status("BCU-1"),
+                    lambda: client.get_status("BCU-1"),
+                ):
+                    try:
+                        call()
+                        code = 1
+                    except ClientStateError:
+                        pass
+                    except BaseException:
+                        code = 2
+                try:
+                    client.requests_today  # noqa: B018
+                    client.close()
+                except BaseException:
+                    code = 3
+                os._exit(code)
+            end = time.monotonic() + 60
+            status = None
+            while time.monotonic() < end:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                release.wait(0.05)
+            else:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child hung on a lock held at the fork")
+            assert status is not None and os.waitstatus_to_exitcode(status) == 0
+        finally:
+            release.set()
+            holder.join(30)
+            client.close()
+
+
+# -- every failed reconnect attempt is reported ------------------------------------------------
+@pytest.mark.timeout(120)
+def test_each_failed_reconnect_attempt_emits_a_disconnected_event() -> None:
+    up = threading.Event()
+
+    def script(conn: RawConn) -> None:
+        if up.is_set():  # once the first session ended: every attempt is refused
+            conn.read_request()
+            conn.respond(503)
+            return
+        if conn.serve_handshake() is None:
+            return
+        conn.send_frame({"object": "HELLO"})
+        up.set()
+        conn.sock.shutdown(2)
+
+    with RawServer(script) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=5.0, reconnect_delay=(0.01, 0.02))
+        events = _events(client, "disconnected")
+        try:
+            client.connect()
+            wait_until(lambda: len(server.requests) >= 2 + 4, what="four failed attempts")
+            wait_until(lambda: len(events) >= 1 + 4, what="one event per failed attempt")
+            assert all(event["reconnecting"] for event in events)
+        finally:
+            client.close()
