@@ -3,7 +3,8 @@
 Parts with one job each sit around it: the transport (``_transport.py``: websocket-client
 behind an interface, the socket from ``_dial.py``), the short exchanges (``_exchanges.py``:
 validate the token, HELLO, GET_ACCOUNT), the session state and reconnect policy
-(``_session.py``), liveness (``_liveness.py``) and the fork hook (``_fork.py``).
+(``_session.py``), the reader thread (``_reader.py``: liveness, ERROR 1, reconnecting) and
+the fork hook (``_fork.py``).
 
 Life of a :class:`Connection`:
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -38,37 +38,30 @@ from . import _exchanges as ex
 from . import _protocol as proto
 from ._dial import make_ssl_context
 from ._fork import reset_after_fork
-from ._liveness import Liveness, Verdict
+from ._liveness import Liveness
 from ._log import CONNECTION
 from ._opening import Opener, display_url
 from ._proxy import Proxy
+from ._reader import READER_THREAD_NAME, Reader
 from ._redact import Redactor
 from ._session import ALREADY_CONNECTED_ATTEMPTS, STABLE_AFTER, Backoff, Session, State
 from ._tap import TapSet
 from ._transport import (
     Deadline,
-    Kind,
-    Message,
-    ProtocolViolation,
     Stream,
     Transport,
     WebSocketClientTransport,
 )
-from ._wire import copy_error
 from .errors import (
     BlueCurrentError,
     ClientStateError,
     ConnectionClosedError,
-    InvalidApiToken,
-    RequestLimitReached,
     RequestTimeoutError,
 )
 
 __all__ = ["Backoff", "Connection", "State", "display_url", "reset_after_fork"]
 
 logger = logging.getLogger(CONNECTION)
-
-READER_THREAD_NAME = "bluecurrent-sync-reader"
 
 
 class _Waiter(Protocol):
@@ -163,7 +156,7 @@ class Connection:
             stable_after=stable_after,
             already_connected_attempts=already_connected_attempts,
         )
-        self._liveness = Liveness(ping_interval, ping_timeout)
+        self._loop = Reader(self, Liveness(ping_interval, ping_timeout))
         self._stop = threading.Event()
         self._link = ex.Link(
             self._taps, self._redactor, converter, self._stop.is_set, self.connect_timeout
@@ -181,11 +174,6 @@ class Connection:
         self._send_lock = threading.Lock()
         self._stream: Stream | None = None
         self._reader: threading.Thread | None = None
-        self._revalidator: threading.Thread | None = None
-        self._dropped_before = 0
-        self._revalidated_at: float | None = None
-        self._sent_since_revalidation = False
-        self._fail_with: BlueCurrentError | None = None
         reset_after_fork(self)
 
     def __repr__(self) -> str:
@@ -215,7 +203,7 @@ class Connection:
     def dropped_frames(self) -> int:
         """How many incoming messages were dropped for exceeding ``max_frame_bytes``."""
         stream = self._stream
-        return self._dropped_before + (stream.dropped if stream is not None else 0)
+        return self._loop.dropped_before + (stream.dropped if stream is not None else 0)
 
     def open(self) -> None:
         """Validate the token, open the main connection, HELLO, start the reader thread.
@@ -254,7 +242,7 @@ class Connection:
                 raise ConnectionClosedError("the client was closed while connecting")
             self._stream = stream
             session.up()
-        self._reader = self._thread(self._run, READER_THREAD_NAME, stream)
+        self._reader = self._thread(self._loop.run, READER_THREAD_NAME, stream)
 
     def _thread(self, target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -303,8 +291,8 @@ class Connection:
             frame = proto.command_frame(command, proto.auth_value(token), **dict(fields))
             if before_send is not None:
                 before_send()
-            if self._revalidated_at is not None:
-                self._sent_since_revalidation = True
+            if self._loop.revalidated_at is not None:
+                self._loop.sent_since_revalidation = True
             try:
                 ex.send_frame(self._link, stream, frame, "main", deadline)
             except RequestTimeoutError as exc:
@@ -371,7 +359,7 @@ class Connection:
             if self._taps:
                 self._taps.connection_event("closed", "main", "the client was closed")
         self._opener.interrupt()
-        for thread in (reader, self._revalidator):
+        for thread in (reader, self._loop.revalidator):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(max(deadline.remaining(), 0.05))
                 if thread.is_alive():
@@ -384,203 +372,11 @@ class Connection:
         if self._stream is not None:
             self._stream.forget()
         self._opener.after_fork()
-        self._stream = self._reader = self._revalidator = None
+        self._stream = self._reader = self._loop.revalidator = None
         self._stop = threading.Event()
         self._stop.set()
-
-    # -- the reader thread ---------------------------------------------------------------
-    def _run(self, stream: Stream | None) -> None:
-        while not self._stop.is_set():
-            if stream is not None:
-                error = self._read_until_dropped(stream)
-                stream.abort()
-                self._dropped_before += stream.dropped
-                if self._taps:
-                    self._taps.connection_event("closed", "main", str(error))
-                if self._stop.is_set():
-                    return
-                self._went_down(error)
-                stream = None
-            if not self.session.reconnect or self.state in (State.FAILED, State.CLOSED):
-                return
-            delay = self.session.delay()
-            if self.state is State.LIMITED and self.session.limited_until is not None:
-                logger.info("request limit reached: reconnecting at %s", self.session.limited_until)
-            else:
-                logger.info("reconnecting in %.2f s", delay)
-            if self._stop.wait(delay):
-                return
-            stream = self._try_reconnect()
-
-    def _read_until_dropped(self, stream: Stream) -> BlueCurrentError:
-        """Read messages until the connection fails; return the error pending calls fail with.
-
-        Liveness is judged by complete frames (``_liveness.py``), even while a server keeps
-        dripping bytes of a frame that never completes.
-        """
-        liveness = self._liveness
-        liveness.reset()
-        while True:
-            if self._fail_with is not None:
-                return self._fail_with
-            if self._stop.is_set():
-                return ConnectionClosedError("the client was closed")
-            check_at = liveness.check_at(stream.last_progress)
-            wait = None if check_at is None else max(0.001, check_at - time.monotonic())
-            try:
-                message = stream.read(wait, check_at)
-            except TimeoutError:
-                pass  # check_at reached: the liveness check below
-            except (ProtocolViolation, OSError) as exc:
-                if not self._stop.is_set():
-                    logger.info("connection lost: %s: %s", type(exc).__name__, exc)
-                lost = self._fail_with or ConnectionClosedError("the connection was lost")
-                lost.__cause__ = lost.__cause__ or exc
-                return lost
-            else:
-                error = self._handle_message(stream, message)
-                if error is not None:
-                    return error
-                continue
-            verdict = liveness.verdict(stream.last_progress)
-            if verdict is Verdict.DEAD:
-                logger.info("no complete frame from the server in time: connection dead")
-                return ConnectionClosedError("the connection timed out")
-            if verdict is Verdict.PING:
-                try:
-                    stream.ping(Deadline(liveness.timeout))
-                except (TimeoutError, OSError):
-                    logger.debug("ping not sent")
-
-    def _handle_message(self, stream: Stream, message: Message) -> BlueCurrentError | None:
-        """Deliver one message; return the error if it ended the connection."""
-        if message.kind is Kind.CLOSE:
-            error = ex.close_error(message.data)
-            if not self._stop.is_set():
-                logger.info("server closed the connection: %s", error)
-            return error
-        if message.kind is Kind.OVERSIZE:
-            if self._on_oversize is not None:
-                try:
-                    self._on_oversize(message.data, message.size)
-                except Exception:
-                    logger.exception("failed to handle an over-size message")
-            return None
-        try:
-            text = message.data.decode("utf-8")
-        except UnicodeDecodeError:
-            logger.warning("dropped an incoming frame that is not valid UTF-8")
-            return None
-        if self._taps:
-            self._taps.frame("in", text, "main")
-        if self._redactor.hit(text):
-            text = self._redactor.scrub(text)
-        try:
-            fatal = self._on_frame(text)
-        except Exception:  # one frame never ends the connection
-            logger.exception("failed to handle an incoming frame")
-        else:
-            if isinstance(fatal, RequestLimitReached):
-                self.enter_limited(fatal.reset_at)
-            elif isinstance(fatal, InvalidApiToken):
-                self._token_refused()
-        return self._fail_with
 
     def enter_limited(self, reset_at: _dt.datetime) -> None:
         """Enter the quota-exhausted state (ERROR 42): no calls or reconnects until ``reset_at``."""
         if self.session.enter_limited(reset_at):
             logger.warning("request limit reached; no requests until %s", reset_at.isoformat())
-
-    def _token_refused(self) -> None:
-        """ERROR 1 on the live connection: validate the API token again, once, off this thread.
-
-        A new server-issued token replaces the old one and the connection carries on. If
-        validation fails, or the server refuses the new token too before the connection has
-        been stable for ``stable_after`` seconds, reconnection stops with InvalidApiToken.
-        """
-        session = self.session
-        if session.state is not State.CONNECTED or session.revalidating:
-            return
-        now = time.monotonic()
-        at = self._revalidated_at
-        recent = at is not None and now - at < session.stable_after
-        if recent and not self._sent_since_revalidation:
-            return  # an answer to a frame sent with the old token
-        if recent:
-            self._give_up(InvalidApiToken("the server refused the token again after re-validation"))
-            return
-        logger.info("server refused the session token (ERROR 1); validating the API token again")
-        session.revalidating = True
-        self._revalidator = self._thread(self._revalidate, "bluecurrent-sync-revalidate")
-
-    def _revalidate(self) -> None:
-        try:
-            self._opener.validate(Deadline(self.connect_timeout))
-        except InvalidApiToken as exc:
-            self._give_up(exc)
-            return
-        except BlueCurrentError as exc:
-            logger.info("re-validation failed (%s); reconnecting", exc)
-            self._opener.server_token = None
-            self._drop_stream()
-            return
-        finally:
-            self.session.revalidating = False
-        self._revalidated_at = time.monotonic()
-        self._sent_since_revalidation = False
-
-    def _give_up(self, error: BlueCurrentError) -> None:
-        self._fail_with = error
-        self._drop_stream()
-
-    def _drop_stream(self) -> None:
-        stream = self._stream
-        if stream is not None:
-            stream.abort()
-
-    def _went_down(self, error: BlueCurrentError) -> None:
-        with self._send_lock, self.session.lock:
-            self._stream = None
-            error, reconnecting = self.session.went_down(error)
-        self._notify_down(error, reconnecting)
-
-    def _notify_down(self, error: BlueCurrentError, reconnecting: bool) -> None:
-        try:
-            self._on_down(error, reconnecting)
-        except Exception:
-            logger.exception("on_down callback failed")
-
-    def _try_reconnect(self) -> Stream | None:
-        session = self.session
-        with session.lock:
-            if self._stop.is_set():
-                return None
-            session.state = State.RECONNECTING  # calls made meanwhile fail at once
-        try:
-            stream = self._opener.establish(Deadline(self.connect_timeout))
-        except Exception as exc:  # the reader thread must survive anything a server sends
-            if not isinstance(exc, BlueCurrentError):
-                logger.exception("reconnect failed unexpectedly")
-                error: BlueCurrentError = ConnectionClosedError("reconnect failed")
-                error.__cause__ = exc
-            else:
-                error = exc
-                logger.info("reconnect failed: %s", self._redactor.scrub(str(exc)))
-            going_on = session.attempt_failed(error)
-            if not going_on:
-                logger.error("reconnecting stopped: %s", self._redactor.scrub(str(error)))
-            if not self._stop.is_set():
-                self._notify_down(copy_error(error), going_on)
-            return None
-        with session.lock:
-            if self._stop.is_set():
-                stream.abort()
-                return None
-            self._stream = stream
-            session.up()
-        logger.info("reconnected")
-        try:
-            self._on_up()
-        except Exception:
-            logger.exception("on_up callback failed")
-        return stream
