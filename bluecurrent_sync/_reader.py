@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 from . import _exchanges as ex
 from ._liveness import Liveness, Verdict
@@ -26,9 +26,6 @@ from .errors import (
     RequestLimitReached,
 )
 
-if TYPE_CHECKING:
-    from ._connection import Connection
-
 __all__ = ["READER_THREAD_NAME", "Reader"]
 
 logger = logging.getLogger(CONNECTION)
@@ -40,7 +37,7 @@ class Reader:
     """What the reader thread does for ``conn`` (see the module).
 
     Args:
-        conn: The connection served.
+        conn: The ``Connection`` served (typed loosely: it imports this module).
         liveness: Its keepalive rule.
 
     Attributes:
@@ -50,7 +47,7 @@ class Reader:
         revalidator: The re-validation thread, if one ran.
     """
 
-    def __init__(self, conn: Connection, liveness: Liveness) -> None:
+    def __init__(self, conn: Any, liveness: Liveness) -> None:
         self._conn = conn
         self._liveness = liveness
         self.dropped_before = 0
@@ -224,7 +221,7 @@ class Reader:
                 return None
             session.state = State.RECONNECTING  # calls made meanwhile fail at once
         try:
-            stream = self._conn._opener.establish(Deadline(self._conn.connect_timeout))
+            stream: Stream = self._conn._opener.establish(Deadline(self._conn.connect_timeout))
         except Exception as exc:  # the reader thread must survive anything a server sends
             if not isinstance(exc, BlueCurrentError):
                 logger.exception("reconnect failed unexpectedly")

@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "_session",
             "_exchanges",
             "_opening",
+            "_reader",
             "_connection",
             "_wirelog",
             "_record",
