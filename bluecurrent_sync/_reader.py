@@ -32,6 +32,9 @@ logger = logging.getLogger(CONNECTION)
 
 READER_THREAD_NAME = "bluecurrent-sync-reader"
 
+#: Seconds a read may wait on a silent socket before liveness is judged again.
+_POLL = 1.0
+
 
 class Reader:
     """What the reader thread does for ``conn`` (see the module).
@@ -89,13 +92,16 @@ class Reader:
         """
         liveness = self._liveness
         liveness.reset()
+        poll = min(liveness.interval or _POLL, _POLL)
         while True:
             if self.fail_with is not None:
                 return self.fail_with
             if self._conn._stop.is_set():
                 return ConnectionClosedError("the client was closed")
             check_at = liveness.check_at(stream.last_progress)
-            wait = None if check_at is None else max(0.001, check_at - time.monotonic())
+            # The socket timeout stays put (changing it costs system calls on every message):
+            # a silent socket wakes the loop every poll period, check_at bounds every read.
+            wait = None if check_at is None else max(0.001, min(poll, check_at - time.monotonic()))
             try:
                 message = stream.read(wait, check_at)
             except TimeoutError:
