@@ -104,13 +104,13 @@ class Router:
         if name is None:
             logger.warning("dropped a message of %d bytes without a readable object name", size)
             return
-        object_name = name.group(1).decode("ascii")
+        object_name = name.group(1).decode()  # ASCII by the pattern
         evse = _EVSE_IN_PREFIX.search(prefix)
-        evse_id = evse.group(1).decode("utf-8", "replace") if evse is not None else None
+        evse_id = evse.group(1).decode(errors="replace") if evse is not None else None
         error = ReplyTooLarge(object_name, evse_id, size, limit)
         failed = self._pending.fail_match(object_name, evse_id, error)
         if failed is not None:
-            logger.warning("%s", error)
+            logger.warning("%s: %s failed at once", error, failed.command)
 
     def _on_error(self, frame: dict[str, Any]) -> ConnectionLevelError | None:
         error = self._converter.server_exception(frame)

@@ -1117,8 +1117,15 @@ def test_an_over_size_reply_fails_the_request_it_answers(
         "the CH_STATUS reply for BCU-A of 9000000 bytes exceeds max_frame_bytes=4096; "
         "make the Client with a larger max_frame_bytes"
     )
-    assert logged(caplog) == [str(error)]
+    assert logged(caplog) == [f"{error}: GET_CH_STATUS failed at once"]
     assert len(rig.table) == 1
+
+
+def test_an_over_size_reply_with_a_broken_evse_id_still_fails_its_request(rig: RouterRig) -> None:
+    waiter = sent(rig.table, proto.GET_CH_STATUS, None)
+    rig.router.on_oversize(b'{"object": "CH_STATUS", "data": {"evse_id": "BCU-\xff"', 5000, 4096)
+    with pytest.raises(ReplyTooLarge, match="for BCU-\ufffd of 5000 bytes"):
+        waiter.outcome()
 
 
 def test_an_over_size_reply_without_an_evse_id_fails_the_evse_less_request(
