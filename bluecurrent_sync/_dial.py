@@ -227,7 +227,7 @@ def _connect_tcp(
             register(None)
             hard_close(sock)
             if cancelled is not None and cancelled.is_set():
-                raise InterruptedError("cancelled while connecting") from None
+                raise InterruptedError("cancelled while connecting") from exc
             error = exc
     raise error
 

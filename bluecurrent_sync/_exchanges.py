@@ -177,9 +177,9 @@ def hello(
     wait = min(wait, max(0.0, deadline.remaining()))
     try:
         reply, text = read_object(link, stream, proto.HELLO, "main", Deadline(wait))
-    except RequestTimeoutError:
+    except RequestTimeoutError as exc:
         if link.stopping():
-            raise link.closed_error() from None
+            raise link.closed_error() from exc
         logger.info("no HELLO reply within %.1f s; the connection counts as established", wait)
         return
     error = link.error_of(reply)
