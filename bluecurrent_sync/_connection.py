@@ -287,7 +287,8 @@ class Connection:
             self.check_usable()
             stream = self._stream
             token = self._opener.server_token
-            assert stream is not None and token is not None
+            if stream is None or token is None:  # closed or dropped since the check
+                raise ConnectionClosedError("the connection is down")
             frame = proto.command_frame(command, proto.auth_value(token), **dict(fields))
             if before_send is not None:
                 before_send()
