@@ -26,7 +26,7 @@ import attrs
 
 from . import _clock
 from ._log import CONNECTION
-from .errors import BlueCurrentError, RequestTimeoutError
+from .errors import BlueCurrentError, ClientStateError, RequestTimeoutError
 from .models import ChSettings, ChStatus, GridCurrent, GridStatus
 from .models._base import ModelBase
 
@@ -110,7 +110,16 @@ class Mirror:
             name: collections.OrderedDict() for name in MIRRORED_OBJECTS
         }
         self._ended: BaseException | None = None
+        self._forked: ClientStateError | None = None  # set in a forked child
         self._waiting: dict[str, int] = {}  # evse_id -> wait_for_status calls waiting on it
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child (see ``_fork.py``): a fresh lock (the reader thread may have held
+        it at the fork); waiters end with ClientStateError."""
+        self._cond = threading.Condition(threading.Lock())
+        self._ended = self._forked = ClientStateError(
+            "this client belongs to the process that forked; make a new Client here"
+        )
 
     # -- the reader thread -------------------------------------------------------------
     def observe(
@@ -164,7 +173,13 @@ class Mirror:
 
     # -- readers -----------------------------------------------------------------------
     def latest(self, object_name: str, evse_id: str | None) -> Observed[Any] | None:
-        """The newest convertible frame of ``object_name`` for ``evse_id``, or None."""
+        """The newest convertible frame of ``object_name`` for ``evse_id``, or None.
+
+        Raises:
+            ClientStateError: In a process forked from the client's.
+        """
+        if self._forked is not None:
+            raise ClientStateError(str(self._forked))
         with self._cond:
             entries = self._kinds[object_name].get(evse_id)
             if not entries:

@@ -312,6 +312,19 @@ class PendingTable:
         sent = [w for w in live if w.seq is not None]
         return [min(sent, key=lambda w: w.seq or 0)] if sent else []
 
+    def fail_match(
+        self, object_name: str, evse_id: str | None, error: BaseException
+    ) -> Waiter[Any] | None:
+        """Fail the request a frame of ``object_name`` for ``evse_id`` would answer, if any."""
+        with self._lock:
+            targets = self._match(object_name, evse_id)
+            if not targets:
+                return None
+            waiter = targets[0]
+            waiter._fail(error)
+            self._remove(waiter)
+            return waiter
+
     def fail(self, waiter: Waiter[Any], error: BaseException) -> None:
         """Fail one waiter (e.g. its frame could not be sent) and remove it."""
         with self._lock:

@@ -35,7 +35,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from ._url import is_loopback_host
 
@@ -136,13 +136,11 @@ def parse_proxy(value: str, source: str = "proxy") -> Proxy:
         raise ValueError(f"{what}: SOCKS proxies are not supported, only http://: {shown!r}")
     if scheme != "http":
         raise ValueError(f"{what} must be an http:// URL, got {scheme}:// in {shown!r}")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:  # a bad port or an unclosed "["
+    parts, port = _split(text)
+    if parts is None:  # raised here, not in an except block: no __context__ (it shows the URL)
         raise ValueError(
             f"{what} has an invalid host or port (expected a port from 1 to 65535): {shown!r}"
-        ) from None
+        )
     host = parts.hostname or ""
     if not _valid_host(host):
         raise ValueError(f"{what} has no valid host: {shown!r}")
@@ -153,6 +151,15 @@ def parse_proxy(value: str, source: str = "proxy") -> Proxy:
     username = None if parts.username is None else unquote(parts.username)
     password = unquote(parts.password or "")
     return Proxy(host, port or 80, username, password)
+
+
+def _split(text: str) -> tuple[SplitResult | None, int | None]:
+    """``urlsplit(text)`` and its port; ``(None, None)`` for a bad port or an unclosed "["."""
+    try:
+        parts = urlsplit(text)
+        return parts, parts.port
+    except ValueError:  # its message quotes the netloc, password included: dropped here
+        return None, None
 
 
 def choose_proxy(

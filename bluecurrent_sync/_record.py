@@ -122,6 +122,12 @@ class CaptureRecorder:
         state = "closed" if self._closed else "open"
         return f"<CaptureRecorder {state}>"
 
+    def _after_fork_in_child(self) -> None:
+        """In a forked child (see ``_fork.py``): a fresh lock, and nothing more written (the
+        capture belongs to the parent; the child's client refuses every call)."""
+        self._lock = threading.Lock()
+        self._closed = True
+
     # -- the FrameTap interface --------------------------------------------------------
     def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
         """Record one text frame (called by the transport on its own threads)."""

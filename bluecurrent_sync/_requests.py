@@ -107,10 +107,11 @@ class Requests:
         results: dict[str, T] = {}
         started: list[tuple[str, Waiter[T]]] = []
         first_error: BaseException | None = None
+        deadline = time.monotonic() + self.timeout
         try:
             for evse_id, fields in requests:
-                started.append((evse_id, self.start(command, fields, evse_id, convert)))
-            deadline = time.monotonic() + self.timeout
+                left = max(0.0, deadline - time.monotonic())
+                started.append((evse_id, self.start(command, fields, evse_id, convert, left)))
             while started:
                 evse_id, waiter = started[0]
                 try:
@@ -228,8 +229,12 @@ class Requests:
         fields: Mapping[str, Any],
         evse_id: str | None,
         convert: Callable[[Mapping[str, Any]], T],
+        timeout: float | None = None,
     ) -> Waiter[T]:
-        """Register the waiter (before sending), then send unless an identical GET is in flight."""
+        """Register the waiter (before sending), then send unless an identical GET is in flight.
+
+        The send is bounded by ``timeout`` (default: the ordinary ``timeout``).
+        """
         self._refuse_reader_thread()
         self._conn.check_usable()
         waiter, is_new = self._pending.register(
@@ -247,7 +252,7 @@ class Requests:
                 self._pending.mark_sent(waiter)
 
             try:
-                self._conn.send(command, fields, before_send=before_send)
+                self._conn.send(command, fields, before_send=before_send, timeout=timeout)
             except BaseException as exc:
                 self._pending.fail(waiter, exc)
                 self._pending.release(waiter)
@@ -346,7 +351,7 @@ class Requests:
             timeout = self.action_timeout if command in proto.TWO_STEP_COMMANDS else self.timeout
         gate = self._gates.get(command)
         if gate is None:
-            waiter = self.start(command, fields, evse_id, convert)
+            waiter = self.start(command, fields, evse_id, convert, timeout)
             return self.finish(waiter, command, evse_id, timeout, verdict=verdict)
         # One in flight per command whose replies may not name their charge point; a
         # later call waits its turn within its own timeout (docs/PROTOCOL.md OP-5). A read
@@ -363,7 +368,7 @@ class Requests:
             raise RequestTimeoutError(command, evse_id, timeout)
         try:
             remaining = max(0.0, timeout - (time.monotonic() - started))
-            waiter = self.start(command, fields, evse_id, convert)
+            waiter = self.start(command, fields, evse_id, convert, remaining)
             return self.finish(waiter, command, evse_id, remaining, verdict=verdict)
         finally:
             gate.release()

@@ -9,6 +9,7 @@ what happens next (re-validation, the limited state); the router never calls upw
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from ._dispatch import Dispatcher
 from ._log import CONNECTION
 from ._pending import PendingTable, Waiter
 from ._wire import ERROR_NOT_AUTHORIZED, copy_error, error_code_of, routing_evse_id
-from .errors import InvalidApiToken, RequestLimitReached, ResponseValidationError
+from .errors import InvalidApiToken, ReplyTooLarge, RequestLimitReached, ResponseValidationError
 
 __all__ = ["ConnectionLevelError", "Router"]
 
@@ -26,6 +27,10 @@ __all__ = ["ConnectionLevelError", "Router"]
 ConnectionLevelError = InvalidApiToken | RequestLimitReached
 
 logger = logging.getLogger(CONNECTION)
+
+#: The object name and evse_id, read from the first bytes of a message too large to parse.
+_OBJECT_IN_PREFIX = re.compile(rb'"object"\s*:\s*"([A-Z0-9_]{1,64})"')
+_EVSE_IN_PREFIX = re.compile(rb'"evse_id"\s*:\s*"([^"\\]{1,64})"')
 
 
 class Router:
@@ -90,6 +95,22 @@ class Router:
             self._pending.route(name, evse_id, frame)
         self._dispatcher.publish(name, frame)
         return fatal
+
+    def on_oversize(self, prefix: bytes, size: int, limit: int) -> None:
+        """A message over ``max_frame_bytes`` was dropped: fail the request it answers at
+        once with :class:`ReplyTooLarge` (found by the object name and evse_id in its first
+        bytes), rather than let it wait out its timeout."""
+        name = _OBJECT_IN_PREFIX.search(prefix)
+        if name is None:
+            logger.warning("dropped a message of %d bytes without a readable object name", size)
+            return
+        object_name = name.group(1).decode()  # ASCII by the pattern
+        evse = _EVSE_IN_PREFIX.search(prefix)
+        evse_id = evse.group(1).decode(errors="replace") if evse is not None else None
+        error = ReplyTooLarge(object_name, evse_id, size, limit)
+        failed = self._pending.fail_match(object_name, evse_id, error)
+        if failed is not None:
+            logger.warning("%s: %s failed at once", error, failed.command)
 
     def _on_error(self, frame: dict[str, Any]) -> ConnectionLevelError | None:
         error = self._converter.server_exception(frame)

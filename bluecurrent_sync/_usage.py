@@ -386,6 +386,12 @@ class RequestMeter:
         self._file_failed = False
         self._file_checked = False
 
+    def _after_fork_in_child(self) -> None:
+        """In a forked child (see ``_fork.py``): a fresh lock (a parent thread may have held
+        it at the fork)."""
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
     # -- the tap -----------------------------------------------------------------------
     def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
         """Count a sent frame (a frame this thread reserved was counted already)."""

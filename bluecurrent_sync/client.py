@@ -36,10 +36,11 @@ from ._args import (
     require_timeout,
     require_wait,
 )
-from ._connection import Backoff, Connection, reset_after_fork
+from ._connection import Backoff, Connection
 from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler, Subscriptions
 from ._events import check_event_name, check_event_names
+from ._fork import reset_after_fork
 from ._log import CONNECTION
 from ._mirror import Mirror, Observed
 from ._pending import PendingTable
@@ -79,6 +80,10 @@ logger = logging.getLogger(CONNECTION)
 
 DEFAULT_URL = "wss://motown.bluecurrent.nl/haserver"
 
+#: The default cap on one incoming message: CHARGE_POINTS of an account of 10,000 charge
+#: points (about 1.2 KB each on the wire, 12 MB) fits with room to spare.
+MAX_FRAME_BYTES = 16 << 20
+
 #: Pseudo object names of the connection-state events (see :meth:`Client.on`).
 CONNECTED_EVENT = "connected"
 DISCONNECTED_EVENT = "disconnected"
@@ -106,7 +111,9 @@ class Client:
             (start/stop session, reset, reboot, block/unblock); the server may take ~30 s.
         reconnect: Reconnect automatically (exponential backoff with jitter) after a drop.
         allow_insecure: Allow plain ``ws://`` to a non-loopback host.
-        max_frame_bytes: Incoming frames larger than this are dropped with a warning.
+        max_frame_bytes: Incoming messages larger than this (16 MiB: an account of 10,000
+            charge points fits) are dropped unread; the call they answer raises
+            :class:`ReplyTooLarge` at once.
         event_queue_size: Bound of the dispatcher queue and of every :meth:`events` stream;
             when full, the OLDEST queued event is dropped (and counted).
         reconnect_delay: ``(initial, maximum)`` seconds of the reconnect backoff.
@@ -217,7 +224,7 @@ class Client:
         action_timeout: float = 45.0,
         reconnect: bool = True,
         allow_insecure: bool = False,
-        max_frame_bytes: int = 1 << 20,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
         event_queue_size: int = 1000,
         reconnect_delay: tuple[float, float] = (0.5, 30.0),
         sslopt: dict[str, Any] | None = None,
@@ -288,6 +295,7 @@ class Client:
         self._taps.add(WireLogTap(api_token))  # DEBUG on bluecurrent_sync.wire, redacted
         self._meter = RequestMeter(usage_file, daily_budget)
         self._taps.add(self._meter)
+        router = self._router
         self._conn = Connection(
             api_token,
             url,
@@ -299,6 +307,7 @@ class Client:
             reconnect=reconnect,
             backoff=backoff,
             max_frame_bytes=max_frame_bytes,
+            on_oversize=lambda prefix, size: router.on_oversize(prefix, size, max_frame_bytes),
             sslopt=sslopt,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -328,8 +337,10 @@ class Client:
             )
             self._taps.add(self._recorder)
         self._finalizer = weakref.finalize(self, _close_abandoned, self._parts(), timeout)
-        reset_after_fork(self._pending)
-        reset_after_fork(self._dispatcher)
+        # One fork hook (``_fork.py``) for every part that owns a lock, a socket or a file.
+        for part in (self._pending, self._dispatcher, self._mirror, self._meter, self._recorder):
+            if part is not None:
+                reset_after_fork(part)
 
     @property
     def timeout(self) -> float:

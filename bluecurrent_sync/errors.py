@@ -24,6 +24,7 @@ __all__ = [
     "ConnectionClosedError",
     "DailyBudgetExceeded",
     "InvalidApiToken",
+    "ReplyTooLarge",
     "RequestLimitReached",
     "RequestTimeoutError",
     "ResponseValidationError",
@@ -177,6 +178,25 @@ class ResponseValidationError(BlueCurrentError):
         self.object_name = object_name
         self.field = field
         self.raw = raw
+
+
+class ReplyTooLarge(ResponseValidationError):
+    """A reply was larger than the client's ``max_frame_bytes``; it was dropped unread.
+
+    Attributes:
+        size: The reply's size in bytes (as far as it was seen).
+        limit: The ``max_frame_bytes`` it exceeded.
+    """
+
+    def __init__(self, object_name: str, evse_id: str | None, size: int, limit: int) -> None:
+        where = f" for {evse_id}" if evse_id else ""
+        super().__init__(
+            f"the {object_name} reply{where} of {size} bytes exceeds max_frame_bytes={limit}; "
+            f"make the Client with a larger max_frame_bytes",
+            object_name=object_name,
+        )
+        self.size = size
+        self.limit = limit
 
 
 class ClientStateError(BlueCurrentError, RuntimeError):

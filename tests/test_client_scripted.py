@@ -32,6 +32,7 @@ from bluecurrent_sync.errors import (
     ApiError,
     ConnectionClosedError,
     InvalidApiToken,
+    ReplyTooLarge,
     RequestLimitReached,
     RequestTimeoutError,
     ResponseValidationError,
@@ -323,20 +324,24 @@ def test_conversion_failure_fails_the_request(client: Client, server: ScriptedSe
     assert client.get_status("A").evse_id == "A"
 
 
-def test_oversized_frame_is_dropped(
+def test_oversized_reply_is_dropped_and_fails_its_call_at_once(
     make_client: Callable[..., Client], server: ScriptedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = make_client(max_frame_bytes=4096).connect()
 
     def responder(conn: Conn, frame: dict[str, Any]) -> None:
-        conn.send(ch_status(frame["evse_id"], padding="x" * 10_000))
-        conn.send(ch_status(frame["evse_id"]))
+        pad = "x" * 10_000 if frame["evse_id"] == "A" else ""
+        conn.send(ch_status(frame["evse_id"], padding=pad))
 
     server.responder = responder
-    with caplog.at_level(logging.WARNING, logger="bluecurrent_sync"):
-        assert client.get_status("A").evse_id == "A"
+    with (
+        caplog.at_level(logging.WARNING, logger="bluecurrent_sync"),
+        pytest.raises(ReplyTooLarge, match="max_frame_bytes=4096"),
+    ):
+        client.get_status("A")
     assert "max_frame_bytes" in caplog.text
     assert client.connected
+    assert client.get_status("B").evse_id == "B"
 
 
 # -- events overflow ------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from conftest import connect_outcome, in_thread, wait_until
 from scripted_server import GOOD_TOKEN, ScriptedServer
 
-from bluecurrent_sync._transport import _Lookup
+from bluecurrent_sync._dial import _Lookup
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError
 
@@ -126,7 +126,9 @@ def test_close_interrupts_a_tcp_connect_in_progress(full_listener: int) -> None:
     url = f"ws://127.0.0.1:{full_listener}/haserver"
     client = Client(GOOD_TOKEN, url=url, reconnect=False, connect_timeout=600.0)
     thread, out = in_thread(client.connect)
-    wait_until(lambda: client._conn._connecting is not None, what="the socket is registered")
+    wait_until(
+        lambda: client._conn._opener._connecting is not None, what="the socket is registered"
+    )
     client.close()
     error = connect_outcome(thread, out, "close() did not interrupt the TCP connect")
     assert "closed while connecting" in str(error)

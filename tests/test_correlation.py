@@ -34,6 +34,7 @@ from bluecurrent_sync.errors import (
     ConnectionClosedError,
     DailyBudgetExceeded,
     InvalidApiToken,
+    ReplyTooLarge,
     RequestLimitReached,
     RequestTimeoutError,
     ResponseValidationError,
@@ -1091,3 +1092,68 @@ def test_grid_status_is_never_routed_by_its_id() -> None:
 )
 def test_object_name_of(frame: dict[str, Any], expected: str | None) -> None:
     assert object_name_of(frame) == expected
+
+
+# -- a reply too large to read fails its request at once ----------------------------------------
+def _prefix(frame: Mapping[str, Any], pad: int = 600) -> bytes:
+    """The first 512 bytes of ``frame`` with padding after it (as the transport keeps them)."""
+    text = json.dumps({**frame, "pad": "x" * pad}, separators=(",", ":"))
+    return text.encode("utf-8")[:512]
+
+
+def test_an_over_size_reply_fails_the_request_it_answers(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = sent(rig.table, proto.GET_CH_STATUS, B)
+    waiter = sent(rig.table, proto.GET_CH_STATUS, A)
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.router.on_oversize(_prefix(frame_of("CH_STATUS", A)), 9_000_000, 4096)
+    assert waiter.done and not other.done
+    with pytest.raises(ReplyTooLarge) as info:
+        waiter.outcome()
+    error = info.value
+    assert (error.object_name, error.size, error.limit) == ("CH_STATUS", 9_000_000, 4096)
+    assert str(error) == (
+        "the CH_STATUS reply for BCU-A of 9000000 bytes exceeds max_frame_bytes=4096; "
+        "make the Client with a larger max_frame_bytes"
+    )
+    assert logged(caplog) == [f"{error}: GET_CH_STATUS failed at once"]
+    assert len(rig.table) == 1
+
+
+def test_an_over_size_reply_with_a_broken_evse_id_still_fails_its_request(rig: RouterRig) -> None:
+    waiter = sent(rig.table, proto.GET_CH_STATUS, None)
+    rig.router.on_oversize(b'{"object": "CH_STATUS", "data": {"evse_id": "BCU-\xff"', 5000, 4096)
+    with pytest.raises(ReplyTooLarge, match="for BCU-\ufffd of 5000 bytes"):
+        waiter.outcome()
+
+
+def test_an_over_size_reply_without_an_evse_id_fails_the_evse_less_request(
+    rig: RouterRig,
+) -> None:
+    waiter = sent(rig.table, proto.GET_CHARGE_POINTS, None)
+    rig.router.on_oversize(b'{"object" : "CHARGE_POINTS", "data": [{"evse', 6_000_000, 1 << 20)
+    with pytest.raises(ReplyTooLarge, match="the CHARGE_POINTS reply of 6000000 bytes"):
+        waiter.outcome()
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b'{"data": {"evse_id": "BCU-A"}, "pad": "xxxxxxxx',  # no object name in the prefix
+        b'{"object": "CH_SETTINGS", "data": {"evse_id": "BCU-A"}}',  # nobody waits for it
+        b'{"object": "CH_STATUS", "data": {"evse_id": "BCU-B"}}',  # another charge point
+    ],
+)
+def test_an_over_size_message_nobody_waits_for_fails_nothing(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture, prefix: bytes
+) -> None:
+    waiter = sent(rig.table, proto.GET_CH_STATUS, A)
+    with caplog.at_level(logging.WARNING, logger=CONNECTION):
+        rig.router.on_oversize(prefix, 5000, 4096)
+    assert not waiter.done
+    assert len(rig.table) == 1
+    if b'"object"' not in prefix:
+        assert logged(caplog) == ["dropped a message of 5000 bytes without a readable object name"]
+    else:
+        assert logged(caplog) == []

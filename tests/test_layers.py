@@ -35,12 +35,30 @@ LAYERS: list[tuple[str, set[str]]] = [
             "_extras",
             "_capture_lines",
             "_clock",
+            "_fork",
         },
     ),
     ("wire facts", {"_wire", "_redact"}),
     ("protocol", {"_protocol", "_events"}),
     ("conversion", {"_values", "_convert"}),
-    ("transport", {"_transport", "_connection", "_wirelog", "_record", "_usage"}),
+    (
+        "transport",
+        {
+            "_dial",
+            "_frames",
+            "_transport",
+            "_memory_transport",
+            "_liveness",
+            "_session",
+            "_exchanges",
+            "_opening",
+            "_reader",
+            "_connection",
+            "_wirelog",
+            "_record",
+            "_usage",
+        },
+    ),
     ("routing", {"_pending", "_dispatch", "_router", "_mirror"}),
     ("requests", {"_requests"}),
     ("facade", {"client", "__init__"}),
@@ -198,3 +216,42 @@ def test_front_door_uses_no_private_transport_or_converter() -> None:
     for module in ("cli", "demo"):
         reached = GRAPH[module] & {"_connection", "_convert", "_transport", "_router", "_pending"}
         assert not reached, f"{module} imports {sorted(reached)}"
+
+
+#: Classes allowed past the size limit: the facade is the readable list of public methods.
+LARGE_CLASSES_ALLOWED = {("client", "Client")}
+MAX_CLASS_CODE_LINES = 400
+
+
+def _code_lines(source: list[str], node: ast.ClassDef) -> int:
+    """Lines of ``node`` that are code (no blank lines, comments or docstrings)."""
+    docstrings: set[int] = set()
+    for inner in ast.walk(node):
+        body = getattr(inner, "body", None)
+        if (
+            isinstance(inner, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            docstrings.update(range(body[0].lineno, (body[0].end_lineno or 0) + 1))
+    count = 0
+    for number in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+        text = source[number - 1].strip()
+        if text and not text.startswith("#") and number not in docstrings:
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.startswith("simulator")))
+def test_no_class_of_the_client_is_over_400_lines_of_code(module: str) -> None:
+    source = MODULES[module].read_text(encoding="utf-8")
+    lines = source.splitlines()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef) and (module, node.name) not in LARGE_CLASSES_ALLOWED:
+            assert _code_lines(lines, node) <= MAX_CLASS_CODE_LINES, (module, node.name)
+
+
+def test_the_connection_module_stays_small() -> None:
+    assert len(MODULES["_connection"].read_text(encoding="utf-8").splitlines()) <= 400

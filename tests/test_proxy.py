@@ -21,8 +21,8 @@ import pytest
 from conftest import connect_outcome, in_thread, self_signed_cert
 from scripted_server import GOOD_TOKEN, ISSUED_TOKEN, Conn, ScriptedServer, ch_status
 
+from bluecurrent_sync._dial import Deadline, ProtocolViolation, ProxyRefused, _open_tunnel
 from bluecurrent_sync._proxy import Proxy, choose_proxy, parse_proxy, proxy_from_environment
-from bluecurrent_sync._transport import Deadline, ProtocolViolation, ProxyRefused, _open_tunnel
 from bluecurrent_sync.cli import main
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError
@@ -455,6 +455,14 @@ def test_bad_values_never_show_the_credentials(value: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_proxy(value)
     assert "s3cr" not in str(info.value) and "user" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["http://user:s3cret@proxy:abc", "http://user:s3cret@[proxy:1"])
+def test_a_malformed_proxy_url_keeps_no_chained_exception(value: str) -> None:
+    """A chained exception's traceback holds the URL (password included) in its frames."""
+    with pytest.raises(ValueError, match="invalid host or port") as info:
+        parse_proxy(value)
+    assert info.value.__context__ is None and info.value.__cause__ is None
 
 
 @pytest.mark.parametrize("value", [True, 3128, b"http://proxy:1"])

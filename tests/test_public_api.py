@@ -43,6 +43,7 @@ EXPECTED = {
     "InvalidApiToken",
     "RequestLimitReached",
     "RequestTimeoutError",
+    "ReplyTooLarge",
     "ResponseValidationError",
     "UsageFileError",
     # what public methods return

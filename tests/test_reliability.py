@@ -859,7 +859,7 @@ def test_already_connected_while_reconnecting_is_retried_and_reported() -> None:
 def test_already_connected_forever_gives_up_after_bounded_attempts() -> None:
     with ScriptedServer() as server:
         client = _quiet_client(server.url, reconnect_delay=(0.01, 0.02))
-        client._conn.already_connected_attempts = 4
+        client._conn.session.already_connected_attempts = 4
         final = threading.Event()
         client.on("disconnected", lambda e: None if e.raw["reconnecting"] else final.set())
         try:

@@ -1,0 +1,244 @@
+"""The websocket-client behaviours the transport relies on, pinned one by one.
+
+``_transport.py`` builds around websocket-client at its public seams; a release that changes
+one of them must fail here, loudly, before it changes the client's guarantees. Each test talks
+to a raw server on 127.0.0.1 over a real socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Any
+
+import pytest
+import websocket
+from scripted_server import RawConn, RawServer
+
+from bluecurrent_sync._frames import CappedFrameBuffer
+
+
+def _upgraded(after: Any) -> Any:
+    def script(conn: RawConn) -> None:
+        conn.read_request()
+        conn.accept()
+        after(conn)
+
+    return script
+
+
+def _own_socket(server: RawServer) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=30)
+
+
+@pytest.mark.timeout(60)
+def test_socket_seam_upgrades_on_the_socket_given_and_opens_no_other() -> None:
+    with RawServer(_upgraded(lambda conn: conn.send_frame("hi"))) as server:
+        sock = _own_socket(server)
+        ws = websocket.WebSocket()
+        ws.connect(server.url, socket=sock, timeout=30)
+        try:
+            assert ws.sock is sock
+            assert ws.getstatus() == 101
+            assert ws.recv() == "hi"
+            assert len(server.requests) == 1
+        finally:
+            ws.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_redirect_limit_zero_follows_nothing_and_reports_the_status() -> None:
+    elsewhere = socket.create_server(("127.0.0.1", 0))
+    elsewhere.settimeout(0.5)
+    location = f"ws://127.0.0.1:{elsewhere.getsockname()[1]}/other"
+
+    def redirect(conn: RawConn) -> None:
+        conn.read_request()
+        conn.respond(302, {"Location": location})
+
+    with RawServer(redirect) as server:
+        ws = websocket.WebSocket()
+        # 1.9 raises "Redirect limit exhausted"; older releases return connected.
+        with contextlib.suppress(websocket.WebSocketException):
+            ws.connect(server.url, socket=_own_socket(server), redirect_limit=0, timeout=30)
+        assert ws.getstatus() == 302
+        with pytest.raises(TimeoutError):
+            elsewhere.accept()  # nothing went to the Location
+    elsewhere.close()
+
+
+@pytest.mark.timeout(60)
+def test_other_refusals_raise_bad_status_with_the_code() -> None:
+    def refuse(conn: RawConn) -> None:
+        conn.read_request()
+        conn.respond(403, {"X-Reason": "nope"})
+
+    with RawServer(refuse) as server:
+        ws = websocket.WebSocket()
+        with pytest.raises(websocket.WebSocketBadStatusException) as caught:
+            ws.connect(server.url, socket=_own_socket(server), redirect_limit=0, timeout=30)
+        assert caught.value.status_code == 403
+        assert caught.value.resp_headers is not None
+        assert caught.value.resp_headers["x-reason"] == "nope"
+
+
+@pytest.mark.timeout(60)
+def test_a_replaced_frame_buffer_judges_the_length_before_any_payload_is_read() -> None:
+    sent = threading.Event()
+
+    def huge(conn: RawConn) -> None:
+        conn.send_raw(RawConn.frame_header(1 << 40) + b"x" * 1000)
+        sent.set()
+        conn.server.stopped.wait()
+
+    seen: list[tuple[int, int | None]] = []
+
+    class Spy(websocket.frame_buffer):  # type: ignore[misc]
+        def recv_length(self) -> None:
+            super().recv_length()
+            seen.append((self.header[4], self.length))
+            raise websocket.WebSocketProtocolException("refused by length")
+
+    with RawServer(_upgraded(huge)) as server:
+        ws = websocket.WebSocket()
+        ws.connect(server.url, socket=_own_socket(server), timeout=30)
+        ws.frame_buffer = Spy(ws.frame_buffer.recv, True)
+        with pytest.raises(websocket.WebSocketProtocolException):
+            ws.recv()
+        assert seen == [(0x1, 1 << 40)]
+        ws.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_a_partial_frame_survives_a_socket_timeout() -> None:
+    frame = RawConn.frame_header(300) + b"y" * 300
+    sent = [threading.Event(), threading.Event()]
+    go_on = [threading.Event(), threading.Event()]
+
+    def split(conn: RawConn) -> None:
+        conn.send_raw(frame[:1])  # the header cut in two
+        sent[0].set()
+        go_on[0].wait(30)
+        conn.send_raw(frame[1:150])  # the rest of the header, half the payload
+        sent[1].set()
+        go_on[1].wait(30)
+        conn.send_raw(frame[150:])
+        conn.server.stopped.wait()
+
+    with RawServer(_upgraded(split)) as server:
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        ws.connect(server.url, socket=_own_socket(server), timeout=30)
+        for part in range(2):
+            assert sent[part].wait(30)
+            ws.settimeout(0.2)
+            with pytest.raises(websocket.WebSocketTimeoutException):
+                ws.recv()
+            go_on[part].set()
+        ws.settimeout(30)
+        assert ws.recv() == "y" * 300
+        ws.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_fire_cont_frame_hands_out_each_fragment_with_its_fin_bit() -> None:
+    def fragments(conn: RawConn) -> None:
+        conn.send_raw(RawConn.frame_header(2, 0x1, fin=False) + b"ab")
+        conn.send_raw(RawConn.frame_header(0, 0x0, fin=False))
+        conn.send_raw(RawConn.frame_header(1, 0x0, fin=True) + b"c")
+        conn.server.stopped.wait()
+
+    with RawServer(_upgraded(fragments)) as server:
+        ws = websocket.WebSocket(fire_cont_frame=True, skip_utf8_validation=True)
+        ws.connect(server.url, socket=_own_socket(server), timeout=30)
+        got = [ws.recv_data_frame(True) for _ in range(3)]
+        assert [(op, frame.data, frame.fin) for op, frame in got] == [
+            (0x1, b"ab", 0),
+            (0x0, b"", 0),
+            (0x0, b"c", 1),
+        ]
+        ws.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_frame_buffer_keeps_bytes_read_past_the_frame() -> None:
+    """CappedFrameBuffer reads more than websocket-client asks for; the rest must be kept."""
+
+    def two(conn: RawConn) -> None:
+        conn.send_frame("first")
+        conn.send_frame("second")
+        conn.server.stopped.wait()
+
+    with RawServer(_upgraded(two)) as server:
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        ws.connect(server.url, socket=_own_socket(server), timeout=30)
+        reads: list[int] = []
+        plain = ws.frame_buffer.recv
+
+        def greedy(size: int) -> bytes:
+            data: bytes = plain(65536)
+            reads.append(len(data))
+            return data
+
+        ws.frame_buffer = websocket.frame_buffer(greedy, True)
+        assert ws.recv() == "first"
+        assert ws.recv() == "second"
+        ws.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_the_dispatcher_seam_carries_every_send() -> None:
+    received: list[tuple[int, bytes]] = []
+    got = threading.Event()
+
+    def echo(conn: RawConn) -> None:
+        received.append(conn.read_frame())
+        received.append(conn.read_frame())
+        got.set()
+        conn.server.stopped.wait()
+
+    class Counting:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def send(self, sock: socket.socket, data: bytes) -> int:
+            self.calls += 1
+            return sock.send(data)
+
+    with RawServer(_upgraded(echo)) as server:
+        counting = Counting()
+        ws = websocket.WebSocket(dispatcher=counting)
+        ws.connect(server.url, socket=_own_socket(server), timeout=30)
+        ws.send("hello")
+        ws.ping(b"")
+        assert got.wait(30)
+        assert received == [(0x1, b"hello"), (0x9, b"")]
+        assert counting.calls >= 2
+        ws.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_pings_are_answered_inside_recv_data_frame() -> None:
+    pong: list[tuple[int, bytes]] = []
+    got = threading.Event()
+
+    def ping(conn: RawConn) -> None:
+        conn.send_raw(RawConn.frame_header(4, 0x9) + b"beat")
+        conn.send_frame("after")
+        pong.append(conn.read_frame())
+        got.set()
+        conn.server.stopped.wait()
+
+    with RawServer(_upgraded(ping)) as server:
+        ws = websocket.WebSocket()
+        ws.connect(server.url, socket=_own_socket(server), timeout=30)
+        opcode, frame = ws.recv_data_frame(True)
+        assert (opcode, frame.data) == (0x9, b"beat")
+        assert got.wait(30)
+        assert pong == [(0xA, b"beat")]
+        ws.shutdown()
+
+
+def test_capped_frame_buffer_is_a_frame_buffer() -> None:
+    assert issubclass(CappedFrameBuffer, websocket.frame_buffer)
+    assert hasattr(websocket.WebSocket(), "frame_buffer")
