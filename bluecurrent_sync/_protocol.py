@@ -424,13 +424,25 @@ def override_current_fields(
         "overridestartdays": weekday_codes(start_days, "start_days"),
         "overridestoptime": normalise_hhmm(stop_time, "stop_time"),
         "overridestopdays": weekday_codes(stop_days, "stop_days"),
-        "overridevalue": float(current),
+        # The caller's number as given (an int stays an int), as the official client sends it.
+        "overridevalue": current,
     }
 
 
 def edit_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:
-    """Return the POST_EDIT_OVERRIDE_CURRENT ``schedule_id`` field (a string on the wire)."""
-    return {"schedule_id": str(schedule_id)}
+    """Return the POST_EDIT_OVERRIDE_CURRENT ``schedule_id`` field, as given.
+
+    The official client passes the caller's value through (its type hint says ``str``, its
+    own examples pass ints); the published examples show an int (docs/PROTOCOL.md OP-12).
+
+    Raises:
+        ValueError: If the id is neither a non-empty string nor an int.
+    """
+    if isinstance(schedule_id, bool) or not isinstance(schedule_id, (str, int)):
+        raise ValueError(f"schedule_id must be a string or an int, got {schedule_id!r}")
+    if isinstance(schedule_id, str) and not schedule_id.strip():
+        raise ValueError("schedule_id must not be empty")
+    return {"schedule_id": schedule_id}
 
 
 def clear_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:

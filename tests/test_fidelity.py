@@ -1,0 +1,65 @@
+"""Protocol fidelity (issue 18): server behaviours the simulator's defaults do not play.
+
+Each test scripts one behaviour with the scripted server and checks that the caller gets the
+right answer, or a typed error long before the call's (generous) timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from scripted_server import GOOD_TOKEN, Conn, ScriptedServer
+
+from bluecurrent_sync.client import Client
+
+#: Generous timeouts: a call that returns well before them got its answer, not a timeout.
+SLOW: dict[str, Any] = {"timeout": 30.0, "action_timeout": 30.0, "reconnect_delay": (0.02, 0.1)}
+#: A returned call took less than this, far below the 30 s it was allowed.
+PROMPT = 15.0
+
+
+@pytest.fixture
+def client(server: ScriptedServer) -> Iterator[Client]:
+    with Client(GOOD_TOKEN, url=server.url, **SLOW) as connected:
+        yield connected
+
+
+def schedule_reply(command: str, frame: dict[str, Any]) -> dict[str, Any]:
+    """A one-schedule reply echoing ``frame``'s values."""
+    return {
+        "object": command,
+        "data": {
+            "schedule_id": str(frame.get("schedule_id", "5")),
+            "charge_points": frame["chargepoints"],
+            "override_current": frame["overridevalue"],
+            "start_time": frame["overridestarttime"],
+            "stop_time": frame["overridestoptime"],
+            "override_start_days": ",".join(frame["overridestartdays"]),
+            "override_end_days": ",".join(frame["overridestopdays"]),
+        },
+    }
+
+
+# -- item 8: outgoing values keep the caller's type --------------------------------------
+
+
+def test_override_values_are_sent_as_given(client: Client, server: ScriptedServer) -> None:
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        conn.send(schedule_reply(str(frame["command"]), frame))
+
+    server.responder = responder
+    schedule: dict[str, Any] = {
+        "start_time": "07:15",
+        "start_days": ["TU"],
+        "stop_time": "08:45",
+        "stop_days": ["TU"],
+    }
+    client.set_user_override_current(["CP-OV1"], current=13, **schedule)
+    client.edit_user_override_current(3, ["CP-OV1"], current=11, **schedule)
+    client.edit_user_override_current("A7", ["CP-OV1"], current=9.5, **schedule)
+    sent = [f for f in server.frames if str(f.get("command")).startswith("POST_")]
+    assert [type(f["overridevalue"]) for f in sent] == [int, int, float]
+    assert [f["overridevalue"] for f in sent] == [13, 11, 9.5]
+    assert [f.get("schedule_id") for f in sent] == [None, 3, "A7"]
