@@ -18,7 +18,7 @@ from ._dispatch import Dispatcher
 from ._log import CONNECTION
 from ._pending import PendingTable, Waiter
 from ._wire import ERROR_NOT_AUTHORIZED, copy_error, error_code_of, routing_evse_id
-from .errors import InvalidApiToken, RequestLimitReached, ResponseValidationError
+from .errors import InvalidApiToken, RequestLimitReached
 
 __all__ = ["ConnectionLevelError", "Router"]
 
@@ -92,10 +92,7 @@ class Router:
         return fatal
 
     def _on_error(self, frame: dict[str, Any]) -> ConnectionLevelError | None:
-        error = self._converter.server_exception(frame)
-        if isinstance(error, ResponseValidationError):
-            logger.warning("dropped a malformed ERROR frame: %s", error)
-            return None
+        error = self._converter.server_exception(frame)  # malformed: an ApiError, code None
         code = error_code_of(frame.get("error"))
         if isinstance(error, (InvalidApiToken, RequestLimitReached)):
             count = self._pending.fail_all(lambda _waiter: copy_error(error))

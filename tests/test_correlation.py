@@ -797,17 +797,29 @@ def test_errors_1_and_42_fail_every_pending_request(
     assert rig.wait_published(2)[-1].object_name == "ERROR"
 
 
-def test_a_malformed_error_frame_is_dropped(
-    rig: RouterRig, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("error", "message", "text"),
+    [
+        ("seven", "x", "seven"),
+        ({"code": 3}, "went wrong", "went wrong"),
+        (2.5, {"text": "no"}, "malformed ERROR frame"),
+    ],
+)
+def test_a_malformed_error_frame_fails_its_request(
+    rig: RouterRig, error: object, message: object, text: str
 ) -> None:
+    # Still the server saying no: the request it answers fails at once (issue 18 item 2).
+    other = sent(rig.table, proto.GET_CH_STATUS, A)
     waiter = sent(rig.table, proto.GET_CHARGE_POINTS, None)
-    frame = {"object": "ERROR", "error": "seven", "message": "x"}
-    with pytest.raises(ResponseValidationError) as expected:
+    frame = {"object": "ERROR", "error": error, "message": message}
+    with pytest.raises(ResponseValidationError):
         WireConverter().server_error(frame)
-    with caplog.at_level(logging.WARNING, logger=CONNECTION):
-        rig.feed(frame)
-    assert logged(caplog) == [f"dropped a malformed ERROR frame: {expected.value}"]
-    assert not waiter.done
+    rig.feed(frame)
+    failed = outcome_error(other)
+    assert isinstance(failed, ApiError) and failed.code is None
+    assert text in failed.message
+    assert not waiter.done  # only the oldest unanswered request
+    assert rig.limits == [] and rig.refused == []
 
 
 def test_hello_reaches_subscribers_only(rig: RouterRig) -> None:

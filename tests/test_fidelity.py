@@ -6,13 +6,15 @@ right answer, or a typed error long before the call's (generous) timeout.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from scripted_server import GOOD_TOKEN, Conn, ScriptedServer
+from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status
 
 from bluecurrent_sync.client import Client
+from bluecurrent_sync.errors import ApiError, RequestTimeoutError
 
 #: Generous timeouts: a call that returns well before them got its answer, not a timeout.
 SLOW: dict[str, Any] = {"timeout": 30.0, "action_timeout": 30.0, "reconnect_delay": (0.02, 0.1)}
@@ -63,3 +65,30 @@ def test_override_values_are_sent_as_given(client: Client, server: ScriptedServe
     assert [type(f["overridevalue"]) for f in sent] == [int, int, float]
     assert [f["overridevalue"] for f in sent] == [13, 11, 9.5]
     assert [f.get("schedule_id") for f in sent] == [None, 3, "A7"]
+
+
+# -- item 2: malformed ERROR frames fail the call they answer --------------------------
+
+
+@pytest.mark.parametrize(
+    ("error_frame", "text"),
+    [
+        ({"object": "ERROR", "error": "Unknown command"}, "Unknown command"),
+        ({"object": "ERROR", "error": {"code": 4}, "message": "bad request"}, "bad request"),
+        ({"object": "ERROR", "error": 2.5, "message": "odd code"}, "odd code"),
+        ({"object": "ERROR", "error": 2, "message": {"nl": "geen toegang"}}, "malformed"),
+    ],
+)
+def test_malformed_error_fails_the_call_at_once(
+    client: Client, server: ScriptedServer, error_frame: dict[str, Any], text: str
+) -> None:
+    server.responder = lambda conn, frame: conn.send(error_frame)
+    started = time.monotonic()
+    with pytest.raises(ApiError) as info:
+        client.get_status("CP-E1")
+    assert not isinstance(info.value, RequestTimeoutError)
+    assert time.monotonic() - started < PROMPT  # answered, not the 30 s timeout
+    assert info.value.code is None and text in info.value.message
+    # The connection is fine: the next call works.
+    server.responder = lambda conn, frame: conn.send(ch_status(str(frame["evse_id"])))
+    assert client.get_status("CP-E1").evse_id == "CP-E1"
