@@ -33,6 +33,7 @@ from bluecurrent_sync._wire import (
     error_code_of,
     error_for_code,
     evse_id_of,
+    object_name_of,
 )
 from bluecurrent_sync.errors import ApiError, BlueCurrentError, ResponseValidationError
 from bluecurrent_sync.models import (
@@ -814,7 +815,8 @@ class WireConverter:
     ) -> ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint] | RawEvent:
         """Convert a pushed frame: a model when its object has one, else a RawEvent."""
         try:
-            name = values.text(values.mapping(frame, "$").get("object"), "object")
+            # ``object``, else ``command`` (LIST_OVERRIDE_CURRENT's published shape, OP-8).
+            name = object_name_of(values.mapping(frame, "$"))
             if not name:
                 values.fail("object", "missing")
         except Exception as exc:

@@ -6,6 +6,8 @@ right answer, or a typed error long before the call's (generous) timeout.
 
 from __future__ import annotations
 
+import logging
+import queue
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +17,7 @@ from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status
 
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ApiError, RequestTimeoutError
+from bluecurrent_sync.models import RawEvent
 
 #: Generous timeouts: a call that returns well before them got its answer, not a timeout.
 SLOW: dict[str, Any] = {"timeout": 30.0, "action_timeout": 30.0, "reconnect_delay": (0.02, 0.1)}
@@ -92,3 +95,30 @@ def test_malformed_error_fails_the_call_at_once(
     # The connection is fine: the next call works.
     server.responder = lambda conn, frame: conn.send(ch_status(str(frame["evse_id"])))
     assert client.get_status("CP-E1").evse_id == "CP-E1"
+
+
+# -- item 9: LIST_OVERRIDE_CURRENT keyed by "command" is an event too -------------------
+
+
+def test_command_keyed_list_reaches_subscribers(
+    client: Client, server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = {
+        "schedule_id": "41",
+        "schedule_type": "OVERRIDE",
+        "start_time": "06:30",
+        "stop_time": "07:30",
+        "days_of_week": "WE",
+        "chargepoint_id": "CP-L1",
+    }
+    reply = {"command": "LIST_OVERRIDE_CURRENT", "success": True, "error": None, "result": [row]}
+    server.responder = lambda conn, frame: conn.send(reply)
+    received: queue.Queue[Any] = queue.Queue()
+    client.on("LIST_OVERRIDE_CURRENT", received.put)
+    with caplog.at_level(logging.WARNING):
+        (schedule,) = client.get_user_override_currents_list()
+        event = received.get(timeout=30)
+    assert schedule.schedule_id == "41"
+    assert isinstance(event, RawEvent) and event.object_name == "LIST_OVERRIDE_CURRENT"
+    assert event.raw["result"][0]["chargepoint_id"] == "CP-L1"
+    assert not [r for r in caplog.records if "LIST_OVERRIDE_CURRENT" in r.getMessage()]
