@@ -31,7 +31,7 @@ from ._convert import WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler
 from ._events import check_event_name, check_event_names
 from ._log import CONNECTION
-from ._mirror import Mirror, Observed
+from ._mirror import DEFAULT_MAX_CHARGE_POINTS, Mirror, Observed
 from ._pending import PendingTable
 from ._proxy import choose_proxy
 from ._record import CaptureRecorder
@@ -126,6 +126,9 @@ class Client:
             connection is written there in the capture format (JSON lines, both tokens
             redacted) for ``bluecurrent-sync check-capture``. A path is opened here and
             closed by :meth:`close`; a file object is flushed but left open.
+        mirror_size: Charge points the live mirror (:attr:`observed`) keeps per kind
+            (status, settings, grid); default 20,000, a whole large account. Past it the
+            least recently updated charge point is forgotten (logged once).
         proxy: An HTTP proxy, ``"http://[user:password@]host:port"``: every connection
             is a ``CONNECT`` tunnel through it (TLS for ``wss://`` still runs end to end
             and is verified against the server's name; the credentials, percent-decoded,
@@ -142,7 +145,7 @@ class Client:
         ValueError: For a URL that is not a valid ``ws://``/``wss://`` URL (whitespace, a bad
             host or a port outside 1-65535 included), ``ws://`` to a non-loopback host
             without ``allow_insecure=True``, a timeout that is not a finite
-            number above 0, or a negative ``daily_budget``.
+            number above 0, a negative ``daily_budget`` or a ``mirror_size`` below 1.
         TypeError: ``reconnect`` or ``allow_insecure`` is not a ``bool``, or a timeout is not
             a number.
         ValueError: An unsupported ``sslopt`` key (supported: context, cert_reqs,
@@ -208,6 +211,7 @@ class Client:
         verdict_timeout: float | None = None,
         record: str | os.PathLike[str] | IO[str] | None = None,
         proxy: str | Literal[False] | None = None,
+        mirror_size: int = DEFAULT_MAX_CHARGE_POINTS,
     ) -> None:
         if not isinstance(api_token, str) or not api_token:
             raise ValueError("api_token must be a non-empty string")
@@ -216,6 +220,8 @@ class Client:
         require_bool("reconnect", reconnect)
         if max_frame_bytes < 1:
             raise ValueError("max_frame_bytes must be positive")
+        if isinstance(mirror_size, bool) or not isinstance(mirror_size, int) or mirror_size < 1:
+            raise ValueError(f"mirror_size must be a positive int, got {mirror_size!r}")
         hello_timeout = require_timeout("hello_timeout", hello_timeout)
         if connect_timeout is not None:
             connect_timeout = require_timeout("connect_timeout", connect_timeout)
@@ -237,7 +243,8 @@ class Client:
                 "CH_SETTINGS": self._converter.ch_settings,
                 "GRID_STATUS": self._converter.grid_status,
                 "GRID_CURRENT": self._converter.grid_current,
-            }
+            },
+            max_charge_points=mirror_size,
         )
         self._router = Router(
             self._converter,
