@@ -9,6 +9,9 @@ charge point it concerns:
   one in flight, so attribution is certain, docs/PROTOCOL.md OP-5) or one whose role for
   that object is an acknowledgement (acks come at once, in order). An evse-less CH_STATUS
   never resolves a ``get_status`` (docs/PROTOCOL.md OP-7);
+* an evse-less device verdict (``STATUS_START_SESSION``, ...) that no waiter above takes goes
+  to the ONE device command of that kind in flight; with two or more in flight it is
+  nobody's (each then ends as it would without a verdict, docs/PROTOCOL.md OP-7);
 * identical read requests in flight share one waiter and one frame on the wire.
 
 A :class:`Waiter` holds a :class:`concurrent.futures.Future` for the outcome and an event
@@ -27,7 +30,7 @@ from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Generic, TypeVar
 
-from ._protocol import Role
+from ._protocol import TWO_STEP_COMMANDS, Role
 
 __all__ = ["ACKNOWLEDGED", "PASS", "PendingTable", "Waiter"]
 
@@ -310,7 +313,21 @@ class PendingTable:
                 )
             ]
         sent = [w for w in live if w.seq is not None]
-        return [min(sent, key=lambda w: w.seq or 0)] if sent else []
+        if sent:
+            return [min(sent, key=lambda w: w.seq or 0)]
+        if evse_id is not None:
+            return []
+        # An evse-less device verdict: certainly that of the only such command in flight.
+        lone = [
+            w
+            for bucket in by_evse.values()
+            for w in bucket
+            if not w.done
+            and w.seq is not None
+            and w.command in TWO_STEP_COMMANDS
+            and w.roles[object_name] is Role.RESULT
+        ]
+        return lone if len(lone) == 1 else []
 
     def fail(self, waiter: Waiter[Any], error: BaseException) -> None:
         """Fail one waiter (e.g. its frame could not be sent) and remove it."""

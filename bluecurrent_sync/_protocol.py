@@ -110,11 +110,14 @@ SMART_COMMANDS = frozenset(
     }
 )
 
-#: Commands whose replies may carry no usable evse_id (docs/PROTOCOL.md OP-2, OP-3, OP-5,
-#: OP-6, OP-8): the client keeps at most one of each in flight, so every reply is certainly
-#: the answer to that one request.
+#: Commands whose replies may carry no usable evse_id (docs/PROTOCOL.md OP-2, OP-3, OP-4,
+#: OP-5, OP-6, OP-8): the client keeps at most one of each in flight, so every reply is
+#: certainly the answer to that one request. The two settings are here because the official
+#: client's own test verdicts carry no evse_id (OP-4).
 SERIAL_COMMANDS = frozenset(
     {
+        SET_PLUG_AND_CHARGE,
+        SET_PUBLIC_CHARGING,
         STOP_SESSION,
         SET_OPERATIVE,
         SET_INOPERATIVE,

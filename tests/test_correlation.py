@@ -365,8 +365,10 @@ def test_which_waiters_take_an_evse_less_reply() -> None:
     assert not block.acknowledged and not block.done
     # An acknowledgement is taken by the oldest waiter expecting it, named or not.
     start = sent(table, proto.START_SESSION, A)
+    other = sent(table, proto.START_SESSION, B)
     assert route(table, "RECEIVED_START_SESSION", None) and start.acknowledged
-    # A non-serial result needs the charge point named.
+    assert not other.acknowledged
+    # A non-serial result needs the charge point named while two could own it.
     assert route(table, "STATUS_START_SESSION", None) is False and not start.done
     assert route(table, "STATUS_START_SESSION", A) and start.done
 
@@ -540,6 +542,8 @@ SMART = [
     "OVERRIDE_DELAYED_CHARGING_TIMEOUT",
 ]
 SERIAL = [
+    "SET_PLUG_AND_CHARGE",
+    "SET_PUBLIC_CHARGING",
     "STOP_SESSION",
     "SET_OPERATIVE",
     "SET_INOPERATIVE",
@@ -998,11 +1002,9 @@ def test_every_read_is_shared_while_in_flight(
 
 
 def test_writes_are_never_shared(server: ScriptedServer, client: Client) -> None:
-    def respond(conn: Conn, frame: dict[str, Any]) -> None:
-        if server.count("SET_PLUG_AND_CHARGE") == 2:  # both in flight: answer both
-            conn.send(frames.STATUS_SET_PLUG_AND_CHARGE)
-
-    server.responder = respond
+    # Two identical settings: each is sent (one at a time: settings are serial, their
+    # verdicts may name no charge point) and each gets its own answer.
+    server.responder = lambda conn, frame: conn.send(frames.STATUS_SET_PLUG_AND_CHARGE)
     with ThreadPoolExecutor(2) as pool:
         calls = [pool.submit(client.set_plug_and_charge, EVSE, True) for _ in range(2)]
         server.wait_for("SET_PLUG_AND_CHARGE", 2, timeout=10.0)
@@ -1103,3 +1105,41 @@ def test_grid_status_is_never_routed_by_its_id() -> None:
 )
 def test_object_name_of(frame: dict[str, Any], expected: str | None) -> None:
     assert object_name_of(frame) == expected
+
+
+# -- evse-less device verdicts (issue 18 item 5) -----------------------------------------
+
+
+def test_an_evse_less_verdict_goes_to_the_one_device_command_in_flight() -> None:
+    table = PendingTable()
+    start = sent(table, proto.START_SESSION, A)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    assert route(table, "RECEIVED_START_SESSION", None)
+    assert start.acknowledged and not start.done
+    assert route(table, "STATUS_START_SESSION", None, error="REJECTED")
+    assert result(start)[0] == "STATUS_START_SESSION"
+    assert not read.done
+
+
+def test_an_evse_less_verdict_with_two_device_commands_in_flight_is_nobodys() -> None:
+    table = PendingTable()
+    first = sent(table, proto.START_SESSION, A)
+    second = sent(table, proto.START_SESSION, B)
+    unsent = registered(table, proto.SOFT_RESET, "BCU-C")
+    assert not route(table, "STATUS_START_SESSION", None)
+    assert not first.done and not second.done
+    # One of them answered by name: the evse-less verdict is then certainly the other's.
+    assert route(table, "STATUS_START_SESSION", A)
+    assert route(table, "STATUS_START_SESSION", None)
+    assert result(second)[0] == "STATUS_START_SESSION" and first.done
+    assert not route(table, "STATUS_SOFT_RESET", None)  # not sent yet: not a candidate
+    assert not unsent.done
+
+
+def test_an_evse_less_status_never_answers_a_read_alone() -> None:
+    table = PendingTable()
+    read = sent(table, proto.GET_CH_STATUS, A)
+    settings = sent(table, proto.GET_CH_SETTINGS, A)
+    assert not route(table, "CH_STATUS", None)
+    assert not route(table, "CH_SETTINGS", None)
+    assert not read.done and not settings.done

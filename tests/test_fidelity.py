@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import in_thread
 from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status
 
 from bluecurrent_sync.client import Client
-from bluecurrent_sync.errors import ApiError, RequestTimeoutError
-from bluecurrent_sync.models import RawEvent
+from bluecurrent_sync.errors import ActionFailed, ApiError, RequestTimeoutError
+from bluecurrent_sync.models import ActionOutcome, RawEvent
 
 #: Generous timeouts: a call that returns well before them got its answer, not a timeout.
 SLOW: dict[str, Any] = {"timeout": 30.0, "action_timeout": 30.0, "reconnect_delay": (0.02, 0.1)}
@@ -122,3 +123,89 @@ def test_command_keyed_list_reaches_subscribers(
     assert isinstance(event, RawEvent) and event.object_name == "LIST_OVERRIDE_CURRENT"
     assert event.raw["result"][0]["chargepoint_id"] == "CP-L1"
     assert not [r for r in caplog.records if "LIST_OVERRIDE_CURRENT" in r.getMessage()]
+
+
+# -- item 5: setting and session verdicts without evse_id ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "call", "wire_value", "value"),
+    [
+        ("SET_PLUG_AND_CHARGE", "set_plug_and_charge", True, True),
+        ("SET_PUBLIC_CHARGING", "set_linked_charge_cards_only", False, True),
+    ],
+)
+def test_setting_verdict_without_evse_id(
+    client: Client, server: ScriptedServer, command: str, call: str, wire_value: bool, value: bool
+) -> None:
+    setting = f"set {str(wire_value).lower()}"
+    server.responder = lambda conn, frame: conn.send(
+        {
+            "object": f"STATUS_{command}",
+            "success": True,
+            "flow_id": "",
+            "result": {"setting": setting},
+            "error": "",
+        }
+    )
+    started = time.monotonic()
+    result = getattr(client, call)("CP-V1", value)
+    assert time.monotonic() - started < PROMPT
+    assert (result.evse_id, result.success, result.value) == ("CP-V1", True, value)
+
+
+def test_settings_go_one_at_a_time(client: Client, server: ScriptedServer) -> None:
+    held: list[tuple[Conn, dict[str, Any]]] = []
+    server.responder = lambda conn, frame: held.append((conn, frame))
+    first, out_first = in_thread(lambda: client.set_plug_and_charge("CP-V1", True))
+    server.wait_for("SET_PLUG_AND_CHARGE")
+    second, out_second = in_thread(lambda: client.set_plug_and_charge("CP-V2", False))
+    assert server.count("SET_PLUG_AND_CHARGE") == 1  # the second waits its turn
+    verdict = {"object": "STATUS_SET_PLUG_AND_CHARGE", "success": False, "error": "REJECTED"}
+    held[0][0].send(verdict)
+    server.wait_for("SET_PLUG_AND_CHARGE", 2)
+    held[1][0].send({**verdict, "success": True, "error": "", "result": {"setting": "set false"}})
+    first.join(60)
+    second.join(60)
+    assert isinstance(out_first[0], ActionFailed) and out_first[0].evse_id == "CP-V1"
+    assert (out_second[0].evse_id, out_second[0].value) == ("CP-V2", False)
+
+
+def test_start_session_failure_without_evse_id(client: Client, server: ScriptedServer) -> None:
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        conn.send({"object": "RECEIVED_START_SESSION", "error": ""})
+        conn.send(
+            {"object": "STATUS_START_SESSION", "success": False, "flow_id": "", "error": "REJECTED"}
+        )
+
+    server.responder = responder
+    started = time.monotonic()
+    with pytest.raises(ActionFailed, match="REJECTED") as info:
+        client.start_session("CP-V3", "CARD-UID-9")
+    assert time.monotonic() - started < PROMPT
+    assert info.value.evse_id == "CP-V3"
+
+
+def test_evse_less_session_verdict_with_two_starts_is_nobodys(server: ScriptedServer) -> None:
+    # Two starts in flight, one verdict naming no charge point: no client could tell whose it
+    # is, so both calls end ACKNOWLEDGED (accepted, effect unknown) instead of one guessing.
+    acked: list[Conn] = []
+
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        conn.send({"object": "RECEIVED_START_SESSION", "error": ""})
+        acked.append(conn)
+        if len(acked) == 2:
+            conn.send({"object": "STATUS_START_SESSION", "success": True, "error": ""})
+
+    server.responder = responder
+    with Client(GOOD_TOKEN, url=server.url, **SLOW, verdict_timeout=1.0) as client:
+        one, out_one = in_thread(lambda: client.start_session("CP-V4", "CARD-1"))
+        server.wait_for("START_SESSION")
+        two, out_two = in_thread(lambda: client.start_session("CP-V5", "CARD-2"))
+        one.join(60)
+        two.join(60)
+    outcomes = [(r.evse_id, r.outcome, r.success) for r in (out_one[0], out_two[0])]
+    assert outcomes == [
+        ("CP-V4", ActionOutcome.ACKNOWLEDGED, None),
+        ("CP-V5", ActionOutcome.ACKNOWLEDGED, None),
+    ]
