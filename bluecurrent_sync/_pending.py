@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,9 +31,12 @@ from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Generic, TypeVar
 
-from ._protocol import TWO_STEP_COMMANDS, Role
+from ._log import CONNECTION
+from ._protocol import READ_COMMANDS, TWO_STEP_COMMANDS, Role
 
 __all__ = ["ACKNOWLEDGED", "PASS", "PendingTable", "Waiter"]
+
+logger = logging.getLogger(CONNECTION)
 
 T = TypeVar("T")
 
@@ -93,6 +97,7 @@ class Waiter(Generic[T]):
         self.seq: int | None = None  # send order; None until the frame is about to be sent
         self.acknowledged = False  # an ack arrived: the server has answered this request
         self.acked_at: float | None = None  # time.monotonic() of the acknowledgement
+        self.replied = False  # a frame answered it (result, ack or refusal): server took it
         self.refs = 1
         self._future: Future[T] = Future()  # the outcome: the first result or error wins
         self._progress = threading.Event()  # set on the acknowledgement and when done
@@ -161,6 +166,11 @@ class PendingTable:
         self._index: dict[str, dict[str | None, list[Waiter[Any]]]] = {}
         self._dedup: dict[tuple[str, str | None], Waiter[Any]] = {}
         self._seq = itertools.count()
+        # The newest request (send order) the server has answered at once: a write sent
+        # before it and still silent was taken, not refused (the server answers in order).
+        self._answered_seq = -1
+        # ERROR frames two requests could own, waiting for evidence (see attribute_error).
+        self._held: list[tuple[list[BaseException], list[Waiter[Any]]]] = []
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: a fresh lock (a parent thread may have held it) and no waiters."""
@@ -168,6 +178,7 @@ class PendingTable:
         self._waiters.clear()
         self._index.clear()
         self._dedup.clear()
+        self._held.clear()
 
     def register(
         self,
@@ -233,6 +244,7 @@ class PendingTable:
             waiter.refs -= 1
             if waiter.refs <= 0 or waiter.done:
                 self._remove(waiter)
+                self._settle_held()
 
     def _unindex(self, waiter: Waiter[Any], name: str) -> None:
         by_evse = self._index.get(name)
@@ -275,11 +287,13 @@ class PendingTable:
                 try:
                     result = waiter.interpret(object_name, role, frame)
                 except Exception as exc:  # the interpreter's verdict: fail this request
+                    self._replied(waiter, role)
                     waiter._fail(exc)
                     self._remove(waiter)
                     continue
                 if result is PASS:
                     continue
+                self._replied(waiter, role)
                 if result is ACKNOWLEDGED:
                     self._unindex(waiter, object_name)
                     del waiter.roles[object_name]
@@ -287,7 +301,16 @@ class PendingTable:
                 else:
                     waiter._resolve(result)
                     self._remove(waiter)
+            if self._held:
+                self._settle_held()
             return bool(targets)
+
+    def _replied(self, waiter: Waiter[Any], role: Role) -> None:
+        """Note that a frame answered ``waiter`` (evidence for held ERROR frames)."""
+        waiter.replied = True
+        prompt = role is Role.ACK or (role is Role.RESULT and waiter.command in READ_COMMANDS)
+        if prompt and waiter.seq is not None:
+            self._answered_seq = max(self._answered_seq, waiter.seq)
 
     def _match(self, object_name: str, evse_id: str | None) -> list[Waiter[Any]]:
         by_evse = self._index.get(object_name)
@@ -335,38 +358,90 @@ class PendingTable:
             waiter._fail(error)
             self._remove(waiter)
 
-    def fail_oldest(
+    def attribute_error(
         self, error: BaseException, eligible: Callable[[Waiter[Any]], bool] | None = None
-    ) -> Waiter[Any] | None:
-        """Fail the oldest sent, unanswered request (ERROR frames carry no correlation).
+    ) -> Waiter[Any] | list[Waiter[Any]] | None:
+        """Give an ERROR frame (which names no request) to the request it can belong to.
 
-        A request already acknowledged (RECEIVED_X arrived, the device result is still
-        awaited) has had its answer, so an ERROR is not attributed to it; nor to one that
-        ``eligible`` rules out (docs/PROTOCOL.md OP-7).
+        The server answers in order, so the ERROR answers the oldest sent request that has
+        had no reply or ack yet and that ``eligible`` allows (docs/PROTOCOL.md OP-7) —
+        except that a *write* may have been taken silently (a setting is answered only when
+        the charger has replied), so it may be the ERROR's owner or not. The candidates are
+        the silent writes older than the oldest unanswered read, plus that read; a write
+        sent before a request the server has already answered is no candidate (it was
+        taken). As many candidates as ERROR frames: they fail now, in send order. More: no
+        client could tell which one an ERROR is for, so none fails yet; the ERROR is held
+        until the others are answered (a setting's verdict, a read's reply) and then fails
+        the ones left. A candidate leaving without an answer (its timeout) makes the held
+        ERROR frames nobody's.
 
         Returns:
-            The failed waiter, or None when no request qualifies.
+            The waiter failed now; the candidates when the ERROR is held; None when no
+            request qualifies.
         """
         with self._lock:
-            sent = [
-                w
-                for w in self._waiters
-                if not w.done
-                and w.seq is not None
-                and not w.acknowledged
-                and (eligible is None or eligible(w))
-            ]
-            if not sent:
+            unanswered = sorted(
+                (
+                    w
+                    for w in self._waiters
+                    if not w.done
+                    and w.seq is not None
+                    and not w.acknowledged
+                    and (eligible is None or eligible(w))
+                ),
+                key=lambda w: w.seq or 0,
+            )
+            candidates: list[Waiter[Any]] = []
+            for waiter in unanswered:
+                is_read = waiter.command in READ_COMMANDS
+                if not is_read and (waiter.seq or 0) < self._answered_seq:
+                    continue  # taken: a later request has had its answer
+                candidates.append(waiter)
+                if is_read and not any(waiter in group[1] for group in self._held):
+                    break
+            if not candidates:
                 return None
-            oldest = min(sent, key=lambda w: w.seq or 0)
-            oldest._fail(error)
-            self._remove(oldest)
-            return oldest
+            group: tuple[list[BaseException], list[Waiter[Any]]] = ([error], candidates)
+            for held in self._held:  # an earlier ERROR may own one of these: decide together
+                if any(waiter in held[1] for waiter in candidates):
+                    self._held.remove(held)
+                    merged = held[1] + [w for w in candidates if w not in held[1]]
+                    group = (held[0] + [error], merged)
+                    break
+            self._held.append(group)
+            failed = self._settle_held()
+            if len(candidates) == 1 and failed == candidates:
+                return candidates[0]
+            return failed[0] if failed else list(group[1])
+
+    def _settle_held(self) -> list[Waiter[Any]]:
+        """Place held ERROR frames once their silent candidates are as many (lock held).
+
+        Returns:
+            The waiters failed.
+        """
+        still: list[tuple[list[BaseException], list[Waiter[Any]]]] = []
+        failed: list[Waiter[Any]] = []
+        for errors, candidates in self._held:
+            silent = [w for w in candidates if not w.replied]
+            if len(silent) < len(errors) or any(w.done or w not in self._waiters for w in silent):
+                logger.info("server error(s) %s: the request cannot be told; dropped", errors)
+                continue
+            if len(silent) > len(errors):
+                still.append((errors, silent))
+                continue
+            for owner, error in zip(sorted(silent, key=lambda w: w.seq or 0), errors, strict=True):
+                owner._fail(error)
+                self._remove(owner)
+                failed.append(owner)
+        self._held = still
+        return failed
 
     def fail_all(self, make_error: Callable[[Waiter[Any]], BaseException]) -> int:
         """Fail every pending request at once; return how many were failed."""
         with self._lock:
             waiters = list(self._waiters)
+            self._held.clear()
             self._waiters.clear()
             self._index.clear()
             self._dedup.clear()

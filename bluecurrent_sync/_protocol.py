@@ -44,6 +44,7 @@ __all__ = [
     "OBJ_ERROR",
     "OBJ_HELLO",
     "OBJ_STATUS_API_TOKEN",
+    "READ_COMMANDS",
     "REASON_ALREADY_CONNECTED",
     "REASON_LIMIT",
     "REJECT_REASON_HEADER",
@@ -144,6 +145,11 @@ DEDUP_COMMANDS = frozenset(
         LIST_OVERRIDE_CURRENT,
     }
 )
+
+#: Reads: the server answers them at once, in order (a reply or an ERROR). A write may be
+#: taken silently and answered much later (a setting's verdict after the charger replied),
+#: so an ERROR that follows it may be its or a later request's (docs/PROTOCOL.md OP-7).
+READ_COMMANDS = DEDUP_COMMANDS
 
 #: The object that answers each read command.
 _GET_REPLIES = {

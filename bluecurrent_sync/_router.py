@@ -101,12 +101,19 @@ class Router:
             )
             return error
         # ERROR names no request: it answers the oldest one still unanswered (the server
-        # answers in order); "not authorized" can only answer a request naming a charge
-        # point or a schedule (docs/PROTOCOL.md OP-7).
+        # answers in order), or waits for evidence when a silent write may own it too;
+        # "not authorized" can only answer a request naming a charge point or a schedule
+        # (docs/PROTOCOL.md OP-7).
         eligible = _names_a_resource if code == ERROR_NOT_AUTHORIZED else None
-        failed: Waiter[Any] | None = self._pending.fail_oldest(error, eligible)
+        failed = self._pending.attribute_error(error, eligible)
         if failed is None:
             logger.warning("server error %s with no request pending: %s", code, error)
+        elif isinstance(failed, list):
+            logger.info(
+                "server error %s may answer any of %s; held until the others are answered",
+                code,
+                ", ".join(waiter.command for waiter in failed),
+            )
         else:
             logger.info("server error %s failed %s", code, failed.command)
         return None

@@ -172,7 +172,7 @@ class Client:
     * :class:`~bluecurrent_sync.errors.RequestTimeoutError` after ``timeout`` (or
       ``action_timeout`` for two-step device commands);
     * :class:`~bluecurrent_sync.errors.ApiError` for any other ERROR frame (it fails the
-      oldest unanswered request; the connection stays up);
+      request it can belong to, docs/PROTOCOL.md OP-7; the connection stays up);
     * :class:`~bluecurrent_sync.errors.ResponseValidationError` when the reply cannot be
       converted (only that call fails).
 

@@ -313,7 +313,7 @@ def test_error_fails_oldest_sent_and_failures_propagate() -> None:
     second, _ = table.register("GET_CH_STATUS", "B", roles, _echo, shareable=False)
     table.mark_sent(second)  # sent first
     table.mark_sent(first)
-    failed = table.fail_oldest(ApiError(0, "Unknown command"))
+    failed = table.attribute_error(ApiError(0, "Unknown command"))
     assert failed is second
     with pytest.raises(ApiError):
         second.outcome()
@@ -342,7 +342,7 @@ def test_error_is_not_attributed_to_an_acknowledged_request() -> None:
     table.mark_sent(action)
     table.mark_sent(read)
     table.route("RECEIVED_START_SESSION", None, {})
-    assert table.fail_oldest(ApiError(2, "Not authorized")) is read
+    assert table.attribute_error(ApiError(2, "Not authorized")) is read
     assert not action.done
 
 

@@ -432,31 +432,31 @@ def test_one_failing_interpreter_does_not_hide_the_reply_from_the_others() -> No
 # -- failing requests ---------------------------------------------------------------------------
 
 
-def test_fail_oldest_takes_the_oldest_sent_unanswered_eligible_request() -> None:
+def test_attribute_error_takes_the_oldest_sent_unanswered_eligible_request() -> None:
     table = PendingTable()
-    assert table.fail_oldest(ValueError("nobody")) is None
+    assert table.attribute_error(ValueError("nobody")) is None
     unsent = registered(table, proto.GET_CHARGE_POINTS, None)
     acked = sent(table, proto.START_SESSION, A)
     assert route(table, "RECEIVED_START_SESSION", A)
     account_wide = sent(table, proto.GET_CHARGE_CARDS, None)
     named = sent(table, proto.GET_CH_STATUS, B)
     error = ValueError("first")
-    assert table.fail_oldest(error, lambda w: w.evse_id is not None) is named
+    assert table.attribute_error(error, lambda w: w.evse_id is not None) is named
     assert outcome_error(named) is error
     assert not account_wide.done and not acked.done and not unsent.done
-    assert table.fail_oldest(ValueError("second")) is account_wide
-    assert table.fail_oldest(ValueError("third")) is None  # acked and unsent do not qualify
+    assert table.attribute_error(ValueError("second")) is account_wide
+    assert table.attribute_error(ValueError("third")) is None  # acked and unsent do not qualify
     assert len(table) == 2
 
 
-def test_fail_oldest_goes_by_send_order_and_removes_the_waiter() -> None:
+def test_attribute_error_goes_by_send_order_and_removes_the_waiter() -> None:
     table = PendingTable()
     roles = proto.reply_roles(proto.GET_CH_STATUS)
     first_registered, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
     second_registered, _ = table.register(proto.GET_CH_STATUS, B, roles, echo, shareable=True)
     table.mark_sent(second_registered)  # seq 0
     table.mark_sent(first_registered)  # seq 1
-    assert table.fail_oldest(ValueError("x")) is second_registered
+    assert table.attribute_error(ValueError("x")) is second_registered
     assert list(table._waiters) == [first_registered]
     assert table._dedup == {(proto.GET_CH_STATUS, A): first_registered}
     assert set(table._index["CH_STATUS"]) == {A}
@@ -768,9 +768,10 @@ def test_not_authorized_only_fails_a_request_naming_a_resource(rig: RouterRig) -
     schedule = sent(rig.table, proto.POST_CLEAR_OVERRIDE_CURRENT, None)
     named = sent(rig.table, proto.GET_CH_STATUS, A)
     rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
-    assert schedule.done and not account_wide.done and not named.done
+    # The schedule write may have been taken silently: the ERROR may be the read's too.
+    assert not schedule.done and not account_wide.done and not named.done
     rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
-    assert named.done and not account_wide.done
+    assert schedule.done and named.done and not account_wide.done  # two errors, two owners
     rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
     assert not account_wide.done  # nothing eligible: it stays
     rig.feed({"object": "ERROR", "error": 0, "message": "Unknown command"})
@@ -1143,3 +1144,72 @@ def test_an_evse_less_status_never_answers_a_read_alone() -> None:
     assert not route(table, "CH_STATUS", None)
     assert not route(table, "CH_SETTINGS", None)
     assert not read.done and not settings.done
+
+
+# -- ERROR frames two requests could own (issue 18 item 11) -------------------------------
+
+
+def test_an_error_behind_a_silent_write_waits_for_evidence() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    later = sent(table, proto.GET_CH_SETTINGS, B)
+    error = ApiError(2, "Not authorized")
+    held = table.attribute_error(error)
+    assert held == [write, read] and not write.done and not read.done
+    # The write's verdict arrives: it was taken, so the ERROR was the read's.
+    assert route(table, "STATUS_SET_PLUG_AND_CHARGE", A)
+    assert result(write)[0] == "STATUS_SET_PLUG_AND_CHARGE"
+    assert outcome_error(read) is error and not later.done
+    assert table._held == []
+
+
+def test_an_error_behind_a_silent_write_is_the_writes_when_the_read_is_answered() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SET_PUBLIC_CHARGING, A, serial=True)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    error = ApiError(2, "Not authorized")
+    assert table.attribute_error(error) == [write, read]
+    assert route(table, "CH_STATUS", B)
+    assert result(read)[0] == "CH_STATUS" and outcome_error(write) is error
+
+
+def test_a_held_error_is_nobodys_once_a_candidate_leaves_unanswered() -> None:
+    table = PendingTable()
+    write = sent(table, proto.START_SESSION, A)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    assert table.attribute_error(ApiError(2, "Not authorized")) == [write, read]
+    table.release(read)  # its caller timed out: the ERROR can no longer be placed
+    assert table._held == [] and not write.done
+    assert route(table, "RECEIVED_START_SESSION", A) and write.acknowledged
+
+
+def test_a_write_older_than_an_answered_request_was_taken() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SOFT_RESET, A)
+    first = sent(table, proto.GET_CH_STATUS, B)
+    second = sent(table, proto.GET_CH_STATUS, "BCU-C")
+    assert route(table, "CH_STATUS", B) and first.done
+    error = ApiError(2, "Not authorized")
+    assert table.attribute_error(error) is second  # the server answered in order
+    assert outcome_error(second) is error and not write.done
+
+
+def test_silent_writes_only_are_held_and_errors_pair_up_in_send_order() -> None:
+    table = PendingTable()
+    one = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    two = sent(table, proto.REBOOT, B)
+    first, second = ApiError(2, "first"), ApiError(2, "second")
+    assert table.attribute_error(first) == [one, two]
+    assert table.attribute_error(second) is one  # two ERRORs, two candidates: both fail
+    assert outcome_error(one) is first and outcome_error(two) is second
+    assert table._held == []
+
+
+def test_fail_all_forgets_held_errors() -> None:
+    table = PendingTable()
+    sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    sent(table, proto.GET_CH_STATUS, B)
+    assert isinstance(table.attribute_error(ApiError(2, "x")), list)
+    assert table.fail_all(lambda _w: ConnectionError("gone")) == 2
+    assert table._held == []

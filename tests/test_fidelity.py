@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import in_thread
+from conftest import in_thread, wait_until
 from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status
 
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ActionFailed, ApiError, RequestTimeoutError
 from bluecurrent_sync.models import ActionOutcome, RawEvent
+from bluecurrent_sync.simulator import DEFAULT_TOKEN, EVSE_IDS, FOREIGN_EVSE_ID, Simulator
 
 #: Generous timeouts: a call that returns well before them got its answer, not a timeout.
 SLOW: dict[str, Any] = {"timeout": 30.0, "action_timeout": 30.0, "reconnect_delay": (0.02, 0.1)}
@@ -209,3 +210,49 @@ def test_evse_less_session_verdict_with_two_starts_is_nobodys(server: ScriptedSe
         ("CP-V4", ActionOutcome.ACKNOWLEDGED, None),
         ("CP-V5", ActionOutcome.ACKNOWLEDGED, None),
     ]
+
+
+# -- item 11: an ERROR goes to the request it can belong to -------------------------------
+
+
+@pytest.mark.parametrize("simulator", [{"action_delay": 1.0, "push_interval": None}], indirect=True)
+def test_foreign_read_during_a_silent_setting(simulator: Simulator) -> None:
+    # The simulator's default: a setting is answered after action_delay, with no ack, and a
+    # read of a charge point not on the account gets ERROR 2 at once. The ERROR is the
+    # read's, never the setting's (which the server has taken).
+    own = EVSE_IDS[0]
+    with Client(DEFAULT_TOKEN, url=simulator.url, **SLOW) as client:
+        for sent in range(1, 4):
+            setting, out_setting = in_thread(lambda: client.set_plug_and_charge(own, True))
+            wait_until(
+                lambda sent=sent: len(simulator.received("SET_PLUG_AND_CHARGE")) == sent,
+                what="setting sent",
+            )
+            started = time.monotonic()
+            with pytest.raises(ApiError) as info:
+                client.get_status(FOREIGN_EVSE_ID)
+            assert time.monotonic() - started < PROMPT  # not the 30 s timeout
+            assert info.value.code == 2
+            setting.join(60)
+            assert out_setting and not isinstance(out_setting[0], BaseException), out_setting
+            assert (out_setting[0].evse_id, out_setting[0].value) == (own, True)
+
+
+def test_error_after_the_silent_write_was_answered_goes_to_the_read(
+    client: Client, server: ScriptedServer
+) -> None:
+    # Scripted the other way round: the setting is refused (ERROR 2) while a read is in
+    # flight; the read's reply arrives after the ERROR, so the ERROR is the setting's.
+    held: list[tuple[Conn, dict[str, Any]]] = []
+    server.responder = lambda conn, frame: held.append((conn, frame))
+    setting, out_setting = in_thread(lambda: client.set_plug_and_charge("CP-NOT-MINE", True))
+    server.wait_for("SET_PLUG_AND_CHARGE")
+    read, out_read = in_thread(lambda: client.get_status("CP-R1"))
+    server.wait_for("GET_CH_STATUS")
+    conn = held[0][0]
+    conn.send({"object": "ERROR", "error": 2, "message": "Not authorized"})
+    conn.send(ch_status("CP-R1", activity="charging"))
+    setting.join(60)
+    read.join(60)
+    assert isinstance(out_setting[0], ApiError) and out_setting[0].code == 2
+    assert out_read[0].evse_id == "CP-R1"
