@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from ._log import CONNECTION
+from ._wire import is_partial_status, merged_status
 from .errors import BlueCurrentError, RequestTimeoutError
 from .models import ChSettings, ChStatus, GridCurrent, GridStatus
 from .models._base import ModelBase
@@ -156,6 +157,9 @@ class Mirror:
                 entries = per_evse[evse_id] = collections.deque(maxlen=keep)
             else:
                 per_evse.move_to_end(evse_id)
+                if object_name == OBJ_CH_STATUS and entries and is_partial_status(frame):
+                    # A push of a change only: the rest stays as the last status said.
+                    frame = merged_status(entries[-1].frame, frame)
                 if evse_id not in self._waiting:
                     entries.clear()  # only waiters need older frames
             entry = _Entry(self._seq, frame, now)
@@ -302,7 +306,8 @@ class Mirror:
             except BlueCurrentError as exc:
                 logger.warning("mirror ignores a %s it cannot convert: %s", object_name, exc)
                 entry.converted = False
-            entry.frame = {}  # the model replaces the raw frame
+            if object_name != OBJ_CH_STATUS:  # a status stays: a partial push merges into it
+                entry.frame = {}  # the model replaces the raw frame
         return None if entry.converted is False else entry.converted
 
 

@@ -24,6 +24,7 @@ from . import _protocol as proto
 from ._log import CONNECTION
 from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from ._protocol import Role
+from ._wire import is_partial_status
 from .errors import (
     ActionFailed,
     BlueCurrentError,
@@ -31,7 +32,7 @@ from .errors import (
     RequestTimeoutError,
     ResponseValidationError,
 )
-from .models import ActionOutcome, ActionResult, SettingResult
+from .models import ActionOutcome, ActionResult, ChStatus, SettingResult
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -153,6 +154,17 @@ class Requests:
             return attrs.evolve(result, evse_id=evse_id or result.evse_id, command=command)
 
         return self.call(command, fields, evse_id, convert, timeout=timeout, verdict=True)
+
+    def status_reply(self, frame: Mapping[str, Any]) -> ChStatus | Any:
+        """The converter of a GET_CH_STATUS reply: a partial push is PASSed over.
+
+        A CH_STATUS carrying no measurement (a pushed change, ``{"activity": ...}``) is
+        never the answer to a read; the call waits for the complete status
+        (docs/PROTOCOL.md OP-7). The mirror merges the push either way.
+        """
+        if is_partial_status(frame):
+            return PASS
+        return self._converter.ch_status(frame)
 
     def setting(
         self, command: str, evse_id: str, wire_value: bool

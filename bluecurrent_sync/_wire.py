@@ -49,6 +49,8 @@ __all__ = [
     "error_for_code",
     "error_for_rejection",
     "evse_id_of",
+    "is_partial_status",
+    "merged_status",
     "next_reset_at",
     "object_name_of",
     "routing_evse_id",
@@ -134,6 +136,33 @@ def routing_evse_id(object_name: str, frame: Mapping[str, Any]) -> str | None:
     if object_name in _UNATTRIBUTABLE_IDS:
         return None
     return evse_id_of(frame)
+
+
+#: The measurements a CH_STATUS answering GET_CH_STATUS carries (docs/PROTOCOL.md 3.2).
+STATUS_MEASUREMENTS = frozenset(
+    {"actual_v1", "actual_v2", "actual_v3", "actual_p1", "actual_p2", "actual_p3", "actual_kwh"}
+)
+
+
+def is_partial_status(frame: Mapping[str, Any]) -> bool:
+    """Whether a CH_STATUS carries none of the measurements (a push of a change only).
+
+    Such a push (``{"activity": "charging"}``, say) is never the answer to a read: the
+    reply to GET_CH_STATUS carries the measurements (docs/PROTOCOL.md OP-7). Never raises.
+    """
+    data = frame.get("data") if isinstance(frame, Mapping) else None
+    if not isinstance(data, Mapping):
+        return False  # not a status at all: the converter says what is wrong with it
+    return STATUS_MEASUREMENTS.isdisjoint(data)
+
+
+def merged_status(older: Mapping[str, Any], newer: Mapping[str, Any]) -> dict[str, Any]:
+    """``newer`` (a partial CH_STATUS) with the fields it lacks taken from ``older``'s data."""
+    old_data = older.get("data")
+    new_data = newer.get("data")
+    if not isinstance(old_data, Mapping) or not isinstance(new_data, Mapping):
+        return dict(newer)
+    return {**newer, "data": {**old_data, **new_data}}
 
 
 def next_reset_at(now: _dt.datetime | None = None) -> _dt.datetime:

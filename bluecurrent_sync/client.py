@@ -609,7 +609,7 @@ class Client:
         if fresh is not None:
             return fresh
         return self._requests.call(
-            proto.GET_CH_STATUS, proto.evse_fields(evse_id), evse_id, self._converter.ch_status
+            proto.GET_CH_STATUS, proto.evse_fields(evse_id), evse_id, self._requests.status_reply
         )
 
     def get_statuses(
@@ -638,7 +638,7 @@ class Client:
                 results[evse_id] = fresh
         asked = [(evse_id, proto.evse_fields(evse_id)) for evse_id in ids if evse_id not in results]
         results.update(
-            self._requests.call_each(proto.GET_CH_STATUS, asked, self._converter.ch_status)
+            self._requests.call_each(proto.GET_CH_STATUS, asked, self._requests.status_reply)
         )
         return {evse_id: results[evse_id] for evse_id in ids}
 

@@ -1213,3 +1213,35 @@ def test_fail_all_forgets_held_errors() -> None:
     assert isinstance(table.attribute_error(ApiError(2, "x")), list)
     assert table.fail_all(lambda _w: ConnectionError("gone")) == 2
     assert table._held == []
+
+
+def test_partial_status_and_its_merge() -> None:
+    from bluecurrent_sync._wire import is_partial_status, merged_status
+
+    full = {"object": "CH_STATUS", "evse_id": A, "data": {"activity": "available", "actual_v1": 1}}
+    push = {"object": "CH_STATUS", "evse_id": A, "data": {"activity": "charging"}}
+    assert is_partial_status(push) and not is_partial_status(full)
+    for key in ("actual_v2", "actual_v3", "actual_p1", "actual_p2", "actual_p3", "actual_kwh"):
+        assert not is_partial_status({"data": {key: 0}})
+    assert not is_partial_status({"object": "CH_STATUS", "data": "odd"})
+    assert not is_partial_status({"object": "CH_STATUS"})
+    merged = merged_status(full, push)
+    assert merged["data"] == {"activity": "charging", "actual_v1": 1} and merged["evse_id"] == A
+    assert full["data"]["activity"] == "available"  # the older frame is left as it was
+    assert merged_status({"data": None}, push) == push
+    assert merged_status(full, {"object": "CH_STATUS"}) == {"object": "CH_STATUS"}
+
+
+def test_a_partial_push_passes_a_status_read_by() -> None:
+    # Item 7: the read waits for a complete status; the push is no answer.
+    from bluecurrent_sync._requests import Requests
+
+    class Conv:
+        def ch_status(self, frame: Mapping[str, Any]) -> str:
+            return "converted"
+
+    requests = Requests.__new__(Requests)
+    requests._converter = Conv()  # type: ignore[assignment]
+    partial = {"object": "CH_STATUS", "evse_id": A, "data": {"activity": "charging"}}
+    assert requests.status_reply(partial) is PASS
+    assert requests.status_reply(ch_status(A, activity="charging")) == "converted"

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import in_thread, wait_until
-from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status
+from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status, status_frame
 
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ActionFailed, ApiError, RequestTimeoutError
@@ -256,3 +257,26 @@ def test_error_after_the_silent_write_was_answered_goes_to_the_read(
     read.join(60)
     assert isinstance(out_setting[0], ApiError) and out_setting[0].code == 2
     assert out_read[0].evse_id == "CP-R1"
+
+
+# -- item 7: a partial CH_STATUS push is never the answer to a read -------------------------
+
+
+def test_partial_push_during_get_status(client: Client, server: ScriptedServer) -> None:
+    partial = {"object": "CH_STATUS", "evse_id": "CP-P1", "data": {"activity": "charging"}}
+
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        conn.send(partial)  # the push overtakes the reply
+        timer = threading.Timer(0.05, conn.send, args=(status_frame("CP-P1", kwh=7.25),))
+        timer.daemon = True
+        timer.start()
+
+    server.responder = responder
+    status = client.get_status("CP-P1")
+    assert (status.evse_id, status.actual_kwh, status.actual_p1) == ("CP-P1", 7.25, 10)
+    # A later partial push merges into the mirror: the numbers stay, the activity changes.
+    server.push({"object": "CH_STATUS", "evse_id": "CP-P1", "data": {"activity": "available"}})
+    seen = client.wait_for_status("CP-P1", lambda s: s.activity == "available", timeout=30)
+    assert (seen.actual_kwh, seen.actual_p1) == (7.25, 10)
+    last = client.last_status("CP-P1")
+    assert last is not None and (last.activity, last.actual_kwh) == ("available", 7.25)
