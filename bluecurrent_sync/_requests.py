@@ -24,7 +24,7 @@ from . import _protocol as proto
 from ._log import CONNECTION
 from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from ._protocol import Role
-from ._wire import is_partial_status
+from ._wire import grid_id_of, is_partial_status, own_grid_id
 from .errors import (
     ActionFailed,
     BlueCurrentError,
@@ -165,6 +165,28 @@ class Requests:
         if is_partial_status(frame):
             return PASS
         return self._converter.ch_status(frame)
+
+    @staticmethod
+    def grid_reply(
+        evse_id: str, known_grid: str | None, convert: Callable[[Mapping[str, Any]], T]
+    ) -> Callable[[Mapping[str, Any]], T | Any]:
+        """The converter of a GET_GRID_STATUS reply that passes over another grid's push.
+
+        A GRID_STATUS names its grid, not the charge point asked about (docs/PROTOCOL.md
+        OP-2). It is this read's answer when it names the charge point's own grid
+        (``GRID-<evse_id>``), when nothing is known yet about the charge point's grid, or
+        when it names the grid an earlier reply for this charge point named
+        (``known_grid``); a frame naming another grid is a push and is PASSed over.
+        """
+        own = own_grid_id(evse_id)
+
+        def reply(frame: Mapping[str, Any]) -> T | Any:
+            grid = grid_id_of(frame)
+            if grid is not None and known_grid is not None and grid not in (own, known_grid):
+                return PASS
+            return convert(frame)
+
+        return reply
 
     def setting(
         self, command: str, evse_id: str, wire_value: bool

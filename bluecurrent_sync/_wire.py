@@ -49,10 +49,12 @@ __all__ = [
     "error_for_code",
     "error_for_rejection",
     "evse_id_of",
+    "grid_id_of",
     "is_partial_status",
     "merged_status",
     "next_reset_at",
     "object_name_of",
+    "own_grid_id",
     "routing_evse_id",
     "whole",
 ]
@@ -136,6 +138,18 @@ def routing_evse_id(object_name: str, frame: Mapping[str, Any]) -> str | None:
     if object_name in _UNATTRIBUTABLE_IDS:
         return None
     return evse_id_of(frame)
+
+
+def grid_id_of(frame: Mapping[str, Any]) -> str | None:
+    """A GRID_STATUS frame's grid id (``data.id``, ``"GRID-<evse_id>"``), or None. Never raises."""
+    data = frame.get("data") if isinstance(frame, Mapping) else None
+    grid = data.get("id") if isinstance(data, Mapping) else None
+    return grid if isinstance(grid, str) and grid else None
+
+
+def own_grid_id(evse_id: str) -> str:
+    """The grid id a GRID_STATUS of ``evse_id``'s own installation carries (OP-2)."""
+    return f"GRID-{evse_id}"
 
 
 #: The measurements a CH_STATUS answering GET_CH_STATUS carries (docs/PROTOCOL.md 3.2).

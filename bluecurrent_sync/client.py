@@ -659,13 +659,16 @@ class Client:
 
         The reply may name the grid by another charge point of the account
         (``GridStatus.grid_id``), so grid reads go one at a time (docs/PROTOCOL.md OP-2);
-        ``GridStatus.evse_id`` is always ``evse_id``.
+        ``GridStatus.evse_id`` is always ``evse_id``. Once a reply has named this charge
+        point's grid, a GRID_STATUS naming another grid (a push) is never taken as the answer.
 
         ``max_age``: as in :meth:`get_status`.
         """
-        fresh = self._fresh(self._mirror.grid_status(evse_id), max_age)
+        learned = self._mirror.grid_status(evse_id)
+        fresh = self._fresh(learned, max_age)
         if fresh is not None:
             return fresh
+        known_grid = None if learned is None else learned.value.grid_id
 
         def convert(frame: Mapping[str, Any]) -> GridStatus:
             status = self._converter.grid_status(frame, evse_id)
@@ -674,7 +677,10 @@ class Client:
             return status
 
         return self._requests.call(
-            proto.GET_GRID_STATUS, proto.evse_fields(evse_id), evse_id, convert
+            proto.GET_GRID_STATUS,
+            proto.evse_fields(evse_id),
+            evse_id,
+            self._requests.grid_reply(evse_id, known_grid, convert),
         )
 
     # -- settings ----------------------------------------------------------------------

@@ -1245,3 +1245,12 @@ def test_a_partial_push_passes_a_status_read_by() -> None:
     partial = {"object": "CH_STATUS", "evse_id": A, "data": {"activity": "charging"}}
     assert requests.status_reply(partial) is PASS
     assert requests.status_reply(ch_status(A, activity="charging")) == "converted"
+
+
+def test_grid_ids() -> None:
+    from bluecurrent_sync._wire import grid_id_of, own_grid_id
+
+    assert own_grid_id(A) == f"GRID-{A}"
+    assert grid_id_of({"object": "GRID_STATUS", "data": {"id": "GRID-X"}}) == "GRID-X"
+    for odd in ({"data": {"id": ""}}, {"data": {"id": 7}}, {"data": []}, {}):
+        assert grid_id_of(odd) is None

@@ -280,3 +280,36 @@ def test_partial_push_during_get_status(client: Client, server: ScriptedServer) 
     assert (seen.actual_kwh, seen.actual_p1) == (7.25, 10)
     last = client.last_status("CP-P1")
     assert last is not None and (last.activity, last.actual_kwh) == ("available", 7.25)
+
+
+# -- item 6: another grid's GRID_STATUS push during a grid read ----------------------------
+
+
+def grid(grid_id: str, load: int) -> dict[str, Any]:
+    data = {"id": grid_id, "grid_actual_p1": load, "grid_actual_p2": load, "grid_actual_p3": load}
+    return {"object": "GRID_STATUS", "data": {**data, "grid_max_install": 40}}
+
+
+@pytest.mark.parametrize("named", ["GRID-CP-G1", "GRID-CP-G7"])  # own name, account name (OP-2)
+def test_another_grids_push_is_not_the_answer(
+    client: Client, server: ScriptedServer, named: str
+) -> None:
+    replies = [[grid(named, 3)], [grid("GRID-CP-G9", 29), grid(named, 4)]]
+
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        for reply in replies.pop(0):
+            conn.send(reply)
+
+    server.responder = responder
+    first = client.get_grid_status("CP-G1")
+    assert (first.grid_id, first.grid_actual_p1) == (named, 3)
+    second = client.get_grid_status("CP-G1")  # the push of GRID-CP-G9 comes first
+    assert (second.evse_id, second.grid_id, second.grid_actual_p1) == ("CP-G1", named, 4)
+
+
+def test_first_grid_read_takes_the_grid_it_is_given(client: Client, server: ScriptedServer) -> None:
+    # Nothing learned yet and a push naming another grid: no client can tell it from an
+    # account-level grid reply (OP-2), so it answers; documented as what remains open.
+    server.responder = lambda conn, frame: conn.send(grid("GRID-CP-G9", 29))
+    first = client.get_grid_status("CP-G2")
+    assert (first.evse_id, first.grid_id) == ("CP-G2", "GRID-CP-G9")
