@@ -149,10 +149,11 @@ DEDUP_COMMANDS = frozenset(
 #: Reads: the server answers them at once, in order (a reply or an ERROR). A write may be
 #: taken silently and answered much later (a setting's verdict after the charger replied),
 #: so an ERROR that follows it may be its or a later request's (docs/PROTOCOL.md OP-7).
-READ_COMMANDS = DEDUP_COMMANDS
+READ_COMMANDS = DEDUP_COMMANDS | {GET_ACCOUNT}
 
 #: The object that answers each read command.
 _GET_REPLIES = {
+    GET_ACCOUNT: OBJ_ACCOUNT,
     GET_CHARGE_POINTS: "CHARGE_POINTS",
     GET_CHARGE_CARDS: "CHARGE_CARDS",
     GET_CH_STATUS: "CH_STATUS",

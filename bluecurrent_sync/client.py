@@ -44,12 +44,14 @@ from ._usage import DailyUsage, RequestMeter
 from ._wire import copy_error
 from ._wirelog import WireLogTap
 from .errors import (
+    AlreadyConnected,
     BlueCurrentError,
     ClientStateError,
     ConnectionClosedError,
     ResponseValidationError,
 )
 from .models import (
+    Account,
     ActionResult,
     ChargeCard,
     ChargePoint,
@@ -560,15 +562,34 @@ class Client:
 
     # -- account -----------------------------------------------------------------------
     def get_email(self) -> str:
-        """Return the account's e-mail (GET_ACCOUNT on a separate short connection).
+        """Return the account's e-mail (GET_ACCOUNT; ``connect_timeout`` / ``timeout``).
+
+        Usable before :meth:`connect` and after it. It asks on a short connection of its own,
+        as the official client does (before :meth:`connect` the token is validated first, on
+        another short one). A server that allows one connection per client refuses that
+        short connection while the main one is up ("Already connected"); then the question
+        goes over the main connection (docs/PROTOCOL.md 1.3).
 
         Raises:
             ResponseValidationError: The reply has neither ``login`` nor ``email``.
-            The connection errors of :meth:`connect`.
+            InvalidApiToken: Before :meth:`connect`, the token was refused.
+            The connection errors of :meth:`connect`; ApiError for an ERROR reply.
         """
-        with self._meter.admitting(1):
-            frame = self._conn.request_once(proto.GET_ACCOUNT, {})
-        account = self._converter.account(frame)
+        if self._conn.state.value == "new":
+            with self._meter.admitting(2):  # VALIDATE_API_TOKEN (unless done) and GET_ACCOUNT
+                frame = self._conn.request_once(proto.GET_ACCOUNT, {})
+            return self._email_of(self._converter.account(frame))
+        try:
+            with self._meter.admitting(1):
+                frame = self._conn.request_once(proto.GET_ACCOUNT, {})
+        except AlreadyConnected:
+            logger.info("a second connection was refused; asking GET_ACCOUNT on the main one")
+            account = self._requests.call(proto.GET_ACCOUNT, {}, None, self._converter.account)
+            return self._email_of(account)
+        return self._email_of(self._converter.account(frame))
+
+    @staticmethod
+    def _email_of(account: Account) -> str:
         email = account_email(account)
         if not email:
             raise ResponseValidationError(

@@ -18,7 +18,7 @@ from conftest import in_thread, wait_until
 from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status, status_frame
 
 from bluecurrent_sync.client import Client
-from bluecurrent_sync.errors import ActionFailed, ApiError, RequestTimeoutError
+from bluecurrent_sync.errors import ActionFailed, ApiError, InvalidApiToken, RequestTimeoutError
 from bluecurrent_sync.models import ActionOutcome, RawEvent
 from bluecurrent_sync.simulator import DEFAULT_TOKEN, EVSE_IDS, FOREIGN_EVSE_ID, Simulator
 
@@ -313,3 +313,30 @@ def test_first_grid_read_takes_the_grid_it_is_given(client: Client, server: Scri
     server.responder = lambda conn, frame: conn.send(grid("GRID-CP-G9", 29))
     first = client.get_grid_status("CP-G2")
     assert (first.evse_id, first.grid_id) == ("CP-G2", "GRID-CP-G9")
+
+
+# -- item 1: get_email against a server that allows one connection per client --------------
+
+
+@pytest.mark.parametrize("simulator", [{"single_connection": True}], indirect=True)
+def test_get_email_with_one_connection_per_client(simulator: Simulator) -> None:
+    client = Client(DEFAULT_TOKEN, url=simulator.url, **SLOW)
+    try:
+        assert client.get_email() == "sam@simulator.example"  # before connect()
+        client.connect()
+        started = time.monotonic()
+        assert client.get_email() == "sam@simulator.example"  # the main connection is up
+        assert time.monotonic() - started < PROMPT
+        assert client.connected
+    finally:
+        client.close()
+
+
+def test_get_email_before_connect_with_a_bad_token(server: ScriptedServer) -> None:
+    client = Client("not-the-token", url=server.url, **SLOW)
+    try:
+        with pytest.raises(InvalidApiToken):
+            client.get_email()
+        assert server.count("GET_ACCOUNT") == 0
+    finally:
+        client.close()
