@@ -6,6 +6,7 @@ right answer, or a typed error long before the call's (generous) timeout.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -17,6 +18,8 @@ import pytest
 from conftest import in_thread, wait_until
 from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status, status_frame
 
+from bluecurrent_sync._convert import WireConverter
+from bluecurrent_sync._log import CONNECTION
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ActionFailed, ApiError, InvalidApiToken, RequestTimeoutError
 from bluecurrent_sync.models import ActionOutcome, RawEvent
@@ -340,3 +343,42 @@ def test_get_email_before_connect_with_a_bad_token(server: ScriptedServer) -> No
         assert server.count("GET_ACCOUNT") == 0
     finally:
         client.close()
+
+
+# -- item 10: a reply behind a flood of pushes ---------------------------------------------
+
+
+def test_reply_behind_twenty_thousand_pushes(
+    client: Client, server: ScriptedServer, caplog: pytest.LogCaptureFixture, monkeypatch: Any
+) -> None:
+    # The reader stores and routes pushes; it converts none of them (the dispatcher does,
+    # lazily, for subscribers) and logs nothing per push, so the reply is routed as soon as
+    # its frame is read.
+    count = 20_000
+    pushes = [json.dumps(status_frame(f"CP-F{n}", kwh=n)) for n in range(count)]
+    converted_on: list[str] = []
+    original = WireConverter.ch_status
+
+    def spy(self: WireConverter, frame: Any) -> Any:
+        converted_on.append(threading.current_thread().name)
+        return original(self, frame)
+
+    monkeypatch.setattr(WireConverter, "ch_status", spy)
+
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        for push in pushes:
+            conn.send(push)
+        conn.send(status_frame(str(frame["evse_id"]), kwh=-4.5))
+
+    server.responder = responder
+    events: list[Any] = []
+    client.on("CH_STATUS", events.append)
+    caller = threading.current_thread().name
+    with caplog.at_level(logging.INFO):
+        status = client.get_status("CP-FLOODED")  # timeout=30: returns on its reply
+    assert (status.evse_id, status.actual_kwh) == ("CP-FLOODED", -4.5)
+    assert converted_on.count(caller) == 1  # the reply only: no push converted by the reader
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([r for r in warnings if r.name == CONNECTION]) <= 1  # the mirror: once at most
+    assert len(warnings) <= 1 + count // 100  # the dispatcher counts its drops per hundred
+    assert client.last_status("CP-F19999") is not None  # every push reached the mirror
