@@ -87,8 +87,10 @@ class Waiter(Generic[T]):
         dedup_key: tuple[str, str | None] | None,
         *,
         serial: bool,
+        flow_id: str | None = None,
     ) -> None:
         self.command = command
+        self.flow_id = flow_id  # sent with the request (opt-in, docs/PROTOCOL.md OP-12)
         self.serial = serial  # one in flight per command: evse-less replies are certainly ours
         self.evse_id = evse_id
         self.roles = dict(roles)
@@ -171,6 +173,7 @@ class PendingTable:
         self._answered_seq = -1
         # ERROR frames two requests could own, waiting for evidence (see attribute_error).
         self._held: list[tuple[list[BaseException], list[Waiter[Any]]]] = []
+        self._by_flow: dict[str, Waiter[Any]] = {}  # flow_id -> its waiter (OP-12)
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: a fresh lock (a parent thread may have held it) and no waiters."""
@@ -179,6 +182,7 @@ class PendingTable:
         self._index.clear()
         self._dedup.clear()
         self._held.clear()
+        self._by_flow.clear()
 
     def register(
         self,
@@ -189,6 +193,7 @@ class PendingTable:
         *,
         shareable: bool,
         serial: bool = False,
+        flow_id: str | None = None,
     ) -> tuple[Waiter[Any], bool]:
         """Register a waiter BEFORE its frame is sent.
 
@@ -200,6 +205,8 @@ class PendingTable:
             shareable: True for read requests: an identical one already in flight is joined.
             serial: The caller keeps this command one in flight, so an evse-less reply to it
                 is certainly its own.
+            flow_id: The ``flow_id`` sent with the request: a reply echoing it is this
+                request's, whatever else it names (docs/PROTOCOL.md OP-12).
 
         Returns:
             ``(waiter, is_new)``: when ``is_new`` is False an identical request is already in
@@ -212,8 +219,12 @@ class PendingTable:
                 if shared is not None and not shared.done:
                     shared.refs += 1
                     return shared, False
-            new: Waiter[Any] = Waiter(command, evse_id, roles, interpret, key, serial=serial)
+            new: Waiter[Any] = Waiter(
+                command, evse_id, roles, interpret, key, serial=serial, flow_id=flow_id
+            )
             self._waiters[new] = None
+            if flow_id:
+                self._by_flow[flow_id] = new
             for name in new.roles:
                 self._index.setdefault(name, {}).setdefault(evse_id, []).append(new)
             if key is not None:
@@ -267,6 +278,8 @@ class PendingTable:
         key = waiter.dedup_key
         if key is not None and self._dedup.get(key) is waiter:
             del self._dedup[key]
+        if waiter.flow_id and self._by_flow.get(waiter.flow_id) is waiter:
+            del self._by_flow[waiter.flow_id]
 
     def __len__(self) -> int:
         with self._lock:
@@ -281,7 +294,8 @@ class PendingTable:
             frame: The decoded frame.
         """
         with self._lock:
-            targets = self._match(object_name, evse_id)
+            echoed = self._echoed(object_name, frame)
+            targets = [echoed] if echoed is not None else self._match(object_name, evse_id)
             for waiter in targets:
                 role = waiter.roles[object_name]
                 try:
@@ -311,6 +325,16 @@ class PendingTable:
         prompt = role is Role.ACK or (role is Role.RESULT and waiter.command in READ_COMMANDS)
         if prompt and waiter.seq is not None:
             self._answered_seq = max(self._answered_seq, waiter.seq)
+
+    def _echoed(self, object_name: str, frame: Mapping[str, Any]) -> Waiter[Any] | None:
+        """The live waiter whose ``flow_id`` the frame echoes, if it expects that object."""
+        if not self._by_flow:
+            return None
+        flow_id = frame.get("flow_id")
+        waiter = self._by_flow.get(flow_id) if isinstance(flow_id, str) and flow_id else None
+        if waiter is None or waiter.done or object_name not in waiter.roles:
+            return None
+        return waiter
 
     def _match(self, object_name: str, evse_id: str | None) -> list[Waiter[Any]]:
         by_evse = self._index.get(object_name)
@@ -359,7 +383,10 @@ class PendingTable:
             self._remove(waiter)
 
     def attribute_error(
-        self, error: BaseException, eligible: Callable[[Waiter[Any]], bool] | None = None
+        self,
+        error: BaseException,
+        eligible: Callable[[Waiter[Any]], bool] | None = None,
+        flow_id: object = None,
     ) -> Waiter[Any] | list[Waiter[Any]] | None:
         """Give an ERROR frame (which names no request) to the request it can belong to.
 
@@ -375,11 +402,19 @@ class PendingTable:
         the ones left. A candidate leaving without an answer (its timeout) makes the held
         ERROR frames nobody's.
 
+        An ERROR echoing the ``flow_id`` of a live request is that request's (OP-12).
+
         Returns:
             The waiter failed now; the candidates when the ERROR is held; None when no
             request qualifies.
         """
         with self._lock:
+            owner = self._by_flow.get(flow_id) if isinstance(flow_id, str) and flow_id else None
+            if owner is not None and not owner.done:
+                owner._fail(error)
+                self._remove(owner)
+                self._settle_held()
+                return owner
             unanswered = sorted(
                 (
                     w
@@ -442,6 +477,7 @@ class PendingTable:
         with self._lock:
             waiters = list(self._waiters)
             self._held.clear()
+            self._by_flow.clear()
             self._waiters.clear()
             self._index.clear()
             self._dedup.clear()

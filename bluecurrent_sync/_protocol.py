@@ -10,6 +10,7 @@ import datetime as _dt
 import enum
 import json
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -216,6 +217,15 @@ def reply_roles(command: str) -> dict[str, Role]:
         return {status: Role.RESULT, command: Role.RESULT, received: Role.ACK}
     # Undocumented reply: the first of STATUS_X, X or an error-free RECEIVED_X.
     return {status: Role.RESULT, command: Role.RESULT, received: Role.ACK_OR_RESULT}
+
+
+#: The request id pybluecurrent sends and matches echoed replies by (docs/PROTOCOL.md OP-12).
+FLOW_ID = "flow_id"
+
+
+def new_flow_id() -> str:
+    """A fresh ``flow_id`` (a random uuid, as pybluecurrent sends)."""
+    return str(uuid.uuid4())
 
 
 def command_frame(command: str, auth: str | None, **fields: Any) -> dict[str, Any]:

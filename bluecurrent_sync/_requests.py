@@ -61,6 +61,8 @@ class Requests:
         action_timeout: Seconds for a two-step device command.
         verdict_timeout: Seconds after the ack before an action returns ACKNOWLEDGED
             (None: the rest of its timeout).
+        send_flow_id: Send a fresh ``flow_id`` with every command and take a reply or
+            ERROR echoing it as that command's (docs/PROTOCOL.md OP-12).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class Requests:
         timeout: float,
         action_timeout: float,
         verdict_timeout: float | None,
+        send_flow_id: bool = False,
     ) -> None:
         self._conn = conn
         self._pending = pending
@@ -85,6 +88,7 @@ class Requests:
         self.timeout = timeout
         self.action_timeout = action_timeout
         self.verdict_timeout = verdict_timeout
+        self.send_flow_id = send_flow_id
         # One lock per command whose replies may not name their charge point: at most one
         # of each in flight, so attribution is certain (docs/PROTOCOL.md OP-5).
         self._gates = {command: threading.Lock() for command in proto.SERIAL_COMMANDS}
@@ -266,6 +270,9 @@ class Requests:
         """Register the waiter (before sending), then send unless an identical GET is in flight."""
         self._refuse_reader_thread()
         self._conn.check_usable()
+        flow_id = proto.new_flow_id() if self.send_flow_id else None
+        if flow_id is not None:
+            fields = {**fields, proto.FLOW_ID: flow_id}
         waiter, is_new = self._pending.register(
             command,
             evse_id,
@@ -273,6 +280,7 @@ class Requests:
             self._interpreter(command, evse_id, convert),
             shareable=command in proto.DEDUP_COMMANDS,
             serial=command in proto.SERIAL_COMMANDS,
+            flow_id=flow_id,
         )
         if is_new:
 

@@ -105,7 +105,7 @@ class Router:
         # "not authorized" can only answer a request naming a charge point or a schedule
         # (docs/PROTOCOL.md OP-7).
         eligible = _names_a_resource if code == ERROR_NOT_AUTHORIZED else None
-        failed = self._pending.attribute_error(error, eligible)
+        failed = self._pending.attribute_error(error, eligible, frame.get("flow_id"))
         if failed is None:
             logger.warning("server error %s with no request pending: %s", code, error)
         elif isinstance(failed, list):

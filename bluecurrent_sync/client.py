@@ -131,6 +131,11 @@ class Client:
         mirror_size: Charge points the live mirror (:attr:`observed`) keeps per kind
             (status, settings, grid); default 20,000, a whole large account. Past it the
             least recently updated charge point is forgotten (logged once).
+        send_flow_id: Send a fresh ``flow_id`` (a uuid) with every command, as
+            pybluecurrent does, and take a reply or ERROR that echoes it as that command's
+            answer (docs/PROTOCOL.md OP-12). Off by default: no source shows that this
+            server echoes it, and the official client sends none. A capture made with it on
+            shows whether the server echoes.
         proxy: An HTTP proxy, ``"http://[user:password@]host:port"``: every connection
             is a ``CONNECT`` tunnel through it (TLS for ``wss://`` still runs end to end
             and is verified against the server's name; the credentials, percent-decoded,
@@ -214,6 +219,7 @@ class Client:
         record: str | os.PathLike[str] | IO[str] | None = None,
         proxy: str | Literal[False] | None = None,
         mirror_size: int = DEFAULT_MAX_CHARGE_POINTS,
+        send_flow_id: bool = False,
     ) -> None:
         if not isinstance(api_token, str) or not api_token:
             raise ValueError("api_token must be a non-empty string")
@@ -292,6 +298,7 @@ class Client:
             timeout=timeout,
             action_timeout=action_timeout,
             verdict_timeout=verdict_timeout,
+            send_flow_id=require_bool("send_flow_id", send_flow_id),
         )
         self._finalizer = weakref.finalize(self, _close_abandoned, self._parts(), timeout)
         reset_after_fork(self._pending)

@@ -1254,3 +1254,42 @@ def test_grid_ids() -> None:
     assert grid_id_of({"object": "GRID_STATUS", "data": {"id": "GRID-X"}}) == "GRID-X"
     for odd in ({"data": {"id": ""}}, {"data": {"id": 7}}, {"data": []}, {}):
         assert grid_id_of(odd) is None
+
+
+def test_a_reply_echoing_a_flow_id_is_that_requests() -> None:
+    table = PendingTable()
+    first, _ = table.register(
+        proto.START_SESSION,
+        A,
+        proto.reply_roles(proto.START_SESSION),
+        echo,
+        shareable=False,
+        flow_id="f-1",
+    )
+    second, _ = table.register(
+        proto.START_SESSION,
+        B,
+        proto.reply_roles(proto.START_SESSION),
+        echo,
+        shareable=False,
+        flow_id="f-2",
+    )
+    table.mark_sent(first)
+    table.mark_sent(second)
+    # Echoed: it wins over the charge point named (and over "nobody's" without one).
+    assert table.route("STATUS_START_SESSION", A, {"object": "x", "flow_id": "f-2"})
+    assert second.done and not first.done
+    # An echo of a role not expected, or of a finished request: the usual rules.
+    assert table.route("NOT_EXPECTED", None, {"flow_id": "f-1"}) is False
+    assert table.route("STATUS_START_SESSION", B, {"flow_id": "f-2"}) is False
+    read = sent(table, proto.GET_CH_STATUS, B)
+    assert table.route("CH_STATUS", B, {"flow_id": "f-9"}) and read.done  # unknown id
+    error = ApiError(2, "x")
+    assert table.attribute_error(error, None, "f-1") is first
+    assert outcome_error(first) is error and table._by_flow == {}
+    assert table.attribute_error(ApiError(2, "y"), None, "f-1") is None
+
+
+def test_flow_ids_are_fresh_uuids() -> None:
+    ids = {proto.new_flow_id() for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 36 and i.count("-") == 4 for i in ids)

@@ -382,3 +382,53 @@ def test_reply_behind_twenty_thousand_pushes(
     assert len([r for r in warnings if r.name == CONNECTION]) <= 1  # the mirror: once at most
     assert len(warnings) <= 1 + count // 100  # the dispatcher counts its drops per hundred
     assert client.last_status("CP-F19999") is not None  # every push reached the mirror
+
+
+# -- item 12 / OP-12: an opt-in flow_id, routed by its echo ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "simulator", [{"action_delay": 5.0, "variants": {"flow_id": "echo"}}], indirect=True
+)
+def test_flow_id_echo_settles_attribution(simulator: Simulator) -> None:
+    own = EVSE_IDS[0]
+    with Client(DEFAULT_TOKEN, url=simulator.url, **SLOW, send_flow_id=True) as client:
+        setting, out_setting = in_thread(lambda: client.set_plug_and_charge(own, False))
+        wait_until(lambda: bool(simulator.received("SET_PLUG_AND_CHARGE")), what="setting")
+        with pytest.raises(ApiError) as info:
+            client.get_status(FOREIGN_EVSE_ID)  # its ERROR echoes its flow_id: at once
+        assert info.value.code == 2
+        assert out_setting == []  # not held until the setting's verdict: the echo said whose
+        setting.join(60)
+        assert (out_setting[0].evse_id, out_setting[0].value) == (own, False)
+        assert client.get_status(own).evse_id == own
+    sent = [f for f in simulator.received() if f.get("command") not in ("VALIDATE_API_TOKEN",)]
+    ids = [f.get("flow_id") for f in sent if f.get("command") != "HELLO"]
+    assert ids and all(isinstance(i, str) and len(i) == 36 for i in ids)
+    assert len(set(ids)) == len(ids)  # a fresh one per command
+
+
+def test_an_echoed_flow_id_wins_over_the_charge_point_named(
+    server: ScriptedServer,
+) -> None:
+    # A verdict echoing the first start's flow_id answers it, even naming no charge point
+    # while two starts are in flight (without the echo: nobody's, see item 5).
+    starts: list[dict[str, Any]] = []
+
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        conn.send({"object": "RECEIVED_START_SESSION", "error": "", "flow_id": frame["flow_id"]})
+        starts.append(frame)
+        if len(starts) == 2:
+            for start in starts:
+                verdict = {"object": "STATUS_START_SESSION", "success": True, "error": ""}
+                conn.send({**verdict, "flow_id": start["flow_id"]})
+
+    server.responder = responder
+    with Client(GOOD_TOKEN, url=server.url, **SLOW, send_flow_id=True) as client:
+        one, out_one = in_thread(lambda: client.start_session("CP-W1", "CARD-1"))
+        server.wait_for("START_SESSION")
+        two, out_two = in_thread(lambda: client.start_session("CP-W2", "CARD-2"))
+        one.join(60)
+        two.join(60)
+    results = [(r.evse_id, r.outcome) for r in (out_one[0], out_two[0])]
+    assert results == [("CP-W1", ActionOutcome.CONFIRMED), ("CP-W2", ActionOutcome.CONFIRMED)]
