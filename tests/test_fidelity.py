@@ -432,3 +432,18 @@ def test_an_echoed_flow_id_wins_over_the_charge_point_named(
         two.join(60)
     results = [(r.evse_id, r.outcome) for r in (out_one[0], out_two[0])]
     assert results == [("CP-W1", ActionOutcome.CONFIRMED), ("CP-W2", ActionOutcome.CONFIRMED)]
+
+
+# -- CHARGE_POINTS of a large account converts (the frame cap itself is issue 17's) ---------
+
+
+def test_six_megabyte_charge_points_converts() -> None:
+    from frames import CHARGE_POINT_ITEM
+
+    from bluecurrent_sync._convert import FrameDecoder
+
+    items = [{**CHARGE_POINT_ITEM, "evse_id": f"BCU{n:06d}"} for n in range(5_000)]
+    text = json.dumps({"object": "CHARGE_POINTS", "data": items})
+    assert len(text.encode()) > 5_000_000
+    points = WireConverter().charge_points(FrameDecoder().decode(text))
+    assert len(points) == 5_000 and points[-1].evse_id == "BCU004999"
