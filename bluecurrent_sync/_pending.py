@@ -445,27 +445,38 @@ class PendingTable:
                     break
             self._held.append(group)
             failed = self._settle_held()
-            if len(candidates) == 1 and failed == candidates:
-                return candidates[0]
             return failed[0] if failed else list(group[1])
 
     def _settle_held(self) -> list[Waiter[Any]]:
         """Place held ERROR frames once their silent candidates are as many (lock held).
+
+        A silent read sent before a request the server has since answered had its answer:
+        reads are answered at once and in order, so that answer was the held ERROR.
 
         Returns:
             The waiters failed.
         """
         still: list[tuple[list[BaseException], list[Waiter[Any]]]] = []
         failed: list[Waiter[Any]] = []
-        for errors, candidates in self._held:
-            silent = [w for w in candidates if not w.replied]
+        for held_errors, candidates in self._held:
+            errors = list(held_errors)
+            silent = sorted((w for w in candidates if not w.replied), key=lambda w: w.seq or 0)
+            for read in [w for w in silent if w.command in READ_COMMANDS]:
+                if (read.seq or 0) > self._answered_seq or not errors or read.done:
+                    break
+                read._fail(errors.pop(0))
+                self._remove(read)
+                failed.append(read)
+                silent.remove(read)
+            if not errors:
+                continue
             if len(silent) < len(errors) or any(w.done or w not in self._waiters for w in silent):
                 logger.info("server error(s) %s: the request cannot be told; dropped", errors)
                 continue
             if len(silent) > len(errors):
                 still.append((errors, silent))
                 continue
-            for owner, error in zip(sorted(silent, key=lambda w: w.seq or 0), errors, strict=True):
+            for owner, error in zip(silent, errors, strict=True):
                 owner._fail(error)
                 self._remove(owner)
                 failed.append(owner)

@@ -1293,3 +1293,31 @@ def test_a_reply_echoing_a_flow_id_is_that_requests() -> None:
 def test_flow_ids_are_fresh_uuids() -> None:
     ids = {proto.new_flow_id() for _ in range(50)}
     assert len(ids) == 50 and all(len(i) == 36 and i.count("-") == 4 for i in ids)
+
+
+def test_a_held_error_is_the_reads_once_a_later_request_is_answered() -> None:
+    # Reads are answered at once and in order: a later read's reply means the held read had
+    # its answer already, and the only one it got was the ERROR (the write stays waiting).
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    foreign = sent(table, proto.GET_CH_STATUS, "BCU-FOREIGN")
+    later = sent(table, proto.GET_CH_STATUS, B)
+    error = ApiError(2, "Not authorized")
+    assert table.attribute_error(error, lambda w: w.evse_id is not None) == [write, foreign]
+    assert route(table, "CH_STATUS", B) and later.done
+    assert outcome_error(foreign) is error
+    assert not write.done and table._held == []
+    assert route(table, "STATUS_SET_PLUG_AND_CHARGE", A) and result(write)
+
+
+def test_two_held_errors_a_later_answer_places_only_the_reads() -> None:
+    table = PendingTable()
+    one = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    two = sent(table, proto.REBOOT, B)
+    read = sent(table, proto.GET_CH_STATUS, "BCU-C")
+    later = sent(table, proto.GET_CH_SETTINGS, "BCU-C")
+    first = ApiError(2, "first")
+    assert table.attribute_error(first) == [one, two, read]
+    assert route(table, "CH_SETTINGS", "BCU-C") and later.done
+    assert outcome_error(read) is first and not one.done and not two.done
+    assert table._held == []

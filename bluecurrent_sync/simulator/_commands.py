@@ -232,9 +232,10 @@ class CommandHandler:
         """Send a reply to ``req`` through its reply rule: withheld, delayed or replaced."""
         rule = req.rule
         flow_id = req.frame.get("flow_id")
-        echo = self.variants.flow_id == "echo" and isinstance(flow_id, str) and flow_id
-        if echo and not isinstance(frame, (str, bytes)):
-            frame = {**frame, "flow_id": flow_id}  # OP-12: the request id comes back
+        if self.variants.flow_id == "echo" and isinstance(flow_id, str) and flow_id:
+            decoded = json.loads(frame) if isinstance(frame, str) else frame  # ERROR: text
+            if isinstance(decoded, Mapping):
+                frame = {**decoded, "flow_id": flow_id}  # OP-12: the request id comes back
         payload = frame if isinstance(frame, (str, bytes)) else self.encode(frame)
         if rule is not None:
             if rule.withhold:
