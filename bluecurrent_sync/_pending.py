@@ -168,11 +168,14 @@ class PendingTable:
         self._index: dict[str, dict[str | None, list[Waiter[Any]]]] = {}
         self._dedup: dict[tuple[str, str | None], Waiter[Any]] = {}
         self._seq = itertools.count()
-        # The newest request (send order) the server has answered at once: a write sent
-        # before it and still silent was taken, not refused (the server answers in order).
-        self._answered_seq = -1
+        # One past the newest request (send order) the server has answered at once: a
+        # write sent before it and still silent was taken, not refused (answers come in
+        # order).
+        self._answered_below = 0
         # ERROR frames two requests could own, waiting for evidence (see attribute_error).
-        self._held: list[tuple[list[BaseException], list[Waiter[Any]]]] = []
+        # ERROR frames that more requests could own, and those requests (attribute_error).
+        self._held_errors: list[BaseException] = []
+        self._held_candidates: list[Waiter[Any]] = []
         self._by_flow: dict[str, Waiter[Any]] = {}  # flow_id -> its waiter (OP-12)
 
     def _after_fork_in_child(self) -> None:
@@ -181,7 +184,8 @@ class PendingTable:
         self._waiters.clear()
         self._index.clear()
         self._dedup.clear()
-        self._held.clear()
+        self._held_errors.clear()
+        self._held_candidates.clear()
         self._by_flow.clear()
 
     def register(
@@ -223,7 +227,7 @@ class PendingTable:
                 command, evse_id, roles, interpret, key, serial=serial, flow_id=flow_id
             )
             self._waiters[new] = None
-            if flow_id:
+            if flow_id is not None:
                 self._by_flow[flow_id] = new
             for name in new.roles:
                 self._index.setdefault(name, {}).setdefault(evse_id, []).append(new)
@@ -255,7 +259,8 @@ class PendingTable:
             waiter.refs -= 1
             if waiter.refs <= 0 or waiter.done:
                 self._remove(waiter)
-                self._settle_held()
+                if self._held_errors:
+                    self._settle_held()
 
     def _unindex(self, waiter: Waiter[Any], name: str) -> None:
         by_evse = self._index.get(name)
@@ -278,8 +283,8 @@ class PendingTable:
         key = waiter.dedup_key
         if key is not None and self._dedup.get(key) is waiter:
             del self._dedup[key]
-        if waiter.flow_id and self._by_flow.get(waiter.flow_id) is waiter:
-            del self._by_flow[waiter.flow_id]
+        if waiter.flow_id is not None:
+            self._by_flow.pop(waiter.flow_id, None)
 
     def __len__(self) -> int:
         with self._lock:
@@ -315,23 +320,23 @@ class PendingTable:
                 else:
                     waiter._resolve(result)
                     self._remove(waiter)
-            if self._held:
+            if self._held_errors:
                 self._settle_held()
             return bool(targets)
 
     def _replied(self, waiter: Waiter[Any], role: Role) -> None:
         """Note that a frame answered ``waiter`` (evidence for held ERROR frames)."""
         waiter.replied = True
-        prompt = role is Role.ACK or (role is Role.RESULT and waiter.command in READ_COMMANDS)
-        if prompt and waiter.seq is not None:
-            self._answered_seq = max(self._answered_seq, waiter.seq)
+        read = role is Role.RESULT and waiter.command in READ_COMMANDS
+        if (role is Role.ACK or read) and waiter.seq is not None:
+            self._answered_below = max(self._answered_below, waiter.seq + 1)
 
     def _echoed(self, object_name: str, frame: Mapping[str, Any]) -> Waiter[Any] | None:
         """The live waiter whose ``flow_id`` the frame echoes, if it expects that object."""
         if not self._by_flow:
             return None
         flow_id = frame.get("flow_id")
-        waiter = self._by_flow.get(flow_id) if isinstance(flow_id, str) and flow_id else None
+        waiter = self._by_flow.get(flow_id) if isinstance(flow_id, str) else None
         if waiter is None or waiter.done or object_name not in waiter.roles:
             return None
         return waiter
@@ -409,11 +414,12 @@ class PendingTable:
             request qualifies.
         """
         with self._lock:
-            owner = self._by_flow.get(flow_id) if isinstance(flow_id, str) and flow_id else None
+            owner = self._by_flow.get(flow_id) if isinstance(flow_id, str) else None
             if owner is not None and not owner.done:
                 owner._fail(error)
                 self._remove(owner)
-                self._settle_held()
+                if self._held_errors:
+                    self._settle_held()
                 return owner
             unanswered = sorted(
                 (
@@ -429,23 +435,25 @@ class PendingTable:
             candidates: list[Waiter[Any]] = []
             for waiter in unanswered:
                 is_read = waiter.command in READ_COMMANDS
-                if not is_read and (waiter.seq or 0) < self._answered_seq:
+                if not is_read and self._taken(waiter):
                     continue  # taken: a later request has had its answer
                 candidates.append(waiter)
-                if is_read and not any(waiter in group[1] for group in self._held):
+                if is_read and waiter not in self._held_candidates:
                     break
             if not candidates:
                 return None
-            group: tuple[list[BaseException], list[Waiter[Any]]] = ([error], candidates)
-            for held in self._held:  # an earlier ERROR may own one of these: decide together
-                if any(waiter in held[1] for waiter in candidates):
-                    self._held.remove(held)
-                    merged = held[1] + [w for w in candidates if w not in held[1]]
-                    group = (held[0] + [error], merged)
-                    break
-            self._held.append(group)
+            # An ERROR already held may own one of these: they are decided together (the
+            # walk above always reaches the held candidates: they are the oldest unanswered).
+            known = set(self._held_candidates)
+            self._held_candidates += [w for w in candidates if w not in known]
+            self._held_errors.append(error)
             failed = self._settle_held()
-            return failed[0] if failed else list(group[1])
+            return failed[0] if failed else list(self._held_candidates)
+
+    def _taken(self, waiter: Waiter[Any]) -> bool:
+        """Whether a request sent later than ``waiter`` has had its answer (lock held)."""
+        assert waiter.seq is not None  # only sent waiters are candidates
+        return waiter.seq + 1 < self._answered_below
 
     def _settle_held(self) -> list[Waiter[Any]]:
         """Place held ERROR frames once their silent candidates are as many (lock held).
@@ -456,38 +464,37 @@ class PendingTable:
         Returns:
             The waiters failed.
         """
-        still: list[tuple[list[BaseException], list[Waiter[Any]]]] = []
+        errors, self._held_errors = self._held_errors, []
+        silent = sorted((w for w in self._held_candidates if not w.replied), key=_send_order)
+        self._held_candidates = []
         failed: list[Waiter[Any]] = []
-        for held_errors, candidates in self._held:
-            errors = list(held_errors)
-            silent = sorted((w for w in candidates if not w.replied), key=lambda w: w.seq or 0)
-            for read in [w for w in silent if w.command in READ_COMMANDS]:
-                if (read.seq or 0) > self._answered_seq or not errors or read.done:
-                    break
-                read._fail(errors.pop(0))
-                self._remove(read)
-                failed.append(read)
-                silent.remove(read)
-            if not errors:
-                continue
-            if len(silent) < len(errors) or any(w.done or w not in self._waiters for w in silent):
-                logger.info("server error(s) %s: the request cannot be told; dropped", errors)
-                continue
-            if len(silent) > len(errors):
-                still.append((errors, silent))
-                continue
-            for owner, error in zip(silent, errors, strict=True):
-                owner._fail(error)
-                self._remove(owner)
-                failed.append(owner)
-        self._held = still
+        for read in [w for w in silent if w.command in READ_COMMANDS]:
+            if not errors or read.done or not self._taken(read):
+                break
+            read._fail(errors.pop(0))
+            self._remove(read)
+            failed.append(read)
+            silent.remove(read)
+        if not errors:
+            return failed
+        if len(silent) < len(errors) or any(w.done or w not in self._waiters for w in silent):
+            logger.info("server error(s) %s: the request cannot be told; dropped", errors)
+            return failed
+        if len(silent) > len(errors):
+            self._held_errors, self._held_candidates = errors, silent
+            return failed
+        for owner in silent:  # as many as errors, both in order
+            owner._fail(errors.pop(0))
+            self._remove(owner)
+            failed.append(owner)
         return failed
 
     def fail_all(self, make_error: Callable[[Waiter[Any]], BaseException]) -> int:
         """Fail every pending request at once; return how many were failed."""
         with self._lock:
             waiters = list(self._waiters)
-            self._held.clear()
+            self._held_errors.clear()
+            self._held_candidates.clear()
             self._by_flow.clear()
             self._waiters.clear()
             self._index.clear()
@@ -498,3 +505,8 @@ class PendingTable:
                 waiter._fail(make_error(waiter))
                 count += 1
         return count
+
+
+def _send_order(waiter: Waiter[Any]) -> int:
+    assert waiter.seq is not None  # only sent waiters are candidates
+    return waiter.seq

@@ -1161,7 +1161,7 @@ def test_an_error_behind_a_silent_write_waits_for_evidence() -> None:
     assert route(table, "STATUS_SET_PLUG_AND_CHARGE", A)
     assert result(write)[0] == "STATUS_SET_PLUG_AND_CHARGE"
     assert outcome_error(read) is error and not later.done
-    assert table._held == []
+    assert table._held_errors == []
 
 
 def test_an_error_behind_a_silent_write_is_the_writes_when_the_read_is_answered() -> None:
@@ -1180,7 +1180,7 @@ def test_a_held_error_is_nobodys_once_a_candidate_leaves_unanswered() -> None:
     read = sent(table, proto.GET_CH_STATUS, B)
     assert table.attribute_error(ApiError(2, "Not authorized")) == [write, read]
     table.release(read)  # its caller timed out: the ERROR can no longer be placed
-    assert table._held == [] and not write.done
+    assert table._held_errors == [] and not write.done
     assert route(table, "RECEIVED_START_SESSION", A) and write.acknowledged
 
 
@@ -1203,7 +1203,7 @@ def test_silent_writes_only_are_held_and_errors_pair_up_in_send_order() -> None:
     assert table.attribute_error(first) == [one, two]
     assert table.attribute_error(second) is one  # two ERRORs, two candidates: both fail
     assert outcome_error(one) is first and outcome_error(two) is second
-    assert table._held == []
+    assert table._held_errors == []
 
 
 def test_fail_all_forgets_held_errors() -> None:
@@ -1212,7 +1212,7 @@ def test_fail_all_forgets_held_errors() -> None:
     sent(table, proto.GET_CH_STATUS, B)
     assert isinstance(table.attribute_error(ApiError(2, "x")), list)
     assert table.fail_all(lambda _w: ConnectionError("gone")) == 2
-    assert table._held == []
+    assert table._held_errors == []
 
 
 def test_partial_status_and_its_merge() -> None:
@@ -1306,7 +1306,7 @@ def test_a_held_error_is_the_reads_once_a_later_request_is_answered() -> None:
     assert table.attribute_error(error, lambda w: w.evse_id is not None) == [write, foreign]
     assert route(table, "CH_STATUS", B) and later.done
     assert outcome_error(foreign) is error
-    assert not write.done and table._held == []
+    assert not write.done and table._held_errors == []
     assert route(table, "STATUS_SET_PLUG_AND_CHARGE", A) and result(write)
 
 
@@ -1320,4 +1320,79 @@ def test_two_held_errors_a_later_answer_places_only_the_reads() -> None:
     assert table.attribute_error(first) == [one, two, read]
     assert route(table, "CH_SETTINGS", "BCU-C") and later.done
     assert outcome_error(read) is first and not one.done and not two.done
-    assert table._held == []
+    assert table._held_errors == []
+
+
+def test_the_router_logs_a_held_error_and_hands_over_the_flow_id(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    write = sent(rig.table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    read = sent(rig.table, proto.GET_CH_STATUS, B)
+    with caplog.at_level(logging.INFO, logger=CONNECTION):
+        rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
+    assert logged(caplog, logging.INFO) == [
+        "server error 2 may answer any of SET_PLUG_AND_CHARGE, GET_CH_STATUS; "
+        "held until the others are answered"
+    ]
+    assert not write.done and not read.done
+    echoed, _ = rig.table.register(
+        proto.GET_CH_SETTINGS,
+        A,
+        proto.reply_roles(proto.GET_CH_SETTINGS),
+        echo,
+        shareable=False,
+        flow_id="f-7",
+    )
+    rig.table.mark_sent(echoed)
+    rig.feed({"object": "ERROR", "error": 0, "message": "x", "flow_id": "f-7"})
+    assert isinstance(outcome_error(echoed), ApiError) and not read.done
+
+
+def test_a_held_error_is_dropped_and_logged_when_a_candidate_leaves(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    table = PendingTable()
+    first_write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    first_read = sent(table, proto.GET_CH_STATUS, B)
+    assert isinstance(table.attribute_error(ApiError(2, "one")), list)
+    assert route(table, "CH_STATUS", B)  # settled: the write's
+    assert isinstance(outcome_error(first_write), ApiError) and first_read.done
+    write = sent(table, proto.SET_PUBLIC_CHARGING, A, serial=True)
+    read = sent(table, proto.GET_CH_SETTINGS, B)
+    other = sent(table, proto.REBOOT, "BCU-C")
+    assert table.attribute_error(ApiError(2, "two")) == [write, read]
+    # A second ERROR while one is held: decided together (the walk reaches the held ones).
+    assert table.attribute_error(ApiError(0, "three")) == [write, read, other]
+    with caplog.at_level(logging.INFO, logger=CONNECTION):
+        table.release(read)  # unanswered: the ERRORs can no longer be placed
+    assert logged(caplog, logging.INFO) == [
+        "server error(s) [ApiError('server error 2: two'), ApiError('server error 0: three')]:"
+        " the request cannot be told; dropped"
+    ]
+    assert table._held_errors == [] and table._held_candidates == []
+    assert not write.done and not other.done
+
+
+def test_only_prompt_answers_show_that_a_write_was_taken() -> None:
+    # A write's late verdict says nothing about an older write; an ack or a read's reply
+    # to a later request does.
+    table = PendingTable()
+    older = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    newer = sent(table, proto.SET_PUBLIC_CHARGING, B, serial=True)
+    assert route(table, "STATUS_SET_PUBLIC_CHARGING", B) and newer.done
+    error = ApiError(2, "x")
+    assert table.attribute_error(error) is older  # not taken: the only candidate
+    table = PendingTable()
+    first = sent(table, proto.START_SESSION, A)  # the first request sent: seq 0
+    acked = sent(table, proto.SOFT_RESET, B)
+    assert route(table, "RECEIVED_SOFT_RESET", B) and acked.acknowledged
+    assert table.attribute_error(ApiError(2, "y")) is None  # first was taken, acked answered
+    assert not first.done
+
+
+def test_flow_ids_of_other_types_are_ignored() -> None:
+    table = PendingTable()
+    read = sent(table, proto.GET_CH_STATUS, A)
+    for odd in ({"x": 1}, 7, None, ""):
+        assert table.route("CH_STATUS", A, {"flow_id": odd}) or read.done
+        assert table.attribute_error(ApiError(0, "z"), None, odd) in (None, read)
