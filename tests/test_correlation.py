@@ -1396,3 +1396,38 @@ def test_flow_ids_of_other_types_are_ignored() -> None:
     for odd in ({"x": 1}, 7, None, ""):
         assert table.route("CH_STATUS", A, {"flow_id": odd}) or read.done
         assert table.attribute_error(ApiError(0, "z"), None, odd) in (None, read)
+
+
+def test_a_read_answered_out_of_turn_shows_the_silent_read_got_the_error() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    silent = sent(table, proto.GET_CH_STATUS, B)
+    answered = sent(table, proto.GET_CH_SETTINGS, B)
+    assert route(table, "CH_SETTINGS", B) and answered.done
+    error = ApiError(2, "late")
+    assert table.attribute_error(error) is silent  # the write was taken; the read had it
+    assert outcome_error(silent) is error and not write.done
+
+
+def test_a_refused_reply_counts_as_an_answer() -> None:
+    def refuse(*_args: Any) -> Any:
+        raise ValueError("cannot convert")
+
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    read = sent(table, proto.GET_CH_STATUS, B, interpret=refuse)
+    assert route(table, "CH_STATUS", B) and isinstance(outcome_error(read), ValueError)
+    assert table.attribute_error(ApiError(2, "x")) is None  # the write was taken
+    assert not write.done
+
+
+def test_flow_id_waiters_are_forgotten_once_and_odd_ids_never_match() -> None:
+    table = PendingTable()
+    roles = proto.reply_roles(proto.GET_CH_STATUS)
+    waiter, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=False, flow_id="f")
+    table.mark_sent(waiter)
+    for odd in ({"x": 1}, ["f"], 7):
+        assert table.route("CH_STATUS", B, {"flow_id": odd}) is False  # B: nobody; no crash
+    assert table.route("CH_STATUS", B, {"flow_id": "f"}) and waiter.done
+    table.release(waiter)  # removed twice (answered, then released): no error
+    assert table._by_flow == {}
