@@ -450,6 +450,17 @@ class PendingTable:
             failed = self._settle_held()
             return failed[0] if failed else list(self._held_candidates)
 
+    def held_error(self, waiter: Waiter[Any]) -> BaseException | None:
+        """The oldest held ERROR ``waiter`` may own, or None (see :meth:`attribute_error`).
+
+        For a read whose caller gives up: the ERROR is then as likely its answer as not, and
+        saying so beats a plain timeout.
+        """
+        with self._lock:
+            if waiter not in self._held_candidates:
+                return None
+            return self._held_errors[0]  # candidates are only ever held with their errors
+
     def _taken(self, waiter: Waiter[Any]) -> bool:
         """Whether a request sent later than ``waiter`` has had its answer (lock held)."""
         assert waiter.seq is not None  # only sent waiters are candidates

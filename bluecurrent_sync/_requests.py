@@ -27,6 +27,7 @@ from ._protocol import Role
 from ._wire import grid_id_of, is_partial_status, own_grid_id
 from .errors import (
     ActionFailed,
+    ApiError,
     BlueCurrentError,
     ClientStateError,
     RequestTimeoutError,
@@ -317,6 +318,7 @@ class Requests:
         try:
             if not verdict:
                 if not self._conn.wait_reply(waiter, timeout):
+                    self._raise_held(waiter, command)
                     raise RequestTimeoutError(command, evse_id, timeout)
                 return waiter.outcome()
             while not waiter.done:
@@ -340,6 +342,16 @@ class Requests:
             raise
         finally:
             self._pending.release(waiter)
+
+    def _raise_held(self, waiter: Waiter[Any], command: str) -> None:
+        """At a read's timeout, raise the held ERROR it may own (docs/PROTOCOL.md OP-7)."""
+        held = self._pending.held_error(waiter) if command in proto.READ_COMMANDS else None
+        if isinstance(held, ApiError):
+            raise ApiError(
+                held.code,
+                f"{held.message} (no reply came: this ERROR is most likely the answer; the "
+                "server does not say whether it answered an earlier write instead)",
+            )
 
     @staticmethod
     def _unconfirmed(command: str, evse_id: str | None, waited: float) -> Any:

@@ -1431,3 +1431,17 @@ def test_flow_id_waiters_are_forgotten_once_and_odd_ids_never_match() -> None:
     assert table.route("CH_STATUS", B, {"flow_id": "f"}) and waiter.done
     table.release(waiter)  # removed twice (answered, then released): no error
     assert table._by_flow == {}
+
+
+def test_held_error_names_the_error_a_candidate_may_own() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    bystander = sent(table, proto.GET_CH_SETTINGS, B)
+    assert table.held_error(read) is None
+    error = ApiError(2, "x")
+    assert table.attribute_error(error) == [write, read]
+    assert table.held_error(read) is error and table.held_error(write) is error
+    assert table.held_error(bystander) is None
+    table.release(write)  # gone unanswered: nothing held any more
+    assert table.held_error(read) is None

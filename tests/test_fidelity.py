@@ -447,3 +447,36 @@ def test_six_megabyte_charge_points_converts() -> None:
     assert len(text.encode()) > 5_000_000
     points = WireConverter().charge_points(FrameDecoder().decode(text))
     assert len(points) == 5_000 and points[-1].evse_id == "BCU004999"
+
+
+def test_a_read_whose_error_stays_held_raises_it_at_its_timeout(server: ScriptedServer) -> None:
+    # The setting's verdict takes longer than the read may wait (a real charger: ~30 s):
+    # at its timeout the read raises the ERROR it most likely owns, not a bare timeout.
+    held: list[tuple[Conn, dict[str, Any]]] = []
+
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        if frame["command"] == "GET_CH_STATUS":
+            conn.send({"object": "ERROR", "error": 2, "message": "Not authorized"})
+        else:
+            held.append((conn, frame))
+
+    server.responder = responder
+    with Client(GOOD_TOKEN, url=server.url, timeout=30.0) as client:
+        setting, out_setting = in_thread(lambda: client.set_plug_and_charge("CP-H1", True))
+        server.wait_for("SET_PLUG_AND_CHARGE")
+        client.timeout = 2.0  # the read only: the setting took its 30 s when it started
+        with pytest.raises(ApiError, match="most likely the answer") as info:
+            client.get_status("CP-NOT-MINE")
+        assert info.value.code == 2
+        conn = held[0][0]
+        conn.send(
+            {
+                "object": "STATUS_SET_PLUG_AND_CHARGE",
+                "success": True,
+                "evse_id": "CP-H1",
+                "result": {"setting": "set true"},
+                "error": "",
+            }
+        )
+        setting.join(60)
+    assert out_setting and getattr(out_setting[0], "value", None) is True, out_setting
