@@ -72,6 +72,10 @@ def run(quick: bool) -> list[Row]:
             ],
         ),
         ("flood", lambda: figures.flood(2000 if quick else 20000, 2 if quick else 3)),
+        (
+            "reply behind a flood",
+            lambda: [figures.reply_behind_flood(2000 if quick else 20000, 2 if quick else 5)],
+        ),
         ("decoding", lambda: figures.decoding([100, 1000], 3 if quick else 15)),
         ("import", lambda: figures.import_time(3 if quick else 15)),
     ]

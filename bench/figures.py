@@ -425,6 +425,54 @@ def flood(count: int, rounds: int) -> list[Row]:
     return rows
 
 
+# -- 4b. a reply queued behind a push flood -------------------------------------------------
+def reply_behind_flood(count: int, rounds: int) -> Row:
+    """get_status whose reply comes after ``count`` pushes of other charge points.
+
+    Baseline: a bare websocket-client loop that sends the same request and reads the same
+    ``count + 1`` frames without decoding them. The reader routes the reply as soon as it is
+    read: it converts no push (the dispatcher does, for the subscriber) and logs none.
+    """
+    evse = f"FLOOD-{count}"
+    with ServerProcess("bench.server", ["--charge-points", "4"]) as server:
+        ws, auth = _raw_main_connection(server.url, wire.TOKEN)
+        text = _request_text(evse, auth)
+        client = Client(wire.TOKEN, url=server.url, timeout=120).connect()
+        client.on("CH_STATUS", lambda _event: None)  # a subscriber: pushes are dispatched
+        try:
+
+            def raw() -> float:
+                start = time.perf_counter()
+                ws.send(text)
+                for _ in range(count + 1):
+                    ws.recv()
+                return time.perf_counter() - start
+
+            def ours() -> float:
+                start = time.perf_counter()
+                client.get_status(evse)
+                return time.perf_counter() - start
+
+            raw_t, ours_t = [], []
+            for _ in range(rounds + 1):
+                raw_t.append(raw())
+                ours_t.append(ours())
+        finally:
+            client.close()
+            ws.close()
+    r, o = statistics.median(raw_t[1:]), statistics.median(ours_t[1:])
+    return Row(
+        f"get_status reply queued behind {count:,} pushes of other charge points",
+        o,
+        f"{o * 1000:,.0f} ms",
+        f"raw websocket-client read of the same {count + 1:,} frames: {r * 1000:,.0f} ms",
+        o / r,
+        "≤ 3x",
+        o / r <= 3,
+        [f"bench server process, {rounds} rounds after a warm-up, medians; a CH_STATUS handler"],
+    )
+
+
 # -- 5. decoding CHARGE_POINTS ----------------------------------------------------------------
 def _best_of(fns: list[Callable[[], object]], repeat: int) -> list[float]:
     """Best (minimum) wall time of each function, the functions run interleaved."""

@@ -6,7 +6,8 @@ use (VALIDATE_API_TOKEN, HELLO, GET_CH_STATUS, GET_CHARGE_POINTS) with ``N`` syn
 points of the real wire shapes, answering from pre-encoded frames so that the server costs as
 little as possible. ``{"command": "BENCH_FLOOD", "count": n}`` (from any connection) pushes ``n``
 CH_STATUS frames to every HELLO'd connection as fast as possible, then answers
-``{"object": "BENCH_FLOOD_DONE", "sent": k}``.
+``{"object": "BENCH_FLOOD_DONE", "sent": k}``. ``GET_CH_STATUS`` for ``"FLOOD-<n>"`` first
+pushes ``n`` CH_STATUS frames of ``n`` other charge points on that connection, then answers.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class BenchServer:
         self.flood_frames = [json.dumps(wire.ch_status_frame(flood_evse, i)) for i in range(997)]
         self.mains: set[ServerConnection] = set()
         self.auth = f"Token {wire.ISSUED}"
+        self._pushes: dict[int, list[str]] = {}
 
     async def handle(self, ws: ServerConnection) -> None:
         try:
@@ -70,7 +72,12 @@ class BenchServer:
         if frame.get("Authorization") != self.auth:
             await ws.send('{"object":"ERROR","error":1,"message":"Invalid Auth Token"}')
             return
-        if command == "GET_CH_STATUS":
+        if command == "GET_CH_STATUS" and str(frame.get("evse_id")).startswith("FLOOD-"):
+            evse = str(frame["evse_id"])
+            for push in self.pushes(int(evse.removeprefix("FLOOD-"))):
+                await ws.send(push)
+            await ws.send(json.dumps(wire.ch_status_frame(evse, 0)))
+        elif command == "GET_CH_STATUS":
             text = self.status.get(str(frame.get("evse_id")))
             if text is None:
                 text = '{"object":"ERROR","error":2,"message":"Not authorized"}'
@@ -87,6 +94,14 @@ class BenchServer:
             await ws.send(self.charge_points)
         else:
             await ws.send('{"object":"ERROR","error":0,"message":"Unknown command"}')
+
+    def pushes(self, count: int) -> list[str]:
+        """``count`` pre-encoded CH_STATUS pushes, one per charge point (made once per count)."""
+        cached = self._pushes.get(count)
+        if cached is None:
+            frames = (wire.ch_status_frame(wire.evse_id(10_000 + i), i) for i in range(count))
+            cached = self._pushes[count] = [json.dumps(frame) for frame in frames]
+        return cached
 
     async def flood(self, count: int) -> int:
         sent = 0

@@ -227,8 +227,7 @@ class Connection:
             session.state = State.CONNECTING
         deadline = Deadline(self.connect_timeout)
         try:
-            self._opener.validate(deadline)
-            stream = self._opener.establish(deadline)
+            stream = self._opener.establish(deadline)  # validates unless get_email() just did
         except BaseException as exc:
             with session.lock:
                 if session.state is State.CONNECTING:
@@ -316,18 +315,24 @@ class Connection:
     def request_once(self, command: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Send one command on a fresh short connection and return its one reply frame.
 
-        Used for GET_ACCOUNT (PROTOCOL.md 1.3); does not touch the main connection. The whole
-        exchange is bounded by ``connect_timeout``.
+        Used for GET_ACCOUNT (PROTOCOL.md 1.3); does not touch the main connection. Before
+        :meth:`open` the token is first validated on a short connection of its own (and kept
+        for :meth:`open`). The whole exchange is bounded by ``connect_timeout``.
 
         Raises:
-            ConnectionClosedError, RequestTimeoutError, RequestLimitReached, AlreadyConnected.
+            ConnectionClosedError, RequestTimeoutError, RequestLimitReached, AlreadyConnected,
+            InvalidApiToken (before :meth:`open`).
         """
-        self.check_usable()
-        token = self._opener.server_token
-        assert token is not None
-        frame = proto.command_frame(command, proto.auth_value(token), **dict(fields))
+        deadline = Deadline(self.connect_timeout)
         try:
-            return self._opener.short_exchange(frame, "account", Deadline(self.connect_timeout))
+            if self.state is State.NEW and self._opener.server_token is None:
+                self._opener.validate(deadline)
+            elif self.state is not State.NEW:
+                self.check_usable()
+            token = self._opener.server_token
+            assert token is not None
+            frame = proto.command_frame(command, proto.auth_value(token), **dict(fields))
+            return self._opener.short_exchange(frame, "account", deadline)
         except BlueCurrentError as exc:
             raise self._redactor.scrub_error(exc) from exc.__cause__
 

@@ -33,8 +33,9 @@ from bluecurrent_sync._wire import (
     error_code_of,
     error_for_code,
     evse_id_of,
+    object_name_of,
 )
-from bluecurrent_sync.errors import BlueCurrentError, ResponseValidationError
+from bluecurrent_sync.errors import ApiError, BlueCurrentError, ResponseValidationError
 from bluecurrent_sync.models import (
     Account,
     ActionOutcome,
@@ -792,14 +793,19 @@ class WireConverter:
     def server_exception(self, frame: Mapping[str, Any]) -> BlueCurrentError:
         """The exception an ERROR frame stands for (``_wire.error_for_code``).
 
+        A malformed ERROR frame (``"error": "Unknown command"``, an object, ``2.5``, a
+        ``message`` that is not text) is still the server saying no: it becomes an
+        :class:`ApiError` with ``code=None`` and the best text the frame offers, so that the
+        call it answers fails at once instead of waiting out its timeout
+        (docs/PROTOCOL.md 5).
+
         Returns:
-            The mapped exception, or the :class:`ResponseValidationError` of a malformed
-            ERROR frame (returned, not raised).
+            The mapped exception (returned, not raised).
         """
         try:
             server_error = self.server_error(frame)
         except ResponseValidationError as exc:
-            return exc
+            return ApiError(None, _malformed_error_text(frame, exc))
         return error_for_code(server_error.code, server_error.message)
 
     # -- pushes -----------------------------------------------------------------------
@@ -809,7 +815,8 @@ class WireConverter:
     ) -> ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint] | RawEvent:
         """Convert a pushed frame: a model when its object has one, else a RawEvent."""
         try:
-            name = values.text(values.mapping(frame, "$").get("object"), "object")
+            # ``object``, else ``command`` (LIST_OVERRIDE_CURRENT's published shape, OP-8).
+            name = object_name_of(values.mapping(frame, "$"))
             if not name:
                 values.fail("object", "missing")
         except Exception as exc:
@@ -820,3 +827,12 @@ class WireConverter:
             converted = self._event_converters[model](self, frame)
             return converted
         return RawEvent(object_name=name, raw=redact(frame))
+
+
+def _malformed_error_text(frame: Mapping[str, Any], exc: ResponseValidationError) -> str:
+    """The text of a malformed ERROR frame: its text ``error``, else its text ``message``."""
+    for key in ("error", "message"):
+        value = frame.get(key) if isinstance(frame, Mapping) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return f"malformed ERROR frame ({exc})"

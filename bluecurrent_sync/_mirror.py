@@ -6,8 +6,10 @@ request and almost no time: the reader only keeps the raw frame and its receive 
 frame becomes a model the first time someone reads it (on the reader's thread, never the
 reader's), and the model is cached.
 
-Bounds: at most ``max_charge_points`` charge points per kind (the least recently updated
-one is forgotten first; an account has a handful) and one frame each; while someone waits
+Bounds: at most ``max_charge_points`` charge points per kind (default
+:data:`DEFAULT_MAX_CHARGE_POINTS`, room for the largest accounts; past it the least recently
+updated one is forgotten first, and that is logged once per mirror, never per frame) and one
+frame each; while someone waits
 for a status of a charge point, up to its last ``history`` statuses (what
 :meth:`Mirror.wait_for_status` scans so that it misses no status between two wake-ups).
 """
@@ -26,11 +28,12 @@ import attrs
 
 from . import _clock
 from ._log import CONNECTION
+from ._wire import is_partial_status, merged_status
 from .errors import BlueCurrentError, ClientStateError, RequestTimeoutError
 from .models import ChSettings, ChStatus, GridCurrent, GridStatus
 from .models._base import ModelBase
 
-__all__ = ["MIRRORED_OBJECTS", "Mirror", "Observed"]
+__all__ = ["DEFAULT_MAX_CHARGE_POINTS", "MIRRORED_OBJECTS", "Mirror", "Observed"]
 
 logger = logging.getLogger(CONNECTION)
 
@@ -40,6 +43,11 @@ OBJ_CH_STATUS = "CH_STATUS"
 OBJ_CH_SETTINGS = "CH_SETTINGS"
 OBJ_GRID_STATUS = "GRID_STATUS"
 OBJ_GRID_CURRENT = "GRID_CURRENT"
+
+#: Charge points the mirror keeps per kind unless told otherwise: a whole large account
+#: (a CHARGE_POINTS of 20,000 charge points is about 23 MB; one mirrored frame each is a few
+#: MB more), so ``get_statuses(max_age=...)`` never asks again for what it already has.
+DEFAULT_MAX_CHARGE_POINTS = 20_000
 
 #: The object names the mirror keeps.
 MIRRORED_OBJECTS = frozenset({OBJ_CH_STATUS, OBJ_CH_SETTINGS, OBJ_GRID_STATUS, OBJ_GRID_CURRENT})
@@ -87,7 +95,8 @@ class Mirror:
 
     Args:
         converters: Object name -> the converter of that object (the client's own).
-        max_charge_points: Charge points kept per object kind.
+        max_charge_points: Charge points kept per object kind (the client's
+            ``mirror_size``); past it the least recently updated is forgotten.
         history: Status frames kept per charge point for :meth:`wait_for_status`.
     """
 
@@ -95,7 +104,7 @@ class Mirror:
         self,
         converters: Mapping[str, Convert],
         *,
-        max_charge_points: int = 64,
+        max_charge_points: int = DEFAULT_MAX_CHARGE_POINTS,
         history: int = 64,
     ) -> None:
         if max_charge_points < 1 or history < 1:
@@ -111,6 +120,7 @@ class Mirror:
         }
         self._ended: BaseException | None = None
         self._forked: ClientStateError | None = None  # set in a forked child
+        self.forgotten = 0  # charge points forgotten because the mirror was full
         self._waiting: dict[str, int] = {}  # evse_id -> wait_for_status calls waiting on it
 
     def _after_fork_in_child(self) -> None:
@@ -145,12 +155,21 @@ class Mirror:
             entries = per_evse.get(evse_id)
             if entries is None:
                 if len(per_evse) >= self._max:
-                    forgotten, _ = per_evse.popitem(last=False)
-                    logger.warning("mirror holds %d charge points; forgot %s", self._max, forgotten)
+                    per_evse.popitem(last=False)
+                    self.forgotten += 1
+                    if self.forgotten == 1:  # one line per mirror: never one per frame
+                        logger.warning(
+                            "mirror full (%d charge points per kind, mirror_size): the least "
+                            "recently updated are forgotten from now on (logged once)",
+                            self._max,
+                        )
                 keep = self._history if object_name == OBJ_CH_STATUS else 1
                 entries = per_evse[evse_id] = collections.deque(maxlen=keep)
             else:
                 per_evse.move_to_end(evse_id)
+                if object_name == OBJ_CH_STATUS and entries and is_partial_status(frame):
+                    # A push of a change only: the rest stays as the last status said.
+                    frame = merged_status(entries[-1].frame, frame)
                 if evse_id not in self._waiting:
                     entries.clear()  # only waiters need older frames
             entry = _Entry(self._seq, frame, now)
@@ -303,7 +322,8 @@ class Mirror:
             except BlueCurrentError as exc:
                 logger.warning("mirror ignores a %s it cannot convert: %s", object_name, exc)
                 entry.converted = False
-            entry.frame = {}  # the model replaces the raw frame
+            if object_name != OBJ_CH_STATUS:  # a status stays: a partial push merges into it
+                entry.frame = {}  # the model replaces the raw frame
         return None if entry.converted is False else entry.converted
 
 

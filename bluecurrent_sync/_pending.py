@@ -9,6 +9,9 @@ charge point it concerns:
   one in flight, so attribution is certain, docs/PROTOCOL.md OP-5) or one whose role for
   that object is an acknowledgement (acks come at once, in order). An evse-less CH_STATUS
   never resolves a ``get_status`` (docs/PROTOCOL.md OP-7);
+* an evse-less device verdict (``STATUS_START_SESSION``, ...) that no waiter above takes goes
+  to the ONE device command of that kind in flight; with two or more in flight it is
+  nobody's (each then ends as it would without a verdict, docs/PROTOCOL.md OP-7);
 * identical read requests in flight share one waiter and one frame on the wire.
 
 A :class:`Waiter` holds a :class:`concurrent.futures.Future` for the outcome and an event
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,9 +31,12 @@ from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Generic, TypeVar
 
-from ._protocol import Role
+from ._log import CONNECTION
+from ._protocol import READ_COMMANDS, TWO_STEP_COMMANDS, Role
 
 __all__ = ["ACKNOWLEDGED", "PASS", "PendingTable", "Waiter"]
+
+logger = logging.getLogger(CONNECTION)
 
 T = TypeVar("T")
 
@@ -80,8 +87,10 @@ class Waiter(Generic[T]):
         dedup_key: tuple[str, str | None] | None,
         *,
         serial: bool,
+        flow_id: str | None = None,
     ) -> None:
         self.command = command
+        self.flow_id = flow_id  # sent with the request (opt-in, docs/PROTOCOL.md OP-12)
         self.serial = serial  # one in flight per command: evse-less replies are certainly ours
         self.evse_id = evse_id
         self.roles = dict(roles)
@@ -90,6 +99,7 @@ class Waiter(Generic[T]):
         self.seq: int | None = None  # send order; None until the frame is about to be sent
         self.acknowledged = False  # an ack arrived: the server has answered this request
         self.acked_at: float | None = None  # time.monotonic() of the acknowledgement
+        self.replied = False  # a frame answered it (result, ack or refusal): server took it
         self.refs = 1
         self._future: Future[T] = Future()  # the outcome: the first result or error wins
         self._progress = threading.Event()  # set on the acknowledgement and when done
@@ -158,6 +168,15 @@ class PendingTable:
         self._index: dict[str, dict[str | None, list[Waiter[Any]]]] = {}
         self._dedup: dict[tuple[str, str | None], Waiter[Any]] = {}
         self._seq = itertools.count()
+        # One past the newest request (send order) the server has answered at once: a
+        # write sent before it and still silent was taken, not refused (answers come in
+        # order).
+        self._answered_below = 0
+        # ERROR frames two requests could own, waiting for evidence (see attribute_error).
+        # ERROR frames that more requests could own, and those requests (attribute_error).
+        self._held_errors: list[BaseException] = []
+        self._held_candidates: list[Waiter[Any]] = []
+        self._by_flow: dict[str, Waiter[Any]] = {}  # flow_id -> its waiter (OP-12)
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: a fresh lock (a parent thread may have held it) and no waiters."""
@@ -165,6 +184,9 @@ class PendingTable:
         self._waiters.clear()
         self._index.clear()
         self._dedup.clear()
+        self._held_errors.clear()
+        self._held_candidates.clear()
+        self._by_flow.clear()
 
     def register(
         self,
@@ -175,6 +197,7 @@ class PendingTable:
         *,
         shareable: bool,
         serial: bool = False,
+        flow_id: str | None = None,
     ) -> tuple[Waiter[Any], bool]:
         """Register a waiter BEFORE its frame is sent.
 
@@ -186,6 +209,8 @@ class PendingTable:
             shareable: True for read requests: an identical one already in flight is joined.
             serial: The caller keeps this command one in flight, so an evse-less reply to it
                 is certainly its own.
+            flow_id: The ``flow_id`` sent with the request: a reply echoing it is this
+                request's, whatever else it names (docs/PROTOCOL.md OP-12).
 
         Returns:
             ``(waiter, is_new)``: when ``is_new`` is False an identical request is already in
@@ -198,8 +223,12 @@ class PendingTable:
                 if shared is not None and not shared.done:
                     shared.refs += 1
                     return shared, False
-            new: Waiter[Any] = Waiter(command, evse_id, roles, interpret, key, serial=serial)
+            new: Waiter[Any] = Waiter(
+                command, evse_id, roles, interpret, key, serial=serial, flow_id=flow_id
+            )
             self._waiters[new] = None
+            if flow_id is not None:
+                self._by_flow[flow_id] = new
             for name in new.roles:
                 self._index.setdefault(name, {}).setdefault(evse_id, []).append(new)
             if key is not None:
@@ -230,6 +259,8 @@ class PendingTable:
             waiter.refs -= 1
             if waiter.refs <= 0 or waiter.done:
                 self._remove(waiter)
+                if self._held_errors:
+                    self._settle_held()
 
     def _unindex(self, waiter: Waiter[Any], name: str) -> None:
         by_evse = self._index.get(name)
@@ -252,6 +283,8 @@ class PendingTable:
         key = waiter.dedup_key
         if key is not None and self._dedup.get(key) is waiter:
             del self._dedup[key]
+        if waiter.flow_id is not None:
+            self._by_flow.pop(waiter.flow_id, None)
 
     def __len__(self) -> int:
         with self._lock:
@@ -266,17 +299,20 @@ class PendingTable:
             frame: The decoded frame.
         """
         with self._lock:
-            targets = self._match(object_name, evse_id)
+            echoed = self._echoed(object_name, frame)
+            targets = [echoed] if echoed is not None else self._match(object_name, evse_id)
             for waiter in targets:
                 role = waiter.roles[object_name]
                 try:
                     result = waiter.interpret(object_name, role, frame)
                 except Exception as exc:  # the interpreter's verdict: fail this request
+                    self._replied(waiter, role)
                     waiter._fail(exc)
                     self._remove(waiter)
                     continue
                 if result is PASS:
                     continue
+                self._replied(waiter, role)
                 if result is ACKNOWLEDGED:
                     self._unindex(waiter, object_name)
                     del waiter.roles[object_name]
@@ -284,7 +320,26 @@ class PendingTable:
                 else:
                     waiter._resolve(result)
                     self._remove(waiter)
+            if self._held_errors:
+                self._settle_held()
             return bool(targets)
+
+    def _replied(self, waiter: Waiter[Any], role: Role) -> None:
+        """Note that a frame answered ``waiter`` (evidence for held ERROR frames)."""
+        waiter.replied = True
+        read = role is Role.RESULT and waiter.command in READ_COMMANDS
+        if (role is Role.ACK or read) and waiter.seq is not None:
+            self._answered_below = max(self._answered_below, waiter.seq + 1)
+
+    def _echoed(self, object_name: str, frame: Mapping[str, Any]) -> Waiter[Any] | None:
+        """The live waiter whose ``flow_id`` the frame echoes, if it expects that object."""
+        if not self._by_flow:
+            return None
+        flow_id = frame.get("flow_id")
+        waiter = self._by_flow.get(flow_id) if isinstance(flow_id, str) else None
+        if waiter is None or waiter.done or object_name not in waiter.roles:
+            return None
+        return waiter
 
     def _match(self, object_name: str, evse_id: str | None) -> list[Waiter[Any]]:
         by_evse = self._index.get(object_name)
@@ -310,7 +365,21 @@ class PendingTable:
                 )
             ]
         sent = [w for w in live if w.seq is not None]
-        return [min(sent, key=lambda w: w.seq or 0)] if sent else []
+        if sent:
+            return [min(sent, key=lambda w: w.seq or 0)]
+        if evse_id is not None:
+            return []
+        # An evse-less device verdict: certainly that of the only such command in flight.
+        lone = [
+            w
+            for bucket in by_evse.values()
+            for w in bucket
+            if not w.done
+            and w.seq is not None
+            and w.command in TWO_STEP_COMMANDS
+            and w.roles[object_name] is Role.RESULT
+        ]
+        return lone if len(lone) == 1 else []
 
     def fail_match(
         self, object_name: str, evse_id: str | None, error: BaseException
@@ -331,38 +400,126 @@ class PendingTable:
             waiter._fail(error)
             self._remove(waiter)
 
-    def fail_oldest(
-        self, error: BaseException, eligible: Callable[[Waiter[Any]], bool] | None = None
-    ) -> Waiter[Any] | None:
-        """Fail the oldest sent, unanswered request (ERROR frames carry no correlation).
+    def attribute_error(
+        self,
+        error: BaseException,
+        eligible: Callable[[Waiter[Any]], bool] | None = None,
+        flow_id: object = None,
+    ) -> Waiter[Any] | list[Waiter[Any]] | None:
+        """Give an ERROR frame (which names no request) to the request it can belong to.
 
-        A request already acknowledged (RECEIVED_X arrived, the device result is still
-        awaited) has had its answer, so an ERROR is not attributed to it; nor to one that
-        ``eligible`` rules out (docs/PROTOCOL.md OP-7).
+        The server answers in order, so the ERROR answers the oldest sent request that has
+        had no reply or ack yet and that ``eligible`` allows (docs/PROTOCOL.md OP-7) —
+        except that a *write* may have been taken silently (a setting is answered only when
+        the charger has replied), so it may be the ERROR's owner or not. The candidates are
+        the silent writes older than the oldest unanswered read, plus that read; a write
+        sent before a request the server has already answered is no candidate (it was
+        taken). As many candidates as ERROR frames: they fail now, in send order. More: no
+        client could tell which one an ERROR is for, so none fails yet; the ERROR is held
+        until the others are answered (a setting's verdict, a read's reply) and then fails
+        the ones left. A candidate leaving without an answer (its timeout) makes the held
+        ERROR frames nobody's.
+
+        An ERROR echoing the ``flow_id`` of a live request is that request's (OP-12).
 
         Returns:
-            The failed waiter, or None when no request qualifies.
+            The waiter failed now; the candidates when the ERROR is held; None when no
+            request qualifies.
         """
         with self._lock:
-            sent = [
-                w
-                for w in self._waiters
-                if not w.done
-                and w.seq is not None
-                and not w.acknowledged
-                and (eligible is None or eligible(w))
-            ]
-            if not sent:
+            owner = self._by_flow.get(flow_id) if isinstance(flow_id, str) else None
+            if owner is not None and not owner.done:
+                owner._fail(error)
+                self._remove(owner)
+                if self._held_errors:
+                    self._settle_held()
+                return owner
+            unanswered = sorted(
+                (
+                    w
+                    for w in self._waiters
+                    if not w.done
+                    and w.seq is not None
+                    and not w.acknowledged
+                    and (eligible is None or eligible(w))
+                ),
+                key=lambda w: w.seq or 0,
+            )
+            candidates: list[Waiter[Any]] = []
+            for waiter in unanswered:
+                is_read = waiter.command in READ_COMMANDS
+                if not is_read and self._taken(waiter):
+                    continue  # taken: a later request has had its answer
+                candidates.append(waiter)
+                if is_read and waiter not in self._held_candidates:
+                    break
+            if not candidates:
                 return None
-            oldest = min(sent, key=lambda w: w.seq or 0)
-            oldest._fail(error)
-            self._remove(oldest)
-            return oldest
+            # An ERROR already held may own one of these: they are decided together (the
+            # walk above always reaches the held candidates: they are the oldest unanswered).
+            known = set(self._held_candidates)
+            self._held_candidates += [w for w in candidates if w not in known]
+            self._held_errors.append(error)
+            failed = self._settle_held()
+            return failed[0] if failed else list(self._held_candidates)
+
+    def held_error(self, waiter: Waiter[Any]) -> BaseException | None:
+        """The oldest held ERROR ``waiter`` may own, or None (see :meth:`attribute_error`).
+
+        For a read whose caller gives up: the ERROR is then as likely its answer as not, and
+        saying so beats a plain timeout.
+        """
+        with self._lock:
+            if waiter not in self._held_candidates:
+                return None
+            return self._held_errors[0]  # candidates are only ever held with their errors
+
+    def _taken(self, waiter: Waiter[Any]) -> bool:
+        """Whether a request sent later than ``waiter`` has had its answer (lock held)."""
+        assert waiter.seq is not None  # only sent waiters are candidates
+        return waiter.seq + 1 < self._answered_below
+
+    def _settle_held(self) -> list[Waiter[Any]]:
+        """Place held ERROR frames once their silent candidates are as many (lock held).
+
+        A silent read sent before a request the server has since answered had its answer:
+        reads are answered at once and in order, so that answer was the held ERROR.
+
+        Returns:
+            The waiters failed.
+        """
+        errors, self._held_errors = self._held_errors, []
+        silent = sorted((w for w in self._held_candidates if not w.replied), key=_send_order)
+        self._held_candidates = []
+        failed: list[Waiter[Any]] = []
+        for read in [w for w in silent if w.command in READ_COMMANDS]:
+            if not errors or read.done or not self._taken(read):
+                break
+            read._fail(errors.pop(0))
+            self._remove(read)
+            failed.append(read)
+            silent.remove(read)
+        if not errors:
+            return failed
+        if len(silent) < len(errors) or any(w.done or w not in self._waiters for w in silent):
+            logger.info("server error(s) %s: the request cannot be told; dropped", errors)
+            return failed
+        if len(silent) > len(errors):
+            self._held_errors, self._held_candidates = errors, silent
+            return failed
+        for owner in silent:  # as many as errors, both in order
+            owner._fail(errors.pop(0))
+            self._remove(owner)
+            failed.append(owner)
+        return failed
 
     def fail_all(self, make_error: Callable[[Waiter[Any]], BaseException]) -> int:
         """Fail every pending request at once; return how many were failed."""
         with self._lock:
             waiters = list(self._waiters)
+            self._held_errors.clear()
+            self._held_candidates.clear()
+            self._by_flow.clear()
             self._waiters.clear()
             self._index.clear()
             self._dedup.clear()
@@ -372,3 +529,8 @@ class PendingTable:
                 waiter._fail(make_error(waiter))
                 count += 1
         return count
+
+
+def _send_order(waiter: Waiter[Any]) -> int:
+    assert waiter.seq is not None  # only sent waiters are candidates
+    return waiter.seq

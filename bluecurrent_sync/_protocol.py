@@ -10,6 +10,7 @@ import datetime as _dt
 import enum
 import json
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "OBJ_ERROR",
     "OBJ_HELLO",
     "OBJ_STATUS_API_TOKEN",
+    "READ_COMMANDS",
     "REASON_ALREADY_CONNECTED",
     "REASON_LIMIT",
     "REJECT_REASON_HEADER",
@@ -110,11 +112,14 @@ SMART_COMMANDS = frozenset(
     }
 )
 
-#: Commands whose replies may carry no usable evse_id (docs/PROTOCOL.md OP-2, OP-3, OP-5,
-#: OP-6, OP-8): the client keeps at most one of each in flight, so every reply is certainly
-#: the answer to that one request.
+#: Commands whose replies may carry no usable evse_id (docs/PROTOCOL.md OP-2, OP-3, OP-4,
+#: OP-5, OP-6, OP-8): the client keeps at most one of each in flight, so every reply is
+#: certainly the answer to that one request. The two settings are here because the official
+#: client's own test verdicts carry no evse_id (OP-4).
 SERIAL_COMMANDS = frozenset(
     {
+        SET_PLUG_AND_CHARGE,
+        SET_PUBLIC_CHARGING,
         STOP_SESSION,
         SET_OPERATIVE,
         SET_INOPERATIVE,
@@ -142,8 +147,14 @@ DEDUP_COMMANDS = frozenset(
     }
 )
 
+#: Reads: the server answers them at once, in order (a reply or an ERROR). A write may be
+#: taken silently and answered much later (a setting's verdict after the charger replied),
+#: so an ERROR that follows it may be its or a later request's (docs/PROTOCOL.md OP-7).
+READ_COMMANDS = DEDUP_COMMANDS | {GET_ACCOUNT}
+
 #: The object that answers each read command.
 _GET_REPLIES = {
+    GET_ACCOUNT: OBJ_ACCOUNT,
     GET_CHARGE_POINTS: "CHARGE_POINTS",
     GET_CHARGE_CARDS: "CHARGE_CARDS",
     GET_CH_STATUS: "CH_STATUS",
@@ -206,6 +217,15 @@ def reply_roles(command: str) -> dict[str, Role]:
         return {status: Role.RESULT, command: Role.RESULT, received: Role.ACK}
     # Undocumented reply: the first of STATUS_X, X or an error-free RECEIVED_X.
     return {status: Role.RESULT, command: Role.RESULT, received: Role.ACK_OR_RESULT}
+
+
+#: The request id pybluecurrent sends and matches echoed replies by (docs/PROTOCOL.md OP-12).
+FLOW_ID = "flow_id"
+
+
+def new_flow_id() -> str:
+    """A fresh ``flow_id`` (a random uuid, as pybluecurrent sends)."""
+    return str(uuid.uuid4())
 
 
 def command_frame(command: str, auth: str | None, **fields: Any) -> dict[str, Any]:
@@ -424,13 +444,25 @@ def override_current_fields(
         "overridestartdays": weekday_codes(start_days, "start_days"),
         "overridestoptime": normalise_hhmm(stop_time, "stop_time"),
         "overridestopdays": weekday_codes(stop_days, "stop_days"),
-        "overridevalue": float(current),
+        # The caller's number as given (an int stays an int), as the official client sends it.
+        "overridevalue": current,
     }
 
 
 def edit_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:
-    """Return the POST_EDIT_OVERRIDE_CURRENT ``schedule_id`` field (a string on the wire)."""
-    return {"schedule_id": str(schedule_id)}
+    """Return the POST_EDIT_OVERRIDE_CURRENT ``schedule_id`` field, as given.
+
+    The official client passes the caller's value through (its type hint says ``str``, its
+    own examples pass ints); the published examples show an int (docs/PROTOCOL.md OP-12).
+
+    Raises:
+        ValueError: If the id is neither a non-empty string nor an int.
+    """
+    if isinstance(schedule_id, bool) or not isinstance(schedule_id, (str, int)):
+        raise ValueError(f"schedule_id must be a string or an int, got {schedule_id!r}")
+    if isinstance(schedule_id, str) and not schedule_id.strip():
+        raise ValueError("schedule_id must not be empty")
+    return {"schedule_id": schedule_id}
 
 
 def clear_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:

@@ -24,14 +24,16 @@ from . import _protocol as proto
 from ._log import CONNECTION
 from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from ._protocol import Role
+from ._wire import grid_id_of, is_partial_status, own_grid_id
 from .errors import (
     ActionFailed,
+    ApiError,
     BlueCurrentError,
     ClientStateError,
     RequestTimeoutError,
     ResponseValidationError,
 )
-from .models import ActionOutcome, ActionResult, SettingResult
+from .models import ActionOutcome, ActionResult, ChStatus, SettingResult
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -60,6 +62,8 @@ class Requests:
         action_timeout: Seconds for a two-step device command.
         verdict_timeout: Seconds after the ack before an action returns ACKNOWLEDGED
             (None: the rest of its timeout).
+        send_flow_id: Send a fresh ``flow_id`` with every command and take a reply or
+            ERROR echoing it as that command's (docs/PROTOCOL.md OP-12).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class Requests:
         timeout: float,
         action_timeout: float,
         verdict_timeout: float | None,
+        send_flow_id: bool = False,
     ) -> None:
         self._conn = conn
         self._pending = pending
@@ -84,6 +89,7 @@ class Requests:
         self.timeout = timeout
         self.action_timeout = action_timeout
         self.verdict_timeout = verdict_timeout
+        self.send_flow_id = send_flow_id
         # One lock per command whose replies may not name their charge point: at most one
         # of each in flight, so attribution is certain (docs/PROTOCOL.md OP-5).
         self._gates = {command: threading.Lock() for command in proto.SERIAL_COMMANDS}
@@ -154,6 +160,39 @@ class Requests:
             return attrs.evolve(result, evse_id=evse_id or result.evse_id, command=command)
 
         return self.call(command, fields, evse_id, convert, timeout=timeout, verdict=True)
+
+    def status_reply(self, frame: Mapping[str, Any]) -> ChStatus | Any:
+        """The converter of a GET_CH_STATUS reply: a partial push is PASSed over.
+
+        A CH_STATUS carrying no measurement (a pushed change, ``{"activity": ...}``) is
+        never the answer to a read; the call waits for the complete status
+        (docs/PROTOCOL.md OP-7). The mirror merges the push either way.
+        """
+        if is_partial_status(frame):
+            return PASS
+        return self._converter.ch_status(frame)
+
+    @staticmethod
+    def grid_reply(
+        evse_id: str, known_grid: str | None, convert: Callable[[Mapping[str, Any]], T]
+    ) -> Callable[[Mapping[str, Any]], T | Any]:
+        """The converter of a GET_GRID_STATUS reply that passes over another grid's push.
+
+        A GRID_STATUS names its grid, not the charge point asked about (docs/PROTOCOL.md
+        OP-2). It is this read's answer when it names the charge point's own grid
+        (``GRID-<evse_id>``), when nothing is known yet about the charge point's grid, or
+        when it names the grid an earlier reply for this charge point named
+        (``known_grid``); a frame naming another grid is a push and is PASSed over.
+        """
+        own = own_grid_id(evse_id)
+
+        def reply(frame: Mapping[str, Any]) -> T | Any:
+            grid = grid_id_of(frame)
+            if grid is not None and known_grid is not None and grid not in (own, known_grid):
+                return PASS
+            return convert(frame)
+
+        return reply
 
     def setting(
         self, command: str, evse_id: str, wire_value: bool
@@ -237,6 +276,9 @@ class Requests:
         """
         self._refuse_reader_thread()
         self._conn.check_usable()
+        flow_id = proto.new_flow_id() if self.send_flow_id else None
+        if flow_id is not None:
+            fields = {**fields, proto.FLOW_ID: flow_id}
         waiter, is_new = self._pending.register(
             command,
             evse_id,
@@ -244,6 +286,7 @@ class Requests:
             self._interpreter(command, evse_id, convert),
             shareable=command in proto.DEDUP_COMMANDS,
             serial=command in proto.SERIAL_COMMANDS,
+            flow_id=flow_id,
         )
         if is_new:
 
@@ -280,6 +323,7 @@ class Requests:
         try:
             if not verdict:
                 if not self._conn.wait_reply(waiter, timeout):
+                    self._raise_held(waiter, command)
                     raise RequestTimeoutError(command, evse_id, timeout)
                 return waiter.outcome()
             while not waiter.done:
@@ -303,6 +347,16 @@ class Requests:
             raise
         finally:
             self._pending.release(waiter)
+
+    def _raise_held(self, waiter: Waiter[Any], command: str) -> None:
+        """At a read's timeout, raise the held ERROR it may own (docs/PROTOCOL.md OP-7)."""
+        held = self._pending.held_error(waiter) if command in proto.READ_COMMANDS else None
+        if isinstance(held, ApiError):
+            raise ApiError(
+                held.code,
+                f"{held.message} (no reply came: this ERROR is most likely the answer; the "
+                "server does not say whether it answered an earlier write instead)",
+            )
 
     @staticmethod
     def _unconfirmed(command: str, evse_id: str | None, waited: float) -> Any:

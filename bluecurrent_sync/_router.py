@@ -19,7 +19,7 @@ from ._dispatch import Dispatcher
 from ._log import CONNECTION
 from ._pending import PendingTable, Waiter
 from ._wire import ERROR_NOT_AUTHORIZED, copy_error, error_code_of, routing_evse_id
-from .errors import InvalidApiToken, ReplyTooLarge, RequestLimitReached, ResponseValidationError
+from .errors import InvalidApiToken, ReplyTooLarge, RequestLimitReached
 
 __all__ = ["ConnectionLevelError", "Router"]
 
@@ -113,10 +113,7 @@ class Router:
             logger.warning("%s: %s failed at once", error, failed.command)
 
     def _on_error(self, frame: dict[str, Any]) -> ConnectionLevelError | None:
-        error = self._converter.server_exception(frame)
-        if isinstance(error, ResponseValidationError):
-            logger.warning("dropped a malformed ERROR frame: %s", error)
-            return None
+        error = self._converter.server_exception(frame)  # malformed: an ApiError, code None
         code = error_code_of(frame.get("error"))
         if isinstance(error, (InvalidApiToken, RequestLimitReached)):
             count = self._pending.fail_all(lambda _waiter: copy_error(error))
@@ -125,12 +122,19 @@ class Router:
             )
             return error
         # ERROR names no request: it answers the oldest one still unanswered (the server
-        # answers in order); "not authorized" can only answer a request naming a charge
-        # point or a schedule (docs/PROTOCOL.md OP-7).
+        # answers in order), or waits for evidence when a silent write may own it too;
+        # "not authorized" can only answer a request naming a charge point or a schedule
+        # (docs/PROTOCOL.md OP-7).
         eligible = _names_a_resource if code == ERROR_NOT_AUTHORIZED else None
-        failed: Waiter[Any] | None = self._pending.fail_oldest(error, eligible)
+        failed = self._pending.attribute_error(error, eligible, frame.get("flow_id"))
         if failed is None:
             logger.warning("server error %s with no request pending: %s", code, error)
+        elif isinstance(failed, list):
+            logger.info(
+                "server error %s may answer any of %s; held until the others are answered",
+                code,
+                ", ".join(waiter.command for waiter in failed),
+            )
         else:
             logger.info("server error %s failed %s", code, failed.command)
         return None

@@ -50,8 +50,12 @@ __all__ = [
     "error_for_code",
     "error_for_rejection",
     "evse_id_of",
+    "grid_id_of",
+    "is_partial_status",
+    "merged_status",
     "next_reset_at",
     "object_name_of",
+    "own_grid_id",
     "routing_evse_id",
     "whole",
 ]
@@ -135,6 +139,45 @@ def routing_evse_id(object_name: str, frame: Mapping[str, Any]) -> str | None:
     if object_name in _UNATTRIBUTABLE_IDS:
         return None
     return evse_id_of(frame)
+
+
+def grid_id_of(frame: Mapping[str, Any]) -> str | None:
+    """A GRID_STATUS frame's grid id (``data.id``, ``"GRID-<evse_id>"``), or None. Never raises."""
+    data = frame.get("data") if isinstance(frame, Mapping) else None
+    grid = data.get("id") if isinstance(data, Mapping) else None
+    return grid if isinstance(grid, str) and grid else None
+
+
+def own_grid_id(evse_id: str) -> str:
+    """The grid id a GRID_STATUS of ``evse_id``'s own installation carries (OP-2)."""
+    return f"GRID-{evse_id}"
+
+
+#: The measurements a CH_STATUS answering GET_CH_STATUS carries (docs/PROTOCOL.md 3.2).
+STATUS_MEASUREMENTS = frozenset(
+    {"actual_v1", "actual_v2", "actual_v3", "actual_p1", "actual_p2", "actual_p3", "actual_kwh"}
+)
+
+
+def is_partial_status(frame: Mapping[str, Any]) -> bool:
+    """Whether a CH_STATUS carries none of the measurements (a push of a change only).
+
+    Such a push (``{"activity": "charging"}``, say) is never the answer to a read: the
+    reply to GET_CH_STATUS carries the measurements (docs/PROTOCOL.md OP-7). Never raises.
+    """
+    data = frame.get("data") if isinstance(frame, Mapping) else None
+    if not isinstance(data, Mapping):
+        return False  # not a status at all: the converter says what is wrong with it
+    return STATUS_MEASUREMENTS.isdisjoint(data)
+
+
+def merged_status(older: Mapping[str, Any], newer: Mapping[str, Any]) -> dict[str, Any]:
+    """``newer`` (a partial CH_STATUS) with the fields it lacks taken from ``older``'s data."""
+    old_data = older.get("data")
+    new_data = newer.get("data")
+    if not isinstance(old_data, Mapping) or not isinstance(new_data, Mapping):
+        return dict(newer)
+    return {**newer, "data": {**old_data, **new_data}}
 
 
 def next_reset_at(now: _dt.datetime | None = None) -> _dt.datetime:

@@ -42,7 +42,7 @@ from ._dispatch import ANY, Dispatcher, EventStream, Handler, Subscriptions
 from ._events import check_event_name, check_event_names
 from ._fork import reset_after_fork
 from ._log import CONNECTION
-from ._mirror import Mirror, Observed
+from ._mirror import DEFAULT_MAX_CHARGE_POINTS, Mirror, Observed
 from ._pending import PendingTable
 from ._proxy import choose_proxy
 from ._record import CaptureRecorder
@@ -55,12 +55,14 @@ from ._usage import DailyUsage, RequestMeter
 from ._wire import copy_error
 from ._wirelog import WireLogTap
 from .errors import (
+    AlreadyConnected,
     BlueCurrentError,
     ClientStateError,
     ConnectionClosedError,
     ResponseValidationError,
 )
 from .models import (
+    Account,
     ActionResult,
     ChargeCard,
     ChargePoint,
@@ -145,6 +147,14 @@ class Client:
             and mode 0600 (an existing file, symbolic link or FIFO at the path is refused
             with FileExistsError, never overwritten), and closed by :meth:`close`; a file
             object is flushed but left open.
+        mirror_size: Charge points the live mirror (:attr:`observed`) keeps per kind
+            (status, settings, grid); default 20,000, a whole large account. Past it the
+            least recently updated charge point is forgotten (logged once).
+        send_flow_id: Send a fresh ``flow_id`` (a uuid) with every command, as
+            pybluecurrent does, and take a reply or ERROR that echoes it as that command's
+            answer (docs/PROTOCOL.md OP-12). Off by default: no source shows that this
+            server echoes it, and the official client sends none. A capture made with it on
+            shows whether the server echoes.
         proxy: An HTTP proxy, ``"http://[user:password@]host:port"``: every connection
             is a ``CONNECT`` tunnel through it (TLS for ``wss://`` still runs end to end
             and is verified against the server's name; the credentials, percent-decoded,
@@ -163,11 +173,12 @@ class Client:
             without ``allow_insecure=True``, a timeout or interval (``ping_interval``
             included) that is not a finite number above 0, ``max_frame_bytes`` or
             ``event_queue_size`` below 1, a ``reconnect_delay`` whose initial delay is above
-            its maximum, an empty ``api_token`` or path, or a negative ``daily_budget``.
-            The message names the parameter.
+            its maximum, an empty ``api_token`` or path, a negative ``daily_budget`` or a
+            ``mirror_size`` below 1. The message names the parameter.
         TypeError: An option of the wrong type: ``api_token`` not a string (None included),
             ``reconnect`` or ``allow_insecure`` not a ``bool``, a timeout not a number,
-            ``max_frame_bytes``, ``event_queue_size`` or ``daily_budget`` not an ``int``,
+            ``max_frame_bytes``, ``event_queue_size``, ``mirror_size`` or ``daily_budget`` not
+            an ``int``,
             ``reconnect_delay`` not a pair of numbers, ``sslopt`` not a dict, ``usage_file``
             not a path, ``record`` neither a path nor a writable file.
         ValueError: An unsupported ``sslopt`` key (supported: context, cert_reqs,
@@ -196,7 +207,7 @@ class Client:
     * :class:`~bluecurrent_sync.errors.RequestTimeoutError` after ``timeout`` (or
       ``action_timeout`` for two-step device commands);
     * :class:`~bluecurrent_sync.errors.ApiError` for any other ERROR frame (it fails the
-      oldest unanswered request; the connection stays up);
+      request it can belong to, docs/PROTOCOL.md OP-7; the connection stays up);
     * :class:`~bluecurrent_sync.errors.ResponseValidationError` when the reply cannot be
       converted (only that call fails).
 
@@ -237,6 +248,8 @@ class Client:
         verdict_timeout: float | None = None,
         record: str | os.PathLike[str] | IO[str] | None = None,
         proxy: str | Literal[False] | None = None,
+        mirror_size: int = DEFAULT_MAX_CHARGE_POINTS,
+        send_flow_id: bool = False,
     ) -> None:
         # Every option is checked here, before anything starts, naming the parameter.
         if not isinstance(api_token, str):
@@ -248,6 +261,7 @@ class Client:
         require_bool("reconnect", reconnect)
         require_int("max_frame_bytes", max_frame_bytes, minimum=1)
         require_int("event_queue_size", event_queue_size, minimum=1)
+        require_int("mirror_size", mirror_size, minimum=1)
         backoff = Backoff(*require_delay_range("reconnect_delay", reconnect_delay))
         if sslopt is not None and not isinstance(sslopt, dict):
             raise TypeError(f"sslopt must be a dict or None, got {type(sslopt).__name__}")
@@ -283,7 +297,8 @@ class Client:
                 "CH_SETTINGS": self._converter.ch_settings,
                 "GRID_STATUS": self._converter.grid_status,
                 "GRID_CURRENT": self._converter.grid_current,
-            }
+            },
+            max_charge_points=mirror_size,
         )
         self._router = Router(
             self._converter,
@@ -327,6 +342,7 @@ class Client:
             timeout=timeout,
             action_timeout=action_timeout,
             verdict_timeout=verdict_timeout,
+            send_flow_id=require_bool("send_flow_id", send_flow_id),
         )
         # Opened last, once every argument has been accepted: a Client(...) that raises
         # leaves no capture file behind and no handle open.
@@ -621,15 +637,34 @@ class Client:
 
     # -- account -----------------------------------------------------------------------
     def get_email(self) -> str:
-        """Return the account's e-mail (GET_ACCOUNT on a separate short connection).
+        """Return the account's e-mail (GET_ACCOUNT; ``connect_timeout`` / ``timeout``).
+
+        Usable before :meth:`connect` and after it. It asks on a short connection of its own,
+        as the official client does (before :meth:`connect` the token is validated first, on
+        another short one). A server that allows one connection per client refuses that
+        short connection while the main one is up ("Already connected"); then the question
+        goes over the main connection (docs/PROTOCOL.md 1.3).
 
         Raises:
             ResponseValidationError: The reply has neither ``login`` nor ``email``.
-            The connection errors of :meth:`connect`.
+            InvalidApiToken: Before :meth:`connect`, the token was refused.
+            The connection errors of :meth:`connect`; ApiError for an ERROR reply.
         """
-        with self._meter.admitting(1):
-            frame = self._conn.request_once(proto.GET_ACCOUNT, {})
-        account = self._converter.account(frame)
+        if self._conn.state.value == "new":
+            with self._meter.admitting(2):  # VALIDATE_API_TOKEN (unless done) and GET_ACCOUNT
+                frame = self._conn.request_once(proto.GET_ACCOUNT, {})
+            return self._email_of(self._converter.account(frame))
+        try:
+            with self._meter.admitting(1):
+                frame = self._conn.request_once(proto.GET_ACCOUNT, {})
+        except AlreadyConnected:
+            logger.info("a second connection was refused; asking GET_ACCOUNT on the main one")
+            account = self._requests.call(proto.GET_ACCOUNT, {}, None, self._converter.account)
+            return self._email_of(account)
+        return self._email_of(self._converter.account(frame))
+
+    @staticmethod
+    def _email_of(account: Account) -> str:
         email = account_email(account)
         if not email:
             raise ResponseValidationError(
@@ -671,7 +706,7 @@ class Client:
         if fresh is not None:
             return fresh
         return self._requests.call(
-            proto.GET_CH_STATUS, proto.evse_fields(evse_id), evse_id, self._converter.ch_status
+            proto.GET_CH_STATUS, proto.evse_fields(evse_id), evse_id, self._requests.status_reply
         )
 
     def get_statuses(
@@ -700,7 +735,7 @@ class Client:
                 results[evse_id] = fresh
         asked = [(evse_id, proto.evse_fields(evse_id)) for evse_id in ids if evse_id not in results]
         results.update(
-            self._requests.call_each(proto.GET_CH_STATUS, asked, self._converter.ch_status)
+            self._requests.call_each(proto.GET_CH_STATUS, asked, self._requests.status_reply)
         )
         return {evse_id: results[evse_id] for evse_id in ids}
 
@@ -721,13 +756,16 @@ class Client:
 
         The reply may name the grid by another charge point of the account
         (``GridStatus.grid_id``), so grid reads go one at a time (docs/PROTOCOL.md OP-2);
-        ``GridStatus.evse_id`` is always ``evse_id``.
+        ``GridStatus.evse_id`` is always ``evse_id``. Once a reply has named this charge
+        point's grid, a GRID_STATUS naming another grid (a push) is never taken as the answer.
 
         ``max_age``: as in :meth:`get_status`.
         """
-        fresh = self._fresh(self._mirror.grid_status(evse_id), max_age)
+        learned = self._mirror.grid_status(evse_id)
+        fresh = self._fresh(learned, max_age)
         if fresh is not None:
             return fresh
+        known_grid = None if learned is None else learned.value.grid_id
 
         def convert(frame: Mapping[str, Any]) -> GridStatus:
             status = self._converter.grid_status(frame, evse_id)
@@ -736,7 +774,10 @@ class Client:
             return status
 
         return self._requests.call(
-            proto.GET_GRID_STATUS, proto.evse_fields(evse_id), evse_id, convert
+            proto.GET_GRID_STATUS,
+            proto.evse_fields(evse_id),
+            evse_id,
+            self._requests.grid_reply(evse_id, known_grid, convert),
         )
 
     # -- settings ----------------------------------------------------------------------

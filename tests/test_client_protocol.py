@@ -104,8 +104,13 @@ def test_override_fields() -> None:
         "overridestartdays": ["FR", "MO"],  # as given
         "overridestoptime": "12:00",
         "overridestopdays": ["SU"],
-        "overridevalue": 6.0,
+        "overridevalue": 6,
     }
+    assert isinstance(fields["overridevalue"], int)  # sent as given, not as 6.0
+    half = proto.override_current_fields(
+        ["BCU1"], start_time="10:00", start_days=[1], stop_time="11:00", stop_days=[1], current=6.5
+    )
+    assert half["overridevalue"] == 6.5
     for bad in ({"charge_points": []}, {"charge_points": "BCU1"}, {"current": -1}):
         args: dict[str, Any] = {
             "charge_points": ["BCU1"],
@@ -122,7 +127,12 @@ def test_override_fields() -> None:
 
 
 def test_schedule_id_types() -> None:
-    assert proto.edit_schedule_id_field(12) == {"schedule_id": "12"}
+    edited = proto.edit_schedule_id_field(12)
+    assert edited == {"schedule_id": 12} and isinstance(edited["schedule_id"], int)
+    assert proto.edit_schedule_id_field("12") == {"schedule_id": "12"}
+    for bad in (True, None, 1.5, " "):
+        with pytest.raises(ValueError):
+            proto.edit_schedule_id_field(bad)  # type: ignore[arg-type]
     assert proto.clear_schedule_id_field("12") == {"schedule_id": 12}
     with pytest.raises(ValueError):
         proto.clear_schedule_id_field("abc")
@@ -303,7 +313,7 @@ def test_error_fails_oldest_sent_and_failures_propagate() -> None:
     second, _ = table.register("GET_CH_STATUS", "B", roles, _echo, shareable=False)
     table.mark_sent(second)  # sent first
     table.mark_sent(first)
-    failed = table.fail_oldest(ApiError(0, "Unknown command"))
+    failed = table.attribute_error(ApiError(0, "Unknown command"))
     assert failed is second
     with pytest.raises(ApiError):
         second.outcome()
@@ -332,7 +342,7 @@ def test_error_is_not_attributed_to_an_acknowledged_request() -> None:
     table.mark_sent(action)
     table.mark_sent(read)
     table.route("RECEIVED_START_SESSION", None, {})
-    assert table.fail_oldest(ApiError(2, "Not authorized")) is read
+    assert table.attribute_error(ApiError(2, "Not authorized")) is read
     assert not action.done
 
 

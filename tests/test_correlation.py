@@ -366,8 +366,10 @@ def test_which_waiters_take_an_evse_less_reply() -> None:
     assert not block.acknowledged and not block.done
     # An acknowledgement is taken by the oldest waiter expecting it, named or not.
     start = sent(table, proto.START_SESSION, A)
+    other = sent(table, proto.START_SESSION, B)
     assert route(table, "RECEIVED_START_SESSION", None) and start.acknowledged
-    # A non-serial result needs the charge point named.
+    assert not other.acknowledged
+    # A non-serial result needs the charge point named while two could own it.
     assert route(table, "STATUS_START_SESSION", None) is False and not start.done
     assert route(table, "STATUS_START_SESSION", A) and start.done
 
@@ -431,31 +433,31 @@ def test_one_failing_interpreter_does_not_hide_the_reply_from_the_others() -> No
 # -- failing requests ---------------------------------------------------------------------------
 
 
-def test_fail_oldest_takes_the_oldest_sent_unanswered_eligible_request() -> None:
+def test_attribute_error_takes_the_oldest_sent_unanswered_eligible_request() -> None:
     table = PendingTable()
-    assert table.fail_oldest(ValueError("nobody")) is None
+    assert table.attribute_error(ValueError("nobody")) is None
     unsent = registered(table, proto.GET_CHARGE_POINTS, None)
     acked = sent(table, proto.START_SESSION, A)
     assert route(table, "RECEIVED_START_SESSION", A)
     account_wide = sent(table, proto.GET_CHARGE_CARDS, None)
     named = sent(table, proto.GET_CH_STATUS, B)
     error = ValueError("first")
-    assert table.fail_oldest(error, lambda w: w.evse_id is not None) is named
+    assert table.attribute_error(error, lambda w: w.evse_id is not None) is named
     assert outcome_error(named) is error
     assert not account_wide.done and not acked.done and not unsent.done
-    assert table.fail_oldest(ValueError("second")) is account_wide
-    assert table.fail_oldest(ValueError("third")) is None  # acked and unsent do not qualify
+    assert table.attribute_error(ValueError("second")) is account_wide
+    assert table.attribute_error(ValueError("third")) is None  # acked and unsent do not qualify
     assert len(table) == 2
 
 
-def test_fail_oldest_goes_by_send_order_and_removes_the_waiter() -> None:
+def test_attribute_error_goes_by_send_order_and_removes_the_waiter() -> None:
     table = PendingTable()
     roles = proto.reply_roles(proto.GET_CH_STATUS)
     first_registered, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
     second_registered, _ = table.register(proto.GET_CH_STATUS, B, roles, echo, shareable=True)
     table.mark_sent(second_registered)  # seq 0
     table.mark_sent(first_registered)  # seq 1
-    assert table.fail_oldest(ValueError("x")) is second_registered
+    assert table.attribute_error(ValueError("x")) is second_registered
     assert list(table._waiters) == [first_registered]
     assert table._dedup == {(proto.GET_CH_STATUS, A): first_registered}
     assert set(table._index["CH_STATUS"]) == {A}
@@ -541,6 +543,8 @@ SMART = [
     "OVERRIDE_DELAYED_CHARGING_TIMEOUT",
 ]
 SERIAL = [
+    "SET_PLUG_AND_CHARGE",
+    "SET_PUBLIC_CHARGING",
     "STOP_SESSION",
     "SET_OPERATIVE",
     "SET_INOPERATIVE",
@@ -765,9 +769,10 @@ def test_not_authorized_only_fails_a_request_naming_a_resource(rig: RouterRig) -
     schedule = sent(rig.table, proto.POST_CLEAR_OVERRIDE_CURRENT, None)
     named = sent(rig.table, proto.GET_CH_STATUS, A)
     rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
-    assert schedule.done and not account_wide.done and not named.done
+    # The schedule write may have been taken silently: the ERROR may be the read's too.
+    assert not schedule.done and not account_wide.done and not named.done
     rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
-    assert named.done and not account_wide.done
+    assert schedule.done and named.done and not account_wide.done  # two errors, two owners
     rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
     assert not account_wide.done  # nothing eligible: it stays
     rig.feed({"object": "ERROR", "error": 0, "message": "Unknown command"})
@@ -798,17 +803,29 @@ def test_errors_1_and_42_fail_every_pending_request(
     assert rig.wait_published(2)[-1].object_name == "ERROR"
 
 
-def test_a_malformed_error_frame_is_dropped(
-    rig: RouterRig, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("error", "message", "text"),
+    [
+        ("seven", "x", "seven"),
+        ({"code": 3}, "went wrong", "went wrong"),
+        (2.5, {"text": "no"}, "malformed ERROR frame"),
+    ],
+)
+def test_a_malformed_error_frame_fails_its_request(
+    rig: RouterRig, error: object, message: object, text: str
 ) -> None:
+    # Still the server saying no: the request it answers fails at once (issue 18 item 2).
+    other = sent(rig.table, proto.GET_CH_STATUS, A)
     waiter = sent(rig.table, proto.GET_CHARGE_POINTS, None)
-    frame = {"object": "ERROR", "error": "seven", "message": "x"}
-    with pytest.raises(ResponseValidationError) as expected:
+    frame = {"object": "ERROR", "error": error, "message": message}
+    with pytest.raises(ResponseValidationError):
         WireConverter().server_error(frame)
-    with caplog.at_level(logging.WARNING, logger=CONNECTION):
-        rig.feed(frame)
-    assert logged(caplog) == [f"dropped a malformed ERROR frame: {expected.value}"]
-    assert not waiter.done
+    rig.feed(frame)
+    failed = outcome_error(other)
+    assert isinstance(failed, ApiError) and failed.code is None
+    assert text in failed.message
+    assert not waiter.done  # only the oldest unanswered request
+    assert rig.limits == [] and rig.refused == []
 
 
 def test_hello_reaches_subscribers_only(rig: RouterRig) -> None:
@@ -987,11 +1004,9 @@ def test_every_read_is_shared_while_in_flight(
 
 
 def test_writes_are_never_shared(server: ScriptedServer, client: Client) -> None:
-    def respond(conn: Conn, frame: dict[str, Any]) -> None:
-        if server.count("SET_PLUG_AND_CHARGE") == 2:  # both in flight: answer both
-            conn.send(frames.STATUS_SET_PLUG_AND_CHARGE)
-
-    server.responder = respond
+    # Two identical settings: each is sent (one at a time: settings are serial, their
+    # verdicts may name no charge point) and each gets its own answer.
+    server.responder = lambda conn, frame: conn.send(frames.STATUS_SET_PLUG_AND_CHARGE)
     with ThreadPoolExecutor(2) as pool:
         calls = [pool.submit(client.set_plug_and_charge, EVSE, True) for _ in range(2)]
         server.wait_for("SET_PLUG_AND_CHARGE", 2, timeout=10.0)
@@ -1157,3 +1172,342 @@ def test_an_over_size_message_nobody_waits_for_fails_nothing(
         assert logged(caplog) == ["dropped a message of 5000 bytes without a readable object name"]
     else:
         assert logged(caplog) == []
+
+
+# -- evse-less device verdicts (issue 18 item 5) -----------------------------------------
+
+
+def test_an_evse_less_verdict_goes_to_the_one_device_command_in_flight() -> None:
+    table = PendingTable()
+    start = sent(table, proto.START_SESSION, A)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    assert route(table, "RECEIVED_START_SESSION", None)
+    assert start.acknowledged and not start.done
+    assert route(table, "STATUS_START_SESSION", None, error="REJECTED")
+    assert result(start)[0] == "STATUS_START_SESSION"
+    assert not read.done
+
+
+def test_an_evse_less_verdict_with_two_device_commands_in_flight_is_nobodys() -> None:
+    table = PendingTable()
+    first = sent(table, proto.START_SESSION, A)
+    second = sent(table, proto.START_SESSION, B)
+    unsent = registered(table, proto.SOFT_RESET, "BCU-C")
+    assert not route(table, "STATUS_START_SESSION", None)
+    assert not first.done and not second.done
+    # One of them answered by name: the evse-less verdict is then certainly the other's.
+    assert route(table, "STATUS_START_SESSION", A)
+    assert route(table, "STATUS_START_SESSION", None)
+    assert result(second)[0] == "STATUS_START_SESSION" and first.done
+    assert not route(table, "STATUS_SOFT_RESET", None)  # not sent yet: not a candidate
+    assert not unsent.done
+
+
+def test_an_evse_less_status_never_answers_a_read_alone() -> None:
+    table = PendingTable()
+    read = sent(table, proto.GET_CH_STATUS, A)
+    settings = sent(table, proto.GET_CH_SETTINGS, A)
+    assert not route(table, "CH_STATUS", None)
+    assert not route(table, "CH_SETTINGS", None)
+    assert not read.done and not settings.done
+
+
+# -- ERROR frames two requests could own (issue 18 item 11) -------------------------------
+
+
+def test_an_error_behind_a_silent_write_waits_for_evidence() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    later = sent(table, proto.GET_CH_SETTINGS, B)
+    error = ApiError(2, "Not authorized")
+    held = table.attribute_error(error)
+    assert held == [write, read] and not write.done and not read.done
+    # The write's verdict arrives: it was taken, so the ERROR was the read's.
+    assert route(table, "STATUS_SET_PLUG_AND_CHARGE", A)
+    assert result(write)[0] == "STATUS_SET_PLUG_AND_CHARGE"
+    assert outcome_error(read) is error and not later.done
+    assert table._held_errors == []
+
+
+def test_an_error_behind_a_silent_write_is_the_writes_when_the_read_is_answered() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SET_PUBLIC_CHARGING, A, serial=True)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    error = ApiError(2, "Not authorized")
+    assert table.attribute_error(error) == [write, read]
+    assert route(table, "CH_STATUS", B)
+    assert result(read)[0] == "CH_STATUS" and outcome_error(write) is error
+
+
+def test_a_held_error_is_nobodys_once_a_candidate_leaves_unanswered() -> None:
+    table = PendingTable()
+    write = sent(table, proto.START_SESSION, A)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    assert table.attribute_error(ApiError(2, "Not authorized")) == [write, read]
+    table.release(read)  # its caller timed out: the ERROR can no longer be placed
+    assert table._held_errors == [] and not write.done
+    assert route(table, "RECEIVED_START_SESSION", A) and write.acknowledged
+
+
+def test_a_write_older_than_an_answered_request_was_taken() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SOFT_RESET, A)
+    first = sent(table, proto.GET_CH_STATUS, B)
+    second = sent(table, proto.GET_CH_STATUS, "BCU-C")
+    assert route(table, "CH_STATUS", B) and first.done
+    error = ApiError(2, "Not authorized")
+    assert table.attribute_error(error) is second  # the server answered in order
+    assert outcome_error(second) is error and not write.done
+
+
+def test_silent_writes_only_are_held_and_errors_pair_up_in_send_order() -> None:
+    table = PendingTable()
+    one = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    two = sent(table, proto.REBOOT, B)
+    first, second = ApiError(2, "first"), ApiError(2, "second")
+    assert table.attribute_error(first) == [one, two]
+    assert table.attribute_error(second) is one  # two ERRORs, two candidates: both fail
+    assert outcome_error(one) is first and outcome_error(two) is second
+    assert table._held_errors == []
+
+
+def test_fail_all_forgets_held_errors() -> None:
+    table = PendingTable()
+    sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    sent(table, proto.GET_CH_STATUS, B)
+    assert isinstance(table.attribute_error(ApiError(2, "x")), list)
+    assert table.fail_all(lambda _w: ConnectionError("gone")) == 2
+    assert table._held_errors == []
+
+
+def test_partial_status_and_its_merge() -> None:
+    from bluecurrent_sync._wire import is_partial_status, merged_status
+
+    full = {"object": "CH_STATUS", "evse_id": A, "data": {"activity": "available", "actual_v1": 1}}
+    push = {"object": "CH_STATUS", "evse_id": A, "data": {"activity": "charging"}}
+    assert is_partial_status(push) and not is_partial_status(full)
+    for key in ("actual_v2", "actual_v3", "actual_p1", "actual_p2", "actual_p3", "actual_kwh"):
+        assert not is_partial_status({"data": {key: 0}})
+    assert not is_partial_status({"object": "CH_STATUS", "data": "odd"})
+    assert not is_partial_status({"object": "CH_STATUS"})
+    merged = merged_status(full, push)
+    assert merged["data"] == {"activity": "charging", "actual_v1": 1} and merged["evse_id"] == A
+    assert full["data"]["activity"] == "available"  # the older frame is left as it was
+    assert merged_status({"data": None}, push) == push
+    assert merged_status(full, {"object": "CH_STATUS"}) == {"object": "CH_STATUS"}
+
+
+def test_a_partial_push_passes_a_status_read_by() -> None:
+    # Item 7: the read waits for a complete status; the push is no answer.
+    from bluecurrent_sync._requests import Requests
+
+    class Conv:
+        def ch_status(self, frame: Mapping[str, Any]) -> str:
+            return "converted"
+
+    requests = Requests.__new__(Requests)
+    requests._converter = Conv()  # type: ignore[assignment]
+    partial = {"object": "CH_STATUS", "evse_id": A, "data": {"activity": "charging"}}
+    assert requests.status_reply(partial) is PASS
+    assert requests.status_reply(ch_status(A, activity="charging")) == "converted"
+
+
+def test_grid_ids() -> None:
+    from bluecurrent_sync._wire import grid_id_of, own_grid_id
+
+    assert own_grid_id(A) == f"GRID-{A}"
+    assert grid_id_of({"object": "GRID_STATUS", "data": {"id": "GRID-X"}}) == "GRID-X"
+    for odd in ({"data": {"id": ""}}, {"data": {"id": 7}}, {"data": []}, {}):
+        assert grid_id_of(odd) is None
+
+
+def test_a_reply_echoing_a_flow_id_is_that_requests() -> None:
+    table = PendingTable()
+    first, _ = table.register(
+        proto.START_SESSION,
+        A,
+        proto.reply_roles(proto.START_SESSION),
+        echo,
+        shareable=False,
+        flow_id="f-1",
+    )
+    second, _ = table.register(
+        proto.START_SESSION,
+        B,
+        proto.reply_roles(proto.START_SESSION),
+        echo,
+        shareable=False,
+        flow_id="f-2",
+    )
+    table.mark_sent(first)
+    table.mark_sent(second)
+    # Echoed: it wins over the charge point named (and over "nobody's" without one).
+    assert table.route("STATUS_START_SESSION", A, {"object": "x", "flow_id": "f-2"})
+    assert second.done and not first.done
+    # An echo of a role not expected, or of a finished request: the usual rules.
+    assert table.route("NOT_EXPECTED", None, {"flow_id": "f-1"}) is False
+    assert table.route("STATUS_START_SESSION", B, {"flow_id": "f-2"}) is False
+    read = sent(table, proto.GET_CH_STATUS, B)
+    assert table.route("CH_STATUS", B, {"flow_id": "f-9"}) and read.done  # unknown id
+    error = ApiError(2, "x")
+    assert table.attribute_error(error, None, "f-1") is first
+    assert outcome_error(first) is error and table._by_flow == {}
+    assert table.attribute_error(ApiError(2, "y"), None, "f-1") is None
+
+
+def test_flow_ids_are_fresh_uuids() -> None:
+    ids = {proto.new_flow_id() for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 36 and i.count("-") == 4 for i in ids)
+
+
+def test_a_held_error_is_the_reads_once_a_later_request_is_answered() -> None:
+    # Reads are answered at once and in order: a later read's reply means the held read had
+    # its answer already, and the only one it got was the ERROR (the write stays waiting).
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    foreign = sent(table, proto.GET_CH_STATUS, "BCU-FOREIGN")
+    later = sent(table, proto.GET_CH_STATUS, B)
+    error = ApiError(2, "Not authorized")
+    assert table.attribute_error(error, lambda w: w.evse_id is not None) == [write, foreign]
+    assert route(table, "CH_STATUS", B) and later.done
+    assert outcome_error(foreign) is error
+    assert not write.done and table._held_errors == []
+    assert route(table, "STATUS_SET_PLUG_AND_CHARGE", A) and result(write)
+
+
+def test_two_held_errors_a_later_answer_places_only_the_reads() -> None:
+    table = PendingTable()
+    one = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    two = sent(table, proto.REBOOT, B)
+    read = sent(table, proto.GET_CH_STATUS, "BCU-C")
+    later = sent(table, proto.GET_CH_SETTINGS, "BCU-C")
+    first = ApiError(2, "first")
+    assert table.attribute_error(first) == [one, two, read]
+    assert route(table, "CH_SETTINGS", "BCU-C") and later.done
+    assert outcome_error(read) is first and not one.done and not two.done
+    assert table._held_errors == []
+
+
+def test_the_router_logs_a_held_error_and_hands_over_the_flow_id(
+    rig: RouterRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    write = sent(rig.table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    read = sent(rig.table, proto.GET_CH_STATUS, B)
+    with caplog.at_level(logging.INFO, logger=CONNECTION):
+        rig.feed({"object": "ERROR", "error": 2, "message": "Not authorized"})
+    assert logged(caplog, logging.INFO) == [
+        "server error 2 may answer any of SET_PLUG_AND_CHARGE, GET_CH_STATUS; "
+        "held until the others are answered"
+    ]
+    assert not write.done and not read.done
+    echoed, _ = rig.table.register(
+        proto.GET_CH_SETTINGS,
+        A,
+        proto.reply_roles(proto.GET_CH_SETTINGS),
+        echo,
+        shareable=False,
+        flow_id="f-7",
+    )
+    rig.table.mark_sent(echoed)
+    rig.feed({"object": "ERROR", "error": 0, "message": "x", "flow_id": "f-7"})
+    assert isinstance(outcome_error(echoed), ApiError) and not read.done
+
+
+def test_a_held_error_is_dropped_and_logged_when_a_candidate_leaves(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    table = PendingTable()
+    first_write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    first_read = sent(table, proto.GET_CH_STATUS, B)
+    assert isinstance(table.attribute_error(ApiError(2, "one")), list)
+    assert route(table, "CH_STATUS", B)  # settled: the write's
+    assert isinstance(outcome_error(first_write), ApiError) and first_read.done
+    write = sent(table, proto.SET_PUBLIC_CHARGING, A, serial=True)
+    read = sent(table, proto.GET_CH_SETTINGS, B)
+    other = sent(table, proto.REBOOT, "BCU-C")
+    assert table.attribute_error(ApiError(2, "two")) == [write, read]
+    # A second ERROR while one is held: decided together (the walk reaches the held ones).
+    assert table.attribute_error(ApiError(0, "three")) == [write, read, other]
+    with caplog.at_level(logging.INFO, logger=CONNECTION):
+        table.release(read)  # unanswered: the ERRORs can no longer be placed
+    assert logged(caplog, logging.INFO) == [
+        "server error(s) [ApiError('server error 2: two'), ApiError('server error 0: three')]:"
+        " the request cannot be told; dropped"
+    ]
+    assert table._held_errors == [] and table._held_candidates == []
+    assert not write.done and not other.done
+
+
+def test_only_prompt_answers_show_that_a_write_was_taken() -> None:
+    # A write's late verdict says nothing about an older write; an ack or a read's reply
+    # to a later request does.
+    table = PendingTable()
+    older = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    newer = sent(table, proto.SET_PUBLIC_CHARGING, B, serial=True)
+    assert route(table, "STATUS_SET_PUBLIC_CHARGING", B) and newer.done
+    error = ApiError(2, "x")
+    assert table.attribute_error(error) is older  # not taken: the only candidate
+    table = PendingTable()
+    first = sent(table, proto.START_SESSION, A)  # the first request sent: seq 0
+    acked = sent(table, proto.SOFT_RESET, B)
+    assert route(table, "RECEIVED_SOFT_RESET", B) and acked.acknowledged
+    assert table.attribute_error(ApiError(2, "y")) is None  # first was taken, acked answered
+    assert not first.done
+
+
+def test_flow_ids_of_other_types_are_ignored() -> None:
+    table = PendingTable()
+    read = sent(table, proto.GET_CH_STATUS, A)
+    for odd in ({"x": 1}, 7, None, ""):
+        assert table.route("CH_STATUS", A, {"flow_id": odd}) or read.done
+        assert table.attribute_error(ApiError(0, "z"), None, odd) in (None, read)
+
+
+def test_a_read_answered_out_of_turn_shows_the_silent_read_got_the_error() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    silent = sent(table, proto.GET_CH_STATUS, B)
+    answered = sent(table, proto.GET_CH_SETTINGS, B)
+    assert route(table, "CH_SETTINGS", B) and answered.done
+    error = ApiError(2, "late")
+    assert table.attribute_error(error) is silent  # the write was taken; the read had it
+    assert outcome_error(silent) is error and not write.done
+
+
+def test_a_refused_reply_counts_as_an_answer() -> None:
+    def refuse(*_args: Any) -> Any:
+        raise ValueError("cannot convert")
+
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    read = sent(table, proto.GET_CH_STATUS, B, interpret=refuse)
+    assert route(table, "CH_STATUS", B) and isinstance(outcome_error(read), ValueError)
+    assert table.attribute_error(ApiError(2, "x")) is None  # the write was taken
+    assert not write.done
+
+
+def test_flow_id_waiters_are_forgotten_once_and_odd_ids_never_match() -> None:
+    table = PendingTable()
+    roles = proto.reply_roles(proto.GET_CH_STATUS)
+    waiter, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=False, flow_id="f")
+    table.mark_sent(waiter)
+    for odd in ({"x": 1}, ["f"], 7):
+        assert table.route("CH_STATUS", B, {"flow_id": odd}) is False  # B: nobody; no crash
+    assert table.route("CH_STATUS", B, {"flow_id": "f"}) and waiter.done
+    table.release(waiter)  # removed twice (answered, then released): no error
+    assert table._by_flow == {}
+
+
+def test_held_error_names_the_error_a_candidate_may_own() -> None:
+    table = PendingTable()
+    write = sent(table, proto.SET_PLUG_AND_CHARGE, A, serial=True)
+    read = sent(table, proto.GET_CH_STATUS, B)
+    bystander = sent(table, proto.GET_CH_SETTINGS, B)
+    assert table.held_error(read) is None
+    error = ApiError(2, "x")
+    assert table.attribute_error(error) == [write, read]
+    assert table.held_error(read) is error and table.held_error(write) is error
+    assert table.held_error(bystander) is None
+    table.release(write)  # gone unanswered: nothing held any more
+    assert table.held_error(read) is None

@@ -6,11 +6,13 @@ Request counts are taken from the simulator's own records of what each connectio
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from scripted_server import GOOD_TOKEN
 
 from bluecurrent_sync import Client, _clock
 from bluecurrent_sync.errors import ClientStateError, ConnectionClosedError, RequestTimeoutError
@@ -325,3 +327,41 @@ def test_mirrored_grid_status_belongs_to_the_charge_point_asked_for(
         sent = frames_sent_by_client(sim)
         assert client.get_grid_status(IDLE, max_age=60) == asked
         assert frames_sent_by_client(sim) == sent  # answered from the mirror
+
+
+def test_mirror_holds_a_large_account_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 18 item 4: 10,000+ charge points by default; eviction logged once, not per push.
+    from bluecurrent_sync._mirror import Mirror
+
+    def convert(frame: Any) -> object:
+        return frame["n"]
+
+    kinds = ("CH_STATUS", "CH_SETTINGS", "GRID_STATUS", "GRID_CURRENT")
+    mirror = Mirror(dict.fromkeys(kinds, convert))
+    with caplog.at_level(logging.DEBUG):
+        for n in range(12_000):
+            mirror.observe("CH_STATUS", f"BIG{n}", {"n": n})
+    assert len(mirror.evse_ids()) == 12_000 and caplog.records == []
+    first = mirror.latest("CH_STATUS", "BIG0")
+    assert first is not None and first.value == 0
+
+    small = Mirror(dict.fromkeys(kinds, convert), max_charge_points=50)
+    with caplog.at_level(logging.DEBUG):
+        for n in range(5_000):
+            small.observe("CH_STATUS", f"S{n}", {"n": n})
+    assert len(small.evse_ids()) == 50 and small.forgotten == 4_950
+    assert len(caplog.records) == 1 and "mirror_size" in caplog.records[0].getMessage()
+
+
+def test_get_statuses_reuses_the_mirror_for_a_large_account(server: Any) -> None:
+    server.answer_statuses = True
+    ids = [f"CPX{n:04d}" for n in range(150)]
+    with Client(GOOD_TOKEN, url=server.url, timeout=30.0) as client:
+        client.get_statuses(ids)
+        server.wait_for("GET_CH_STATUS", len(ids))
+        for _round in range(3):
+            statuses = client.get_statuses(ids, max_age=3600)
+            assert sorted(statuses) == ids
+        assert server.count("GET_CH_STATUS") == len(ids)  # nothing asked twice
+    with pytest.raises(ValueError, match="mirror_size"):
+        Client(GOOD_TOKEN, url=server.url, mirror_size=0)

@@ -83,8 +83,8 @@ ack_status|status_no_evse|ack_push|push_only; ``setting_result`` (OP-4)
 setting|empty|absent; ``setting_ack`` (OP-4) none|received; ``stop_verdict`` (OP-5)
 no_evse|with_evse; ``smart_replies`` (OP-6) ack_status|status_only|ack_only|echo;
 ``override_list`` (OP-8) data|result_command; ``settings_shape`` (OP-10) current|recorded;
-``numbers`` (OP-11) finite|nan. ``VARIANTS`` describes each value; ``variant_cases()`` lists
-the sets the client's tests run under.
+``flow_id`` (OP-12) blank|echo; ``numbers`` (OP-11) finite|nan. ``VARIANTS`` describes each
+value; ``variant_cases()`` lists the sets the client's tests run under.
 
 Replay (``replay="capture.jsonl"``, ``replay_speed=1.0``)
 --------------------------------------------------------

@@ -231,6 +231,11 @@ class CommandHandler:
     def _reply(self, req: Request, frame: Mapping[str, Any] | Payload, delay: float = 0.0) -> None:
         """Send a reply to ``req`` through its reply rule: withheld, delayed or replaced."""
         rule = req.rule
+        flow_id = req.frame.get("flow_id")
+        if self.variants.flow_id == "echo" and isinstance(flow_id, str) and flow_id:
+            decoded = json.loads(frame) if isinstance(frame, str) else frame  # ERROR: text
+            if isinstance(decoded, Mapping):
+                frame = {**decoded, "flow_id": flow_id}  # OP-12: the request id comes back
         payload = frame if isinstance(frame, (str, bytes)) else self.encode(frame)
         if rule is not None:
             if rule.withhold:

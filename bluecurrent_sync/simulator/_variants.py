@@ -125,6 +125,14 @@ VARIANTS: dict[str, Variant] = {
             ),
         ),
         Variant(
+            "flow_id",
+            "OP-12",
+            (
+                ("blank", 'replies carry no flow_id of the request (verdicts say "flow_id": "")'),
+                ("echo", "every reply to a command that carried a flow_id echoes it (ERROR too)"),
+            ),
+        ),
+        Variant(
             "numbers",
             "OP-11",
             (
