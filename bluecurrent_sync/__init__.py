@@ -1,18 +1,22 @@
 """Synchronous, typed Python SDK for the Blue Current charge-point websocket API.
 
-Typical use::
+Typical use:
 
-    from bluecurrent_sync import Client
+```python
+from bluecurrent_sync import Client
 
-    with Client(api_token) as client:
-        for cp in client.get_charge_points():
-            status = client.get_status(cp.evse_id)
-            print(cp.evse_id, status.activity, status.total_kw, "kW")
+with Client(api_token) as client:
+    for cp in client.get_charge_points():
+        status = client.get_status(cp.evse_id)
+        print(cp.evse_id, status.activity, status.total_kw, "kW")
+```
 
-The public surface is what ``__all__`` lists: the :class:`Client`, the typed models it
-returns, the errors it raises, and :func:`to_records` / :func:`html_table` to turn models
+The public surface is what ``__all__`` lists: the [`Client`][bluecurrent_sync.Client], the typed
+models it
+returns, the errors it raises, and [`to_records()`][bluecurrent_sync.to_records] /
+[`html_table()`][bluecurrent_sync.html_table] to turn models
 into plain records (pandas, CSV) or an HTML table (Jupyter). The local simulator lives in
-:mod:`bluecurrent_sync.simulator` (the ``simulator`` extra: ``pip install '.[simulator]'``
+`bluecurrent_sync.simulator` (the ``simulator`` extra: ``pip install '.[simulator]'``
 from a clone).
 """
 

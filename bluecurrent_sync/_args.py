@@ -103,7 +103,7 @@ def require_factor(name: str, value: object) -> float:
 
 
 def require_optional_timeout(name: str, value: object) -> float | None:
-    """``None``, or ``value`` checked as by :func:`require_timeout`."""
+    """``None``, or ``value`` checked as by `require_timeout()`."""
     return None if value is None else require_timeout(name, value)
 
 
@@ -171,7 +171,7 @@ def require_port(name: str, value: object) -> int:
 
 
 def require_path(name: str, value: object) -> str | os.PathLike[str]:
-    """Return ``value`` if it is a non-empty path (``str`` or :class:`os.PathLike`).
+    """Return ``value`` if it is a non-empty path (``str`` or `os.PathLike`).
 
     Raises:
         TypeError: Neither a string nor a path.

@@ -1,7 +1,7 @@
 """``bluecurrent-sync check-capture FILE``: what a recorded session says about the protocol.
 
 Reads a capture written by record mode (``Client(record=...)``, ``--record``; format in
-:mod:`bluecurrent_sync._record`) and reports
+`bluecurrent_sync._record`) and reports
 
 * **findings**: every frame from the server that the wire schemas (when available: a source
   checkout with ``jsonschema`` installed), the converter or the client's reply policy did not
@@ -100,7 +100,7 @@ class Note:
 
 @dataclass
 class CaptureReport:
-    """The result of :func:`check_capture`."""
+    """The result of `check_capture()`."""
 
     frames: int = 0
     received: int = 0

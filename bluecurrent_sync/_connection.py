@@ -6,22 +6,22 @@ validate the token, HELLO, GET_ACCOUNT), the session state and reconnect policy
 (``_session.py``), the reader thread (``_reader.py``: liveness, ERROR 1, reconnecting) and
 the fork hook (``_fork.py``).
 
-Life of a :class:`Connection`:
+Life of a `Connection`:
 
-* :meth:`Connection.open` (caller's thread) validates the API token on a short connection,
+* `Connection.open()` (caller's thread) validates the API token on a short connection,
   opens the main connection and completes HELLO, all under ONE deadline (``connect_timeout``)
-  that :meth:`Connection.close` can interrupt from another thread; then it starts the
+  that `Connection.close()` can interrupt from another thread; then it starts the
   ``bluecurrent-sync-reader`` daemon thread, which alone reads the main connection.
 * Every text message, redacted of both tokens, goes to ``on_frame``; an over-size message
   (dropped unread) to ``on_oversize`` with its first bytes, so its caller fails at once.
 * When the connection drops the reader calls ``on_down(error, reconnecting)`` (the client fails
   every pending call with ``error``) and, with ``reconnect=True``, reconnects as the session's
   policy says; each failed attempt is reported through ``on_down`` too. Each attempt has the
-  same one deadline as :meth:`Connection.open`. A stream broken on our side (an interrupt
+  same one deadline as `Connection.open()`. A stream broken on our side (an interrupt
   inside a send, a send past its deadline) is dropped and reconnected at once.
 * ERROR 1 on the live connection re-validates the API token once, on a thread of its own
   (``bluecurrent-sync-revalidate``): calls fail at once meanwhile, none waits for it.
-* Every send is bounded by its caller's deadline; :meth:`close` by its own budget.
+* Every send is bounded by its caller's deadline; `close()` by its own budget.
 
 No token is ever logged or put in an exception message (see ``_redact.py``).
 """
@@ -80,8 +80,10 @@ class Connection:
         converter: Converts token-status and ERROR frames.
         on_frame: Called with each text frame of the main connection (already redacted of
             both tokens); must not raise. It returns the error when the frame concerns the
-            connection itself: :class:`RequestLimitReached` (ERROR 42) enters the limited
-            state, :class:`InvalidApiToken` (ERROR 1) re-validates the token.
+            connection itself: [`RequestLimitReached`][bluecurrent_sync.errors.RequestLimitReached]
+            (ERROR 42) enters the limited
+            state, [`InvalidApiToken`][bluecurrent_sync.errors.InvalidApiToken] (ERROR 1)
+            re-validates the token.
         on_down: Called when the connection is lost or a reconnect attempt fails, with the
             error every pending call should fail with and whether reconnecting goes on.
         on_up: Called after a successful reconnect.
@@ -94,7 +96,7 @@ class Connection:
             no keepalive).
         ping_timeout: Further seconds without one after which the connection is dead.
         taps: Observers of every text frame on every connection (see ``_tap.py``).
-        connect_timeout: The one deadline of :meth:`open` and of each reconnect attempt;
+        connect_timeout: The one deadline of `open()` and of each reconnect attempt;
             None: ``timeout``.
         hello_timeout: How long to wait for the HELLO reply; silence that long counts as a
             live session.
@@ -208,7 +210,7 @@ class Connection:
     def open(self) -> None:
         """Validate the token, open the main connection, HELLO, start the reader thread.
 
-        Everything shares one deadline of ``connect_timeout`` seconds; :meth:`close` from
+        Everything shares one deadline of ``connect_timeout`` seconds; `close()` from
         another thread interrupts it.
 
         Raises:
@@ -274,7 +276,7 @@ class Connection:
                 the connection's ``timeout``.
 
         Raises:
-            The errors of :meth:`check_usable`; RequestTimeoutError when the time ran out
+            The errors of `check_usable()`; RequestTimeoutError when the time ran out
             (a frame cut half-way drops the connection, which reconnects at once);
             ConnectionClosedError if the send fails.
         """
@@ -316,12 +318,12 @@ class Connection:
         """Send one command on a fresh short connection and return its one reply frame.
 
         Used for GET_ACCOUNT (PROTOCOL.md 1.3); does not touch the main connection. Before
-        :meth:`open` the token is first validated on a short connection of its own (and kept
-        for :meth:`open`). The whole exchange is bounded by ``connect_timeout``.
+        `open()` the token is first validated on a short connection of its own (and kept
+        for `open()`). The whole exchange is bounded by ``connect_timeout``.
 
         Raises:
             ConnectionClosedError, RequestTimeoutError, RequestLimitReached, AlreadyConnected,
-            InvalidApiToken (before :meth:`open`).
+            InvalidApiToken (before `open()`).
         """
         deadline = Deadline(self.connect_timeout)
         try:
@@ -339,7 +341,7 @@ class Connection:
     def close(self, timeout: float | None = None) -> None:
         """Close the connection and join the reader thread (idempotent).
 
-        Interrupts a :meth:`open` or reconnect attempt in progress on another thread, and
+        Interrupts a `open()` or reconnect attempt in progress on another thread, and
         a send blocked on a server that reads nothing.
 
         Args:

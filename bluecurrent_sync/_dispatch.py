@@ -2,7 +2,8 @@
 
 The reader thread only enqueues frames here; the ``bluecurrent-sync-dispatch`` thread converts
 each frame into its model once and hands it, in arrival order, to every handler subscribed to
-its object name (and to ``"*"``), each call isolated, and to every open :class:`EventStream`.
+its object name (and to ``"*"``), each call isolated, and to every open
+[`EventStream`][bluecurrent_sync.EventStream].
 
 Overflow policy (both queues are bounded): when a queue is full the OLDEST queued item is
 dropped to make room for the newest and a drop counter is increased (the dispatcher counts
@@ -37,11 +38,12 @@ THREAD_NAME = "bluecurrent-sync-dispatch"
 
 
 class EventStream(Iterator[Any]):
-    """A bounded, blocking iterator over pushed events (see :meth:`Client.events`).
+    """A bounded, blocking iterator over pushed events (see
+    [`Client.events()`][bluecurrent_sync.Client.events]).
 
     Iteration ends when no event arrives within ``timeout`` seconds (if given), when the
     stream is closed, or when the client is closed. When more than ``maxsize`` events are
-    waiting, the oldest is dropped and :attr:`dropped` is increased.
+    waiting, the oldest is dropped and `dropped` is increased.
 
     Attributes:
         names: The object names this stream receives (empty = all).
@@ -131,7 +133,7 @@ class Dispatcher:
         queue_size: int = 1000,
         subscriptions: Subscriptions | None = None,
     ) -> None:
-        """Create a dispatcher (no thread yet; see :meth:`start`).
+        """Create a dispatcher (no thread yet; see `start()`).
 
         Args:
             convert: Turns a pushed frame into the event object handed to subscribers.
@@ -170,7 +172,7 @@ class Dispatcher:
 
     # -- subscriptions -----------------------------------------------------------------
     def subscribe(self, object_name: str, handler: Handler) -> None:
-        """Add ``handler`` for ``object_name`` (or :data:`ANY`)."""
+        """Add ``handler`` for ``object_name`` (or `ANY`)."""
         if not callable(handler):
             raise TypeError("handler must be callable")
         with self._lock:
@@ -190,7 +192,8 @@ class Dispatcher:
     def open_stream(
         self, names: frozenset[str], timeout: float | None, maxsize: int | None = None
     ) -> EventStream:
-        """Open an :class:`EventStream` for ``names`` (empty = every object)."""
+        """Open an [`EventStream`][bluecurrent_sync.EventStream] for ``names`` (empty = every
+        object)."""
         if maxsize is not None and maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         stream = EventStream(names, maxsize or self.queue_size, timeout, self._forget_stream)

@@ -1,5 +1,5 @@
 """The object names ``Client.on`` / ``off`` / ``events`` accept, their check, and the ONE map
-between pushed object names and the models they become (:data:`EVENT_MODELS`)."""
+between pushed object names and the models they become (`EVENT_MODELS`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ __all__ = [
 ]
 
 #: Pushed objects that have a model, and that model (CHARGE_POINTS is a list of them); every
-#: other object becomes a :class:`RawEvent`. The converter and :func:`event_object_name`
+#: other object becomes a [`RawEvent`][bluecurrent_sync.models.RawEvent]. The converter and
+#: `event_object_name()`
 #: both read this map.
 EVENT_MODELS: dict[str, type] = {
     "CH_STATUS": ChStatus,
@@ -85,7 +86,7 @@ def check_event_name(name: object, *, allow_unknown: bool = False) -> str:
 
     Raises:
         TypeError: ``name`` is not a string.
-        ValueError: An empty name, or a name not in :data:`KNOWN_EVENT_NAMES` (the message
+        ValueError: An empty name, or a name not in `KNOWN_EVENT_NAMES` (the message
             lists the known ones and suggests the closest) without ``allow_unknown``.
     """
     if not isinstance(name, str):
@@ -103,7 +104,7 @@ def check_event_name(name: object, *, allow_unknown: bool = False) -> str:
 
 
 def check_event_names(names: Iterable[object], *, allow_unknown: bool = False) -> list[str]:
-    """:func:`check_event_name` for each name; returns them as a list."""
+    """`check_event_name()` for each name; returns them as a list."""
     return [check_event_name(name, allow_unknown=allow_unknown) for name in names]
 
 

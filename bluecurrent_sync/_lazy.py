@@ -2,7 +2,7 @@
 
 ``import bluecurrent_sync`` should cost no more than what a user touches: ssl (and cattrs)
 are needed only once a connection is opened or a frame converted, so the client modules bind
-them through :class:`LazyModule` at run time while type checkers see the real import.
+them through `LazyModule` at run time while type checkers see the real import.
 """
 
 from __future__ import annotations

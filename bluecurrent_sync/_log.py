@@ -1,8 +1,10 @@
 """The public logger names of bluecurrent_sync, defined once.
 
-Every logger of the package sits under ``bluecurrent_sync``, so one line configures them all::
+Every logger of the package sits under ``bluecurrent_sync``, so one line configures them all:
 
-    logging.getLogger("bluecurrent_sync").setLevel(logging.INFO)
+```python
+logging.getLogger("bluecurrent_sync").setLevel(logging.INFO)
+```
 
 ========================================  ===============================================
 logger                                    what it reports

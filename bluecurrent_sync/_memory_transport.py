@@ -1,9 +1,9 @@
-"""An in-memory :class:`Transport`: the connection logic without sockets (httpx's
+"""An in-memory `Transport`: the connection logic without sockets (httpx's
 ``MockTransport`` is the model).
 
-Each opened :class:`MemoryStream` hands every frame the client sends to ``respond(text,
-stream)``, which answers by calling :meth:`MemoryStream.push` (a text message) or
-:meth:`MemoryStream.push_close`. Reads wait on a queue. Nothing is framed or masked: this is
+Each opened `MemoryStream` hands every frame the client sends to ``respond(text,
+stream)``, which answers by calling `MemoryStream.push()` (a text message) or
+`MemoryStream.push_close()`. Reads wait on a queue. Nothing is framed or masked: this is
 the contract the connection relies on, not the wire.
 """
 
@@ -89,7 +89,7 @@ class MemoryStream(Stream):
 
 
 class MemoryTransport(Transport):
-    """Opens :class:`MemoryStream` objects answered by ``respond``.
+    """Opens `MemoryStream` objects answered by ``respond``.
 
     Args:
         respond: Called with each text the client sends, and the stream it came on.

@@ -1,6 +1,6 @@
 """Opening connections: a validated main stream, or a short exchange, under one deadline.
 
-:class:`Opener` owns what opening needs and nothing else: the transport, the API token and
+`Opener` owns what opening needs and nothing else: the transport, the API token and
 the server-issued token it is exchanged for, and the connect in progress (so that
 ``close()`` on another thread can cut it). Foreign errors are mapped here, once, to the
 client's errors, each raised ``from`` its cause (except an upgrade refusal: websocket-client's
@@ -168,7 +168,7 @@ class Opener:
                 self.link.taps.connection_event("closed", kind, "short exchange done")
 
     def validate(self, deadline: Deadline) -> None:
-        """Exchange the API token for a server-issued one (:attr:`server_token`).
+        """Exchange the API token for a server-issued one (`server_token`).
 
         Raises:
             InvalidApiToken: Refused.

@@ -1,6 +1,6 @@
 """Record mode: every frame of every connection written to a capture file (JSON lines).
 
-``Client(..., record="capture.jsonl")`` adds a :class:`CaptureRecorder` to the client's frame
+``Client(..., record="capture.jsonl")`` adds a `CaptureRecorder` to the client's frame
 taps. The capture is what a user with a real account sends in to settle the protocol's open
 questions (``bluecurrent-sync check-capture FILE``, docs/PROTOCOL.md "Capturing a session").
 

@@ -1,17 +1,17 @@
 """The session's state and its reconnect policy, apart from any socket.
 
-:class:`Session` answers "may a call go out now, and if not, with which error?" and "what
+`Session` answers "may a call go out now, and if not, with which error?" and "what
 happens after this drop or that failed attempt?": the state machine below, the exponential
 backoff with jitter (started afresh only after a connection stayed up ``stable_after``
 seconds, so a flapping server costs a bounded number of HELLOs), the quota wait (the
 *limited* state until ``reset_at``) and the bounded patience with "Already connected".
 
-::
-
-    NEW -> CONNECTING -> CONNECTED <-> RECONNECTING
-                             |  ^           |
-                             v  |           v
-                           LIMITED        FAILED        (any) -> CLOSED
+```text
+NEW -> CONNECTING -> CONNECTED <-> RECONNECTING
+                         |  ^           |
+                         v  |           v
+                       LIMITED        FAILED        (any) -> CLOSED
+```
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class Session:
         already_connected_attempts: Consecutive "Already connected" refusals tolerated.
 
     Attributes:
-        state: The current :class:`State`.
+        state: The current `State`.
         limited_until: When the quota resets (in the limited state).
         fatal_error: Why reconnecting stopped (in the failed state).
         revalidating: Whether the API token is being validated again (calls fail at once).
@@ -180,14 +180,14 @@ class Session:
             return True
 
     def up(self) -> None:
-        """A connection (first or again) completed its HELLO (call under :attr:`lock`)."""
+        """A connection (first or again) completed its HELLO (call under `lock`)."""
         self.state = State.CONNECTED
         self.limited_until = None
         self.up_since = time.monotonic()
         self.refusals = 0
 
     def went_down(self, error: BlueCurrentError) -> tuple[BlueCurrentError, bool]:
-        """The live connection dropped with ``error`` (call under :attr:`lock`).
+        """The live connection dropped with ``error`` (call under `lock`).
 
         Returns:
             The error pending calls fail with, and whether reconnecting goes on.

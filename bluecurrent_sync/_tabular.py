@@ -1,11 +1,12 @@
 """Models as data: plain records for pandas and CSV, HTML tables for Jupyter.
 
-:func:`to_records` turns models into plain dicts that ``pandas.DataFrame(...)`` or
+[`to_records()`][bluecurrent_sync.to_records] turns models into plain dicts that
+``pandas.DataFrame(...)`` or
 ``csv.DictWriter`` take directly:
 
 * enums become their wire values (``"charging"``), so columns hold plain strings;
-* datetimes stay timezone-aware :class:`datetime.datetime` objects (pandas makes them a
-  tz-aware column); dates and times stay :class:`datetime.date` / :class:`datetime.time`;
+* datetimes stay timezone-aware `datetime.datetime` objects (pandas makes them a
+  tz-aware column); dates and times stay `datetime.date` / `datetime.time`;
 * nested models are flattened into dotted columns (``tariff.price_ex_vat``,
   ``public_charging.value``); a nested model that is None gives None in each of its columns,
   so every record of one model type has the same keys in the same order;
@@ -13,7 +14,8 @@
   become lists of such dicts, and dicts (``RawEvent.raw``) are copied as they are;
 * fields that are never shown (the server-issued token) are left out.
 
-:func:`html_table` renders a list of models as one HTML table in Jupyter; a single model
+[`html_table()`][bluecurrent_sync.html_table] renders a list of models as one HTML table in Jupyter;
+a single model
 renders itself (``_repr_html_``) as a two-column field/value table.
 """
 
@@ -83,7 +85,7 @@ class HtmlTable:
 
     Attributes:
         columns: The column names, in order.
-        records: The rows, as :func:`to_records` returns them.
+        records: The rows, as [`to_records()`][bluecurrent_sync.to_records] returns them.
     """
 
     __slots__ = ("caption", "columns", "records")
@@ -120,15 +122,17 @@ def html_table(
     """Return a list of models as one table that renders as HTML in Jupyter.
 
     Args:
-        models: Models, as for :func:`to_records` (one row each, nested models as dotted
+        models: Models, as for [`to_records()`][bluecurrent_sync.to_records] (one row each, nested
+            models as dotted
             columns).
         caption: An optional caption.
 
     Returns:
-        An :class:`HtmlTable`; display it (last expression of a cell) or ``str()`` it.
+        An [`HtmlTable`][bluecurrent_sync.HtmlTable]; display it (last expression of a cell) or
+        ``str()`` it.
 
     Raises:
-        TypeError: As :func:`to_records`.
+        TypeError: As [`to_records()`][bluecurrent_sync.to_records].
     """
     return HtmlTable(to_records(models), caption)
 

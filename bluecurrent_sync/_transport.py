@@ -1,17 +1,17 @@
 """The transport: an interface, and its one production implementation on websocket-client.
 
-The connection logic (``_connection.py``) talks to a :class:`Transport` that opens
-:class:`Stream` objects, never to a socket or a websocket library (httpx's ``BaseTransport``
-is the model). :class:`WebSocketClientTransport` is the implementation every client uses:
+The connection logic (``_connection.py``) talks to a `Transport` that opens
+`Stream` objects, never to a socket or a websocket library (httpx's ``BaseTransport``
+is the model). `WebSocketClientTransport` is the implementation every client uses:
 
-* :func:`._dial.dial` produces the socket under the connect deadline (name lookup, TCP, the
+* `_dial.dial()` produces the socket under the connect deadline (name lookup, TCP, the
   proxy tunnel, TLS; cancellable);
 * ``websocket.WebSocket.connect(url, socket=..., redirect_limit=0)`` does the HTTP upgrade on
   it, a watchdog cutting the socket at the deadline (websocket-client bounds each read, not
   the whole upgrade); anything but ``101 Switching Protocols`` is refused here (redirects
   included: nothing is sent anywhere else and the ``Location`` is never shown);
 * websocket-client carries every frame from then on: framing, masking, answering pings,
-  the close handshake. Its ``frame_buffer`` is replaced by :class:`._frames.CappedFrameBuffer`
+  the close handshake. Its ``frame_buffer`` is replaced by `_frames.CappedFrameBuffer`
   (the size cap from the header, strict RFC 6455 checks) and its send seam (the
   ``dispatcher``'s ``send(sock, data)``) waits for room in the socket only until the
   current send's deadline, so a server that stops reading cannot hold a caller, the reader
@@ -22,8 +22,8 @@ library's own joining copies the message again for every fragment. Liveness is b
 messages and control frames (``last_progress``), never by fragments or bytes.
 
 websocket-client's exceptions are mapped once, at this boundary, to ``TimeoutError``,
-``ConnectionResetError`` (an ``OSError``), :class:`ProtocolViolation` and
-:class:`UpgradeRefused`, each raised ``from`` the library's exception.
+``ConnectionResetError`` (an ``OSError``), `ProtocolViolation` and
+`UpgradeRefused`, each raised ``from`` the library's exception.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ _LONG_WAIT = 3600.0
 
 
 class Kind(enum.Enum):
-    """What :meth:`Stream.read` returns."""
+    """What `Stream.read()` returns."""
 
     TEXT = "text"
     BINARY = "binary"
@@ -154,7 +154,7 @@ class Stream(abc.ABC):
 
     @abc.abstractmethod
     def ping(self, deadline: Deadline) -> None:
-        """Send a ping (same errors as :meth:`send_text`)."""
+        """Send a ping (same errors as `send_text()`)."""
 
     @abc.abstractmethod
     def send_close(self, deadline: Deadline) -> None:
@@ -188,7 +188,7 @@ class Transport(abc.ABC):
             deadline: Covers every step.
             register: Called with an object whose ``shutdown(how)`` interrupts the connect
                 from another thread (a socket), and with None when the connect is over.
-            cancelled: Once set, the connect ends with :class:`InterruptedError`.
+            cancelled: Once set, the connect ends with `InterruptedError`.
 
         Raises:
             TimeoutError, InterruptedError, UpgradeRefused, ProxyRefused, ProtocolViolation,
@@ -224,7 +224,7 @@ class _BoundedSends:
 
 
 class WebSocketClientStream(Stream):
-    """A :class:`Stream` over a connected ``websocket.WebSocket`` (see the module)."""
+    """A `Stream` over a connected ``websocket.WebSocket`` (see the module)."""
 
     def __init__(self, ws: websocket.WebSocket, sends: _BoundedSends, buffer: CappedFrameBuffer):
         self.ws = ws
@@ -345,7 +345,7 @@ class WebSocketClientStream(Stream):
 
 
 class WebSocketClientTransport(Transport):
-    """The production transport: :func:`._dial.dial` + websocket-client (see the module).
+    """The production transport: `_dial.dial()` + websocket-client (see the module).
 
     Args:
         max_frame_bytes: The largest incoming message (all fragments together).

@@ -2,13 +2,15 @@
 
 The server counts every frame a client sends, on every connection (token validation,
 GET_ACCOUNT and the main connection alike), against a daily quota that resets at midnight
-Europe/Amsterdam. :class:`RequestMeter` is a frame tap (see ``_tap.py``) that counts exactly
+Europe/Amsterdam. `RequestMeter` is a frame tap (see ``_tap.py``) that counts exactly
 those frames, per Amsterdam calendar day.
 
 Usage file (``Client(usage_file=PATH)``): a small JSON file that several processes add
-their requests to, e.g. cron runs of the same script::
+their requests to, e.g. cron runs of the same script:
 
-    {"format": "bluecurrent_sync.usage", "version": 1, "day": "2026-11-29", "requests": 17}
+```json
+{"format": "bluecurrent_sync.usage", "version": 1, "day": "2026-11-29", "requests": 17}
+```
 
 Every change is a read-modify-write under an exclusive lock (``fcntl.flock`` on POSIX,
 ``msvcrt.locking`` on Windows), so concurrent processes never lose a count. On POSIX the
@@ -22,13 +24,14 @@ earlier day counts as zero (and is rewritten for today on the next request). An 
 counts as zero. A file that is not a usage file (not JSON, or without the ``format``
 marker) is never overwritten, and neither is anything at the path that is not a regular
 file (a symbolic link, dangling or not, a FIFO, a directory, a device): every use raises
-:class:`~bluecurrent_sync.errors.UsageFileError` naming the file; delete it to start
+[`UsageFileError`][bluecurrent_sync.errors.UsageFileError] naming the file; delete it to start
 afresh. The directory must be writable (for the temporary file).
 
 Budget (``Client(daily_budget=N)``): before the client sends a frame of its own (connect,
 each request, get_email) the meter reserves it, atomically with the check, in the usage
 file when one is given (so N bounds the total of every process sharing the file). A frame
-that would pass N is not sent: :class:`~bluecurrent_sync.errors.DailyBudgetExceeded`. The
+that would pass N is not sent: [`DailyBudgetExceeded`][bluecurrent_sync.errors.DailyBudgetExceeded].
+The
 frames of an automatic reconnect are counted but not refused (``reconnect=False`` for a
 hard cap).
 """
@@ -431,7 +434,7 @@ class RequestMeter:
             self.settle()
 
     def admit(self, count: int) -> None:
-        """Reserve ``count`` frames about to be sent by this thread (see :meth:`admitting`).
+        """Reserve ``count`` frames about to be sent by this thread (see `admitting()`).
 
         Without a budget this only checks, once, that the usage file is usable; the tap
         counts.

@@ -4,12 +4,12 @@ The bottom of the client (with ``_redact.py``): it imports only the models' neig
 (``errors``) and the standard library, so the transport, the router, the converter, the
 request machinery and the simulator can all use it. Each rule here has no other home:
 
-* object names the client itself routes by, and :func:`object_name_of`;
-* :func:`evse_id_of` / :func:`routing_evse_id` (docs/PROTOCOL.md section 6, OP-2, OP-5);
+* object names the client itself routes by, and `object_name_of()`;
+* `evse_id_of()` / `routing_evse_id()` (docs/PROTOCOL.md section 6, OP-2, OP-5);
 * the close code, upgrade-rejection header and ERROR codes the server uses, and the ONE
-  mapping from each of them to an exception (:func:`error_for_code`,
-  :func:`error_for_close`, :func:`error_for_rejection`, :func:`error_for_frame`);
-* :data:`AMSTERDAM` and :func:`next_reset_at` (the daily quota reset).
+  mapping from each of them to an exception (`error_for_code()`,
+  `error_for_close()`, `error_for_rejection()`, `error_for_frame()`);
+* `AMSTERDAM` and `next_reset_at()` (the daily quota reset).
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ CLOSE_CODE_LIMIT = 4001
 REJECT_REASON_HEADER = "x-websocket-reject-reason"
 REASON_LIMIT = "request limit reached"
 REASON_ALREADY_CONNECTED = "already connected"
-#: ERROR frame codes with a meaning of their own (others become :class:`ApiError`).
+#: ERROR frame codes with a meaning of their own (others become
+#: [`ApiError`][bluecurrent_sync.errors.ApiError]).
 ERROR_INVALID_AUTH = 1
 ERROR_NOT_AUTHORIZED = 2
 ERROR_LIMIT = 42
@@ -130,7 +131,7 @@ def evse_id_of(frame: Mapping[str, Any]) -> str | None:
 
 
 def routing_evse_id(object_name: str, frame: Mapping[str, Any]) -> str | None:
-    """The evse_id a frame is routed by: :func:`evse_id_of`, except for GRID_STATUS.
+    """The evse_id a frame is routed by: `evse_id_of()`, except for GRID_STATUS.
 
     A GRID_STATUS ``data.id`` may name another charge point on the same (account-level)
     grid, so it never attributes the frame (docs/PROTOCOL.md OP-2): it answers the one

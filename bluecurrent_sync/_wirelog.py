@@ -1,9 +1,11 @@
 """The wire log: a frame tap that logs every text frame at DEBUG on ``bluecurrent_sync.wire``.
 
-Off unless that logger is enabled for DEBUG::
+Off unless that logger is enabled for DEBUG:
 
-    logging.basicConfig(level=logging.INFO)
-    logging.getLogger("bluecurrent_sync.wire").setLevel(logging.DEBUG)
+```python
+logging.basicConfig(level=logging.INFO)
+logging.getLogger("bluecurrent_sync.wire").setLevel(logging.DEBUG)
+```
 
 Each record reads ``<connection> <in|out> <frame>``. Both secrets are redacted: the API
 token (known from the start) and the token the server issues in its STATUS_API_TOKEN reply

@@ -1,6 +1,7 @@
 """The synchronous Blue Current client: one blocking method per command.
 
-Threads (all daemon, all joined by :meth:`Client.close` with a timeout):
+Threads (all daemon, all joined by [`Client.close()`][bluecurrent_sync.Client.close] with a
+timeout):
 
 * ``bluecurrent-sync-reader`` reads the socket whenever no call is waiting: it routes every
   frame to the waiting calls (by object name and evse_id, docs/PROTOCOL.md section 6) and to the
@@ -86,7 +87,8 @@ DEFAULT_URL = "wss://motown.bluecurrent.nl/haserver"
 #: points (about 1.2 KB each on the wire, 12 MB) fits with room to spare.
 MAX_FRAME_BYTES = 16 << 20
 
-#: Pseudo object names of the connection-state events (see :meth:`Client.on`).
+#: Pseudo object names of the connection-state events (see
+#: [`Client.on()`][bluecurrent_sync.Client.on]).
 CONNECTED_EVENT = "connected"
 DISCONNECTED_EVENT = "disconnected"
 
@@ -99,11 +101,12 @@ TimeOfDay = _dt.time | str
 class Client:
     """A synchronous client for the Blue Current charge-point websocket API.
 
-    Example::
-
+    Example:
+        ```python
         with Client(api_token) as client:
             for cp in client.get_charge_points():
                 print(cp.evse_id, client.get_status(cp.evse_id).activity)
+        ```
 
     Args:
         api_token: The API token from my.bluecurrent.nl (never logged or shown in reprs).
@@ -115,8 +118,9 @@ class Client:
         allow_insecure: Allow plain ``ws://`` to a non-loopback host.
         max_frame_bytes: Incoming messages larger than this (16 MiB: an account of 10,000
             charge points fits) are dropped unread; the call they answer raises
-            :class:`ReplyTooLarge` at once.
-        event_queue_size: Bound of the dispatcher queue and of every :meth:`events` stream;
+            [`ReplyTooLarge`][bluecurrent_sync.errors.ReplyTooLarge] at once.
+        event_queue_size: Bound of the dispatcher queue and of every
+            [`events()`][bluecurrent_sync.Client.events] stream;
             when full, the OLDEST queued event is dropped (and counted).
         reconnect_delay: ``(initial, maximum)`` seconds of the reconnect backoff.
         sslopt: TLS options in websocket-client's style (``{"context": ssl_context}``,
@@ -124,16 +128,19 @@ class Client:
         ping_interval: Seconds of server silence before a keepalive ping (None: no pings).
         ping_timeout: Further seconds of silence after which the connection counts as lost.
             Silence means no complete frame: a server dripping bytes does not count as alive.
-        connect_timeout: One deadline in seconds for the whole of :meth:`connect` (name
+        connect_timeout: One deadline in seconds for the whole of
+            [`connect()`][bluecurrent_sync.Client.connect] (name
             lookup, TCP, TLS, HTTP upgrade, token validation, HELLO) and for each reconnect
             attempt; None (default): ``timeout``.
 
         usage_file: A file where this client adds every request it sends, shared safely by
-            several processes (cron runs): see :meth:`usage` and ``bluecurrent-sync usage``.
+            several processes (cron runs): see [`usage()`][bluecurrent_sync.Client.usage] and
+            ``bluecurrent-sync usage``.
         daily_budget: Requests allowed per day (Europe/Amsterdam), counted over the usage
             file when one is given: a request that would pass it raises
-            :class:`~bluecurrent_sync.errors.DailyBudgetExceeded` and is not sent.
-        hello_timeout: Seconds :meth:`connect` waits for the HELLO reply; any frame that is
+            [`DailyBudgetExceeded`][bluecurrent_sync.errors.DailyBudgetExceeded] and is not sent.
+        hello_timeout: Seconds [`connect()`][bluecurrent_sync.Client.connect] waits for the HELLO
+            reply; any frame that is
             not an ERROR ends the wait too, and when nothing arrives at all the connection
             counts as established (the server may never answer HELLO, docs/PROTOCOL.md
             OP-1). Never longer than ``connect_timeout``.
@@ -145,9 +152,11 @@ class Client:
             connection is written there in the capture format (JSON lines, both tokens
             redacted) for ``bluecurrent-sync check-capture``. A path is created here, new
             and mode 0600 (an existing file, symbolic link or FIFO at the path is refused
-            with FileExistsError, never overwritten), and closed by :meth:`close`; a file
+            with FileExistsError, never overwritten), and closed by
+            [`close()`][bluecurrent_sync.Client.close]; a file
             object is flushed but left open.
-        mirror_size: Charge points the live mirror (:attr:`observed`) keeps per kind
+        mirror_size: Charge points the live mirror ([`observed`][bluecurrent_sync.Client.observed])
+            keeps per kind
             (status, settings, grid); default 20,000, a whole large account. Past it the
             least recently updated charge point is forgotten (logged once).
         send_flow_id: Send a fresh ``flow_id`` (a uuid) with every command, as
@@ -193,34 +202,39 @@ class Client:
 
     Errors every request method may raise (besides those it lists itself):
 
-    * :class:`~bluecurrent_sync.errors.ClientStateError` before :meth:`connect`, after
-      :meth:`close`, or from the reader thread;
-    * :class:`~bluecurrent_sync.errors.ConnectionClosedError` when the connection is down
+    * [`ClientStateError`][bluecurrent_sync.errors.ClientStateError] before
+      [`connect()`][bluecurrent_sync.Client.connect], after
+      [`close()`][bluecurrent_sync.Client.close], or from the reader thread;
+    * [`ConnectionClosedError`][bluecurrent_sync.errors.ConnectionClosedError] when the connection
+      is down
       (raised at once, the call is not queued) or drops while the call waits (at once, not
       after the timeout); a non-idempotent command is never re-sent automatically;
-    * :class:`~bluecurrent_sync.errors.RequestLimitReached` (ERROR 42, close code 4001): from
+    * [`RequestLimitReached`][bluecurrent_sync.errors.RequestLimitReached] (ERROR 42, close code
+      4001): from
       then until ``reset_at`` every call raises it at once without touching the network;
-    * :class:`~bluecurrent_sync.errors.InvalidApiToken` (ERROR 1; the token is validated
-      again once first) and :class:`~bluecurrent_sync.errors.AlreadyConnected` (after
+    * [`InvalidApiToken`][bluecurrent_sync.errors.InvalidApiToken] (ERROR 1; the token is validated
+      again once first) and [`AlreadyConnected`][bluecurrent_sync.errors.AlreadyConnected] (after
       repeated refusals while reconnecting): when they stop reconnection, every later call
       raises them until the client is closed;
-    * :class:`~bluecurrent_sync.errors.RequestTimeoutError` after ``timeout`` (or
+    * [`RequestTimeoutError`][bluecurrent_sync.errors.RequestTimeoutError] after ``timeout`` (or
       ``action_timeout`` for two-step device commands);
-    * :class:`~bluecurrent_sync.errors.ApiError` for any other ERROR frame (it fails the
+    * [`ApiError`][bluecurrent_sync.errors.ApiError] for any other ERROR frame (it fails the
       request it can belong to, docs/PROTOCOL.md OP-7; the connection stays up);
-    * :class:`~bluecurrent_sync.errors.ResponseValidationError` when the reply cannot be
+    * [`ResponseValidationError`][bluecurrent_sync.errors.ResponseValidationError] when the reply
+      cannot be
       converted (only that call fails).
 
     Blocking calls may be made from any thread, including from inside an event handler.
 
     Connection-state events: handlers subscribed with ``client.on("connected")`` /
-    ``client.on("disconnected")`` receive a :class:`~bluecurrent_sync.models.RawEvent` named
+    ``client.on("disconnected")`` receive a [`RawEvent`][bluecurrent_sync.models.RawEvent] named
     so after every reconnect / drop (``raw["error"]`` holds the reason of a drop, and
     ``raw["reconnecting"]`` whether the client keeps trying; a refused reconnect attempt,
     such as "Already connected", is reported the same way).
 
-    A client that is garbage-collected without :meth:`close` closes itself and emits a
-    :class:`ResourceWarning`; handlers that refer to the client (a bound method of its owner,
+    A client that is garbage-collected without [`close()`][bluecurrent_sync.Client.close] closes
+    itself and emits a
+    `ResourceWarning`; handlers that refer to the client (a bound method of its owner,
     a lambda using it) do not keep it alive. After ``os.fork()`` the child's copy never
     touches the parent's connection: every call raises ClientStateError; make a new client
     in the child.
@@ -429,7 +443,8 @@ class Client:
 
         Every call still waiting fails at once with ConnectionClosedError. Threads are joined
         within about ``timeout`` seconds overall; safe to call from an event handler and
-        from another thread while :meth:`connect` runs (which then fails promptly). Event
+        from another thread while [`connect()`][bluecurrent_sync.Client.connect] runs (which then
+        fails promptly). Event
         streams end; ``events()`` opened afterwards ends at once.
         """
         self._finalizer.detach()
@@ -445,7 +460,7 @@ class Client:
 
     @property
     def customer_id(self) -> str:
-        """The account's customer id (known after :meth:`connect`).
+        """The account's customer id (known after [`connect()`][bluecurrent_sync.Client.connect]).
 
         Raises:
             ClientStateError: Before connect().
@@ -484,7 +499,7 @@ class Client:
                 ``"connected"`` or ``"disconnected"``.
             handler: Called with each event; omit it to use ``on`` as a decorator.
             allow_unknown: Accept an object name this version does not know (a new server
-                object); its events arrive as :class:`~bluecurrent_sync.models.RawEvent`.
+                object); its events arrive as [`RawEvent`][bluecurrent_sync.models.RawEvent].
 
         Returns:
             The handler (so the decorator leaves the function unchanged).
@@ -508,7 +523,8 @@ class Client:
         """Unsubscribe ``handler`` from ``object_name`` (no error if it was not subscribed).
 
         Raises:
-            ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise).
+            ValueError: An unknown object name, as [`on()`][bluecurrent_sync.Client.on]
+                (``allow_unknown`` likewise).
         """
         check_event_name(object_name, allow_unknown=require_bool("allow_unknown", allow_unknown))
         self._dispatcher.unsubscribe(object_name, handler)
@@ -532,7 +548,8 @@ class Client:
             The stream: an iterator of events and a context manager.
 
         Raises:
-            ValueError: An unknown object name, as :meth:`on` (``allow_unknown`` likewise);
+            ValueError: An unknown object name, as [`on()`][bluecurrent_sync.Client.on]
+                (``allow_unknown`` likewise);
                 a ``timeout`` that is negative, NaN or infinite; ``maxsize`` below 1.
             TypeError: ``timeout`` not a number, ``maxsize`` not an ``int``.
         """
@@ -550,7 +567,7 @@ class Client:
         """The live mirror: the latest status, settings and grid figures with their times.
 
         ``client.observed.status(evse_id)`` (likewise ``settings``, ``grid_status``,
-        ``grid_current``) returns an :class:`~bluecurrent_sync._mirror.Observed` record
+        ``grid_current``) returns an [`Observed`][bluecurrent_sync.Observed] record
         (``value``, ``received_at``, ``age``) or None. Every CH_STATUS, CH_SETTINGS,
         GRID_STATUS and GRID_CURRENT the client receives lands here, pushed or answered.
         """
@@ -581,16 +598,19 @@ class Client:
         """Block until a status of ``evse_id`` satisfies ``condition``; sends nothing.
 
         The last known status is checked first, then every status that arrives, in order
-        (pushed or answered to anyone's request). Example::
+        (pushed or answered to anyone's request). For example:
 
-            client.start_session(evse, card_uid)
-            client.wait_for_status(evse, lambda s: s.activity == "charging", timeout=120)
+        ```python
+        client.start_session(evse, card_uid)
+        client.wait_for_status(evse, lambda s: s.activity == "charging", timeout=120)
+        ```
 
         Waiting goes on across reconnects. Safe from any thread, an event handler included.
 
         Args:
             evse_id: The charge point.
-            condition: Called with each :class:`ChStatus`; a truthy result ends the wait. An
+            condition: Called with each [`ChStatus`][bluecurrent_sync.models.ChStatus]; a truthy
+                result ends the wait. An
                 exception it raises propagates to the caller.
             timeout: Seconds to wait at most.
 
@@ -627,7 +647,7 @@ class Client:
         """Today's request count: this client's, the usage file's total, and the budget.
 
         Returns:
-            :class:`~bluecurrent_sync._usage.DailyUsage` (``total`` counts every process
+            [`DailyUsage`][bluecurrent_sync.DailyUsage] (``total`` counts every process
             sharing ``usage_file``).
 
         Raises:
@@ -639,16 +659,21 @@ class Client:
     def get_email(self) -> str:
         """Return the account's e-mail (GET_ACCOUNT; ``connect_timeout`` / ``timeout``).
 
-        Usable before :meth:`connect` and after it. It asks on a short connection of its own,
-        as the official client does (before :meth:`connect` the token is validated first, on
+        Usable before [`connect()`][bluecurrent_sync.Client.connect] and after it. It asks on a
+        short connection of its own,
+        as the official client does (before [`connect()`][bluecurrent_sync.Client.connect] the token
+        is validated first, on
         another short one). A server that allows one connection per client refuses that
         short connection while the main one is up ("Already connected"); then the question
         goes over the main connection (docs/PROTOCOL.md 1.3).
 
         Raises:
             ResponseValidationError: The reply has neither ``login`` nor ``email``.
-            InvalidApiToken: Before :meth:`connect`, the token was refused.
-            The connection errors of :meth:`connect`; ApiError for an ERROR reply.
+            InvalidApiToken: Before [`connect()`][bluecurrent_sync.Client.connect], the token was
+                refused.
+            ApiError: The server answered with an ERROR.
+            ConnectionClosedError: Any of the connection errors of
+                [`connect()`][bluecurrent_sync.Client.connect].
         """
         if self._conn.state.value == "new":
             with self._meter.admitting(2):  # VALIDATE_API_TOKEN (unless done) and GET_ACCOUNT
@@ -699,7 +724,8 @@ class Client:
         Args:
             evse_id: The charge point.
             max_age: Seconds. When the last status received for it (pushed or answered) is
-                at most this old, it is returned and nothing is sent (see :meth:`last_status`).
+                at most this old, it is returned and nothing is sent (see
+                [`last_status()`][bluecurrent_sync.Client.last_status]).
                 A negative or NaN ``max_age`` raises ValueError, a non-number TypeError.
         """
         fresh = self._fresh(self._mirror.status(evse_id), max_age)
@@ -714,7 +740,8 @@ class Client:
     ) -> dict[str, ChStatus]:
         """Return the status of several charge points, pipelined (all sent, then all awaited).
 
-        ``max_age``: as in :meth:`get_status`; only the charge points without a fresh
+        ``max_age``: as in [`get_status()`][bluecurrent_sync.Client.get_status]; only the charge
+        points without a fresh
         mirrored status are asked.
 
         Returns:
@@ -742,7 +769,8 @@ class Client:
     def get_settings(self, evse_id: str, *, max_age: float | None = None) -> ChSettings:
         """Return the settings of one charge point (GET_CH_SETTINGS; ``timeout``).
 
-        ``max_age``: as in :meth:`get_status` (settings are pushed after every change).
+        ``max_age``: as in [`get_status()`][bluecurrent_sync.Client.get_status] (settings are pushed
+        after every change).
         """
         fresh = self._fresh(self._mirror.settings(evse_id), max_age)
         if fresh is not None:
@@ -759,7 +787,7 @@ class Client:
         ``GridStatus.evse_id`` is always ``evse_id``. Once a reply has named this charge
         point's grid, a GRID_STATUS naming another grid (a push) is never taken as the answer.
 
-        ``max_age``: as in :meth:`get_status`.
+        ``max_age``: as in [`get_status()`][bluecurrent_sync.Client.get_status].
         """
         learned = self._mirror.grid_status(evse_id)
         fresh = self._fresh(learned, max_age)
@@ -1017,7 +1045,9 @@ class Client:
     ) -> OverrideSchedule:
         """Replace an override-current schedule (POST_EDIT_OVERRIDE_CURRENT; ``timeout``).
 
-        Arguments as :meth:`set_user_override_current`, plus the schedule's id.
+        Arguments as
+        [`set_user_override_current()`][bluecurrent_sync.Client.set_user_override_current], plus the
+        schedule's id.
 
         Returns:
             The edited schedule.
@@ -1137,7 +1167,8 @@ def _shut_down(parts: _Parts, timeout: float) -> None:
 
 
 def _close_abandoned(parts: _Parts, timeout: float) -> None:
-    """Finalizer of a client collected (or left at exit) without :meth:`Client.close`."""
+    """Finalizer of a client collected (or left at exit) without
+    [`Client.close()`][bluecurrent_sync.Client.close]."""
     state = parts.conn.state.value
     if state not in ("new", "closed"):
         warnings.warn(

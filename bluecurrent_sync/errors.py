@@ -1,8 +1,9 @@
 """The exception hierarchy of bluecurrent_sync.
 
-Every error the SDK raises derives from :class:`BlueCurrentError`. Connection and
-timeout errors also derive from the built-in :class:`ConnectionError` and
-:class:`TimeoutError`, so code that already handles those keeps working.
+Every error the SDK raises derives from
+[`BlueCurrentError`][bluecurrent_sync.errors.BlueCurrentError]. Connection and
+timeout errors also derive from the built-in `ConnectionError` and
+`TimeoutError`, so code that already handles those keeps working.
 
 No exception message ever contains the user's API token or the server-issued token.
 """
@@ -54,7 +55,7 @@ class RequestLimitReached(BlueCurrentError):
 
     @property
     def retry_after(self) -> float:
-        """Seconds from now until :attr:`reset_at` (0.0 once it has passed).
+        """Seconds from now until `reset_at` (0.0 once it has passed).
 
         Read from the package's clock, so it agrees with the reset time the client computed.
         """
@@ -68,7 +69,8 @@ class DailyBudgetExceeded(RequestLimitReached):
     """The client's own ``daily_budget`` is used up; the frame was NOT sent.
 
     A local limit, checked before the server's quota is touched. It derives from
-    :class:`RequestLimitReached`, so code that waits out the server's quota handles it too.
+    [`RequestLimitReached`][bluecurrent_sync.errors.RequestLimitReached], so code that waits out the
+    server's quota handles it too.
 
     Attributes:
         budget: The ``daily_budget``.

@@ -4,21 +4,26 @@ Installed with the package (entry point ``pytest11``), so the fixtures are avail
 every test without an import:
 
 ``bluecurrent_simulator``
-    A running :class:`~bluecurrent_sync.simulator.Simulator` on 127.0.0.1 (a free port),
-    with fast pushes and actions (:data:`FAST_OPTIONS`); stopped after the test. Other
-    options go in a marker::
+    A running [`Simulator`][bluecurrent_sync.simulator.Simulator] on 127.0.0.1 (a free port),
+    with fast pushes and actions ([`FAST_OPTIONS`][bluecurrent_sync.pytest_plugin.FAST_OPTIONS]);
+    stopped after the test. Other
+    options go in a marker:
 
-        @pytest.mark.bluecurrent_simulator(quota=5, push_interval=0.05)
-        def test_quota(bluecurrent_client): ...
+    ```python
+    @pytest.mark.bluecurrent_simulator(quota=5, push_interval=0.05)
+    def test_quota(bluecurrent_client): ...
+    ```
 
     A capture of your own account (``Client(record=...)``) replays with ``replay=``; a
-    relative path is taken from the test file's directory::
+    relative path is taken from the test file's directory:
 
-        @pytest.mark.bluecurrent_simulator(replay="captures/home.jsonl", replay_speed=10)
-        def test_my_script(bluecurrent_client): ...
+    ```python
+    @pytest.mark.bluecurrent_simulator(replay="captures/home.jsonl", replay_speed=10)
+    def test_my_script(bluecurrent_client): ...
+    ```
 
 ``bluecurrent_client``
-    A connected :class:`~bluecurrent_sync.client.Client` to that simulator, using the
+    A connected [`Client`][bluecurrent_sync.Client] to that simulator, using the
     simulator's ``DEFAULT_TOKEN``; closed after the test.
 
 ``bluecurrent_client_factory``
@@ -32,9 +37,11 @@ every test without an import:
     from there at the real pace. The quota reset, the Amsterdam day of the usage count, the
     live mirror's receive times and the simulator's day all follow it. Child processes get it
     through the ``BLUECURRENT_SYNC_NOW`` environment variable, which the option sets (and which,
-    set on its own, has the same effect)::
+    set on its own, has the same effect):
 
-        pytest --bluecurrent-now 2027-07-15T23:59:00+02:00
+    ```console
+    pytest --bluecurrent-now 2027-07-15T23:59:00+02:00
+    ```
 
 The simulator needs the ``simulator`` extra (``pip install '.[simulator]'`` from a clone);
 without it the tests that use these fixtures are skipped, and pytest itself still works:

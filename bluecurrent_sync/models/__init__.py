@@ -2,16 +2,18 @@
 
 Every model is a frozen, keyword-only attrs class generated from ``schemas/models/``
 (see ``codegen/README.md``); this module re-exports them and holds the hand-written
-parts. Values are filled in by :mod:`bluecurrent_sync._convert`, which also computes
+parts. Values are filled in by `bluecurrent_sync._convert`, which also computes
 the derived fields (``ChStatus.avg_current``, ``GridStatus.grid_max_current``, ...).
 
-:class:`Activity` and :class:`VehicleStatus` are ``(str, Enum)`` enums (generated from
+[`Activity`][bluecurrent_sync.models.Activity] and
+[`VehicleStatus`][bluecurrent_sync.models.VehicleStatus] are ``(str, Enum)`` enums (generated from
 ``schemas/models/activity.json`` and ``vehicle_status.json``): each member compares equal
 to its wire string (``Activity.CHARGING == "charging"``) and each has an ``UNKNOWN``
 member that the converter uses for values it does not know.
 
 Frozen models are hashable as long as their fields are; the ones holding lists or
-dicts (:class:`OverrideSchedule`, :class:`RawEvent`) are not.
+dicts ([`OverrideSchedule`][bluecurrent_sync.models.OverrideSchedule],
+[`RawEvent`][bluecurrent_sync.models.RawEvent]) are not.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """A local Blue Current websocket server that speaks the wire protocol (docs/PROTOCOL.md section 7).
 
-Start one in a test, a demo or a benchmark and point a client at ``sim.url``::
+Start one in a test, a demo or a benchmark and point a client at ``sim.url``:
 
-    with Simulator(push_interval=0.5) as sim:
-        client = Client(DEFAULT_TOKEN, url=sim.url)
+```python
+with Simulator(push_interval=0.5) as sim:
+    client = Client(DEFAULT_TOKEN, url=sim.url)
+```
 
 or from a shell: ``python -m bluecurrent_sync.simulator --port 0`` (prints the URL first).
 The server runs on ``websockets.sync.server``: a thread per connection, one accept thread

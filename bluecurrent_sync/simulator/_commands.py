@@ -1,6 +1,6 @@
 """Answering commands: the protocol logic of the simulator, on raw dicts.
 
-:class:`CommandHandler` turns one received command into reply frames (an :data:`Outbox`),
+`CommandHandler` turns one received command into reply frames (an `Outbox`),
 schedules the delayed halves of two-step commands and produces the periodic pushes. It
 runs with the simulator's lock held and never touches a socket: the server sends the
 outbox afterwards, outside the lock.
@@ -135,7 +135,7 @@ Job = Callable[[], Outbox]
 
 
 class CommandHandler:
-    """Answers commands against one :class:`Account`.
+    """Answers commands against one `Account`.
 
     Args:
         account: The simulated account (charge points, cards, schedules).

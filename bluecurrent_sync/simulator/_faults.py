@@ -21,14 +21,16 @@ MALFORMED_KINDS: tuple[str, ...] = (
     "wrong_types",
     "unknown_object",
 )
-"""Every kind accepted by :meth:`Simulator.send_malformed` and ``corrupt_reply``."""
+"""Every kind accepted by
+[`Simulator.send_malformed()`][bluecurrent_sync.simulator.Simulator.send_malformed] and
+``corrupt_reply``."""
 
 
 def malformed_frame(kind: str, evse_id: str = "BCU100001") -> Payload:
-    """Return a frame of the named malformed ``kind`` (see :data:`MALFORMED_KINDS`).
+    """Return a frame of the named malformed ``kind`` (see `MALFORMED_KINDS`).
 
     Raises:
-        ValueError: ``kind`` is not one of :data:`MALFORMED_KINDS`.
+        ValueError: ``kind`` is not one of `MALFORMED_KINDS`.
     """
     if kind == "not_json":
         return '{"object": "CH_STATUS", "evse_id": '

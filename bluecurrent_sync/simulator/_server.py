@@ -1,7 +1,7 @@
 """The simulator's websocket server: lifecycle, connections, quota, timers, knobs, introspection.
 
-The protocol logic (what each command answers) lives in :mod:`._commands`; the account's
-state in :mod:`._state`; armed faults and malformed frames in :mod:`._faults`.
+The protocol logic (what each command answers) lives in `_commands`; the account's
+state in `_state`; armed faults and malformed frames in `_faults`.
 """
 
 from __future__ import annotations
@@ -104,23 +104,27 @@ class Simulator:
     """A local Blue Current websocket server for tests, demos and benchmarks.
 
     See the package docstring for the scenario and every knob. The constructor only
-    stores configuration; :meth:`start` binds the port and starts the threads.
+    stores configuration; [`start()`][bluecurrent_sync.simulator.Simulator.start] binds the port and
+    starts the threads.
 
     Args:
         tokens: The API tokens VALIDATE_API_TOKEN accepts.
         push_interval: Seconds between pushes (CH_STATUS of charging charge points and a
-            GRID_CURRENT); None disables timed pushes (:meth:`push_now` still works).
+            GRID_CURRENT); None disables timed pushes
+            ([`push_now()`][bluecurrent_sync.simulator.Simulator.push_now] still works).
         action_delay: Seconds between RECEIVED_<CMD> and STATUS_<CMD> of device commands.
         seed: Seed of the simulator's ``random.Random``.
         host: Interface to bind; loopback by default.
         port: Port to bind; 0 picks a free one.
         quota: Commands each token may send per "day" (the simulator's lifetime, until
-            :meth:`reset_quota`); None means unlimited.
+            [`reset_quota()`][bluecurrent_sync.simulator.Simulator.reset_quota]); None means
+            unlimited.
         single_connection: Refuse a handshake from an IP that already holds a main
             (HELLO'd) connection, with 403 ``Already connected``.
         time_scale: Simulated seconds per real second for energy accounting.
         ping_interval: Server keepalive pings; None (default) sends none.
-        close_timeout: Seconds :meth:`stop` and 4001 closes wait for the client's close frame.
+        close_timeout: Seconds [`stop()`][bluecurrent_sync.simulator.Simulator.stop] and 4001 closes
+            wait for the client's close frame.
         clock: Returns the current time as an aware datetime (default: the system clock);
             used for session timestamps and the quota day.
         history: Bound of each introspection record.
@@ -253,12 +257,14 @@ class Simulator:
 
     @property
     def port(self) -> int:
-        """The bound port (the requested one before :meth:`start`)."""
+        """The bound port (the requested one before
+        [`start()`][bluecurrent_sync.simulator.Simulator.start])."""
         return self._port
 
     @property
     def url(self) -> str:
-        """``ws://<host>:<port>/haserver``; valid after :meth:`start`."""
+        """``ws://<host>:<port>/haserver``; valid after
+        [`start()`][bluecurrent_sync.simulator.Simulator.start]."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self._port}/haserver"
 
@@ -784,7 +790,8 @@ class Simulator:
         """Every JSON object sent (optionally only ``object_name``), in order.
 
         Covers replies, pushes and injected frames (also those a vanished peer never got);
-        not :meth:`flood` frames, and not non-JSON or non-object payloads.
+        not [`flood()`][bluecurrent_sync.simulator.Simulator.flood] frames, and not non-JSON or
+        non-object payloads.
         """
         with self._lock:
             payloads = [payload for _, payload in self._sent]
