@@ -12,6 +12,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP  := $(VENV)/.installed-stamp
+DOCS_STAMP := $(VENV)/.docs-stamp
 EXTRAS ?= simulator,dev
 MATRIX ?= 3.10 3.11 3.12 3.13
 LINTED := $(wildcard bluecurrent_sync codegen tests examples bench)
@@ -35,7 +36,7 @@ help:
 	@echo "make demo           guided tour of the SDK against the embedded simulator (light install)"
 	@echo "make test           codegen freshness + ruff + mypy --strict + docs + package check + pytest"
 	@echo "                    (+ the clock-reading tests again under three moved clocks)"
-	@echo "make docs           build the documentation site into site/ (MkDocs, strict)"
+	@echo "make docs           build the documentation site into site/ (MkDocs, strict; docs extra only)"
 	@echo "make docs-serve     serve the documentation on http://127.0.0.1:8000 while editing"
 	@echo "make package-check  build sdist and wheel, twine check, smoke-test the installed wheel"
 	@echo "make codegen        regenerate bluecurrent_sync/models/_generated.py from schemas/"
@@ -71,10 +72,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict bluecurrent_sync
 
-docs: $(STAMP)
+# The docs need only the package and the `docs` extra (MkDocs, mkdocstrings), not the dev tools.
+$(DOCS_STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
 	$(BIN)/python -m mkdocs build --strict --quiet --site-dir site
 
-docs-serve: $(STAMP)
+docs-serve: $(DOCS_STAMP)
 	$(BIN)/python -m mkdocs serve
 
 package-check: $(STAMP)

@@ -132,7 +132,7 @@ class Simulator:
             ``VARIANTS`` and docs/PROTOCOL.md); unnamed variants take their default.
 
         replay: A capture file (``Client(record=...)``) to replay instead of the built-in
-            scenario: the recorded account, answers and pushes (see ``_replay.py``).
+            scenario: the recorded account, answers and pushes (the "Capture, replay" guide).
         replay_speed: How much faster than recorded the replayed answers and pushes come.
 
 
