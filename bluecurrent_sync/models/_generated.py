@@ -234,8 +234,8 @@ class ChargeCard(ModelBase):
     """A charge card (RFID card) of the account, or a card assigned to a charge point."""
 
     uid: str | None = None
-    """Internal card number; pass it as the session token to start a session. "BCU-APP" means no
-    card.
+    """Internal card number: the card_uid of start_session() (sent in START_SESSION's session_token
+    field). "BCU-APP" means no card.
     """
     id: str | None = None
     """Printed card number, for example "NL-ABC-123456-0"."""

@@ -412,7 +412,7 @@ class Account:
         return isinstance(evse_id, str) and evse_id in self.charge_points
 
     def card_uids(self) -> set[str]:
-        """Every session token START_SESSION accepts."""
+        """Every card uid START_SESSION accepts."""
         return {card["uid"] for card in CARDS} | {NO_CARD["uid"]}
 
     def charge_points_data(self, *, recorded: bool = False) -> list[dict[str, Any]]:
