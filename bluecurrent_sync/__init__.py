@@ -12,12 +12,10 @@ with Client(api_token) as client:
 ```
 
 The public surface is what ``__all__`` lists: the [`Client`][bluecurrent_sync.Client], the typed
-models it
-returns, the errors it raises, and [`to_records()`][bluecurrent_sync.to_records] /
-[`html_table()`][bluecurrent_sync.html_table] to turn models
-into plain records (pandas, CSV) or an HTML table (Jupyter). The local simulator lives in
-`bluecurrent_sync.simulator` (the ``simulator`` extra: ``pip install '.[simulator]'``
-from a clone).
+models it returns, the errors it raises, and [`to_records()`][bluecurrent_sync.to_records] /
+[`html_table()`][bluecurrent_sync.html_table] to turn models into plain records (pandas, CSV) or an
+HTML table (Jupyter). The local simulator lives in `bluecurrent_sync.simulator` (the ``simulator``
+extra: ``pip install '.[simulator]'`` from a clone).
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
 """Reading a capture file line by line, within bounds: the one home of its input rules.
 
-A capture (format in ``_record.py``) may come from anywhere: ``check-capture`` and the
-simulator's replay both read it through `capture_records()`, which never holds more than
-one bounded line in memory and rejects, naming the line, whatever the recorder never writes:
+A capture (format in ``_record.py``) may come from anywhere: ``check-capture`` and the simulator's
+replay both read it through `capture_records()`, which never holds more than one bounded line in
+memory and rejects, naming the line, whatever the recorder never writes:
 
-* a line longer than `MAX_LINE_BYTES` (checked while reading, before the line is
-  whole in memory), or not UTF-8, or not a JSON object;
+* a line longer than `MAX_LINE_BYTES` (checked while reading, before the line is whole in memory),
+  or not UTF-8, or not a JSON object;
 * nesting deeper than `MAX_DEPTH` levels (a frame is a few levels deep);
-* a ``"t"`` that is not a finite number of seconds from 0 to `MAX_SECONDS`, a
-  ``"seq"`` that is not a whole number from 1, a ``"dir"`` other than ``"in"``/``"out"``, a
-  ``"conn"`` that is not a string.
+* a ``"t"`` that is not a finite number of seconds from 0 to `MAX_SECONDS`, a ``"seq"`` that is not
+  a whole number from 1, a ``"dir"`` other than ``"in"``/``"out"``, a ``"conn"`` that is not a
+  string.
 """
 
 from __future__ import annotations

@@ -1,18 +1,17 @@
 """The package's one wall clock: every date it computes reads the time here.
 
-The quota reset, the Amsterdam day of the usage count, the receive times of the live mirror,
-the simulator's day and the capture's timestamps all come from `now()` or `time()`,
-never from ``datetime.now()``, so a test can move the whole package to another instant:
+The quota reset, the Amsterdam day of the usage count, the receive times of the live mirror, the
+simulator's day and the capture's timestamps all come from `now()` or `time()`, never from
+``datetime.now()``, so a test can move the whole package to another instant:
 
 * the environment variable ``BLUECURRENT_SYNC_NOW`` (an ISO 8601 instant with its UTC offset,
   such as ``2027-07-15T23:59:00+02:00``), read when the package is imported, so it reaches
   child processes too;
 * `start_at()`, for the process it is called in.
 
-The pytest plugin's ``--bluecurrent-now`` option does both. The clock then starts at that
-instant and runs at the real pace, so a wait that lasts until a wall-clock time (the quota
-reset) still ends. Durations and deadlines never read this clock: they use
-`time.monotonic()`.
+The pytest plugin's ``--bluecurrent-now`` option does both. The clock then starts at that instant
+and runs at the real pace, so a wait that lasts until a wall-clock time (the quota reset) still
+ends. Durations and deadlines never read this clock: they use `time.monotonic()`.
 """
 
 from __future__ import annotations

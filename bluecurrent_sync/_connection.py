@@ -8,17 +8,17 @@ the fork hook (``_fork.py``).
 
 Life of a `Connection`:
 
-* `Connection.open()` (caller's thread) validates the API token on a short connection,
-  opens the main connection and completes HELLO, all under ONE deadline (``connect_timeout``)
-  that `Connection.close()` can interrupt from another thread; then it starts the
+* `Connection.open()` (caller's thread) validates the API token on a short connection, opens the
+  main connection and completes HELLO, all under ONE deadline (``connect_timeout``) that
+  `Connection.close()` can interrupt from another thread; then it starts the
   ``bluecurrent-sync-reader`` daemon thread, which alone reads the main connection.
 * Every text message, redacted of both tokens, goes to ``on_frame``; an over-size message
   (dropped unread) to ``on_oversize`` with its first bytes, so its caller fails at once.
 * When the connection drops the reader calls ``on_down(error, reconnecting)`` (the client fails
   every pending call with ``error``) and, with ``reconnect=True``, reconnects as the session's
-  policy says; each failed attempt is reported through ``on_down`` too. Each attempt has the
-  same one deadline as `Connection.open()`. A stream broken on our side (an interrupt
-  inside a send, a send past its deadline) is dropped and reconnected at once.
+  policy says; each failed attempt is reported through ``on_down`` too. Each attempt has the same
+  one deadline as `Connection.open()`. A stream broken on our side (an interrupt inside a send, a
+  send past its deadline) is dropped and reconnected at once.
 * ERROR 1 on the live connection re-validates the API token once, on a thread of its own
   (``bluecurrent-sync-revalidate``): calls fail at once meanwhile, none waits for it.
 * Every send is bounded by its caller's deadline; `close()` by its own budget.
@@ -78,12 +78,11 @@ class Connection:
         api_token: The user's API token (never logged).
         url: The websocket URL.
         converter: Converts token-status and ERROR frames.
-        on_frame: Called with each text frame of the main connection (already redacted of
-            both tokens); must not raise. It returns the error when the frame concerns the
-            connection itself: [`RequestLimitReached`][bluecurrent_sync.errors.RequestLimitReached]
-            (ERROR 42) enters the limited
-            state, [`InvalidApiToken`][bluecurrent_sync.errors.InvalidApiToken] (ERROR 1)
-            re-validates the token.
+        on_frame: Called with each text frame of the main connection (already redacted of both
+            tokens); must not raise. It returns the error when the frame concerns the connection
+            itself: [`RequestLimitReached`][bluecurrent_sync.errors.RequestLimitReached] (ERROR 42)
+            enters the limited state, [`InvalidApiToken`][bluecurrent_sync.errors.InvalidApiToken]
+            (ERROR 1) re-validates the token.
         on_down: Called when the connection is lost or a reconnect attempt fails, with the
             error every pending call should fail with and whether reconnecting goes on.
         on_up: Called after a successful reconnect.
@@ -210,8 +209,8 @@ class Connection:
     def open(self) -> None:
         """Validate the token, open the main connection, HELLO, start the reader thread.
 
-        Everything shares one deadline of ``connect_timeout`` seconds; `close()` from
-        another thread interrupts it.
+        Everything shares one deadline of ``connect_timeout`` seconds; `close()` from another thread
+        interrupts it.
 
         Raises:
             InvalidApiToken: The token was refused.
@@ -276,9 +275,9 @@ class Connection:
                 the connection's ``timeout``.
 
         Raises:
-            The errors of `check_usable()`; RequestTimeoutError when the time ran out
-            (a frame cut half-way drops the connection, which reconnects at once);
-            ConnectionClosedError if the send fails.
+            The errors of `check_usable()`; RequestTimeoutError when the time ran out (a frame cut
+            half-way drops the connection, which reconnects at once); ConnectionClosedError if the
+            send fails.
         """
         limit = self.timeout if timeout is None else timeout
         deadline = Deadline(limit)
@@ -317,9 +316,9 @@ class Connection:
     def request_once(self, command: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Send one command on a fresh short connection and return its one reply frame.
 
-        Used for GET_ACCOUNT (PROTOCOL.md 1.3); does not touch the main connection. Before
-        `open()` the token is first validated on a short connection of its own (and kept
-        for `open()`). The whole exchange is bounded by ``connect_timeout``.
+        Used for GET_ACCOUNT (PROTOCOL.md 1.3); does not touch the main connection. Before `open()`
+        the token is first validated on a short connection of its own (and kept for `open()`). The
+        whole exchange is bounded by ``connect_timeout``.
 
         Raises:
             ConnectionClosedError, RequestTimeoutError, RequestLimitReached, AlreadyConnected,
@@ -341,8 +340,8 @@ class Connection:
     def close(self, timeout: float | None = None) -> None:
         """Close the connection and join the reader thread (idempotent).
 
-        Interrupts a `open()` or reconnect attempt in progress on another thread, and
-        a send blocked on a server that reads nothing.
+        Interrupts a `open()` or reconnect attempt in progress on another thread, and a send blocked
+        on a server that reads nothing.
 
         Args:
             timeout: Seconds the whole close may take (default: the connection's

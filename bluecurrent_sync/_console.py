@@ -1,10 +1,9 @@
 """Console output shared by the ``bluecurrent-sync`` command and the demo.
 
-Tables (`format_table()`, `format_fields()`, `charge_point_table()`,
-`status_table()`), JSON (`to_jsonable()`), one line per pushed event
-(`event_line()`), timed event streams (`timed_events()`), the exit codes and the
-one-line error messages (`report_error()`). Both front-door programs import from here;
-neither imports the other's module for these.
+Tables (`format_table()`, `format_fields()`, `charge_point_table()`, `status_table()`), JSON
+(`to_jsonable()`), one line per pushed event (`event_line()`), timed event streams
+(`timed_events()`), the exit codes and the one-line error messages (`report_error()`). Both
+front-door programs import from here; neither imports the other's module for these.
 """
 
 from __future__ import annotations

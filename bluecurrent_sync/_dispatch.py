@@ -1,8 +1,8 @@
 """The dispatcher thread: subscriptions, bounded event delivery and the events() iterator.
 
-The reader thread only enqueues frames here; the ``bluecurrent-sync-dispatch`` thread converts
-each frame into its model once and hands it, in arrival order, to every handler subscribed to
-its object name (and to ``"*"``), each call isolated, and to every open
+The reader thread only enqueues frames here; the ``bluecurrent-sync-dispatch`` thread converts each
+frame into its model once and hands it, in arrival order, to every handler subscribed to its object
+name (and to ``"*"``), each call isolated, and to every open
 [`EventStream`][bluecurrent_sync.EventStream].
 
 Overflow policy (both queues are bounded): when a queue is full the OLDEST queued item is
@@ -41,9 +41,9 @@ class EventStream(Iterator[Any]):
     """A bounded, blocking iterator over pushed events (see
     [`Client.events()`][bluecurrent_sync.Client.events]).
 
-    Iteration ends when no event arrives within ``timeout`` seconds (if given), when the
-    stream is closed, or when the client is closed. When more than ``maxsize`` events are
-    waiting, the oldest is dropped and `dropped` is increased.
+    Iteration ends when no event arrives within ``timeout`` seconds (if given), when the stream is
+    closed, or when the client is closed. When more than ``maxsize`` events are waiting, the oldest
+    is dropped and `dropped` is increased.
 
     Attributes:
         names: The object names this stream receives (empty = all).

@@ -86,8 +86,8 @@ def check_event_name(name: object, *, allow_unknown: bool = False) -> str:
 
     Raises:
         TypeError: ``name`` is not a string.
-        ValueError: An empty name, or a name not in `KNOWN_EVENT_NAMES` (the message
-            lists the known ones and suggests the closest) without ``allow_unknown``.
+        ValueError: An empty name, or a name not in `KNOWN_EVENT_NAMES` (the message lists the known
+            ones and suggests the closest) without ``allow_unknown``.
     """
     if not isinstance(name, str):
         raise TypeError(f"event name must be a string, got {type(name).__name__}")

@@ -1,9 +1,9 @@
 """What to install for an optional part of the package, said in one place.
 
-The simulator (and with it the demo and the pytest fixtures) needs the ``simulator`` extra,
-which brings ``websockets``. Importing `bluecurrent_sync.simulator` without it raises
-`ModuleNotFoundError` (``name="websockets"``) with the install command;
-``python -m bluecurrent_sync.simulator`` prints that command and exits with status 2.
+The simulator (and with it the demo and the pytest fixtures) needs the ``simulator`` extra, which
+brings ``websockets``. Importing `bluecurrent_sync.simulator` without it raises
+`ModuleNotFoundError` (``name="websockets"``) with the install command; ``python -m
+bluecurrent_sync.simulator`` prints that command and exits with status 2.
 """
 
 from __future__ import annotations

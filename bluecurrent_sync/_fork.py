@@ -1,11 +1,11 @@
 """The one fork hook: what a forked child must forget of its parent's clients.
 
-A child made by ``os.fork()`` inherits every lock as it was at the fork, held perhaps by a
-parent thread that does not exist in the child (the reader thread routing a push, a caller
-counting a request): the child's first ``with lock`` would wait forever. Every object of a
-client that owns a lock or a socket registers here (`reset_after_fork()`), and in the
-child each one's ``_after_fork_in_child()`` runs: fresh locks, no threads, no sockets
-touched; the connection then refuses every call with ``ClientStateError``.
+A child made by ``os.fork()`` inherits every lock as it was at the fork, held perhaps by a parent
+thread that does not exist in the child (the reader thread routing a push, a caller counting a
+request): the child's first ``with lock`` would wait forever. Every object of a client that owns a
+lock or a socket registers here (`reset_after_fork()`), and in the child each one's
+``_after_fork_in_child()`` runs: fresh locks, no threads, no sockets touched; the connection then
+refuses every call with ``ClientStateError``.
 """
 
 from __future__ import annotations

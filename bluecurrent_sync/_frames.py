@@ -1,21 +1,20 @@
 """The frame cap, fitted into websocket-client at its ``frame_buffer`` seam.
 
-websocket-client parses every frame (``websocket.frame_buffer``); a ``WebSocket``'s
-``frame_buffer`` attribute may be replaced by a subclass, and `CappedFrameBuffer` is
-that subclass. It judges each frame from its header and declared length, before any payload
-is read:
+websocket-client parses every frame (``websocket.frame_buffer``); a ``WebSocket``'s ``frame_buffer``
+attribute may be replaced by a subclass, and `CappedFrameBuffer` is that subclass. It judges each
+frame from its header and declared length, before any payload is read:
 
-* a data frame whose message (the running total of its fragments, in bytes **and** in parts)
-  would exceed the cap is not read into memory: its payload is discarded as it streams past
-  (keeping the first `PREFIX_BYTES` so the caller can tell whose reply it was), and the
-  rest of that message is discarded the same way; websocket-client then sees an empty frame,
-  and `dropping` tells the reader to drop the message;
+* a data frame whose message (the running total of its fragments, in bytes **and** in parts) would
+  exceed the cap is not read into memory: its payload is discarded as it streams past (keeping the
+  first `PREFIX_BYTES` so the caller can tell whose reply it was), and the rest of that message is
+  discarded the same way; websocket-client then sees an empty frame, and `dropping` tells the reader
+  to drop the message;
 * RFC 6455 is enforced where websocket-client is lenient or late: a masked frame from the
   server (5.1), reserved bits (5.2), reserved opcodes 0x3-0x7 and 0xB-0xF (5.2), control
   frames over 125 bytes or fragmented (5.5), a continuation without a message or a new
   message inside a fragmented one (5.4) all fail the connection;
-* every socket read can be refused after a point in time (`check_at`), so a reader
-  judging liveness by complete frames is never held by a server dripping bytes.
+* every socket read can be refused after a point in time (`check_at`), so a reader judging liveness
+  by complete frames is never held by a server dripping bytes.
 
 Partial frames survive a timeout (websocket-client keeps the header, length and the bytes
 read so far; this class keeps how much of a discarded payload is left), so a timed-out read

@@ -1,8 +1,8 @@
 """Deferred imports: a module object that imports the real module on first attribute use.
 
-``import bluecurrent_sync`` should cost no more than what a user touches: ssl (and cattrs)
-are needed only once a connection is opened or a frame converted, so the client modules bind
-them through `LazyModule` at run time while type checkers see the real import.
+``import bluecurrent_sync`` should cost no more than what a user touches: ssl (and cattrs) are
+needed only once a connection is opened or a frame converted, so the client modules bind them
+through `LazyModule` at run time while type checkers see the real import.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """An in-memory `Transport`: the connection logic without sockets (httpx's
 ``MockTransport`` is the model).
 
-Each opened `MemoryStream` hands every frame the client sends to ``respond(text,
-stream)``, which answers by calling `MemoryStream.push()` (a text message) or
-`MemoryStream.push_close()`. Reads wait on a queue. Nothing is framed or masked: this is
-the contract the connection relies on, not the wire.
+Each opened `MemoryStream` hands every frame the client sends to ``respond(text, stream)``, which
+answers by calling `MemoryStream.push()` (a text message) or `MemoryStream.push_close()`. Reads wait
+on a queue. Nothing is framed or masked: this is the contract the connection relies on, not the
+wire.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Opening connections: a validated main stream, or a short exchange, under one deadline.
 
-`Opener` owns what opening needs and nothing else: the transport, the API token and
-the server-issued token it is exchanged for, and the connect in progress (so that
-``close()`` on another thread can cut it). Foreign errors are mapped here, once, to the
-client's errors, each raised ``from`` its cause (except an upgrade refusal: websocket-client's
-text of it carries the response headers, a ``Location`` among them, which is never shown).
+`Opener` owns what opening needs and nothing else: the transport, the API token and the
+server-issued token it is exchanged for, and the connect in progress (so that ``close()`` on another
+thread can cut it). Foreign errors are mapped here, once, to the client's errors, each raised
+``from`` its cause (except an upgrade refusal: websocket-client's text of it carries the response
+headers, a ``Location`` among them, which is never shown).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The reader thread: it alone reads the main connection, judges liveness, re-validates
 the token on ERROR 1 (on a thread of its own) and reconnects as the session's policy says.
 
-`Reader` is the part of a `_connection.Connection` that runs on the
-``bluecurrent-sync-reader`` thread; it reaches the connection's stream slot, session and
-opener through the connection it serves (same layer, one owner each).
+`Reader` is the part of a `_connection.Connection` that runs on the ``bluecurrent-sync-reader``
+thread; it reaches the connection's stream slot, session and opener through the connection it serves
+(same layer, one owner each).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Record mode: every frame of every connection written to a capture file (JSON lines).
 
-``Client(..., record="capture.jsonl")`` adds a `CaptureRecorder` to the client's frame
-taps. The capture is what a user with a real account sends in to settle the protocol's open
-questions (``bluecurrent-sync check-capture FILE``, docs/PROTOCOL.md "Capturing a session").
+``Client(..., record="capture.jsonl")`` adds a `CaptureRecorder` to the client's frame taps. The
+capture is what a user with a real account sends in to settle the protocol's open questions
+(``bluecurrent-sync check-capture FILE``, docs/PROTOCOL.md "Capturing a session").
 
 Format (UTF-8, one JSON object per line):
 

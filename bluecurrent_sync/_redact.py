@@ -1,19 +1,18 @@
 """The one place secrets are removed from text: frames, messages, logs, captures, CLI output.
 
-Two secrets exist: the user's API token and the token the server issues at validation. A
-`Redactor` belongs to one client (no module-global state); it knows the API token from
-the start and learns each server-issued token as it arrives. The transport passes every
-incoming frame's text through `Redactor.scrub()` before anything else sees it, so an
-ERROR message or field that echoes a token never reaches an exception, a log line or the CLI.
-The scrub works on decoded values too: a JSON string literal written with escapes
-(``"\\u0073..."``) is decoded, scrubbed and written back, so a token a server spells with
-escapes is redacted like a plain one.
-Frame taps still see the wire text as it was (a tap redacts for itself, see ``_tap.py``).
+Two secrets exist: the user's API token and the token the server issues at validation. A `Redactor`
+belongs to one client (no module-global state); it knows the API token from the start and learns
+each server-issued token as it arrives. The transport passes every incoming frame's text through
+`Redactor.scrub()` before anything else sees it, so an ERROR message or field that echoes a token
+never reaches an exception, a log line or the CLI. The scrub works on decoded values too: a JSON
+string literal written with escapes (``"\\u0073..."``) is decoded, scrubbed and written back, so a
+token a server spells with escapes is redacted like a plain one. Frame taps still see the wire text
+as it was (a tap redacts for itself, see ``_tap.py``).
 
-`redact_keys()` is the key-based rule (``token`` / ``Authorization`` values at any depth)
-used for frames the client itself builds, whose secret values sit under those keys. The wire
-log and the capture recorder each hold a `Redactor` of their own that learns the
-server-issued token from the frames they see (`Redactor.learn_from()`).
+`redact_keys()` is the key-based rule (``token`` / ``Authorization`` values at any depth) used for
+frames the client itself builds, whose secret values sit under those keys. The wire log and the
+capture recorder each hold a `Redactor` of their own that learns the server-issued token from the
+frames they see (`Redactor.learn_from()`).
 """
 
 from __future__ import annotations
@@ -187,8 +186,8 @@ class Redactor:
     def scrub_frame_text(self, text: str) -> str:
         """A frame's text with its secrets removed, as compact JSON when it is JSON.
 
-        Secret keys are replaced whole (`scrub_value()`); text that is not JSON has
-        each secret replaced (`scrub()`).
+        Secret keys are replaced whole (`scrub_value()`); text that is not JSON has each secret
+        replaced (`scrub()`).
         """
         try:
             frame = json.loads(text)

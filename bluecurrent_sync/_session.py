@@ -1,10 +1,10 @@
 """The session's state and its reconnect policy, apart from any socket.
 
-`Session` answers "may a call go out now, and if not, with which error?" and "what
-happens after this drop or that failed attempt?": the state machine below, the exponential
-backoff with jitter (started afresh only after a connection stayed up ``stable_after``
-seconds, so a flapping server costs a bounded number of HELLOs), the quota wait (the
-*limited* state until ``reset_at``) and the bounded patience with "Already connected".
+`Session` answers "may a call go out now, and if not, with which error?" and "what happens after
+this drop or that failed attempt?": the state machine below, the exponential backoff with jitter
+(started afresh only after a connection stayed up ``stable_after`` seconds, so a flapping server
+costs a bounded number of HELLOs), the quota wait (the *limited* state until ``reset_at``) and the
+bounded patience with "Already connected".
 
 ```text
 NEW -> CONNECTING -> CONNECTED <-> RECONNECTING

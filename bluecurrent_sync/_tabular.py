@@ -1,12 +1,11 @@
 """Models as data: plain records for pandas and CSV, HTML tables for Jupyter.
 
 [`to_records()`][bluecurrent_sync.to_records] turns models into plain dicts that
-``pandas.DataFrame(...)`` or
-``csv.DictWriter`` take directly:
+``pandas.DataFrame(...)`` or ``csv.DictWriter`` take directly:
 
 * enums become their wire values (``"charging"``), so columns hold plain strings;
-* datetimes stay timezone-aware `datetime.datetime` objects (pandas makes them a
-  tz-aware column); dates and times stay `datetime.date` / `datetime.time`;
+* datetimes stay timezone-aware `datetime.datetime` objects (pandas makes them a tz-aware column);
+  dates and times stay `datetime.date` / `datetime.time`;
 * nested models are flattened into dotted columns (``tariff.price_ex_vat``,
   ``public_charging.value``); a nested model that is None gives None in each of its columns,
   so every record of one model type has the same keys in the same order;
@@ -15,8 +14,7 @@
 * fields that are never shown (the server-issued token) are left out.
 
 [`html_table()`][bluecurrent_sync.html_table] renders a list of models as one HTML table in Jupyter;
-a single model
-renders itself (``_repr_html_``) as a two-column field/value table.
+a single model renders itself (``_repr_html_``) as a two-column field/value table.
 """
 
 from __future__ import annotations
@@ -123,8 +121,7 @@ def html_table(
 
     Args:
         models: Models, as for [`to_records()`][bluecurrent_sync.to_records] (one row each, nested
-            models as dotted
-            columns).
+            models as dotted columns).
         caption: An optional caption.
 
     Returns:

@@ -1,29 +1,28 @@
 """The transport: an interface, and its one production implementation on websocket-client.
 
-The connection logic (``_connection.py``) talks to a `Transport` that opens
-`Stream` objects, never to a socket or a websocket library (httpx's ``BaseTransport``
-is the model). `WebSocketClientTransport` is the implementation every client uses:
+The connection logic (``_connection.py``) talks to a `Transport` that opens `Stream` objects, never
+to a socket or a websocket library (httpx's ``BaseTransport`` is the model).
+`WebSocketClientTransport` is the implementation every client uses:
 
-* `_dial.dial()` produces the socket under the connect deadline (name lookup, TCP, the
-  proxy tunnel, TLS; cancellable);
+* `_dial.dial()` produces the socket under the connect deadline (name lookup, TCP, the proxy tunnel,
+  TLS; cancellable);
 * ``websocket.WebSocket.connect(url, socket=..., redirect_limit=0)`` does the HTTP upgrade on
   it, a watchdog cutting the socket at the deadline (websocket-client bounds each read, not
   the whole upgrade); anything but ``101 Switching Protocols`` is refused here (redirects
   included: nothing is sent anywhere else and the ``Location`` is never shown);
-* websocket-client carries every frame from then on: framing, masking, answering pings,
-  the close handshake. Its ``frame_buffer`` is replaced by `_frames.CappedFrameBuffer`
-  (the size cap from the header, strict RFC 6455 checks) and its send seam (the
-  ``dispatcher``'s ``send(sock, data)``) waits for room in the socket only until the
-  current send's deadline, so a server that stops reading cannot hold a caller, the reader
-  thread or ``close()`` past their budgets.
+* websocket-client carries every frame from then on: framing, masking, answering pings, the close
+  handshake. Its ``frame_buffer`` is replaced by `_frames.CappedFrameBuffer` (the size cap from the
+  header, strict RFC 6455 checks) and its send seam (the ``dispatcher``'s ``send(sock, data)``)
+  waits for room in the socket only until the current send's deadline, so a server that stops
+  reading cannot hold a caller, the reader thread or ``close()`` past their budgets.
 
 Fragments come out one by one (``fire_cont_frame=True``) and are joined once here: the
 library's own joining copies the message again for every fragment. Liveness is by complete
 messages and control frames (``last_progress``), never by fragments or bytes.
 
 websocket-client's exceptions are mapped once, at this boundary, to ``TimeoutError``,
-``ConnectionResetError`` (an ``OSError``), `ProtocolViolation` and
-`UpgradeRefused`, each raised ``from`` the library's exception.
+``ConnectionResetError`` (an ``OSError``), `ProtocolViolation` and `UpgradeRefused`, each raised
+``from`` the library's exception.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Request accounting: how many requests were sent today, here and across processes.
 
-The server counts every frame a client sends, on every connection (token validation,
-GET_ACCOUNT and the main connection alike), against a daily quota that resets at midnight
-Europe/Amsterdam. `RequestMeter` is a frame tap (see ``_tap.py``) that counts exactly
-those frames, per Amsterdam calendar day.
+The server counts every frame a client sends, on every connection (token validation, GET_ACCOUNT and
+the main connection alike), against a daily quota that resets at midnight Europe/Amsterdam.
+`RequestMeter` is a frame tap (see ``_tap.py``) that counts exactly those frames, per Amsterdam
+calendar day.
 
-Usage file (``Client(usage_file=PATH)``): a small JSON file that several processes add
-their requests to, e.g. cron runs of the same script:
+Usage file (``Client(usage_file=PATH)``): a small JSON file that several processes add their
+requests to, e.g. cron runs of the same script:
 
 ```json
 {"format": "bluecurrent_sync.usage", "version": 1, "day": "2026-11-29", "requests": 17}
@@ -27,13 +27,11 @@ file (a symbolic link, dangling or not, a FIFO, a directory, a device): every us
 [`UsageFileError`][bluecurrent_sync.errors.UsageFileError] naming the file; delete it to start
 afresh. The directory must be writable (for the temporary file).
 
-Budget (``Client(daily_budget=N)``): before the client sends a frame of its own (connect,
-each request, get_email) the meter reserves it, atomically with the check, in the usage
-file when one is given (so N bounds the total of every process sharing the file). A frame
-that would pass N is not sent: [`DailyBudgetExceeded`][bluecurrent_sync.errors.DailyBudgetExceeded].
-The
-frames of an automatic reconnect are counted but not refused (``reconnect=False`` for a
-hard cap).
+Budget (``Client(daily_budget=N)``): before the client sends a frame of its own (connect, each
+request, get_email) the meter reserves it, atomically with the check, in the usage file when one is
+given (so N bounds the total of every process sharing the file). A frame that would pass N is not
+sent: [`DailyBudgetExceeded`][bluecurrent_sync.errors.DailyBudgetExceeded]. The frames of an
+automatic reconnect are counted but not refused (``reconnect=False`` for a hard cap).
 """
 
 from __future__ import annotations

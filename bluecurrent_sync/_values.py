@@ -1,11 +1,10 @@
 """Value parsing: the one vocabulary in which a wire value is checked and read.
 
-Every reader takes the value and its dotted path in the frame and either returns a Python
-value or raises `FieldError` (path + message); the ``s_*`` structure hooks that the
-converter registers with cattrs use the same readers, so a field reads the same whether a
-hand-written quirk or cattrs reaches it. Timestamps (docs/PROTOCOL.md section 4), numbers,
-flags (plain or wrapped ``{value, permission}``), settings, days and phases live here;
-``_convert.py`` structures models from them.
+Every reader takes the value and its dotted path in the frame and either returns a Python value or
+raises `FieldError` (path + message); the ``s_*`` structure hooks that the converter registers with
+cattrs use the same readers, so a field reads the same whether a hand-written quirk or cattrs
+reaches it. Timestamps (docs/PROTOCOL.md section 4), numbers, flags (plain or wrapped ``{value,
+permission}``), settings, days and phases live here; ``_convert.py`` structures models from them.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ request machinery and the simulator can all use it. Each rule here has no other 
 
 * object names the client itself routes by, and `object_name_of()`;
 * `evse_id_of()` / `routing_evse_id()` (docs/PROTOCOL.md section 6, OP-2, OP-5);
-* the close code, upgrade-rejection header and ERROR codes the server uses, and the ONE
-  mapping from each of them to an exception (`error_for_code()`,
-  `error_for_close()`, `error_for_rejection()`, `error_for_frame()`);
+* the close code, upgrade-rejection header and ERROR codes the server uses, and the ONE mapping from
+  each of them to an exception (`error_for_code()`, `error_for_close()`, `error_for_rejection()`,
+  `error_for_frame()`);
 * `AMSTERDAM` and `next_reset_at()` (the daily quota reset).
 """
 

@@ -1,10 +1,10 @@
 """The ``bluecurrent-sync`` command: every SDK call, one subcommand each.
 
-Run ``bluecurrent-sync --help`` for the command list and the exit codes, or
-``python -m bluecurrent_sync``. The API token comes from ``--token`` or, better (it
-then stays out of the process list and the shell history), from the environment
-variable ``BLUECURRENT_API_TOKEN``. ``--url`` (or ``BLUECURRENT_URL``, as in the examples)
-points the command at any server that speaks the protocol, the local simulator included:
+Run ``bluecurrent-sync --help`` for the command list and the exit codes, or ``python -m
+bluecurrent_sync``. The API token comes from ``--token`` or, better (it then stays out of the
+process list and the shell history), from the environment variable ``BLUECURRENT_API_TOKEN``.
+``--url`` (or ``BLUECURRENT_URL``, as in the examples) points the command at any server that speaks
+the protocol, the local simulator included:
 
 ```console
 bluecurrent-sync simulator &            # prints its URL and token
@@ -15,8 +15,8 @@ The output is an aligned plain-text table, or JSON with ``--json`` (models becom
 objects; datetimes ISO 8601 strings; enums their wire values; ``watch --json``
 prints one JSON object per line). The token is never printed.
 
-The table, JSON and error helpers live in ``_console.py`` (shared with the demo); the
-public ones are re-exported here (`report_error()`, `format_table()`, ...).
+The table, JSON and error helpers live in ``_console.py`` (shared with the demo); the public ones
+are re-exported here (`report_error()`, `format_table()`, ...).
 """
 
 from __future__ import annotations

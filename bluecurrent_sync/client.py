@@ -116,12 +116,12 @@ class Client:
             (start/stop session, reset, reboot, block/unblock); the server may take ~30 s.
         reconnect: Reconnect automatically (exponential backoff with jitter) after a drop.
         allow_insecure: Allow plain ``ws://`` to a non-loopback host.
-        max_frame_bytes: Incoming messages larger than this (16 MiB: an account of 10,000
-            charge points fits) are dropped unread; the call they answer raises
+        max_frame_bytes: Incoming messages larger than this (16 MiB: an account of 10,000 charge
+            points fits) are dropped unread; the call they answer raises
             [`ReplyTooLarge`][bluecurrent_sync.errors.ReplyTooLarge] at once.
         event_queue_size: Bound of the dispatcher queue and of every
-            [`events()`][bluecurrent_sync.Client.events] stream;
-            when full, the OLDEST queued event is dropped (and counted).
+            [`events()`][bluecurrent_sync.Client.events] stream; when full, the OLDEST queued event
+            is dropped (and counted).
         reconnect_delay: ``(initial, maximum)`` seconds of the reconnect backoff.
         sslopt: TLS options in websocket-client's style (``{"context": ssl_context}``,
             ``cert_reqs``, ``ca_certs``, ...); default: a verifying default context.
@@ -129,36 +129,32 @@ class Client:
         ping_timeout: Further seconds of silence after which the connection counts as lost.
             Silence means no complete frame: a server dripping bytes does not count as alive.
         connect_timeout: One deadline in seconds for the whole of
-            [`connect()`][bluecurrent_sync.Client.connect] (name
-            lookup, TCP, TLS, HTTP upgrade, token validation, HELLO) and for each reconnect
-            attempt; None (default): ``timeout``.
+            [`connect()`][bluecurrent_sync.Client.connect] (name lookup, TCP, TLS, HTTP upgrade,
+            token validation, HELLO) and for each reconnect attempt; None (default): ``timeout``.
 
-        usage_file: A file where this client adds every request it sends, shared safely by
-            several processes (cron runs): see [`usage()`][bluecurrent_sync.Client.usage] and
+        usage_file: A file where this client adds every request it sends, shared safely by several
+            processes (cron runs): see [`usage()`][bluecurrent_sync.Client.usage] and
             ``bluecurrent-sync usage``.
-        daily_budget: Requests allowed per day (Europe/Amsterdam), counted over the usage
-            file when one is given: a request that would pass it raises
+        daily_budget: Requests allowed per day (Europe/Amsterdam), counted over the usage file when
+            one is given: a request that would pass it raises
             [`DailyBudgetExceeded`][bluecurrent_sync.errors.DailyBudgetExceeded] and is not sent.
         hello_timeout: Seconds [`connect()`][bluecurrent_sync.Client.connect] waits for the HELLO
-            reply; any frame that is
-            not an ERROR ends the wait too, and when nothing arrives at all the connection
-            counts as established (the server may never answer HELLO, docs/PROTOCOL.md
-            OP-1). Never longer than ``connect_timeout``.
+            reply; any frame that is not an ERROR ends the wait too, and when nothing arrives at all
+            the connection counts as established (the server may never answer HELLO,
+            docs/PROTOCOL.md OP-1). Never longer than ``connect_timeout``.
         verdict_timeout: Seconds an action waits for its verdict once the server has
             acknowledged it (None: until the action's own timeout). When no verdict comes,
             the call returns an ActionResult with ``outcome=ACKNOWLEDGED`` and
             ``success=None`` instead of raising (docs/PROTOCOL.md OP-3, OP-6).
-        record: A path or a writable text file: every frame in and out of every
-            connection is written there in the capture format (JSON lines, both tokens
-            redacted) for ``bluecurrent-sync check-capture``. A path is created here, new
-            and mode 0600 (an existing file, symbolic link or FIFO at the path is refused
-            with FileExistsError, never overwritten), and closed by
-            [`close()`][bluecurrent_sync.Client.close]; a file
-            object is flushed but left open.
+        record: A path or a writable text file: every frame in and out of every connection is
+            written there in the capture format (JSON lines, both tokens redacted) for
+            ``bluecurrent-sync check-capture``. A path is created here, new and mode 0600 (an
+            existing file, symbolic link or FIFO at the path is refused with FileExistsError, never
+            overwritten), and closed by [`close()`][bluecurrent_sync.Client.close]; a file object is
+            flushed but left open.
         mirror_size: Charge points the live mirror ([`observed`][bluecurrent_sync.Client.observed])
-            keeps per kind
-            (status, settings, grid); default 20,000, a whole large account. Past it the
-            least recently updated charge point is forgotten (logged once).
+            keeps per kind (status, settings, grid); default 20,000, a whole large account. Past it
+            the least recently updated charge point is forgotten (logged once).
         send_flow_id: Send a fresh ``flow_id`` (a uuid) with every command, as
             pybluecurrent does, and take a reply or ERROR that echoes it as that command's
             answer (docs/PROTOCOL.md OP-12). Off by default: no source shows that this
@@ -206,38 +202,34 @@ class Client:
       [`connect()`][bluecurrent_sync.Client.connect], after
       [`close()`][bluecurrent_sync.Client.close], or from the reader thread;
     * [`ConnectionClosedError`][bluecurrent_sync.errors.ConnectionClosedError] when the connection
-      is down
-      (raised at once, the call is not queued) or drops while the call waits (at once, not
+      is down (raised at once, the call is not queued) or drops while the call waits (at once, not
       after the timeout); a non-idempotent command is never re-sent automatically;
     * [`RequestLimitReached`][bluecurrent_sync.errors.RequestLimitReached] (ERROR 42, close code
-      4001): from
-      then until ``reset_at`` every call raises it at once without touching the network;
+      4001): from then until ``reset_at`` every call raises it at once without touching the network;
     * [`InvalidApiToken`][bluecurrent_sync.errors.InvalidApiToken] (ERROR 1; the token is validated
       again once first) and [`AlreadyConnected`][bluecurrent_sync.errors.AlreadyConnected] (after
-      repeated refusals while reconnecting): when they stop reconnection, every later call
-      raises them until the client is closed;
+      repeated refusals while reconnecting): when they stop reconnection, every later call raises
+      them until the client is closed;
     * [`RequestTimeoutError`][bluecurrent_sync.errors.RequestTimeoutError] after ``timeout`` (or
       ``action_timeout`` for two-step device commands);
-    * [`ApiError`][bluecurrent_sync.errors.ApiError] for any other ERROR frame (it fails the
-      request it can belong to, docs/PROTOCOL.md OP-7; the connection stays up);
+    * [`ApiError`][bluecurrent_sync.errors.ApiError] for any other ERROR frame (it fails the request
+      it can belong to, docs/PROTOCOL.md OP-7; the connection stays up);
     * [`ResponseValidationError`][bluecurrent_sync.errors.ResponseValidationError] when the reply
-      cannot be
-      converted (only that call fails).
+      cannot be converted (only that call fails).
 
     Blocking calls may be made from any thread, including from inside an event handler.
 
     Connection-state events: handlers subscribed with ``client.on("connected")`` /
-    ``client.on("disconnected")`` receive a [`RawEvent`][bluecurrent_sync.models.RawEvent] named
-    so after every reconnect / drop (``raw["error"]`` holds the reason of a drop, and
-    ``raw["reconnecting"]`` whether the client keeps trying; a refused reconnect attempt,
-    such as "Already connected", is reported the same way).
+    ``client.on("disconnected")`` receive a [`RawEvent`][bluecurrent_sync.models.RawEvent] named so
+    after every reconnect / drop (``raw["error"]`` holds the reason of a drop, and
+    ``raw["reconnecting"]`` whether the client keeps trying; a refused reconnect attempt, such as
+    "Already connected", is reported the same way).
 
     A client that is garbage-collected without [`close()`][bluecurrent_sync.Client.close] closes
-    itself and emits a
-    `ResourceWarning`; handlers that refer to the client (a bound method of its owner,
-    a lambda using it) do not keep it alive. After ``os.fork()`` the child's copy never
-    touches the parent's connection: every call raises ClientStateError; make a new client
-    in the child.
+    itself and emits a `ResourceWarning`; handlers that refer to the client (a bound method of its
+    owner, a lambda using it) do not keep it alive. After ``os.fork()`` the child's copy never
+    touches the parent's connection: every call raises ClientStateError; make a new client in the
+    child.
     """
 
     def __init__(
@@ -441,11 +433,10 @@ class Client:
     def close(self) -> None:
         """Close the connection and stop every thread (idempotent; safe before connect()).
 
-        Every call still waiting fails at once with ConnectionClosedError. Threads are joined
-        within about ``timeout`` seconds overall; safe to call from an event handler and
-        from another thread while [`connect()`][bluecurrent_sync.Client.connect] runs (which then
-        fails promptly). Event
-        streams end; ``events()`` opened afterwards ends at once.
+        Every call still waiting fails at once with ConnectionClosedError. Threads are joined within
+        about ``timeout`` seconds overall; safe to call from an event handler and from another
+        thread while [`connect()`][bluecurrent_sync.Client.connect] runs (which then fails
+        promptly). Event streams end; ``events()`` opened afterwards ends at once.
         """
         self._finalizer.detach()
         _shut_down(self._parts(), self.timeout)
@@ -498,8 +489,8 @@ class Client:
             object_name: An object name such as ``"CH_STATUS"``, ``"*"`` (everything),
                 ``"connected"`` or ``"disconnected"``.
             handler: Called with each event; omit it to use ``on`` as a decorator.
-            allow_unknown: Accept an object name this version does not know (a new server
-                object); its events arrive as [`RawEvent`][bluecurrent_sync.models.RawEvent].
+            allow_unknown: Accept an object name this version does not know (a new server object);
+                its events arrive as [`RawEvent`][bluecurrent_sync.models.RawEvent].
 
         Returns:
             The handler (so the decorator leaves the function unchanged).
@@ -549,8 +540,8 @@ class Client:
 
         Raises:
             ValueError: An unknown object name, as [`on()`][bluecurrent_sync.Client.on]
-                (``allow_unknown`` likewise);
-                a ``timeout`` that is negative, NaN or infinite; ``maxsize`` below 1.
+                (``allow_unknown`` likewise); a ``timeout`` that is negative, NaN or infinite;
+                ``maxsize`` below 1.
             TypeError: ``timeout`` not a number, ``maxsize`` not an ``int``.
         """
         check_event_names(object_names, allow_unknown=require_bool("allow_unknown", allow_unknown))
@@ -567,9 +558,9 @@ class Client:
         """The live mirror: the latest status, settings and grid figures with their times.
 
         ``client.observed.status(evse_id)`` (likewise ``settings``, ``grid_status``,
-        ``grid_current``) returns an [`Observed`][bluecurrent_sync.Observed] record
-        (``value``, ``received_at``, ``age``) or None. Every CH_STATUS, CH_SETTINGS,
-        GRID_STATUS and GRID_CURRENT the client receives lands here, pushed or answered.
+        ``grid_current``) returns an [`Observed`][bluecurrent_sync.Observed] record (``value``,
+        ``received_at``, ``age``) or None. Every CH_STATUS, CH_SETTINGS, GRID_STATUS and
+        GRID_CURRENT the client receives lands here, pushed or answered.
         """
         return self._mirror
 
@@ -597,8 +588,8 @@ class Client:
     ) -> ChStatus:
         """Block until a status of ``evse_id`` satisfies ``condition``; sends nothing.
 
-        The last known status is checked first, then every status that arrives, in order
-        (pushed or answered to anyone's request). For example:
+        The last known status is checked first, then every status that arrives, in order (pushed or
+        answered to anyone's request). For example:
 
         ```python
         client.start_session(evse, card_uid)
@@ -610,8 +601,7 @@ class Client:
         Args:
             evse_id: The charge point.
             condition: Called with each [`ChStatus`][bluecurrent_sync.models.ChStatus]; a truthy
-                result ends the wait. An
-                exception it raises propagates to the caller.
+                result ends the wait. An exception it raises propagates to the caller.
             timeout: Seconds to wait at most.
 
         Returns:
@@ -647,8 +637,8 @@ class Client:
         """Today's request count: this client's, the usage file's total, and the budget.
 
         Returns:
-            [`DailyUsage`][bluecurrent_sync.DailyUsage] (``total`` counts every process
-            sharing ``usage_file``).
+            [`DailyUsage`][bluecurrent_sync.DailyUsage] (``total`` counts every process sharing
+            ``usage_file``).
 
         Raises:
             UsageFileError: The usage file is not a usage file or cannot be read.
@@ -660,12 +650,11 @@ class Client:
         """Return the account's e-mail (GET_ACCOUNT; ``connect_timeout`` / ``timeout``).
 
         Usable before [`connect()`][bluecurrent_sync.Client.connect] and after it. It asks on a
-        short connection of its own,
-        as the official client does (before [`connect()`][bluecurrent_sync.Client.connect] the token
-        is validated first, on
-        another short one). A server that allows one connection per client refuses that
-        short connection while the main one is up ("Already connected"); then the question
-        goes over the main connection (docs/PROTOCOL.md 1.3).
+        short connection of its own, as the official client does (before
+        [`connect()`][bluecurrent_sync.Client.connect] the token is validated first, on another
+        short one). A server that allows one connection per client refuses that short connection
+        while the main one is up ("Already connected"); then the question goes over the main
+        connection (docs/PROTOCOL.md 1.3).
 
         Raises:
             ResponseValidationError: The reply has neither ``login`` nor ``email``.
@@ -723,10 +712,10 @@ class Client:
 
         Args:
             evse_id: The charge point.
-            max_age: Seconds. When the last status received for it (pushed or answered) is
-                at most this old, it is returned and nothing is sent (see
-                [`last_status()`][bluecurrent_sync.Client.last_status]).
-                A negative or NaN ``max_age`` raises ValueError, a non-number TypeError.
+            max_age: Seconds. When the last status received for it (pushed or answered) is at most
+                this old, it is returned and nothing is sent (see
+                [`last_status()`][bluecurrent_sync.Client.last_status]). A negative or NaN
+                ``max_age`` raises ValueError, a non-number TypeError.
         """
         fresh = self._fresh(self._mirror.status(evse_id), max_age)
         if fresh is not None:
@@ -741,8 +730,7 @@ class Client:
         """Return the status of several charge points, pipelined (all sent, then all awaited).
 
         ``max_age``: as in [`get_status()`][bluecurrent_sync.Client.get_status]; only the charge
-        points without a fresh
-        mirrored status are asked.
+        points without a fresh mirrored status are asked.
 
         Returns:
             ``{evse_id: ChStatus}`` for every requested evse_id.

@@ -1,9 +1,9 @@
 """A guided tour of bluecurrent_sync: ``make demo`` or ``python -m bluecurrent_sync.demo``.
 
-By default the tour starts the embedded simulator on 127.0.0.1 (a free port), connects
-the real [`Client`][bluecurrent_sync.Client] to it over a real websocket, and walks
-through the SDK: the charge points, their status, a charging session with live pushed
-updates, the grid status. It takes a few seconds and leaves nothing running.
+By default the tour starts the embedded simulator on 127.0.0.1 (a free port), connects the real
+[`Client`][bluecurrent_sync.Client] to it over a real websocket, and walks through the SDK: the
+charge points, their status, a charging session with live pushed updates, the grid status. It takes
+a few seconds and leaves nothing running.
 
 ``--url`` and ``--token`` (or ``BLUECURRENT_API_TOKEN``) run the same tour against any
 server. On a server that is not on this machine the tour only reads, unless

@@ -1,9 +1,9 @@
 """The exception hierarchy of bluecurrent_sync.
 
 Every error the SDK raises derives from
-[`BlueCurrentError`][bluecurrent_sync.errors.BlueCurrentError]. Connection and
-timeout errors also derive from the built-in `ConnectionError` and
-`TimeoutError`, so code that already handles those keeps working.
+[`BlueCurrentError`][bluecurrent_sync.errors.BlueCurrentError]. Connection and timeout errors also
+derive from the built-in `ConnectionError` and `TimeoutError`, so code that already handles those
+keeps working.
 
 No exception message ever contains the user's API token or the server-issued token.
 """

@@ -4,18 +4,17 @@ Installed with the package (entry point ``pytest11``), so the fixtures are avail
 every test without an import:
 
 ``bluecurrent_simulator``
-    A running [`Simulator`][bluecurrent_sync.simulator.Simulator] on 127.0.0.1 (a free port),
-    with fast pushes and actions ([`FAST_OPTIONS`][bluecurrent_sync.pytest_plugin.FAST_OPTIONS]);
-    stopped after the test. Other
-    options go in a marker:
+    A running [`Simulator`][bluecurrent_sync.simulator.Simulator] on 127.0.0.1 (a free port), with
+    fast pushes and actions ([`FAST_OPTIONS`][bluecurrent_sync.pytest_plugin.FAST_OPTIONS]); stopped
+    after the test. Other options go in a marker:
 
     ```python
     @pytest.mark.bluecurrent_simulator(quota=5, push_interval=0.05)
     def test_quota(bluecurrent_client): ...
     ```
 
-    A capture of your own account (``Client(record=...)``) replays with ``replay=``; a
-    relative path is taken from the test file's directory:
+    A capture of your own account (``Client(record=...)``) replays with ``replay=``; a relative path
+    is taken from the test file's directory:
 
     ```python
     @pytest.mark.bluecurrent_simulator(replay="captures/home.jsonl", replay_speed=10)
@@ -23,8 +22,8 @@ every test without an import:
     ```
 
 ``bluecurrent_client``
-    A connected [`Client`][bluecurrent_sync.Client] to that simulator, using the
-    simulator's ``DEFAULT_TOKEN``; closed after the test.
+    A connected [`Client`][bluecurrent_sync.Client] to that simulator, using the simulator's
+    ``DEFAULT_TOKEN``; closed after the test.
 
 ``bluecurrent_client_factory``
     ``make(token=None, *, connect=True, **client_options) -> Client``: more clients to the
@@ -32,12 +31,12 @@ every test without an import:
     one); all are closed after the test.
 
 ``--bluecurrent-now INSTANT``
-    Runs the tests with the package's wall clock moved (``bluecurrent_sync._clock``): every
-    test starts at ``INSTANT``, an ISO 8601 instant with its UTC offset, and the clock runs on
-    from there at the real pace. The quota reset, the Amsterdam day of the usage count, the
-    live mirror's receive times and the simulator's day all follow it. Child processes get it
-    through the ``BLUECURRENT_SYNC_NOW`` environment variable, which the option sets (and which,
-    set on its own, has the same effect):
+    Runs the tests with the package's wall clock moved (``bluecurrent_sync._clock``): every test
+    starts at ``INSTANT``, an ISO 8601 instant with its UTC offset, and the clock runs on from there
+    at the real pace. The quota reset, the Amsterdam day of the usage count, the live mirror's
+    receive times and the simulator's day all follow it. Child processes get it through the
+    ``BLUECURRENT_SYNC_NOW`` environment variable, which the option sets (and which, set on its own,
+    has the same effect):
 
     ```console
     pytest --bluecurrent-now 2027-07-15T23:59:00+02:00

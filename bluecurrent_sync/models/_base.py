@@ -1,7 +1,7 @@
 """The base class of every generated model: what Jupyter needs to show it as a table.
 
-Kept apart from the generated code (which is never edited by hand): the codegen template
-names `ModelBase` as the base of each attrs class.
+Kept apart from the generated code (which is never edited by hand): the codegen template names
+`ModelBase` as the base of each attrs class.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Answering commands: the protocol logic of the simulator, on raw dicts.
 
-`CommandHandler` turns one received command into reply frames (an `Outbox`),
-schedules the delayed halves of two-step commands and produces the periodic pushes. It
-runs with the simulator's lock held and never touches a socket: the server sends the
-outbox afterwards, outside the lock.
+`CommandHandler` turns one received command into reply frames (an `Outbox`), schedules the delayed
+halves of two-step commands and produces the periodic pushes. It runs with the simulator's lock held
+and never touches a socket: the server sends the outbox afterwards, outside the lock.
 """
 
 from __future__ import annotations

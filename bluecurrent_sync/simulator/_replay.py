@@ -1,7 +1,7 @@
 """Replay a captured account: ``Simulator(replay="capture.jsonl")``.
 
-A capture (written by the client's record mode; format in ``docs/DESIGN.md``) holds every
-frame of a client session. Loading it yields a `Recording`:
+A capture (written by the client's record mode; format in ``docs/DESIGN.md``) holds every frame of a
+client session. Loading it yields a `Recording`:
 
 * the **account** as recorded: the charge points of the last CHARGE_POINTS reply, the cards
   of the last CHARGE_CARDS reply, each charge point's first recorded CH_STATUS / CH_SETTINGS

@@ -1,7 +1,7 @@
 """The simulator's websocket server: lifecycle, connections, quota, timers, knobs, introspection.
 
-The protocol logic (what each command answers) lives in `_commands`; the account's
-state in `_state`; armed faults and malformed frames in `_faults`.
+The protocol logic (what each command answers) lives in `_commands`; the account's state in
+`_state`; armed faults and malformed frames in `_faults`.
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ class _ThreadSlot:
 class Simulator:
     """A local Blue Current websocket server for tests, demos and benchmarks.
 
-    See the package docstring for the scenario and every knob. The constructor only
-    stores configuration; [`start()`][bluecurrent_sync.simulator.Simulator.start] binds the port and
-    starts the threads.
+    See the package docstring for the scenario and every knob. The constructor only stores
+    configuration; [`start()`][bluecurrent_sync.simulator.Simulator.start] binds the port and starts
+    the threads.
 
     Args:
         tokens: The API tokens VALIDATE_API_TOKEN accepts.
@@ -789,8 +789,8 @@ class Simulator:
     def sent(self, object_name: str | None = None) -> list[dict[str, Any]]:
         """Every JSON object sent (optionally only ``object_name``), in order.
 
-        Covers replies, pushes and injected frames (also those a vanished peer never got);
-        not [`flood()`][bluecurrent_sync.simulator.Simulator.flood] frames, and not non-JSON or
+        Covers replies, pushes and injected frames (also those a vanished peer never got); not
+        [`flood()`][bluecurrent_sync.simulator.Simulator.flood] frames, and not non-JSON or
         non-object payloads.
         """
         with self._lock:
