@@ -179,7 +179,9 @@ class Reader:
         if recent:
             self._give_up(InvalidApiToken("the server refused the token again after re-validation"))
             return
-        logger.info("server refused the session token (ERROR 1); validating the API token again")
+        logger.info(
+            "server refused the server-issued token (ERROR 1); validating the API token again"
+        )
         session.revalidating = True
         self.revalidator = self._conn._thread(self._revalidate, "bluecurrent-sync-revalidate")
 
@@ -191,6 +193,11 @@ class Reader:
             return
         except BlueCurrentError as exc:
             logger.info("re-validation failed (%s); reconnecting", exc)
+            self._conn._opener.server_token = None
+            self._drop_stream()
+            return
+        except Exception:  # a thread of ours never dies of what a server or a close does
+            logger.exception("re-validation failed unexpectedly; reconnecting")
             self._conn._opener.server_token = None
             self._drop_stream()
             return
