@@ -52,6 +52,10 @@ def test_the_readme_is_a_front_door() -> None:
     # The quickstart runs with no token: the first Python block starts a simulator.
     first = _python_blocks(README)[0][1]
     assert "Simulator(" in first and "BLUECURRENT_API_TOKEN" not in first
+    # Every link into the clone points at a file that exists (docs pages, examples).
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if not target.startswith(("http://", "https://")):
+            assert (ROOT / target).exists(), f"README.md links to a missing {target}"
     # Contributors' material lives in CONTRIBUTING.md, which exists and says how.
     for moved in ("make mutation", "make bench", "Layers"):
         assert moved not in text.replace("CONTRIBUTING.md", "")
