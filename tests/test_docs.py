@@ -201,6 +201,8 @@ def test_the_docs_extra_lists_every_package_mkdocs_yml_needs() -> None:
 
 
 def test_make_docs_installs_the_docs_extra_only() -> None:
+    if not (ROOT / "Makefile").exists():
+        pytest.skip("an unpacked sdist has no Makefile (MANIFEST.in)")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     target = re.search(r"^docs: *(\S+)\s*$", makefile, flags=re.M)
     assert target, "no docs target"
