@@ -328,7 +328,7 @@ def _reference(site: Path) -> dict[str, str]:
     }
 
 
-SPHINX_ROLE = re.compile(r":(?:py:)?(?:meth|class|attr|func|data|exc|mod|obj|const):`")
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:meth|class|attr|func|data|exc|mod|obj|const|ref):")
 
 
 def test_no_raw_sphinx_role_or_literal_example_anywhere(site: Path) -> None:
@@ -338,7 +338,8 @@ def test_no_raw_sphinx_role_or_literal_example_anywhere(site: Path) -> None:
         if page.name == "404.html":
             continue
         text = _page_text(page)
-        assert not SPHINX_ROLE.search(text), (page, SPHINX_ROLE.findall(text)[:5])
+        role = SPHINX_ROLE.search(text)
+        assert not role, (page, text[max(0, role.start() - 80) : role.end() + 40])
         assert "Example::" not in text, page
         # An unresolved cross-reference would be left as its source text.
         assert "][bluecurrent_sync." not in text, page
