@@ -3,11 +3,9 @@
 Threads (all daemon, all joined by [`Client.close()`][bluecurrent_sync.Client.close] with a
 timeout):
 
-* ``bluecurrent-sync-reader`` reads the socket whenever no call is waiting: it routes every
-  frame to the waiting calls (by object name and evse_id, docs/PROTOCOL.md section 6) and to the
-  dispatcher, watches liveness and reconnects after a drop. A call waiting for its reply
-  reads and routes frames itself while nobody else does (leader/follower), so its reply
-  needs no hand-off between threads; concurrent calls take turns.
+* ``bluecurrent-sync-reader`` alone reads the main connection: it routes every frame to the
+  waiting calls (by object name and evse_id, docs/PROTOCOL.md section 6) and to the
+  dispatcher, watches liveness and reconnects after a drop.
 * ``bluecurrent-sync-dispatch`` runs event handlers in arrival order, each isolated.
 
 Blocking calls are safe from any thread, including from inside an event handler (handlers do
