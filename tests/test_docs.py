@@ -3,7 +3,8 @@
 - The README stays a front door: at most 10 KB, naming ``make demo`` and ``make test``.
 - Every Python block in README.md and docs/ runs, page by page in one namespace, against a
   simulator on 127.0.0.1 (a client connected to it is already there as ``client``).
-- The site builds (``mkdocs build --strict``) with nothing importable but the ``docs`` extra,
+- The site builds (``mkdocs build --strict``) in a fresh virtualenv with the ``docs`` extra alone
+  (slow), and in this one with nothing importable but the ``docs`` extra,
   the package's runtime dependencies and the standard library; the Makefile's ``docs``
   target installs that extra alone.
 - The built API reference has an entry for every public name, renders no raw Sphinx role
@@ -19,6 +20,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -441,3 +443,58 @@ def test_the_notebook_page_shows_the_outputs(site: Path) -> None:
     assert "pip install &#39;.[simulator,notebook]&#39;" in page or (
         "pip install '.[simulator,notebook]'" in page
     )
+
+
+# ----------------------------------------------------------------------------- a fresh venv
+
+#: What `pip install '.[docs]'` and `mkdocs build` read from the clone.
+SOURCES = [
+    "setup.cfg",
+    "pyproject.toml",
+    "MANIFEST.in",
+    "LICENSE",
+    "README.md",
+    "CHANGELOG.md",
+    "CONTRIBUTING.md",
+    "mkdocs.yml",
+    "bluecurrent_sync",
+    "docs",
+]
+
+
+@pytest.mark.slow
+def test_the_site_builds_in_a_fresh_venv_with_the_docs_extra_alone(tmp_path: Path) -> None:
+    # A copy of the clone (pip builds in the source tree), a new virtualenv, `.[docs]` and
+    # nothing else, then the strict build `make docs` runs.
+    clone = tmp_path / "clone"
+    for name in SOURCES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, clone / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            clone.mkdir(exist_ok=True)
+            shutil.copy2(source, clone / name)
+    venv = tmp_path / "venv"
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    steps = [
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", ".[docs]"],
+        [str(python), "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", "site"],
+    ]
+    for step in steps:
+        proc = subprocess.run(
+            step, cwd=clone, capture_output=True, text=True, timeout=170, env=env, check=False
+        )
+        assert proc.returncode == 0, (step, proc.stdout[-2000:], proc.stderr[-4000:])
+    freeze = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=True,
+    ).stdout.lower()
+    for absent in ("pytest", "pandas", "nbformat", "websockets", "mypy"):
+        assert f"\n{absent}==" not in f"\n{freeze}", absent  # the docs extra alone
+    assert (clone / "site" / "reference" / "client" / "index.html").exists()
