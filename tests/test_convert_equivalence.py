@@ -20,6 +20,7 @@ import copy
 import datetime as dt
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,12 +93,17 @@ def outcome_of_error(exc: BaseException) -> Any:
 
 
 class _Records(logging.Handler):
+    """The lines logged by this thread (the converter's): a client another test left
+    reconnecting in this process logs on the same logger, from its own thread."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
+        self._thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname} {record.getMessage()}")
+        if record.thread == self._thread:
+            self.lines.append(f"{record.levelname} {record.getMessage()}")
 
 
 @contextmanager
