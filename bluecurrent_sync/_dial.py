@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from ._lazy import LazyModule
 from ._log import CONNECTION
 from ._proxy import Proxy
+from ._url import ascii_host
 
 if TYPE_CHECKING:
     import ssl
@@ -308,12 +309,9 @@ def _open_tunnel(
         ProtocolViolation: Not an HTTP answer, too long, or bytes after it (nothing may
             come from the server before the client speaks).
     """
-    if ":" in host:
-        target = f"[{host}]:{port}"
-    else:  # the proxy resolves the name: send it in its ASCII (IDNA) form
-        with contextlib.suppress(UnicodeError):
-            host = host.encode("idna").decode("ascii")
-        target = f"{host}:{port}"
+    # The proxy resolves the name: send it in its ASCII (IDNA) form.
+    name = ascii_host(host) or host  # validated with the URL: never None here
+    target = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
     lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
     authorization = proxy.authorization()
     if authorization is not None:
