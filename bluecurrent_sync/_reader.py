@@ -179,7 +179,9 @@ class Reader:
         if recent:
             self._give_up(InvalidApiToken("the server refused the token again after re-validation"))
             return
-        logger.info("server refused the session token (ERROR 1); validating the API token again")
+        logger.info(
+            "server refused the server-issued token (ERROR 1); validating the API token again"
+        )
         session.revalidating = True
         self.revalidator = self._conn._thread(self._revalidate, "bluecurrent-sync-revalidate")
 

@@ -875,7 +875,10 @@ def test_already_connected_forever_gives_up_after_bounded_attempts() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_error_1_mid_session_revalidates_once_then_carries_on() -> None:
+def test_error_1_mid_session_revalidates_once_then_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bluecurrent_sync")
     with ScriptedServer() as server:
         fresh = "server-issued-SECRET-fresh"
         server.issued_tokens = [ISSUED_TOKEN, fresh]
@@ -897,6 +900,9 @@ def test_error_1_mid_session_revalidates_once_then_carries_on() -> None:
             assert len(server.hello_times) == 1  # the same connection carried on
         finally:
             client.close()
+    # The token the server refused is the one it issued, not a charging-session token.
+    assert "refused the server-issued token (ERROR 1)" in caplog.text
+    assert "session token" not in caplog.text and fresh not in caplog.text
 
 
 @pytest.mark.timeout(60)
