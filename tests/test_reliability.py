@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import tracemalloc
 import warnings
 from collections.abc import Callable, Iterator
@@ -647,6 +648,9 @@ def test_redirect_at_upgrade_is_refused_and_the_token_goes_nowhere() -> None:
             message = str(caught.value)
             assert "redirect" in message and "301" in message
             assert "LOCATION-SECRET" not in message and "localhost" not in message
+            # Nor anywhere in the printed chain: the library's exception is not the cause.
+            printed = "".join(traceback.format_exception(caught.value))
+            assert "LOCATION-SECRET" not in printed
             assert target.handshakes == 0 and target.frames == []
             assert client_threads(others) == []
 
