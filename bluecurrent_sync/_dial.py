@@ -190,8 +190,9 @@ def _resolve(
     while not lookup.done.wait(min(_RESOLVE_POLL, deadline.left())):
         if cancelled is not None and cancelled.is_set():
             raise InterruptedError("cancelled while resolving the server's name")
-    if lookup.error is not None:
-        raise lookup.error
+    error = lookup.error
+    if error is not None:  # one lookup may serve several connects: each gets its own error
+        raise type(error)(*error.args) from error
     return lookup.result
 
 

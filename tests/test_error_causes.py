@@ -7,6 +7,7 @@ text carries the response headers), is pinned in tests/test_reliability.py.
 from __future__ import annotations
 
 import argparse
+import socket
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from bluecurrent_sync import _values, cli
 from bluecurrent_sync._capture_lines import CaptureLineError, capture_records
 from bluecurrent_sync._convert import WireConverter
+from bluecurrent_sync._dial import Deadline, _Lookup, _resolve
 from bluecurrent_sync._protocol import clear_schedule_id_field
 from bluecurrent_sync.errors import ResponseValidationError
 
@@ -58,3 +60,25 @@ def test_a_command_line_number_keeps_the_float_error() -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="not a number") as info:
         cli._positive_float("ten")
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_connects_sharing_a_failed_name_lookup_each_get_their_own_error() -> None:
+    key = ("bcs-lookup-test.invalid", 443)
+    lookup = _Lookup(*key)
+    lookup.error = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    lookup.done.set()
+    with _Lookup._lock:
+        _Lookup._running[key] = lookup  # as if a lookup of that name were running
+    try:
+        errors = []
+        for _ in range(2):
+            with pytest.raises(socket.gaierror) as info:
+                _resolve(*key, Deadline(30.0), None)
+            errors.append(info.value)
+    finally:
+        with _Lookup._lock:
+            _Lookup._running.pop(key, None)
+    first, second = errors
+    assert first is not second and first is not lookup.error
+    assert first.args == second.args == lookup.error.args
+    assert first.__cause__ is lookup.error
