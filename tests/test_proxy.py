@@ -24,6 +24,7 @@ from scripted_server import GOOD_TOKEN, ISSUED_TOKEN, Conn, ScriptedServer, ch_s
 
 from bluecurrent_sync._dial import Deadline, ProtocolViolation, ProxyRefused, _open_tunnel
 from bluecurrent_sync._proxy import Proxy, choose_proxy, parse_proxy, proxy_from_environment
+from bluecurrent_sync._url import validate_url
 from bluecurrent_sync.cli import main
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError
@@ -501,6 +502,22 @@ def test_bad_proxy_values(value: str, match: str) -> None:
         parse_proxy(value)
     with pytest.raises(ValueError, match=match):
         Client(GOOD_TOKEN, proxy=value)
+
+
+@pytest.mark.parametrize("host", ["bad_host!", "a..b", "-a.example", "x" * 64 + ".example"])
+def test_the_server_url_and_the_proxy_refuse_the_same_hosts(host: str) -> None:
+    with pytest.raises(ValueError, match="invalid host name"):
+        validate_url(f"wss://{host}/haserver", allow_insecure=False)
+    with pytest.raises(ValueError, match="no valid host"):
+        parse_proxy(f"http://{host}:3128")
+
+
+@pytest.mark.parametrize(
+    "host", ["bücher.example", "under_score.example", "10.0.0.1", "[2001:db8::1]", "a.example."]
+)
+def test_the_server_url_and_the_proxy_accept_the_same_hosts(host: str) -> None:
+    validate_url(f"wss://{host}/haserver", allow_insecure=False)
+    assert parse_proxy(f"http://{host}:3128").host == host.strip("[]")
 
 
 @pytest.mark.parametrize(
