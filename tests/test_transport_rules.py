@@ -40,9 +40,11 @@ from bluecurrent_sync._session import (
 from bluecurrent_sync._transport import (
     Kind,
     Message,
+    UpgradeRefused,
     WebSocketClientStream,
     WebSocketClientTransport,
 )
+from bluecurrent_sync._wire import error_for_close, error_for_rejection
 from bluecurrent_sync.errors import (
     AlreadyConnected,
     ClientStateError,
@@ -747,3 +749,66 @@ def test_after_fork() -> None:
     got = _error_of(session)
     assert type(got) is ClientStateError
     assert str(got) == "this client belongs to the process that forked; make a new Client here"
+
+
+# -- refusals: the upgrade and the close -----------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [300, 301, 302, 307, 308, 399])
+def test_a_redirect_is_refused_without_its_location(status: int) -> None:
+    error = error_for_rejection(status, "request limit reached")
+    assert type(error) is ConnectionClosedError
+    assert str(error) == (
+        f"the server answered the websocket upgrade with a redirect (HTTP {status}); "
+        "redirects are not followed"
+    )
+
+
+@pytest.mark.parametrize("status", [200, 299, 400, 403, 500])
+def test_other_refusals_by_reason(status: int) -> None:
+    limit = error_for_rejection(status, "Request Limit Reached")
+    assert type(limit) is RequestLimitReached and limit.args[0] == "Request limit reached"
+    assert limit.reset_at > _clock.now()
+    taken = error_for_rejection(status, "ALREADY CONNECTED elsewhere")
+    assert type(taken) is AlreadyConnected and str(taken) == "Already connected"
+    other = error_for_rejection(status, "")
+    assert type(other) is ConnectionClosedError
+    assert str(other) == f"the server refused the connection (HTTP {status})"
+
+
+def test_close_codes_and_reasons() -> None:
+    limit = error_for_close(4001, "")
+    assert type(limit) is RequestLimitReached and limit.args[0] == "Request limit reached"
+    assert limit.reset_at > _clock.now()
+    taken = error_for_close(4000, "Already Connected")
+    assert type(taken) is AlreadyConnected and str(taken) == "Already connected"
+    for code in (None, 1000, 4000, 4002):
+        other = error_for_close(code, "bye")
+        assert type(other) is ConnectionClosedError
+        assert str(other) == f"the server closed the connection (code {code})"
+
+
+def _refusing(status: int, headers: dict[str, str]) -> RawServer:
+    def script(conn: RawConn) -> None:
+        conn.read_request()
+        conn.respond(status, headers)
+
+    return RawServer(script)
+
+
+@pytest.mark.parametrize("status", [200, 302, 403])
+def test_the_transport_refuses_anything_but_101(status: int) -> None:
+    elsewhere = socket.create_server(("127.0.0.1", 0))
+    location = f"ws://127.0.0.1:{elsewhere.getsockname()[1]}/other"
+    headers = {"Location": location, "X-Websocket-Reject-Reason": "Already connected"}
+    with elsewhere, _refusing(status, headers) as server:
+        transport = WebSocketClientTransport(64)
+        with pytest.raises(UpgradeRefused) as info:
+            transport.open(server.url, Deadline(LONG), register=lambda _handle: None)
+        assert info.value.status == status
+        assert info.value.headers["x-websocket-reject-reason"] == "Already connected"
+        elsewhere.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            elsewhere.accept()  # nothing went to the Location
+        request = server.requests[0]
+        assert request["user-agent"] == "bluecurrent-sync" and "origin" not in request
