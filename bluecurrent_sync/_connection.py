@@ -196,8 +196,12 @@ class Connection:
 
     @property
     def connected(self) -> bool:
-        """Whether the main connection is up and HELLO was answered."""
-        return self.session.state is State.CONNECTED
+        """Whether the main connection is up, HELLO was answered and calls can be made.
+
+        False while the API token is validated again after ERROR 1 (calls fail at once then).
+        """
+        session = self.session
+        return session.state is State.CONNECTED and not session.revalidating
 
     @property
     def dropped_frames(self) -> int:

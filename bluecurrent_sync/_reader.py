@@ -196,6 +196,11 @@ class Reader:
             self._conn._opener.server_token = None
             self._drop_stream()
             return
+        except Exception:  # a thread of ours never dies of what a server or a close does
+            logger.exception("re-validation failed unexpectedly; reconnecting")
+            self._conn._opener.server_token = None
+            self._drop_stream()
+            return
         finally:
             self._conn.session.revalidating = False
         self.revalidated_at = time.monotonic()

@@ -217,7 +217,10 @@ class _BoundedSends:
             data = data.encode("utf-8")
         deadline = self.deadline() or Deadline(CONTROL_SEND_BUDGET)
         poller = select.poll()
-        poller.register(sock, select.POLLOUT)
+        try:
+            poller.register(sock, select.POLLOUT)
+        except ValueError as exc:  # closed meanwhile (close() on another thread): fd -1
+            raise ConnectionResetError("the connection was closed") from exc
         if not poller.poll(max(1, int(deadline.left() * 1000))):
             raise TimeoutError("no room to send before the deadline")
         return sock.send(data)

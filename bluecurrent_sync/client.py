@@ -440,7 +440,7 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        """Whether the connection is up now (False while reconnecting or limited)."""
+        """Whether calls can be made now (False while reconnecting, limited or re-validating)."""
         return self._conn.connected
 
     @property

@@ -28,8 +28,10 @@ from scripted_server import (
 
 from bluecurrent_sync._connection import Connection
 from bluecurrent_sync._convert import WireConverter
+from bluecurrent_sync._dial import Deadline
 from bluecurrent_sync._memory_transport import MemoryStream, MemoryTransport
 from bluecurrent_sync._session import Backoff
+from bluecurrent_sync._transport import WebSocketClientTransport
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     BlueCurrentError,
@@ -535,3 +537,15 @@ def test_each_failed_reconnect_attempt_emits_a_disconnected_event() -> None:
             assert all(event["reconnecting"] for event in events)
         finally:
             client.close()
+
+
+def test_a_send_on_a_socket_closed_by_another_thread_is_a_connection_error() -> None:
+    # close() on another thread may close the socket between two sends (the re-validation
+    # thread died of a bare ValueError from poll() on fd -1 in a loaded run): a send then
+    # fails as a lost connection, which every caller of the stream already handles.
+    with Simulator(push_interval=None) as sim:
+        transport = WebSocketClientTransport(max_frame_bytes=1 << 20, ssl_context=None)
+        stream = transport.open(sim.url, Deadline(30), register=lambda _sock: None)
+        stream.sock.close()  # what close() does to a stream another thread still sends on
+        with pytest.raises(ConnectionResetError):
+            stream.send_text('{"command": "HELLO"}', Deadline(30))
