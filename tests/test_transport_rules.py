@@ -812,3 +812,20 @@ def test_the_transport_refuses_anything_but_101(status: int) -> None:
             elsewhere.accept()  # nothing went to the Location
         request = server.requests[0]
         assert request["user-agent"] == "bluecurrent-sync" and "origin" not in request
+
+
+def test_the_upgrade_runs_on_the_dialled_socket_and_opens_no_other() -> None:
+    peer = Peer()
+    registered: list[object] = []
+    with RawServer(peer.script) as server:
+        stream = WebSocketClientTransport(64).open(
+            server.url, Deadline(LONG), register=registered.append
+        )
+        try:
+            assert stream.sock is registered[0]  # websocket-client's socket= seam
+            peer.send(frame(b"hi"))
+            assert read(stream) == Message(Kind.TEXT, b"hi", 2)
+            assert len(server.requests) == 1
+        finally:
+            peer.finish()
+            stream.abort()
