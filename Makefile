@@ -43,7 +43,7 @@ help:
 	@echo "make codegen-check  fail if the generated models are stale"
 	@echo "make test-matrix    run pytest under every Python in MATRIX ($(MATRIX))"
 	@echo "make bench          benchmarks (prints ratios; see bench/RESULTS.md)"
-	@echo "make mutation       mutation testing of the correlation core (tests/MUTATION.md)"
+	@echo "make mutation       mutation testing of the correlation core and the transport (tests/MUTATION.md)"
 
 # Stage 1: the package, its runtime dependencies and the simulator extra (what the demo needs).
 $(RUNTIME_STAMP): setup.cfg pyproject.toml

@@ -126,9 +126,9 @@ def _records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         yield from capture_records(path)
     except CaptureLineError as exc:
-        raise CaptureError(f"{path}: {exc}") from None
+        raise CaptureError(f"{path}: {exc}") from exc
     except OSError as exc:
-        raise CaptureError(f"cannot read {path}: {exc}") from None
+        raise CaptureError(f"cannot read {path}: {exc}") from exc
 
 
 def _schema_validator() -> Callable[[str, Mapping[str, Any]], str | None] | None:
@@ -172,7 +172,7 @@ def check_capture(path: str | Path) -> CaptureReport:
     records = _records(path)
     try:
         _, header = next(records)
-    except StopIteration:
+    except StopIteration:  # the end of the records, not a failure: nothing to chain
         raise CaptureError(f"{path} is empty") from None
     if header.get("capture") != CAPTURE_FORMAT or header.get("version") != 1:
         raise CaptureError(f"{path} is not a bluecurrent_sync capture (version 1)")

@@ -70,8 +70,8 @@ def capture_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[st
                 raise CaptureLineError(number, f"is longer than {MAX_LINE_BYTES} bytes")
             try:
                 text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise CaptureLineError(number, "is not UTF-8") from None
+            except UnicodeDecodeError as exc:
+                raise CaptureLineError(number, "is not UTF-8") from exc
             if not text.strip():
                 continue
             yield number, _record(number, text)
@@ -80,10 +80,10 @@ def capture_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[st
 def _record(number: int, text: str) -> dict[str, Any]:
     try:
         record = json.loads(text)
-    except RecursionError:
-        raise CaptureLineError(number, f"is nested deeper than {MAX_DEPTH} levels") from None
-    except ValueError:
-        raise CaptureLineError(number, "is not JSON") from None
+    except RecursionError as exc:
+        raise CaptureLineError(number, f"is nested deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:
+        raise CaptureLineError(number, "is not JSON") from exc
     if not isinstance(record, dict):
         raise CaptureLineError(number, "is not a JSON object")
     if _deeper_than(record, MAX_DEPTH):

@@ -213,7 +213,7 @@ def _converts(what: str) -> Callable[[_Method], _Method]:
             except ResponseValidationError:
                 raise
             except Exception as exc:  # defensive: nothing else may escape
-                raise _failure(frame, what, exc) from None
+                raise _failure(frame, what, exc) from exc
 
         return cast("_Method", converting)
 
@@ -395,9 +395,9 @@ class WireConverter:
         try:
             return self._detailed(cls)(data, cls)
         except cattrs_errors.BaseValidationError as exc:
-            raise values.FieldError(*_cattrs_error(exc, base)) from None
+            raise values.FieldError(*_cattrs_error(exc, base)) from exc
         except (TypeError, ValueError) as exc:
-            raise values.FieldError(base, _describe(exc)) from None
+            raise values.FieldError(base, _describe(exc)) from exc
 
     def _lenient(
         self, fn: Callable[[Any, type], _T], data: dict[str, Any], cls: type[_T], base: str
@@ -426,12 +426,12 @@ class WireConverter:
                 path, why = _cattrs_error(exc, "")
                 top = path.split(".", 1)[0].split("[", 1)[0]
                 if not top or top in essential or data.get(top) is None:
-                    raise values.FieldError(_cattrs_error(exc, base)[0], why) from None
+                    raise values.FieldError(_cattrs_error(exc, base)[0], why) from exc
                 unparsed[top] = data[top]
                 data[top] = None
                 self._log_shape_once(cls.__name__, top, why)
             except (TypeError, ValueError) as exc:
-                raise values.FieldError(base, _describe(exc)) from None
+                raise values.FieldError(base, _describe(exc)) from exc
         else:  # pragma: no cover - every pass clears one field
             raise values.FieldError(base, "too many invalid fields")
         if unparsed:
@@ -632,7 +632,7 @@ class WireConverter:
             return self._structure(self._to_grid_current, data, GridCurrent, "")
         except values.FieldError as exc:
             top = exc.path.split(".", 1)[0].split("[", 1)[0]
-            raise values.FieldError(where(top) + exc.path[len(top) :], exc.message) from None
+            raise values.FieldError(where(top) + exc.path[len(top) :], exc.message) from exc
 
     # -- results ----------------------------------------------------------------------
 
@@ -820,7 +820,7 @@ class WireConverter:
             if not name:
                 values.fail("object", "missing")
         except Exception as exc:
-            raise _failure(frame, "event", exc) from None
+            raise _failure(frame, "event", exc) from exc
         model = EVENT_MODELS.get(name)
         if model is not None:
             converted: ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint]

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from ._lazy import LazyModule
 from ._log import CONNECTION
 from ._proxy import Proxy
+from ._url import ascii_host
 
 if TYPE_CHECKING:
     import ssl
@@ -189,8 +190,9 @@ def _resolve(
     while not lookup.done.wait(min(_RESOLVE_POLL, deadline.left())):
         if cancelled is not None and cancelled.is_set():
             raise InterruptedError("cancelled while resolving the server's name")
-    if lookup.error is not None:
-        raise lookup.error
+    error = lookup.error
+    if error is not None:  # one lookup may serve several connects: each gets its own error
+        raise type(error)(*error.args) from error
     return lookup.result
 
 
@@ -308,12 +310,9 @@ def _open_tunnel(
         ProtocolViolation: Not an HTTP answer, too long, or bytes after it (nothing may
             come from the server before the client speaks).
     """
-    if ":" in host:
-        target = f"[{host}]:{port}"
-    else:  # the proxy resolves the name: send it in its ASCII (IDNA) form
-        with contextlib.suppress(UnicodeError):
-            host = host.encode("idna").decode("ascii")
-        target = f"{host}:{port}"
+    # The proxy resolves the name: send it in its ASCII (IDNA) form.
+    name = ascii_host(host) or host  # validated with the URL: never None here
+    target = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
     lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
     authorization = proxy.authorization()
     if authorization is not None:

@@ -55,8 +55,8 @@ class MemoryStream(Stream):
             raise ConnectionResetError("the stream was aborted")
         try:
             message = self._incoming.get(timeout=None if timeout is None else max(0.0, timeout))
-        except queue.Empty:
-            raise TimeoutError("nothing to read") from None
+        except queue.Empty as exc:
+            raise TimeoutError("nothing to read") from exc
         if message is None:
             raise ConnectionResetError("the stream was aborted")
         self.last_progress = time.monotonic()

@@ -117,7 +117,9 @@ class Opener:
             stream = self.transport.open(
                 self.url, deadline, register=self._set_connecting, cancelled=self.stop
             )
-        except UpgradeRefused as exc:  # no cause: the library's text carries the headers
+        # No cause, for secrecy: UpgradeRefused chains the library's exception, whose text
+        # carries the response headers (a redirect's Location may hold the token).
+        except UpgradeRefused as exc:
             reason = exc.headers.get(REJECT_REASON_HEADER, "")
             raise error_for_rejection(exc.status, reason) from None
         except (ProxyRefused, TimeoutError, InterruptedError, ProtocolViolation, OSError) as exc:

@@ -473,8 +473,8 @@ def clear_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:
     """
     try:
         return {"schedule_id": int(schedule_id)}
-    except (TypeError, ValueError):
-        raise ValueError(f"schedule_id must be an integer id, got {schedule_id!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"schedule_id must be an integer id, got {schedule_id!r}") from exc
 
 
 #: Commands naming an override schedule (an ERROR 2 may answer them, docs/PROTOCOL.md OP-7).

@@ -6,14 +6,17 @@ only validates a proxy URL and picks one:
 * ``proxy=False``: never a proxy.
 * ``proxy="http://[user:password@]host[:port]"``: that proxy, whatever the environment says
   (``no_proxy`` included).
-* ``proxy=None`` (the default): the environment, the way curl and requests read it: for a
-  ``wss://`` server ``https_proxy`` then ``HTTPS_PROXY``, for ``ws://`` ``http_proxy`` then
-  ``HTTP_PROXY``, then ``all_proxy`` / ``ALL_PROXY``; the first one set and not empty wins.
-  ``no_proxy`` / ``NO_PROXY`` (comma-separated: ``*``, host names matching the host and its
-  subdomains, ``.suffix``, IP addresses, CIDR blocks, each optionally with ``:port``) turns the
-  proxy off for the hosts it names. ``HTTP_PROXY`` is ignored when ``REQUEST_METHOD`` is set
-  (a CGI program, where a request header could set it: "httpoxy"). A server on this machine
-  (``localhost``, 127.0.0.0/8, ``::1``) is never reached through an environment proxy.
+* ``proxy=None`` (the default): the environment, read by the standard library the way
+  urllib (and requests) read it: :func:`urllib.request.getproxies_environment` finds the
+  ``<scheme>_proxy`` variables in any letter case, the lower-case spelling winning (an empty
+  lower-case one turns the others off), and it ignores ``HTTP_PROXY`` when ``REQUEST_METHOD``
+  is set (a CGI program, where a request header could set it: "httpoxy"). A ``wss://`` server
+  uses ``https_proxy``, a ``ws://`` one ``http_proxy``, either falling back to ``all_proxy``.
+  ``no_proxy`` is applied by :func:`urllib.request.proxy_bypass_environment`: ``*`` alone
+  turns every proxy off, otherwise a comma-separated list of host names (each matching the
+  host and its subdomains; a leading ``.`` is ignored) or addresses, optionally with
+  ``:port``; address ranges (CIDR) and ``*.`` patterns are not understood. A server on this
+  machine (``localhost``, 127.0.0.0/8, ``::1``) is never reached through an environment proxy.
 
 Only ``http://`` proxies are supported (the tunnel itself still carries TLS end to end for
 ``wss://``); ``https://`` proxies (TLS to the proxy) and SOCKS proxies are refused with a
@@ -31,18 +34,22 @@ header only: no message, ``repr`` or log line shows them.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from ._url import is_loopback_host
+from ._lazy import LazyModule
+from ._url import ascii_host, is_loopback_host
+
+if TYPE_CHECKING:
+    import urllib.request as urllib_request
+else:  # it imports http.client and ssl: only when a client reads the environment
+    urllib_request = LazyModule("urllib.request")
 
 __all__ = ["Proxy", "choose_proxy", "parse_proxy", "proxy_from_environment"]
 
 _WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
-_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 class Proxy:
@@ -142,7 +149,7 @@ def parse_proxy(value: str, source: str = "proxy") -> Proxy:
             f"{what} has an invalid host or port (expected a port from 1 to 65535): {shown!r}"
         )
     host = parts.hostname or ""
-    if not _valid_host(host):
+    if ascii_host(host) is None:
         raise ValueError(f"{what} has no valid host: {shown!r}")
     if port == 0 or (port is None and parts.netloc.endswith(":")):
         raise ValueError(f"{what} has an invalid port (expected 1 to 65535): {shown!r}")
@@ -162,16 +169,13 @@ def _split(text: str) -> tuple[SplitResult | None, int | None]:
         return None, None
 
 
-def choose_proxy(
-    url: str, proxy: str | bool | None, environ: Mapping[str, str] | None = None
-) -> Proxy | None:
+def choose_proxy(url: str, proxy: str | bool | None) -> Proxy | None:
     """The proxy a client of ``url`` uses.
 
     Args:
         url: The (validated) ``ws://`` / ``wss://`` server URL.
         proxy: An ``http://`` proxy URL (used for every host), False (never a proxy) or None
             (the environment: :func:`proxy_from_environment`).
-        environ: The environment (default: ``os.environ``).
 
     Returns:
         The proxy, or None to connect directly.
@@ -182,7 +186,7 @@ def choose_proxy(
             names the variable).
     """
     if proxy is None:
-        return proxy_from_environment(url, os.environ if environ is None else environ)
+        return proxy_from_environment(url)
     if proxy is False:
         return None
     if not isinstance(proxy, str):
@@ -193,85 +197,48 @@ def choose_proxy(
     return parse_proxy(proxy)
 
 
-def proxy_from_environment(url: str, environ: Mapping[str, str]) -> Proxy | None:
+def proxy_from_environment(url: str) -> Proxy | None:
     """The proxy the environment sets for ``url`` (see the module docstring), or None.
+
+    The variables are read by :func:`urllib.request.getproxies_environment` and ``no_proxy``
+    is applied by :func:`urllib.request.proxy_bypass_environment` (given ``host:port``, an
+    IPv6 address in brackets, as urllib gives it); this function adds only the loopback rule,
+    the choice between the scheme's variable and ``all_proxy``, and the refusal of a
+    malformed value.
 
     Raises:
         ValueError: The variable that applies holds a malformed value (named in the message).
     """
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = (parts.hostname or "").rstrip(".")
     secure = parts.scheme == "wss"
     port = parts.port or (443 if secure else 80)
-    if is_loopback_host(host) or _bypassed(host, port, environ):
+    if is_loopback_host(host):
         return None
-    names = ["https_proxy", "HTTPS_PROXY"] if secure else ["http_proxy", "HTTP_PROXY"]
-    if "REQUEST_METHOD" in environ and "HTTP_PROXY" in names:  # CGI: see the module docstring
-        names.remove("HTTP_PROXY")
-    for name in [*names, "all_proxy", "ALL_PROXY"]:
-        value = environ.get(name, "").strip()
+    proxies = urllib_request.getproxies_environment()
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    # Public in urllib (requests calls it too) but missing from typeshed's stubs.
+    if urllib_request.proxy_bypass_environment(address, proxies):  # type: ignore[attr-defined]
+        return None
+    for scheme in ("https" if secure else "http", "all"):
+        value = proxies.get(scheme, "").strip()
         if value:
-            return parse_proxy(value, name)
+            return parse_proxy(value, _variable_of(scheme, proxies[scheme]))
     return None
 
 
-def _bypassed(host: str, port: int, environ: Mapping[str, str]) -> bool:
-    """Whether ``no_proxy`` (or ``NO_PROXY``) names ``host`` (with ``port``)."""
-    value = environ.get("no_proxy") or environ.get("NO_PROXY") or ""
-    host = host.lower().rstrip(".")
-    try:
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    for raw in value.split(","):
-        entry = raw.strip().lower()
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        entry, entry_port = _split_entry(entry)
-        if entry_port is not None and entry_port != port:
-            continue
-        if address is not None:
-            try:
-                if address in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                pass  # a name: it cannot match an address
-            continue
-        name = entry.removeprefix("*").lstrip(".").rstrip(".")
-        if name and (host == name or host.endswith("." + name)):
-            return True
-    return False
+def _variable_of(scheme: str, value: str) -> str:
+    """The environment variable ``getproxies_environment`` read ``value`` from for ``scheme``.
 
-
-def _split_entry(entry: str) -> tuple[str, int | None]:
-    """``(host, port)`` of a ``no_proxy`` entry: ``name``, ``name:port``, ``[v6]:port``, CIDR."""
-    if entry.startswith("["):
-        inside, _, after = entry[1:].partition("]")
-        port = after[1:] if after.startswith(":") else ""
-        return inside, int(port) if port.isdigit() else None
-    if entry.count(":") == 1:  # host:port (a bare IPv6 address has several colons)
-        name, _, port = entry.partition(":")
-        return name, int(port) if port.isdigit() else None
-    return entry, None
-
-
-def _valid_host(host: str) -> bool:
-    if not host:
-        return False
-    if ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return False
-        return True
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return False
-    labels = ascii_host.rstrip(".").split(".")
-    return len(ascii_host) <= 253 and all(_HOST_NAME.fullmatch(label) for label in labels)
+    The lower-case name when it holds the value (urllib prefers it), else the first other
+    spelling of ``<scheme>_proxy`` that does.
+    """
+    name = f"{scheme}_proxy"
+    if os.environ.get(name) == value:
+        return name
+    return next(
+        (key for key, held in os.environ.items() if key.lower() == name and held == value), name
+    )
 
 
 def _without_userinfo(value: str) -> str:

@@ -219,13 +219,13 @@ def _create(path: str | os.PathLike[str]) -> IO[str]:
     flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags, 0o600)  # O_EXCL: never an existing name, links included
-    except FileExistsError:
+    except FileExistsError as exc:
         raise FileExistsError(
             errno.EEXIST,
             "the capture file already exists (a capture is never overwritten: choose a "
             "new name, or move the old capture away)",
             os.fspath(path),
-        ) from None
+        ) from exc
     try:
         return open(fd, "w", encoding="utf-8")  # closed by CaptureRecorder.close()
     except BaseException:

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["is_loopback_host", "is_loopback_url", "public_url", "validate_url"]
+__all__ = ["ascii_host", "is_loopback_host", "is_loopback_url", "public_url", "validate_url"]
 
 _SCHEMES = ("ws", "wss")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
@@ -97,43 +97,64 @@ def is_loopback_url(url: str) -> bool:
     return is_loopback_host(host)
 
 
+def ascii_host(host: str) -> str | None:
+    """``host`` as it goes on the wire, or None when it is not a valid host.
+
+    The one host check of the package: the server URL's host (:func:`validate_url`), a proxy's
+    host (``_proxy.py``) and the target of a proxy tunnel (``_dial.py``) all go through it.
+
+    Args:
+        host: A host as :func:`urllib.parse.urlsplit` gives it (``hostname``): an IPv6 address
+            without brackets (an optional ``%zone`` allowed), an IPv4 address or a host name
+            (international names allowed).
+
+    Returns:
+        An IPv6 address unchanged; an IPv4 address or a host name in its ASCII (IDNA) form.
+        None for an empty host, an invalid IPv6 address, a name IDNA cannot encode, a label
+        of other characters than letters, digits, ``-`` and ``_`` (or starting or ending with
+        ``-``, or longer than 63), or a name longer than 253 characters.
+    """
+    if ":" in host:  # only an IPv6 literal (in brackets) can hold a colon here
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return None
+        return host
+    try:
+        ascii_name = host.encode("idna").decode("ascii")
+    except UnicodeError:  # also an empty label ("a..b") or one over 63 characters
+        return None
+    labels = ascii_name.rstrip(".").split(".")
+    if len(ascii_name) > 253 or not all(_HOST_NAME.fullmatch(label) for label in labels):
+        return None
+    return ascii_name
+
+
 def _split(url: str) -> SplitResult:
     try:
         return urlsplit(url)
     except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
-        raise ValueError(f"url is not a valid URL ({exc}): {public_url(url)!r}") from None
+        raise ValueError(f"url is not a valid URL ({exc}): {public_url(url)!r}") from exc
 
 
 def _host(parts: SplitResult, url: str) -> str:
     host = parts.hostname
     if not host:
         raise ValueError(f"url has no host: {public_url(url)!r}")
-    if ":" in host:  # only an IPv6 literal (in brackets) can hold a colon here
-        try:
-            ipaddress.IPv6Address(host.split("%", 1)[0])
-        except ValueError:
-            raise ValueError(
-                f"url has an invalid IPv6 address {host!r}: {public_url(url)!r}"
-            ) from None
-        return host
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ValueError(f"url has an invalid host name {host!r}: {public_url(url)!r}") from None
-    labels = ascii_host.rstrip(".").split(".")
-    if len(ascii_host) > 253 or not all(_HOST_NAME.fullmatch(label) for label in labels):
-        raise ValueError(f"url has an invalid host name {host!r}: {public_url(url)!r}")
+    if ascii_host(host) is None:
+        what = "IPv6 address" if ":" in host else "host name"
+        raise ValueError(f"url has an invalid {what} {host!r}: {public_url(url)!r}")
     return host
 
 
 def _port(parts: SplitResult, url: str) -> None:
     try:
         port = parts.port
-    except ValueError:  # not a number, or outside 0-65535
+    except ValueError as exc:  # not a number, or outside 0-65535 (its message: the port only)
         text = parts.netloc.rpartition(":")[2]
         raise ValueError(
             f"url has an invalid port {text!r} (expected a number from 1 to 65535): "
             f"{public_url(url)!r}"
-        ) from None
+        ) from exc
     if port == 0 or (port is None and parts.netloc.endswith(":")):
         raise ValueError(f"url has an invalid port (expected 1 to 65535): {public_url(url)!r}")

@@ -158,7 +158,7 @@ class UsageFile:
             try:
                 self._store(fd, (text + "\n").encode())
             except OSError as exc:
-                raise UsageFileError(f"cannot write the usage file {self.path}: {exc}") from None
+                raise UsageFileError(f"cannot write the usage file {self.path}: {exc}") from exc
             return total
 
     # -- internals ---------------------------------------------------------------------
@@ -192,19 +192,19 @@ class UsageFile:
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             if os.path.islink(self.path):  # O_NOFOLLOW refused it (ELOOP), dangling or not
-                raise self._not_regular("a symbolic link") from None
+                raise self._not_regular("a symbolic link") from exc
             if not isinstance(exc, FileNotFoundError):
-                raise UsageFileError(f"cannot open the usage file {self.path}: {exc}") from None
+                raise UsageFileError(f"cannot open the usage file {self.path}: {exc}") from exc
             if not create:
                 raise
             raise UsageFileError(
                 f"cannot create the usage file {self.path}: its directory does not exist"
-            ) from None
+            ) from exc
         try:
             mode = os.fstat(fd).st_mode
         except OSError as exc:  # pragma: no cover - fstat of an open descriptor
             os.close(fd)
-            raise UsageFileError(f"cannot open the usage file {self.path}: {exc}") from None
+            raise UsageFileError(f"cannot open the usage file {self.path}: {exc}") from exc
         if not stat.S_ISREG(mode):
             os.close(fd)
             raise self._not_regular(_kind_of(mode))

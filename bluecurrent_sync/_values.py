@@ -105,8 +105,8 @@ def parse_timestamp(value: object) -> _dt.datetime | None:
             int(second or 0),
             int((fraction or "0").ljust(6, "0")),
         )
-    except ValueError:
-        raise ValueError(f"not a timestamp: {value!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"not a timestamp: {value!r}") from exc
     if zulu:
         return parsed.replace(tzinfo=_dt.timezone.utc)
     if sign:
@@ -124,8 +124,8 @@ def parse_date(value: object) -> _dt.date | None:
         raise TypeError(f"expected a date string, got {type(value).__name__}")
     try:
         return _dt.date.fromisoformat(value.strip()[:10])
-    except ValueError:
-        raise ValueError(f"not a date: {value!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"not a date: {value!r}") from exc
 
 
 def parse_time(value: object) -> _dt.time | None:
@@ -141,8 +141,8 @@ def parse_time(value: object) -> _dt.time | None:
             raise ValueError
         hour, minute, second = (int(p) for p in [*parts, "0"][:3])
         return _dt.time(hour, minute, second)
-    except ValueError:
-        raise ValueError(f"not a time of day 'HH:MM': {value!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"not a time of day 'HH:MM': {value!r}") from exc
 
 
 def phase_average(phases: list[float | None]) -> float:

@@ -384,8 +384,8 @@ _COMMANDS: dict[str, Command] = {
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number greater than 0: {text!r}")
     return value
@@ -394,8 +394,8 @@ def _positive_float(text: str) -> float:
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
     return value
@@ -582,7 +582,7 @@ def _run_passthrough(args: argparse.Namespace, extra: list[str]) -> int:
             if {"-h", "--help"} & set(passed):  # the help needs no extra
                 sys.stdout.write(SIMULATOR_HELP_WITHOUT_EXTRA.format(hint=exc))
                 return EXIT_OK
-            raise UsageError(f"the simulator cannot start: {exc}") from None
+            raise UsageError(f"the simulator cannot start: {exc}") from exc
         if args.token:
             passed += ["--token", args.token]
         token = "<your --token>" if args.token else DEFAULT_TOKEN
@@ -637,22 +637,22 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if card is not None:
         try:
             require_text("--card", card)
-        except ValueError:
+        except ValueError as exc:
             raise UsageError(
                 f"--card {card!r} is not a card uid (empty, or spaces around it); "
                 "'bluecurrent-sync cards' lists them. Nothing was sent."
-            ) from None
+            ) from exc
 
 
 def _check_evse_id(evse_id: str) -> None:
     try:
         require_evse_id(evse_id)
-    except ValueError:
+    except ValueError as exc:
         problem = "it is empty" if not evse_id.strip() else "it has spaces around it"
         raise UsageError(
             f"{evse_id!r} is not a charge point id (EVSE): {problem}. "
             "'bluecurrent-sync charge-points' lists them. Nothing was sent."
-        ) from None
+        ) from exc
     if evse_id != evse_id.upper():
         raise UsageError(
             f"{evse_id!r} is not a charge point id (EVSE): ids are upper case, "
@@ -701,16 +701,16 @@ def _make_client(args: argparse.Namespace) -> Client:
             message = "--" + message
         elif named_by == URL_ENV and message.startswith("url"):
             message = f"{URL_ENV}: {message}"
-        raise UsageError(message) from None
-    except FileExistsError:  # created by someone else since the check above
+        raise UsageError(message) from exc
+    except FileExistsError as exc:  # created by someone else since the check above
         raise UsageError(
             f"--record {record}: the file already exists (a capture is never overwritten); "
             "choose a new file name"
-        ) from None
+        ) from exc
     except OSError as exc:  # --record FILE cannot be written
         raise UsageError(
             f"--record {record}: cannot write the capture file: {exc.strerror or exc}"
-        ) from None
+        ) from exc
     return client
 
 

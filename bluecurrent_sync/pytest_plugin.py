@@ -106,7 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         instant = _clock.parse_instant(text, source=source)
     except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(str(exc)) from exc
     os.environ[_clock.ENVIRONMENT] = text  # child processes start there too
     config.stash[_START] = instant
     _clock.start_at(instant)

@@ -1,10 +1,11 @@
-"""``make mutation``: mutmut on the correlation core, then the score and the survivors.
+"""``make mutation``: mutmut on the correlation core and the transport, then the score.
 
-Runs mutmut (configured in setup.cfg ``[mutmut]``: the fast test set of
-``tests/test_correlation.py``) from scratch on the mutants of :data:`SCOPE`, reads the
-equivalent mutants listed in ``tests/MUTATION.md``, and prints the score (detected / all but
-the equivalent ones) and every survivor with its diff. Exits 1 below :data:`GOAL` or when the
-list of equivalent mutants is stale (a listed one is gone or now killed).
+Runs mutmut (configured in setup.cfg ``[mutmut]``: the fast test sets of
+``tests/test_correlation.py`` and ``tests/test_transport_rules.py``) from scratch on the
+mutants of :data:`SCOPE`, reads the equivalent mutants listed in ``tests/MUTATION.md``, and
+prints the score (detected / all but the equivalent ones) and every survivor with its diff.
+Exits 1 below :data:`GOAL` or when the list of equivalent mutants is stale (a listed one is
+gone or now killed).
 
 Usage: ``python tests/mutation_report.py [--max-children N] [--keep]`` from the repository
 root (``--keep`` reuses the previous run's results in ``mutants/``).
@@ -26,6 +27,8 @@ MUTMUT = str(Path(sys.executable).with_name("mutmut"))
 #: The correlation core: the waiter table, the router and the reply rules (``reply_roles``
 #: and ``object_name_of``). The command sets (DEDUP_COMMANDS, ...) are module constants,
 #: which mutmut 3 does not mutate; tests/test_correlation.py pins them against lists of its own.
+#: Then the transport's decisions: the frame cap and RFC 6455 checks, complete messages and
+#: progress, liveness, and the session's state machine and reconnect policy.
 SCOPE = (
     "bluecurrent_sync._pending.*",
     "bluecurrent_sync._router.*",
@@ -33,6 +36,12 @@ SCOPE = (
     "bluecurrent_sync._wire.x_object_name_of__mutmut_*",
     "bluecurrent_sync._wire.x_evse_id_of__mutmut_*",
     "bluecurrent_sync._wire.x_routing_evse_id__mutmut_*",
+    "bluecurrent_sync._frames.*",
+    "bluecurrent_sync._liveness.*",
+    "bluecurrent_sync._session.*",
+    "bluecurrent_sync._transport.xǁWebSocketClientStreamǁ_message__mutmut_*",
+    "bluecurrent_sync._wire.x_error_for_rejection__mutmut_*",
+    "bluecurrent_sync._wire.x_error_for_close__mutmut_*",
 )
 GOAL = 95.0
 DETECTED = {"killed", "timeout"}  # a timeout: the mutant made the tests hang, they noticed

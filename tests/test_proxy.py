@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -23,6 +24,7 @@ from scripted_server import GOOD_TOKEN, ISSUED_TOKEN, Conn, ScriptedServer, ch_s
 
 from bluecurrent_sync._dial import Deadline, ProtocolViolation, ProxyRefused, _open_tunnel
 from bluecurrent_sync._proxy import Proxy, choose_proxy, parse_proxy, proxy_from_environment
+from bluecurrent_sync._url import validate_url
 from bluecurrent_sync.cli import main
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError
@@ -328,30 +330,63 @@ def test_proxy_false_ignores_the_environment(
 # -- which proxy: the rules -------------------------------------------------------------
 
 
-def test_the_variable_depends_on_the_scheme() -> None:
-    env = {"http_proxy": "http://plain:1", "https_proxy": "http://secure:2"}
-    assert choose_proxy("ws://api.example/x", None, env) == Proxy("plain", 1)
-    assert choose_proxy("wss://api.example/x", None, env) == Proxy("secure", 2)
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], None]:
+    """Make the proxy-related environment exactly the given variables.
+
+    The standard library reads ``os.environ`` itself (``getproxies_environment`` takes no
+    mapping), so the rules are tested through the real environment, restored afterwards.
+    """
+
+    def use(env: dict[str, str]) -> None:
+        for name in list(os.environ):
+            if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+                monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+
+    return use
 
 
-def test_lower_case_first_then_upper_case_then_all_proxy() -> None:
+Environ = Callable[[dict[str, str]], None]
+
+
+def _from(environ: Environ, url: str, env: dict[str, str]) -> Proxy | None:
+    environ(env)
+    return proxy_from_environment(url)
+
+
+def test_the_variable_depends_on_the_scheme(environ: Environ) -> None:
+    environ({"http_proxy": "http://plain:1", "https_proxy": "http://secure:2"})
+    assert choose_proxy("ws://api.example/x", None) == Proxy("plain", 1)
+    assert choose_proxy("wss://api.example/x", None) == Proxy("secure", 2)
+
+
+def test_lower_case_first_then_upper_case_then_all_proxy(environ: Environ) -> None:
     url = "wss://api.example/x"
     env = {"HTTPS_PROXY": "http://upper:1", "all_proxy": "http://all:3"}
-    assert proxy_from_environment(url, env) == Proxy("upper", 1)
+    assert _from(environ, url, env) == Proxy("upper", 1)
     env["https_proxy"] = "http://lower:2"
-    assert proxy_from_environment(url, env) == Proxy("lower", 2)
-    assert proxy_from_environment(url, {"ALL_PROXY": "http://all:3"}) == Proxy("all", 3)
-    assert proxy_from_environment(url, {"https_proxy": "", "all_proxy": "http://a:3"}) == Proxy(
-        "a", 3
-    )
-    assert proxy_from_environment(url, {"http_proxy": "http://plain:1"}) is None
+    assert _from(environ, url, env) == Proxy("lower", 2)
+    assert _from(environ, url, {"ALL_PROXY": "http://all:3"}) == Proxy("all", 3)
+    assert _from(environ, url, {"https_proxy": "", "all_proxy": "http://a:3"}) == Proxy("a", 3)
+    assert _from(environ, url, {"http_proxy": "http://plain:1"}) is None
+    # The standard library's rules: an empty lower-case variable turns the others off, and
+    # any letter case of the name counts.
+    assert _from(environ, url, {"https_proxy": "", "HTTPS_PROXY": "http://upper:1"}) is None
+    assert _from(environ, url, {"Https_Proxy": "http://mixed:4"}) == Proxy("mixed", 4)
 
 
-def test_upper_case_http_proxy_is_ignored_in_cgi() -> None:
+def test_a_blank_variable_falls_back_to_all_proxy(environ: Environ) -> None:
+    env = {"https_proxy": "  ", "all_proxy": "http://all:3"}
+    assert _from(environ, "wss://api.example/x", env) == Proxy("all", 3)
+
+
+def test_upper_case_http_proxy_is_ignored_in_cgi(environ: Environ) -> None:
     env = {"HTTP_PROXY": "http://injected:1", "REQUEST_METHOD": "GET"}
-    assert proxy_from_environment("ws://api.example/x", env) is None
+    assert _from(environ, "ws://api.example/x", env) is None
     env["http_proxy"] = "http://mine:2"
-    assert proxy_from_environment("ws://api.example/x", env) == Proxy("mine", 2)
+    assert _from(environ, "ws://api.example/x", env) == Proxy("mine", 2)
 
 
 @pytest.mark.parametrize(
@@ -360,7 +395,7 @@ def test_upper_case_http_proxy_is_ignored_in_cgi() -> None:
         ("*", True),
         ("example.com", True),
         (".example.com", True),
-        ("*.example.com", True),
+        ("*.example.com", False),  # urllib (like curl) knows no "*." pattern: "*" is alone
         ("other.org, EXAMPLE.com", True),
         ("api.example.com:443", True),
         ("api.example.com:8443", False),
@@ -370,35 +405,63 @@ def test_upper_case_http_proxy_is_ignored_in_cgi() -> None:
         ("", False),
     ],
 )
-def test_no_proxy_names(no_proxy: str, bypassed: bool) -> None:
+def test_no_proxy_names(environ: Environ, no_proxy: str, bypassed: bool) -> None:
     env = {"https_proxy": "http://proxy:3128", "no_proxy": no_proxy}
-    got = proxy_from_environment("wss://api.example.com/haserver", env)
+    got = _from(environ, "wss://api.example.com/haserver", env)
     assert (got is None) == bypassed
 
 
 @pytest.mark.parametrize(
     ("no_proxy", "bypassed"),
-    [("10.1.2.3", True), ("10.0.0.0/8", True), ("10.1.2.3:80", True), ("10.9.9.9", False)],
+    [
+        ("10.1.2.3", True),
+        ("10.0.0.0/8", False),  # urllib compares names and addresses, it knows no CIDR
+        ("10.1.2.3:80", True),
+        ("10.9.9.9", False),
+    ],
 )
-def test_no_proxy_addresses(no_proxy: str, bypassed: bool) -> None:
+def test_no_proxy_addresses(environ: Environ, no_proxy: str, bypassed: bool) -> None:
     env = {"http_proxy": "http://proxy:3128", "NO_PROXY": no_proxy}
-    got = proxy_from_environment("ws://10.1.2.3/haserver", env)
+    got = _from(environ, "ws://10.1.2.3/haserver", env)
     assert (got is None) == bypassed
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "bypassed"),
+    [("[2001:db8::1]", True), ("[2001:db8::1]:443", True), ("[2001:db8::2]", False)],
+)
+def test_no_proxy_ipv6_addresses(environ: Environ, no_proxy: str, bypassed: bool) -> None:
+    env = {"https_proxy": "http://proxy:3128", "no_proxy": no_proxy}
+    got = _from(environ, "wss://[2001:db8::1]/haserver", env)
+    assert (got is None) == bypassed
+
+
+def test_a_trailing_dot_in_the_server_name_still_matches_no_proxy(environ: Environ) -> None:
+    env = {"https_proxy": "http://proxy:3128", "no_proxy": "example.com"}
+    assert _from(environ, "wss://api.example.com./haserver", env) is None
 
 
 @pytest.mark.parametrize(
     "url", ["ws://localhost:8000/x", "ws://127.0.0.2/x", "ws://[::1]:9/x", "wss://LOCALHOST./x"]
 )
-def test_loopback_never_uses_the_environment(url: str) -> None:
+def test_loopback_never_uses_the_environment(environ: Environ, url: str) -> None:
     env = dict.fromkeys(("http_proxy", "https_proxy", "all_proxy"), "http://proxy:3128")
-    assert proxy_from_environment(url, env) is None
+    assert _from(environ, url, env) is None
 
 
-def test_an_explicit_proxy_wins_over_the_environment() -> None:
-    env = {"https_proxy": "http://env:1", "no_proxy": "*"}
-    assert choose_proxy("wss://api.example/x", "http://mine:2", env) == Proxy("mine", 2)
-    assert choose_proxy("ws://127.0.0.1:5/x", "http://mine:2", env) == Proxy("mine", 2)
-    assert choose_proxy("wss://api.example/x", False, env) is None
+@pytest.mark.parametrize("name", ["https_proxy", "HTTPS_PROXY", "Https_Proxy", "all_proxy"])
+def test_a_malformed_value_names_its_variable(environ: Environ, name: str) -> None:
+    environ({name: "socks5://user:s3cret@proxy:1080"})
+    with pytest.raises(ValueError, match=f"environment variable {name}:") as info:
+        proxy_from_environment("wss://api.example/x")
+    assert "s3cret" not in str(info.value)
+
+
+def test_an_explicit_proxy_wins_over_the_environment(environ: Environ) -> None:
+    environ({"https_proxy": "http://env:1", "no_proxy": "*"})
+    assert choose_proxy("wss://api.example/x", "http://mine:2") == Proxy("mine", 2)
+    assert choose_proxy("ws://127.0.0.1:5/x", "http://mine:2") == Proxy("mine", 2)
+    assert choose_proxy("wss://api.example/x", False) is None
 
 
 def test_proxy_urls_that_are_accepted() -> None:
@@ -439,6 +502,22 @@ def test_bad_proxy_values(value: str, match: str) -> None:
         parse_proxy(value)
     with pytest.raises(ValueError, match=match):
         Client(GOOD_TOKEN, proxy=value)
+
+
+@pytest.mark.parametrize("host", ["bad_host!", "a..b", "-a.example", "x" * 64 + ".example"])
+def test_the_server_url_and_the_proxy_refuse_the_same_hosts(host: str) -> None:
+    with pytest.raises(ValueError, match="invalid host name"):
+        validate_url(f"wss://{host}/haserver", allow_insecure=False)
+    with pytest.raises(ValueError, match="no valid host"):
+        parse_proxy(f"http://{host}:3128")
+
+
+@pytest.mark.parametrize(
+    "host", ["bücher.example", "under_score.example", "10.0.0.1", "[2001:db8::1]", "a.example."]
+)
+def test_the_server_url_and_the_proxy_accept_the_same_hosts(host: str) -> None:
+    validate_url(f"wss://{host}/haserver", allow_insecure=False)
+    assert parse_proxy(f"http://{host}:3128").host == host.strip("[]")
 
 
 @pytest.mark.parametrize(

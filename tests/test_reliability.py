@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import tracemalloc
 import warnings
 from collections.abc import Callable, Iterator
@@ -647,6 +648,9 @@ def test_redirect_at_upgrade_is_refused_and_the_token_goes_nowhere() -> None:
             message = str(caught.value)
             assert "redirect" in message and "301" in message
             assert "LOCATION-SECRET" not in message and "localhost" not in message
+            # Nor anywhere in the printed chain: the library's exception is not the cause.
+            printed = "".join(traceback.format_exception(caught.value))
+            assert "LOCATION-SECRET" not in printed
             assert target.handshakes == 0 and target.frames == []
             assert client_threads(others) == []
 
@@ -875,7 +879,10 @@ def test_already_connected_forever_gives_up_after_bounded_attempts() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_error_1_mid_session_revalidates_once_then_carries_on() -> None:
+def test_error_1_mid_session_revalidates_once_then_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bluecurrent_sync")
     with ScriptedServer() as server:
         fresh = "server-issued-SECRET-fresh"
         server.issued_tokens = [ISSUED_TOKEN, fresh]
@@ -897,6 +904,9 @@ def test_error_1_mid_session_revalidates_once_then_carries_on() -> None:
             assert len(server.hello_times) == 1  # the same connection carried on
         finally:
             client.close()
+    # The token the server refused is the one it issued, not a charging-session token.
+    assert "refused the server-issued token (ERROR 1)" in caplog.text
+    assert "session token" not in caplog.text and fresh not in caplog.text
 
 
 @pytest.mark.timeout(60)

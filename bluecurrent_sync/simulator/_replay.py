@@ -209,7 +209,7 @@ def _capture_items(
     try:
         yield from capture_records(path)
     except CaptureLineError as exc:
-        raise CaptureError(f"{path}:{exc.line}: the line {exc.problem}") from None
+        raise CaptureError(f"{path}:{exc.line}: the line {exc.problem}") from exc
 
 
 def _answered(pending: list[_Open], name: str, frame: Mapping[str, Any]) -> _Open | None:

@@ -180,7 +180,7 @@ class Variants(Mapping[str, str]):
     def __getattr__(self, name: str) -> str:
         try:
             return self._values[name]
-        except KeyError:
+        except KeyError:  # the attribute protocol (getattr's default), not a failure to chain
             raise AttributeError(name) from None
 
     def __repr__(self) -> str:
