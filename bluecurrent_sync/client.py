@@ -162,9 +162,9 @@ class Client:
             is a ``CONNECT`` tunnel through it (TLS for ``wss://`` still runs end to end
             and is verified against the server's name; the credentials, percent-decoded,
             go in a ``Proxy-Authorization: Basic`` header and are never shown). ``False``:
-            never a proxy. ``None`` (default): the environment, like curl and requests:
-            ``https_proxy`` (``wss://``) or ``http_proxy`` (``ws://``), then ``all_proxy``
-            (lower case first, then upper case), except for the hosts ``no_proxy`` names
+            never a proxy. ``None`` (default): the environment, by the rules of Python's
+            ``urllib.request``: ``https_proxy`` (``wss://``) or ``http_proxy`` (``ws://``),
+            then ``all_proxy`` (any letter case), except for the hosts ``no_proxy`` names
             and for a server on this machine (``localhost``, 127.0.0.0/8, ``::1``). An
             explicit proxy wins over the environment, ``no_proxy`` included. Only
             ``http://`` proxies are supported (no ``https://`` or SOCKS proxies). Read once,
