@@ -34,31 +34,7 @@ _EVENT_NAMES = {model: name for name, model in EVENT_MODELS.items()}
 CONNECTION_EVENT_NAMES = ("connected", "disconnected")
 
 #: Every command the client can send; their reply objects are event names too.
-_COMMANDS = (
-    proto.GET_CHARGE_POINTS,
-    proto.GET_CHARGE_CARDS,
-    proto.GET_CH_STATUS,
-    proto.GET_CH_SETTINGS,
-    proto.GET_GRID_STATUS,
-    proto.SET_PUBLIC_CHARGING,
-    proto.SET_PLUG_AND_CHARGE,
-    proto.SET_OPERATIVE,
-    proto.SET_INOPERATIVE,
-    proto.SOFT_RESET,
-    proto.REBOOT,
-    proto.START_SESSION,
-    proto.STOP_SESSION,
-    proto.SET_DELAYED_CHARGING,
-    proto.SAVE_SCHEDULE_DELAYED_CHARGING,
-    proto.SET_PRICE_BASED_CHARGING,
-    proto.PATCH_PRICE_BASED_CHARGING_SETTINGS,
-    proto.OVERRIDE_CHARGING_PROFILES,
-    proto.OVERRIDE_DELAYED_CHARGING_TIMEOUT,
-    proto.LIST_OVERRIDE_CURRENT,
-    proto.POST_SET_OVERRIDE_CURRENT,
-    proto.POST_EDIT_OVERRIDE_CURRENT,
-    proto.POST_CLEAR_OVERRIDE_CURRENT,
-)
+_COMMANDS = tuple(proto.COMMANDS)
 
 #: The object names ``Client.on`` / ``Client.events`` accept without ``allow_unknown``:
 #: ``"*"``, the connection-state events, the pushed objects, and every reply object of

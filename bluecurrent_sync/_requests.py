@@ -402,7 +402,9 @@ class Requests:
             RequestTimeoutError, ClientStateError, and whatever the reply stands for.
         """
         if timeout is None:
-            timeout = self.action_timeout if command in proto.TWO_STEP_COMMANDS else self.timeout
+            spec = proto.COMMANDS.get(command)
+            action = spec is not None and spec.timeout is proto.Timeout.ACTION
+            timeout = self.action_timeout if action else self.timeout
         gate = self._gates.get(command)
         if gate is None:
             waiter = self.start(command, fields, evse_id, convert, timeout)
