@@ -702,7 +702,7 @@ class Client:
                 at most this old, it is returned and nothing is sent (see :meth:`last_status`).
                 A negative or NaN ``max_age`` raises ValueError, a non-number TypeError.
         """
-        fresh = self._fresh(self._mirror.status(evse_id), max_age)
+        fresh = self._fresh(self._mirror.status, evse_id, max_age)
         if fresh is not None:
             return fresh
         return self._requests.call(
@@ -730,7 +730,7 @@ class Client:
         ids = [require_evse_id(evse_id) for evse_id in dict.fromkeys(evse_ids)]
         results: dict[str, ChStatus] = {}
         for evse_id in ids:
-            fresh = self._fresh(self._mirror.status(evse_id), max_age)
+            fresh = self._fresh(self._mirror.status, evse_id, max_age)
             if fresh is not None:
                 results[evse_id] = fresh
         asked = [(evse_id, proto.evse_fields(evse_id)) for evse_id in ids if evse_id not in results]
@@ -744,7 +744,7 @@ class Client:
 
         ``max_age``: as in :meth:`get_status` (settings are pushed after every change).
         """
-        fresh = self._fresh(self._mirror.settings(evse_id), max_age)
+        fresh = self._fresh(self._mirror.settings, evse_id, max_age)
         if fresh is not None:
             return fresh
         return self._requests.call(
@@ -762,7 +762,7 @@ class Client:
         ``max_age``: as in :meth:`get_status`.
         """
         learned = self._mirror.grid_status(evse_id)
-        fresh = self._fresh(learned, max_age)
+        fresh = self._fresh(lambda _evse_id: learned, evse_id, max_age)
         if fresh is not None:
             return fresh
         known_grid = None if learned is None else learned.value.grid_id
@@ -1051,11 +1051,20 @@ class Client:
         fields = proto.clear_schedule_id_field(schedule_id)
         return self._requests.action(proto.POST_CLEAR_OVERRIDE_CURRENT, fields, None, self.timeout)
 
-    def _fresh(self, observed: Observed[T] | None, max_age: float | None) -> T | None:
-        """The mirrored value if it is at most ``max_age`` seconds old (and usable now)."""
+    def _fresh(
+        self,
+        mirrored: Callable[[str], Observed[T] | None],
+        evse_id: str,
+        max_age: float | None,
+    ) -> T | None:
+        """The mirrored value if it is at most ``max_age`` seconds old (and usable now).
+
+        Without ``max_age`` the mirror is not asked at all: reading it converts its frame.
+        """
         if max_age is None:
             return None
         max_age = require_age("max_age", max_age)  # checked whether or not one is mirrored
+        observed = mirrored(evse_id)
         if observed is None:
             return None
         if observed.age > max_age:
