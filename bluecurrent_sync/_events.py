@@ -7,7 +7,8 @@ import difflib
 from collections.abc import Iterable
 
 from . import _protocol as proto
-from .models import ChargePoint, ChSettings, ChStatus, GridCurrent, GridStatus, RawEvent
+from ._convert import OBJECTS
+from .models import ChargePoint, RawEvent
 
 __all__ = [
     "CONNECTION_EVENT_NAMES",
@@ -19,15 +20,9 @@ __all__ = [
 ]
 
 #: Pushed objects that have a model, and that model (CHARGE_POINTS is a list of them); every
-#: other object becomes a :class:`RawEvent`. The converter and :func:`event_object_name`
-#: both read this map.
-EVENT_MODELS: dict[str, type] = {
-    "CH_STATUS": ChStatus,
-    "CH_SETTINGS": ChSettings,
-    "GRID_CURRENT": GridCurrent,
-    "GRID_STATUS": GridStatus,
-    "CHARGE_POINTS": ChargePoint,
-}
+#: other object becomes a :class:`RawEvent`. Derived from the object table
+#: (``_convert.OBJECTS``); :func:`event_object_name` reads it.
+EVENT_MODELS: dict[str, type] = {name: spec.model for name, spec in OBJECTS.items()}
 _EVENT_NAMES = {model: name for name, model in EVENT_MODELS.items()}
 
 #: Pseudo object names published by the client itself (see ``Client.on``).
@@ -45,7 +40,7 @@ KNOWN_EVENT_NAMES: frozenset[str] = frozenset(
         *CONNECTION_EVENT_NAMES,
         proto.OBJ_ERROR,
         proto.OBJ_HELLO,
-        "CHARGE_CARDS",
+        proto.OBJ_CHARGE_CARDS,
         *EVENT_MODELS,
         *(name for command in _COMMANDS for name in proto.reply_roles(command)),
     }

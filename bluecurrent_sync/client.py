@@ -37,7 +37,7 @@ from ._args import (
     require_wait,
 )
 from ._connection import Backoff, Connection
-from ._convert import WireConverter
+from ._convert import OBJECTS, WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler, Subscriptions
 from ._events import check_event_name, check_event_names
 from ._fork import reset_after_fork
@@ -293,10 +293,9 @@ class Client:
         this = weakref.ref(self)
         self._mirror = Mirror(
             {
-                "CH_STATUS": self._converter.ch_status,
-                "CH_SETTINGS": self._converter.ch_settings,
-                "GRID_STATUS": self._converter.grid_status,
-                "GRID_CURRENT": self._converter.grid_current,
+                name: spec.converter(self._converter)
+                for name, spec in OBJECTS.items()
+                if spec.mirrored
             },
             max_charge_points=mirror_size,
         )
@@ -770,7 +769,7 @@ class Client:
         def convert(frame: Mapping[str, Any]) -> GridStatus:
             status = self._converter.grid_status(frame, evse_id)
             # Mirrored here, not by the router: only the request attributes a GRID_STATUS.
-            self._mirror.observe("GRID_STATUS", evse_id, frame, status)
+            self._mirror.observe(proto.OBJ_GRID_STATUS, evse_id, frame, status)
             return status
 
         return self._requests.call(

@@ -84,3 +84,55 @@ def test_every_command_in_the_table_is_sent_by_a_client_method() -> None:
         if command == proto.GET_ACCOUNT:
             continue  # sent by the opening exchange and get_account's cached path
         assert f"proto.{command}" in source, command
+
+
+# -- the object table (``_convert.OBJECTS``) ------------------------------------------------
+
+
+def test_every_object_map_derives_from_the_object_table() -> None:
+    from bluecurrent_sync._convert import OBJECTS
+    from bluecurrent_sync._mirror import MIRRORED_OBJECTS
+
+    assert {name: spec.model for name, spec in OBJECTS.items()} == _events.EVENT_MODELS
+    assert {name for name, spec in OBJECTS.items() if spec.mirrored} == MIRRORED_OBJECTS
+    assert set(OBJECTS) <= _events.KNOWN_EVENT_NAMES
+
+
+def test_the_client_mirrors_exactly_the_mirrored_objects_with_their_converters() -> None:
+    from bluecurrent_sync import Client
+    from bluecurrent_sync._convert import OBJECTS
+
+    client = Client("a-token-never-sent", url="ws://127.0.0.1:9/never")
+    try:
+        converters = client._mirror._converters
+        assert set(converters) == {name for name, spec in OBJECTS.items() if spec.mirrored}
+        for name, convert in converters.items():
+            assert convert.func is OBJECTS[name].convert  # type: ignore[attr-defined]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("name", ["CH_STATUS", "CH_SETTINGS", "GRID_CURRENT", "GRID_STATUS"])
+def test_a_pushed_object_becomes_the_model_of_its_table_entry(name: str) -> None:
+    import copy
+
+    import frames
+
+    from bluecurrent_sync._convert import OBJECTS, WireConverter
+
+    event = WireConverter().event(copy.deepcopy(getattr(frames, name)))
+    assert isinstance(event, OBJECTS[name].model)
+    assert _events.event_object_name(event) == name
+
+
+def test_charge_points_become_a_list_of_the_table_model() -> None:
+    import copy
+
+    import frames
+
+    from bluecurrent_sync._convert import OBJECTS, WireConverter
+
+    event = WireConverter().event(copy.deepcopy(frames.CHARGE_POINTS))
+    assert isinstance(event, list) and event
+    assert all(isinstance(item, OBJECTS["CHARGE_POINTS"].model) for item in event)
+    assert _events.event_object_name(event) == "CHARGE_POINTS"
