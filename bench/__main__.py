@@ -96,6 +96,29 @@ def run(quick: bool) -> list[Row]:
     return rows
 
 
+#: The four figures of the request-path issue, by the start of their row's name.
+REQUEST_PATH = (
+    ("sequential get_status / raw websocket-client loop", "sequential get_status"),
+    ("get_statuses per reply / official client pipelined", "get_statuses over 100 "),
+    ("8 threads, server 20 ms away: per call / sequential", "8 threads calling get_status, server"),
+    ("pushes read and routed (frames/s, websocket-client)", "pushed CH_STATUS decoded"),
+)
+
+
+def request_path_summary(rows: list[Row]) -> list[str]:
+    """The request-path figures, each as its ratio against the baseline of the same run."""
+    lines = ["# the request-path figures (each against its baseline in this run)"]
+    for label, prefix in REQUEST_PATH:
+        for row in rows:
+            if row.figure.startswith(prefix):
+                ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
+                verdict = "MET" if row.met else "MISSED"
+                lines.append(
+                    f"  {label}: {ratio} ({row.ours_text}); goal {row.goal_text}: {verdict}"
+                )
+    return lines
+
+
 def table(rows: list[Row]) -> list[str]:
     lines = [
         "| figure | ours | baseline (same run) | ratio | goal | met? |",
@@ -155,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if output is not None and str(output) != "-":
         write_results(output, rows, args.quick)
         print(f"results written to {output}")
+    print("\n".join(request_path_summary(rows)))
     missed = [row.figure for row in rows if not row.met]
     print(f"{len(rows) - len(missed)}/{len(rows)} goals met")
     return 0

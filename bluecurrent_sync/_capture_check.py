@@ -40,7 +40,7 @@ EXIT_UNREADABLE = 2
 _PUSHES = frozenset(
     {"CH_STATUS", "CH_SETTINGS", "GRID_CURRENT", "GRID_STATUS", "CHARGE_POINTS", "HELLO", "ERROR"}
 )
-_OPERATIVE = frozenset({"SET_OPERATIVE", "SET_INOPERATIVE"})
+_OPERATIVE = proto.CONFIRMED_COMMANDS
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "wire"
 _SCHEMA_OF = {
     "CHARGE_POINTS": "charge_points",

@@ -18,18 +18,24 @@ import functools
 import json
 import logging
 import threading
+import types
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
 from bluecurrent_sync import _values as values
-from bluecurrent_sync._events import EVENT_MODELS
 from bluecurrent_sync._lazy import LazyModule
 from bluecurrent_sync._log import CONNECTION
 from bluecurrent_sync._redact import redact_keys
 from bluecurrent_sync._values import parse_timestamp
 from bluecurrent_sync._wire import (
+    OBJ_CH_SETTINGS,
+    OBJ_CH_STATUS,
+    OBJ_CHARGE_CARDS,
+    OBJ_CHARGE_POINTS,
+    OBJ_GRID_CURRENT,
+    OBJ_GRID_STATUS,
     error_code_of,
     error_for_code,
     evse_id_of,
@@ -66,7 +72,9 @@ else:  # cattrs is imported when the first WireConverter is made, not at package
     cattrs_errors = LazyModule("cattrs.errors")
 
 __all__ = [
+    "OBJECTS",
     "FrameDecoder",
+    "ObjectSpec",
     "WireConverter",
     "decode_frame",
     "parse_timestamp",
@@ -477,7 +485,7 @@ class WireConverter:
 
     # -- charge points --------------------------------------------------------------
 
-    @_converts("CHARGE_POINTS")
+    @_converts(OBJ_CHARGE_POINTS)
     def charge_points(self, frame: Mapping[str, Any]) -> list[ChargePoint]:
         """Convert CHARGE_POINTS; also record each charge point's smart charging."""
         items = values.list_of(values.mapping(frame, "$").get("data"), "data")
@@ -512,7 +520,7 @@ class WireConverter:
 
     # -- charge cards ---------------------------------------------------------------
 
-    @_converts("CHARGE_CARDS")
+    @_converts(OBJ_CHARGE_CARDS)
     def charge_cards(self, frame: Mapping[str, Any]) -> list[ChargeCard]:
         """Convert CHARGE_CARDS (the list is under ``cards``)."""
         items = values.list_of(values.mapping(frame, "$").get("cards"), "cards")
@@ -525,7 +533,7 @@ class WireConverter:
 
     # -- status and settings --------------------------------------------------------
 
-    @_converts("CH_STATUS")
+    @_converts(OBJ_CH_STATUS)
     def ch_status(self, frame: Mapping[str, Any]) -> ChStatus:
         """Convert CH_STATUS, computing the averages, ``total_kw`` and ``current_left``."""
         raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
@@ -556,7 +564,7 @@ class WireConverter:
         data["current_left"] = None if limit is None else round(limit - avg_current, 1)
         return self._lenient(self._to_ch_status, data, ChStatus, "data")
 
-    @_converts("CH_SETTINGS")
+    @_converts(OBJ_CH_SETTINGS)
     def ch_settings(self, frame: Mapping[str, Any]) -> ChSettings:
         """Convert CH_SETTINGS; also record the charge point's smart charging."""
         raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
@@ -593,7 +601,7 @@ class WireConverter:
             "grid_max_current": max(present) if present else 0.0,
         }
 
-    @_converts("GRID_STATUS")
+    @_converts(OBJ_GRID_STATUS)
     def grid_status(self, frame: Mapping[str, Any], evse_id: str | None = None) -> GridStatus:
         """Convert GRID_STATUS.
 
@@ -616,7 +624,7 @@ class WireConverter:
         }
         return self._structure(self._to_grid_status, data, GridStatus, "data")
 
-    @_converts("GRID_CURRENT")
+    @_converts(OBJ_GRID_CURRENT)
     def grid_current(self, frame: Mapping[str, Any]) -> GridCurrent:
         """Convert the pushed GRID_CURRENT (flat; a ``data`` dict is accepted too)."""
         raw: Mapping[str, Any] = values.mapping(frame, "$")
@@ -781,15 +789,6 @@ class WireConverter:
         message = values.text(frame.get("message"), "message")
         return ServerError(code=whole, message=message or "")
 
-    #: How each model of ``_events.EVENT_MODELS`` is made from its pushed frame.
-    _event_converters: Mapping[type, Callable[[WireConverter, Mapping[str, Any]], Any]] = {
-        ChStatus: ch_status,
-        ChSettings: ch_settings,
-        GridCurrent: grid_current,
-        GridStatus: grid_status,
-        ChargePoint: charge_points,
-    }
-
     def server_exception(self, frame: Mapping[str, Any]) -> BlueCurrentError:
         """The exception an ERROR frame stands for (``_wire.error_for_code``).
 
@@ -821,12 +820,45 @@ class WireConverter:
                 values.fail("object", "missing")
         except Exception as exc:
             raise _failure(frame, "event", exc) from exc
-        model = EVENT_MODELS.get(name)
-        if model is not None:
+        spec = OBJECTS.get(name)
+        if spec is not None:
             converted: ChStatus | ChSettings | GridCurrent | GridStatus | list[ChargePoint]
-            converted = self._event_converters[model](self, frame)
+            converted = spec.convert(self, frame)
             return converted
         return RawEvent(object_name=name, raw=redact(frame))
+
+
+@attrs.frozen
+class ObjectSpec:
+    """What the client knows about one server object that has a model.
+
+    Attributes:
+        model: The model its frame becomes (CHARGE_POINTS: a list of them).
+        convert: The :class:`WireConverter` method that makes it from its frame.
+        mirrored: The live mirror keeps the newest per charge point (``Client.observed``).
+    """
+
+    model: type
+    convert: Callable[[WireConverter, Mapping[str, Any]], Any]
+    mirrored: bool = False
+
+    def converter(self, converter: WireConverter) -> Callable[[Mapping[str, Any]], Any]:
+        """``convert`` bound to ``converter``."""
+        return functools.partial(self.convert, converter)
+
+
+#: THE object table: every object with a model. Subscribers get that model for its frames
+#: (every other object is a RawEvent), its name is an event name, and the mirror keeps the
+#: ``mirrored`` ones. Adding an object is one entry here (plus its schema, model and tests).
+OBJECTS: Mapping[str, ObjectSpec] = types.MappingProxyType(
+    {
+        OBJ_CH_STATUS: ObjectSpec(ChStatus, WireConverter.ch_status, mirrored=True),
+        OBJ_CH_SETTINGS: ObjectSpec(ChSettings, WireConverter.ch_settings, mirrored=True),
+        OBJ_GRID_CURRENT: ObjectSpec(GridCurrent, WireConverter.grid_current, mirrored=True),
+        OBJ_GRID_STATUS: ObjectSpec(GridStatus, WireConverter.grid_status, mirrored=True),
+        OBJ_CHARGE_POINTS: ObjectSpec(ChargePoint, WireConverter.charge_points),
+    }
+)
 
 
 def _malformed_error_text(frame: Mapping[str, Any], exc: ResponseValidationError) -> str:

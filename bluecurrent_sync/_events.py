@@ -7,7 +7,8 @@ import difflib
 from collections.abc import Iterable
 
 from . import _protocol as proto
-from .models import ChargePoint, ChSettings, ChStatus, GridCurrent, GridStatus, RawEvent
+from ._convert import OBJECTS
+from .models import ChargePoint, RawEvent
 
 __all__ = [
     "CONNECTION_EVENT_NAMES",
@@ -19,47 +20,16 @@ __all__ = [
 ]
 
 #: Pushed objects that have a model, and that model (CHARGE_POINTS is a list of them); every
-#: other object becomes a [`RawEvent`][bluecurrent_sync.models.RawEvent]. The converter and
-#: `event_object_name()`
-#: both read this map.
-EVENT_MODELS: dict[str, type] = {
-    "CH_STATUS": ChStatus,
-    "CH_SETTINGS": ChSettings,
-    "GRID_CURRENT": GridCurrent,
-    "GRID_STATUS": GridStatus,
-    "CHARGE_POINTS": ChargePoint,
-}
+#: other object becomes a [`RawEvent`][bluecurrent_sync.models.RawEvent]. Derived from the
+#: object table (`_convert.OBJECTS`); `event_object_name()` reads it.
+EVENT_MODELS: dict[str, type] = {name: spec.model for name, spec in OBJECTS.items()}
 _EVENT_NAMES = {model: name for name, model in EVENT_MODELS.items()}
 
 #: Pseudo object names published by the client itself (see ``Client.on``).
 CONNECTION_EVENT_NAMES = ("connected", "disconnected")
 
 #: Every command the client can send; their reply objects are event names too.
-_COMMANDS = (
-    proto.GET_CHARGE_POINTS,
-    proto.GET_CHARGE_CARDS,
-    proto.GET_CH_STATUS,
-    proto.GET_CH_SETTINGS,
-    proto.GET_GRID_STATUS,
-    proto.SET_PUBLIC_CHARGING,
-    proto.SET_PLUG_AND_CHARGE,
-    proto.SET_OPERATIVE,
-    proto.SET_INOPERATIVE,
-    proto.SOFT_RESET,
-    proto.REBOOT,
-    proto.START_SESSION,
-    proto.STOP_SESSION,
-    proto.SET_DELAYED_CHARGING,
-    proto.SAVE_SCHEDULE_DELAYED_CHARGING,
-    proto.SET_PRICE_BASED_CHARGING,
-    proto.PATCH_PRICE_BASED_CHARGING_SETTINGS,
-    proto.OVERRIDE_CHARGING_PROFILES,
-    proto.OVERRIDE_DELAYED_CHARGING_TIMEOUT,
-    proto.LIST_OVERRIDE_CURRENT,
-    proto.POST_SET_OVERRIDE_CURRENT,
-    proto.POST_EDIT_OVERRIDE_CURRENT,
-    proto.POST_CLEAR_OVERRIDE_CURRENT,
-)
+_COMMANDS = tuple(proto.COMMANDS)
 
 #: The object names ``Client.on`` / ``Client.events`` accept without ``allow_unknown``:
 #: ``"*"``, the connection-state events, the pushed objects, and every reply object of
@@ -70,7 +40,7 @@ KNOWN_EVENT_NAMES: frozenset[str] = frozenset(
         *CONNECTION_EVENT_NAMES,
         proto.OBJ_ERROR,
         proto.OBJ_HELLO,
-        "CHARGE_CARDS",
+        proto.OBJ_CHARGE_CARDS,
         *EVENT_MODELS,
         *(name for command in _COMMANDS for name in proto.reply_roles(command)),
     }

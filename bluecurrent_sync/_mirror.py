@@ -27,8 +27,16 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from . import _clock
+from ._convert import OBJECTS
 from ._log import CONNECTION
-from ._wire import is_partial_status, merged_status
+from ._wire import (
+    OBJ_CH_SETTINGS,
+    OBJ_CH_STATUS,
+    OBJ_GRID_CURRENT,
+    OBJ_GRID_STATUS,
+    is_partial_status,
+    merged_status,
+)
 from .errors import BlueCurrentError, ClientStateError, RequestTimeoutError
 from .models import ChSettings, ChStatus, GridCurrent, GridStatus
 from .models._base import ModelBase
@@ -39,18 +47,13 @@ logger = logging.getLogger(CONNECTION)
 
 T = TypeVar("T")
 
-OBJ_CH_STATUS = "CH_STATUS"
-OBJ_CH_SETTINGS = "CH_SETTINGS"
-OBJ_GRID_STATUS = "GRID_STATUS"
-OBJ_GRID_CURRENT = "GRID_CURRENT"
-
 #: Charge points the mirror keeps per kind unless told otherwise: a whole large account
 #: (a CHARGE_POINTS of 20,000 charge points is about 23 MB; one mirrored frame each is a few
 #: MB more), so ``get_statuses(max_age=...)`` never asks again for what it already has.
 DEFAULT_MAX_CHARGE_POINTS = 20_000
 
-#: The object names the mirror keeps.
-MIRRORED_OBJECTS = frozenset({OBJ_CH_STATUS, OBJ_CH_SETTINGS, OBJ_GRID_STATUS, OBJ_GRID_CURRENT})
+#: The object names the mirror keeps (the ``mirrored`` entries of the object table).
+MIRRORED_OBJECTS = frozenset(name for name, spec in OBJECTS.items() if spec.mirrored)
 
 
 @attrs.frozen

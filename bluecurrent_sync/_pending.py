@@ -14,8 +14,8 @@ charge point it concerns:
   nobody's (each then ends as it would without a verdict, docs/PROTOCOL.md OP-7);
 * identical read requests in flight share one waiter and one frame on the wire.
 
-A :class:`Waiter` holds a :class:`concurrent.futures.Future` for the outcome and an event
-for progress (acknowledged or done). The table never blocks on I/O; the
+A :class:`Waiter` holds its outcome and two plain locks released once: one when it is done,
+one at its acknowledgement (or when done). The table never blocks on I/O; the
 interpretation callbacks it runs (frame → model) are quick and must not block.
 """
 
@@ -27,8 +27,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, InvalidStateError
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Generic, TypeVar
 
 from ._log import CONNECTION
@@ -101,40 +99,48 @@ class Waiter(Generic[T]):
         self.acked_at: float | None = None  # time.monotonic() of the acknowledgement
         self.replied = False  # a frame answered it (result, ack or refusal): server took it
         self.refs = 1
-        self._future: Future[T] = Future()  # the outcome: the first result or error wins
-        self._progress = threading.Event()  # set on the acknowledgement and when done
+        # The outcome: None while pending, then (True, result) or (False, error); the first
+        # wins. Set only under the table's lock, so never by two threads at once.
+        self._outcome: tuple[bool, Any] | None = None
+        # Two plain locks, held from the start and released once (no Future, no Event:
+        # a request costs two lock allocations, and a reply wakes its callers directly).
+        self._finished = threading.Lock()  # released when done
+        self._finished.acquire()
+        self._progress = threading.Lock()  # released at the acknowledgement or when done
+        self._progress.acquire()
 
     @property
     def done(self) -> bool:
         """Whether the waiter has a result or an error."""
-        return self._future.done()
+        return self._outcome is not None
+
+    def _finish(self, outcome: tuple[bool, Any]) -> None:
+        if self._outcome is not None:
+            return  # the first result or error wins
+        self._outcome = outcome
+        self._finished.release()
+        if not self.acknowledged:
+            self._progress.release()
 
     def _resolve(self, result: T) -> None:
-        with contextlib.suppress(InvalidStateError):
-            self._future.set_result(result)
-        self._progress.set()
+        self._finish((True, result))
 
     def _fail(self, error: BaseException) -> None:
-        with contextlib.suppress(InvalidStateError):
-            self._future.set_exception(error)
-        self._progress.set()
+        self._finish((False, error))
 
     def _acknowledge(self) -> None:
+        # Once per waiter, while it is pending: the acknowledging role is dropped with it.
         self.acknowledged = True
         self.acked_at = time.monotonic()
-        self._progress.set()
+        self._progress.release()
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; return whether the waiter is done."""
-        try:
-            self._future.exception(timeout)
-        except FutureTimeout:
-            return False
-        return True
+        return _passed(self._finished, timeout)
 
     def wait_progress(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the ack or the end; return whether either came."""
-        return self._progress.wait(timeout)
+        return _passed(self._progress, timeout)
 
     def outcome(self) -> T:
         """Return the result, or raise the error. Never waits.
@@ -142,17 +148,27 @@ class Waiter(Generic[T]):
         Raises:
             RuntimeError: Called before :attr:`done` (a bug in the caller).
         """
-        if not self._future.done():
+        outcome = self._outcome
+        if outcome is None:
             raise RuntimeError(f"{self!r}: outcome() asked for before the waiter is done")
-        error = self._future.exception()
-        if error is not None:
+        ok, value = outcome
+        if not ok:
             # A fresh traceback per caller: shared waiters re-raise the same error object.
-            raise error.with_traceback(None)
-        return self._future.result()
+            raise value.with_traceback(None)
+        result: T = value
+        return result
 
     def __repr__(self) -> str:
         state = "done" if self.done else "pending"
         return f"<Waiter {self.command} evse_id={self.evse_id!r} seq={self.seq} {state}>"
+
+
+def _passed(gate: threading.Lock, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``gate`` to be released; leave it released for others."""
+    if not gate.acquire(timeout=timeout):
+        return False
+    gate.release()
+    return True
 
 
 class PendingTable:

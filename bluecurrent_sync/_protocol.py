@@ -6,12 +6,14 @@ here is pure: no I/O, no state.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import enum
 import json
 import re
+import types
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._args import require_bool, require_evse_id, require_text
@@ -22,8 +24,12 @@ from ._wire import (  # the wire facts every command rule builds on, re-exported
     ERROR_LIMIT,
     ERROR_NOT_AUTHORIZED,
     OBJ_ACCOUNT,
+    OBJ_CH_SETTINGS,
     OBJ_CH_STATUS,
+    OBJ_CHARGE_CARDS,
+    OBJ_CHARGE_POINTS,
     OBJ_ERROR,
+    OBJ_GRID_STATUS,
     OBJ_HELLO,
     OBJ_STATUS_API_TOKEN,
     REASON_ALREADY_CONNECTED,
@@ -36,13 +42,19 @@ from ._wire import (  # the wire facts every command rule builds on, re-exported
 __all__ = [
     "AMSTERDAM",
     "CLOSE_CODE_LIMIT",
+    "COMMANDS",
+    "CONFIRMED_COMMANDS",
     "DEDUP_COMMANDS",
     "ERROR_INVALID_AUTH",
     "ERROR_LIMIT",
     "ERROR_NOT_AUTHORIZED",
     "OBJ_ACCOUNT",
+    "OBJ_CHARGE_CARDS",
+    "OBJ_CHARGE_POINTS",
+    "OBJ_CH_SETTINGS",
     "OBJ_CH_STATUS",
     "OBJ_ERROR",
+    "OBJ_GRID_STATUS",
     "OBJ_HELLO",
     "OBJ_STATUS_API_TOKEN",
     "READ_COMMANDS",
@@ -50,9 +62,14 @@ __all__ = [
     "REASON_LIMIT",
     "REJECT_REASON_HEADER",
     "SCHEDULE_COMMANDS",
+    "SERIAL_COMMANDS",
+    "SMART_COMMANDS",
     "TWO_STEP_COMMANDS",
     "WEEKDAYS",
+    "CommandSpec",
+    "Family",
     "Role",
+    "Timeout",
     "command_frame",
     "delayed_charging_schedule_fields",
     "encode",
@@ -95,85 +112,6 @@ POST_SET_OVERRIDE_CURRENT = "POST_SET_OVERRIDE_CURRENT"
 POST_EDIT_OVERRIDE_CURRENT = "POST_EDIT_OVERRIDE_CURRENT"
 POST_CLEAR_OVERRIDE_CURRENT = "POST_CLEAR_OVERRIDE_CURRENT"
 
-#: Commands answered by an acknowledgement and, later, a device result (docs/PROTOCOL.md).
-TWO_STEP_COMMANDS = frozenset(
-    {START_SESSION, STOP_SESSION, SOFT_RESET, REBOOT, SET_OPERATIVE, SET_INOPERATIVE}
-)
-
-#: Smart-charging commands: acknowledgement, then (maybe) a verdict (docs/PROTOCOL.md OP-6).
-SMART_COMMANDS = frozenset(
-    {
-        SET_DELAYED_CHARGING,
-        SAVE_SCHEDULE_DELAYED_CHARGING,
-        SET_PRICE_BASED_CHARGING,
-        PATCH_PRICE_BASED_CHARGING_SETTINGS,
-        OVERRIDE_CHARGING_PROFILES,
-        OVERRIDE_DELAYED_CHARGING_TIMEOUT,
-    }
-)
-
-#: Commands whose replies may carry no usable evse_id (docs/PROTOCOL.md OP-2, OP-3, OP-4,
-#: OP-5, OP-6, OP-8): the client keeps at most one of each in flight, so every reply is
-#: certainly the answer to that one request. The two settings are here because the official
-#: client's own test verdicts carry no evse_id (OP-4).
-SERIAL_COMMANDS = frozenset(
-    {
-        SET_PLUG_AND_CHARGE,
-        SET_PUBLIC_CHARGING,
-        STOP_SESSION,
-        SET_OPERATIVE,
-        SET_INOPERATIVE,
-        GET_GRID_STATUS,
-        POST_SET_OVERRIDE_CURRENT,
-        POST_EDIT_OVERRIDE_CURRENT,
-        POST_CLEAR_OVERRIDE_CURRENT,
-    }
-    | SMART_COMMANDS
-)
-
-#: The activity a confirmed SET_INOPERATIVE / SET_OPERATIVE shows (docs/PROTOCOL.md OP-3).
-BLOCKED_ACTIVITY = "unavailable"
-UNBLOCKED_ACTIVITIES = frozenset({"available", "charging", "delayed"})
-
-#: Read-only commands whose identical in-flight requests are sent once and shared.
-DEDUP_COMMANDS = frozenset(
-    {
-        GET_CHARGE_POINTS,
-        GET_CHARGE_CARDS,
-        GET_CH_STATUS,
-        GET_CH_SETTINGS,
-        GET_GRID_STATUS,
-        LIST_OVERRIDE_CURRENT,
-    }
-)
-
-#: Reads: the server answers them at once, in order (a reply or an ERROR). A write may be
-#: taken silently and answered much later (a setting's verdict after the charger replied),
-#: so an ERROR that follows it may be its or a later request's (docs/PROTOCOL.md OP-7).
-READ_COMMANDS = DEDUP_COMMANDS | {GET_ACCOUNT}
-
-#: The object that answers each read command.
-_GET_REPLIES = {
-    GET_ACCOUNT: OBJ_ACCOUNT,
-    GET_CHARGE_POINTS: "CHARGE_POINTS",
-    GET_CHARGE_CARDS: "CHARGE_CARDS",
-    GET_CH_STATUS: "CH_STATUS",
-    GET_CH_SETTINGS: "CH_SETTINGS",
-    GET_GRID_STATUS: "GRID_STATUS",
-}
-
-WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_DAY_NAMES = {
-    "monday": 1,
-    "tuesday": 2,
-    "wednesday": 3,
-    "thursday": 4,
-    "friday": 5,
-    "saturday": 6,
-    "sunday": 7,
-}
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
 
 class Role(enum.Enum):
     """What a reply object means to the request waiting for it."""
@@ -189,29 +127,177 @@ class Role(enum.Enum):
     CONFIRM = "confirm"
 
 
+class Family(enum.Enum):
+    """How a command is answered (docs/PROTOCOL.md section 6); :func:`reply_roles` reads it."""
+
+    #: A read: its answer object (``CommandSpec.answer``) at once, or an ERROR.
+    READ = "read"
+    #: A setting: ``RECEIVED_X`` acknowledges, ``STATUS_X`` is the verdict (OP-4).
+    SETTING = "setting"
+    #: A two-step device command: ``RECEIVED_X``, then the device result ``STATUS_X``.
+    DEVICE = "device"
+    #: A device command a pushed CH_STATUS may confirm as well (block/unblock, OP-3).
+    CONFIRMED = "confirmed"
+    #: Smart charging: acknowledgement, then (maybe) a verdict ``STATUS_X`` or ``X`` (OP-6).
+    SMART = "smart"
+    #: The override-current API: answered by an object named after the command (OP-8).
+    OVERRIDE = "override"
+    #: Not documented: the first of ``STATUS_X``, ``X`` or an error-free ``RECEIVED_X``.
+    UNDOCUMENTED = "undocumented"
+
+
+class Timeout(enum.Enum):
+    """Which of the client's timeouts bounds a call of a command by default."""
+
+    #: ``Client.timeout``.
+    REQUEST = "timeout"
+    #: ``Client.action_timeout`` (two-step device commands).
+    ACTION = "action_timeout"
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandSpec:
+    """What the client knows about one command; every per-command rule reads it.
+
+    Attributes:
+        family: How the command is answered (its reply objects and their roles).
+        answer: The object that answers a read (``Family.READ`` only).
+        shareable: Identical in-flight requests are sent once and their reply shared.
+        serial: At most one in flight: its replies may carry no usable evse_id (OP-2..OP-8).
+        read: The server answers at once, in order (a reply or an ERROR); an ERROR that
+            follows a write may be its or a later request's (OP-7).
+        schedule: It names an override schedule (an ERROR 2 may answer it, OP-7).
+    """
+
+    family: Family
+    answer: str | None = None
+    shareable: bool = False
+    serial: bool = False
+    read: bool = False
+    schedule: bool = False
+
+    @property
+    def two_step(self) -> bool:
+        """Answered by an acknowledgement and, later, a device result."""
+        return self.family in (Family.DEVICE, Family.CONFIRMED)
+
+    @property
+    def timeout(self) -> Timeout:
+        """The client timeout that bounds a call by default."""
+        return Timeout.ACTION if self.two_step else Timeout.REQUEST
+
+
+def _read(answer: str, *, shareable: bool = True, serial: bool = False) -> CommandSpec:
+    return CommandSpec(Family.READ, answer, shareable=shareable, serial=serial, read=True)
+
+
+#: THE command table: every command the client sends through its request machinery, and
+#: its facts. Every command set below, the event names of replies and the capture checks
+#: derive from it; adding a command is one entry here (plus its ``Client`` method and tests).
+COMMANDS: Mapping[str, CommandSpec] = types.MappingProxyType(
+    {
+        GET_ACCOUNT: _read(OBJ_ACCOUNT, shareable=False),
+        GET_CHARGE_POINTS: _read(OBJ_CHARGE_POINTS),
+        GET_CHARGE_CARDS: _read(OBJ_CHARGE_CARDS),
+        GET_CH_STATUS: _read(OBJ_CH_STATUS),
+        GET_CH_SETTINGS: _read(OBJ_CH_SETTINGS),
+        # GRID_STATUS may come without evse_id (OP-2).
+        GET_GRID_STATUS: _read(OBJ_GRID_STATUS, serial=True),
+        # The official client's own test verdicts carry no evse_id (OP-4).
+        SET_PUBLIC_CHARGING: CommandSpec(Family.SETTING, serial=True),
+        SET_PLUG_AND_CHARGE: CommandSpec(Family.SETTING, serial=True),
+        SET_OPERATIVE: CommandSpec(Family.CONFIRMED, serial=True),
+        SET_INOPERATIVE: CommandSpec(Family.CONFIRMED, serial=True),
+        SOFT_RESET: CommandSpec(Family.DEVICE),
+        REBOOT: CommandSpec(Family.DEVICE),
+        START_SESSION: CommandSpec(Family.DEVICE),
+        STOP_SESSION: CommandSpec(Family.DEVICE, serial=True),  # STATUS_ without evse_id (OP-5)
+        SET_DELAYED_CHARGING: CommandSpec(Family.SMART, serial=True),
+        SAVE_SCHEDULE_DELAYED_CHARGING: CommandSpec(Family.SMART, serial=True),
+        SET_PRICE_BASED_CHARGING: CommandSpec(Family.SMART, serial=True),
+        PATCH_PRICE_BASED_CHARGING_SETTINGS: CommandSpec(Family.SMART, serial=True),
+        OVERRIDE_CHARGING_PROFILES: CommandSpec(Family.SMART, serial=True),
+        OVERRIDE_DELAYED_CHARGING_TIMEOUT: CommandSpec(Family.SMART, serial=True),
+        LIST_OVERRIDE_CURRENT: CommandSpec(Family.OVERRIDE, shareable=True, read=True),
+        POST_SET_OVERRIDE_CURRENT: CommandSpec(Family.OVERRIDE, serial=True, schedule=True),
+        POST_EDIT_OVERRIDE_CURRENT: CommandSpec(Family.OVERRIDE, serial=True, schedule=True),
+        POST_CLEAR_OVERRIDE_CURRENT: CommandSpec(Family.UNDOCUMENTED, serial=True, schedule=True),
+    }
+)
+
+
+#: What the client assumes about a command it does not know.
+_UNDOCUMENTED = CommandSpec(Family.UNDOCUMENTED)
+
+
+def _commands(test: Callable[[CommandSpec], bool]) -> frozenset[str]:
+    return frozenset(name for name, spec in COMMANDS.items() if test(spec))
+
+
+#: Commands answered by an acknowledgement and, later, a device result (docs/PROTOCOL.md).
+TWO_STEP_COMMANDS = _commands(lambda spec: spec.two_step)
+
+#: Smart-charging commands: acknowledgement, then (maybe) a verdict (docs/PROTOCOL.md OP-6).
+SMART_COMMANDS = _commands(lambda spec: spec.family is Family.SMART)
+
+#: Commands whose replies may carry no usable evse_id (docs/PROTOCOL.md OP-2, OP-3, OP-4,
+#: OP-5, OP-6, OP-8): the client keeps at most one of each in flight, so every reply is
+#: certainly the answer to that one request.
+SERIAL_COMMANDS = _commands(lambda spec: spec.serial)
+
+#: Block/unblock: a pushed CH_STATUS may confirm them (docs/PROTOCOL.md OP-3).
+CONFIRMED_COMMANDS = _commands(lambda spec: spec.family is Family.CONFIRMED)
+
+#: The activity a confirmed SET_INOPERATIVE / SET_OPERATIVE shows (docs/PROTOCOL.md OP-3).
+BLOCKED_ACTIVITY = "unavailable"
+UNBLOCKED_ACTIVITIES = frozenset({"available", "charging", "delayed"})
+
+#: Read-only commands whose identical in-flight requests are sent once and shared.
+DEDUP_COMMANDS = _commands(lambda spec: spec.shareable)
+
+#: Reads: the server answers them at once, in order (a reply or an ERROR). A write may be
+#: taken silently and answered much later (a setting's verdict after the charger replied),
+#: so an ERROR that follows it may be its or a later request's (docs/PROTOCOL.md OP-7).
+READ_COMMANDS = _commands(lambda spec: spec.read)
+
+#: Commands naming an override schedule (an ERROR 2 may answer them, docs/PROTOCOL.md OP-7).
+SCHEDULE_COMMANDS = _commands(lambda spec: spec.schedule)
+
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_DAY_NAMES = {
+    "monday": 1,
+    "tuesday": 2,
+    "wednesday": 3,
+    "thursday": 4,
+    "friday": 5,
+    "saturday": 6,
+    "sunday": 7,
+}
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
 def reply_roles(command: str) -> dict[str, Role]:
     """Return the reply objects of ``command`` and what each means (docs/PROTOCOL.md section 6).
 
     Args:
-        command: A command name such as ``"GET_CH_STATUS"``.
+        command: A command name such as ``"GET_CH_STATUS"``; one not in :data:`COMMANDS`
+            is taken as undocumented.
 
     Returns:
         A mapping from reply object name to its :class:`Role`.
     """
     received, status = f"RECEIVED_{command}", f"STATUS_{command}"
-    if command in _GET_REPLIES:
-        return {_GET_REPLIES[command]: Role.RESULT, received: Role.ACK}
-    if command in (SET_OPERATIVE, SET_INOPERATIVE):
-        return {status: Role.RESULT, received: Role.ACK, "CH_STATUS": Role.CONFIRM}
-    if command in TWO_STEP_COMMANDS or command in (SET_PLUG_AND_CHARGE, SET_PUBLIC_CHARGING):
+    spec = COMMANDS.get(command, _UNDOCUMENTED)
+    family = spec.family
+    if spec.answer is not None:
+        return {spec.answer: Role.RESULT, received: Role.ACK}
+    if family is Family.CONFIRMED:
+        return {status: Role.RESULT, received: Role.ACK, OBJ_CH_STATUS: Role.CONFIRM}
+    if family is Family.DEVICE or family is Family.SETTING:
         return {status: Role.RESULT, received: Role.ACK}
-    if command in (
-        LIST_OVERRIDE_CURRENT,
-        POST_SET_OVERRIDE_CURRENT,
-        POST_EDIT_OVERRIDE_CURRENT,
-    ):
+    if family is Family.OVERRIDE:
         return {command: Role.RESULT, received: Role.ACK, status: Role.RESULT}
-    if command in SMART_COMMANDS:
+    if family is Family.SMART:
         # An error-free RECEIVED_X is only an acknowledgement: the verdict (STATUS_X or X)
         # may still say failure (docs/PROTOCOL.md OP-6).
         return {status: Role.RESULT, command: Role.RESULT, received: Role.ACK}
@@ -475,9 +561,3 @@ def clear_schedule_id_field(schedule_id: str | int) -> dict[str, Any]:
         return {"schedule_id": int(schedule_id)}
     except (TypeError, ValueError) as exc:
         raise ValueError(f"schedule_id must be an integer id, got {schedule_id!r}") from exc
-
-
-#: Commands naming an override schedule (an ERROR 2 may answer them, docs/PROTOCOL.md OP-7).
-SCHEDULE_COMMANDS = frozenset(
-    {POST_SET_OVERRIDE_CURRENT, POST_EDIT_OVERRIDE_CURRENT, POST_CLEAR_OVERRIDE_CURRENT}
-)

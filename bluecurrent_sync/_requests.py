@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
@@ -98,7 +98,7 @@ class Requests:
         self,
         command: str,
         requests: Sequence[tuple[str, Mapping[str, Any]]],
-        convert: Callable[[Mapping[str, Any]], T],
+        convert: Converts[T],
     ) -> dict[str, T]:
         """Send ``command`` once per ``(evse_id, fields)``, all first, then await them all.
 
@@ -161,21 +161,20 @@ class Requests:
 
         return self.call(command, fields, evse_id, convert, timeout=timeout, verdict=True)
 
-    def status_reply(self, frame: Mapping[str, Any]) -> ChStatus | Any:
-        """The converter of a GET_CH_STATUS reply: a partial push is PASSed over.
+    @property
+    def status_reply(self) -> Reply[ChStatus]:
+        """The reply of GET_CH_STATUS: a partial push is PASSed over.
 
         A CH_STATUS carrying no measurement (a pushed change, ``{"activity": ...}``) is
         never the answer to a read; the call waits for the complete status
         (docs/PROTOCOL.md OP-7). The mirror merges the push either way.
         """
-        if is_partial_status(frame):
-            return PASS
-        return self._converter.ch_status(frame)
+        return Reply(self._converter.ch_status, _complete_status)
 
     @staticmethod
     def grid_reply(
         evse_id: str, known_grid: str | None, convert: Callable[[Mapping[str, Any]], T]
-    ) -> Callable[[Mapping[str, Any]], T | Any]:
+    ) -> Reply[T]:
         """The converter of a GET_GRID_STATUS reply that passes over another grid's push.
 
         A GRID_STATUS names its grid, not the charge point asked about (docs/PROTOCOL.md
@@ -186,13 +185,11 @@ class Requests:
         """
         own = own_grid_id(evse_id)
 
-        def reply(frame: Mapping[str, Any]) -> T | Any:
+        def ours(frame: Mapping[str, Any]) -> bool:
             grid = grid_id_of(frame)
-            if grid is not None and known_grid is not None and grid not in (own, known_grid):
-                return PASS
-            return convert(frame)
+            return grid is None or known_grid is None or grid in (own, known_grid)
 
-        return reply
+        return Reply(convert, ours)
 
     def setting(
         self, command: str, evse_id: str, wire_value: bool
@@ -208,11 +205,15 @@ class Requests:
         return convert
 
     def _interpreter(
-        self, command: str, evse_id: str | None, convert: Callable[[Mapping[str, Any]], T]
+        self, command: str, evse_id: str | None, convert: Converts[T]
     ) -> Callable[[str, Role, Mapping[str, Any]], Any]:
+        reply = convert if isinstance(convert, Reply) else Reply(convert)
+
         def interpret(object_name: str, role: Role, frame: Mapping[str, Any]) -> Any:
             if role is Role.RESULT:
-                return convert(frame)
+                # Decided here (under the table's lock, without converting); converted by
+                # the caller, after the lock, at most once (see Reply).
+                return _Later(reply.convert, frame) if reply.accepts(frame) else PASS
             if role is Role.CONFIRM:
                 return self._confirmation(command, evse_id, frame)
             ack = self._converter.action_result(frame)
@@ -267,7 +268,7 @@ class Requests:
         command: str,
         fields: Mapping[str, Any],
         evse_id: str | None,
-        convert: Callable[[Mapping[str, Any]], T],
+        convert: Converts[T],
         timeout: float | None = None,
     ) -> Waiter[T]:
         """Register the waiter (before sending), then send unless an identical GET is in flight.
@@ -325,7 +326,7 @@ class Requests:
                 if not self._conn.wait_reply(waiter, timeout):
                     self._raise_held(waiter, command)
                     raise RequestTimeoutError(command, evse_id, timeout)
-                return waiter.outcome()
+                return _value(waiter.outcome())
             while not waiter.done:
                 now = time.monotonic()
                 if waiter.acknowledged:
@@ -341,7 +342,7 @@ class Requests:
                 if now >= deadline:
                     raise RequestTimeoutError(command, evse_id, timeout)
                 self._conn.wait_reply(_Progress(waiter), deadline - now)
-            return waiter.outcome()
+            return _value(waiter.outcome())
         except BlueCurrentError as exc:
             self._redactor.scrub_error(exc)  # a server echo of a token never reaches the caller
             raise
@@ -379,7 +380,7 @@ class Requests:
         command: str,
         fields: Mapping[str, Any],
         evse_id: str | None,
-        convert: Callable[[Mapping[str, Any]], T],
+        convert: Converts[T],
         *,
         timeout: float | None = None,
         verdict: bool = False,
@@ -402,7 +403,9 @@ class Requests:
             RequestTimeoutError, ClientStateError, and whatever the reply stands for.
         """
         if timeout is None:
-            timeout = self.action_timeout if command in proto.TWO_STEP_COMMANDS else self.timeout
+            spec = proto.COMMANDS.get(command)
+            action = spec is not None and spec.timeout is proto.Timeout.ACTION
+            timeout = self.action_timeout if action else self.timeout
         gate = self._gates.get(command)
         if gate is None:
             waiter = self.start(command, fields, evse_id, convert, timeout)
@@ -426,6 +429,67 @@ class Requests:
             return self.finish(waiter, command, evse_id, remaining, verdict=verdict)
         finally:
             gate.release()
+
+
+class Reply(Generic[T]):
+    """How a RESULT frame becomes a call's value.
+
+    ``accepts`` decides at once, on the reader thread under the pending table's lock and
+    without converting, whether the frame answers the request (a partial status or another
+    grid's push does not); ``convert`` runs afterwards, on the thread that first asks for
+    the value (a caller), outside that lock, once however many callers share the request.
+    """
+
+    __slots__ = ("accepts", "convert")
+
+    def __init__(
+        self,
+        convert: Callable[[Mapping[str, Any]], T],
+        accepts: Callable[[Mapping[str, Any]], bool] = lambda _frame: True,
+    ) -> None:
+        self.convert = convert
+        self.accepts = accepts
+
+
+#: A plain converter, or a :class:`Reply`.
+Converts = Callable[[Mapping[str, Any]], T] | Reply[T]
+
+
+def _complete_status(frame: Mapping[str, Any]) -> bool:
+    return not is_partial_status(frame)
+
+
+class _Later:
+    """A RESULT frame and its converter: converted when first asked for, once."""
+
+    __slots__ = ("_convert", "_frame", "_lock", "_outcome")
+
+    def __init__(self, convert: Callable[[Mapping[str, Any]], Any], frame: Mapping[str, Any]):
+        self._convert = convert
+        self._frame = frame
+        self._lock = threading.Lock()
+        self._outcome: tuple[bool, Any] | None = None
+
+    def get(self) -> Any:
+        """The converted value, or the conversion's exception raised (each time)."""
+        with self._lock:
+            if self._outcome is None:
+                try:
+                    self._outcome = (True, self._convert(self._frame))
+                except Exception as exc:  # the call's verdict (ResponseValidationError, ...)
+                    self._outcome = (False, exc)
+        ok, value = self._outcome
+        if not ok:
+            raise value.with_traceback(None)
+        return value
+
+
+def _value(outcome: T) -> T:
+    """A waiter's outcome as the caller's value: a deferred RESULT is converted now."""
+    if isinstance(outcome, _Later):
+        value: T = outcome.get()
+        return value
+    return outcome
 
 
 def _confirmed(command: str, evse_id: str | None, detail: str) -> ActionResult:

@@ -225,6 +225,35 @@ class _BoundedSends:
         return sock.send(data)
 
 
+class MaskKeys:
+    """The mask keys of sent frames, drawn from ``os.urandom`` a block at a time.
+
+    websocket-client asks ``os.urandom(4)`` per frame: a system call that also hands the GIL
+    to the reader thread mid-send. Its ``set_mask_key`` seam takes this instead: the same
+    strong entropy (RFC 6455 5.3), one system call per :data:`BLOCK` bytes. Thread-safe (the
+    library answers pings from the reader thread while a caller sends).
+    """
+
+    #: Bytes drawn per system call (1,024 four-byte keys).
+    BLOCK = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+
+    def __call__(self, length: int) -> bytes:
+        """Return ``length`` fresh random bytes (websocket-client asks for 4)."""
+        with self._lock:
+            end = self._at + length
+            if end > len(self._pool):
+                self._pool = os.urandom(max(self.BLOCK, length))
+                self._at, end = 0, length
+            key = self._pool[self._at : end]
+            self._at = end
+            return key
+
+
 class WebSocketClientStream(Stream):
     """A `Stream` over a connected ``websocket.WebSocket`` (see the module)."""
 
@@ -407,6 +436,7 @@ class WebSocketClientTransport(Transport):
             ws.frame_buffer.recv, self.max_frame_bytes, parts_cap(self.max_frame_bytes)
         )
         ws.frame_buffer = buffer
+        ws.set_mask_key(MaskKeys())  # type: ignore[no-untyped-call]
         sends.set_deadline(deadline)
         # websocket-client bounds each read of the upgrade answer, not the whole of it.
         watchdog = threading.Timer(max(0.0, deadline.remaining()), _shutdown, (sock,))

@@ -382,6 +382,9 @@ class RequestMeter:
         self._clock = clock
         self._lock = threading.Lock()
         self._day = amsterdam_day(clock())
+        # The day and the instants it starts and ends, one tuple read at once (a cache: the
+        # day is recomputed only when the clock leaves it, not per frame).
+        self._today = _day_bounds(self._day)
         self._count = 0
         self._local = threading.local()  # frames this thread reserved and has yet to send
         self._file_failed = False
@@ -491,10 +494,21 @@ class RequestMeter:
 
     def _roll(self) -> _dt.date:
         """Today's Amsterdam day; a new day starts the count again."""
-        day = amsterdam_day(self._clock())
-        if day != self._day:
-            with self._lock:
-                if day != self._day:
-                    self._day = day
-                    self._count = 0
+        moment = self._clock()
+        cached, start, end = self._today
+        if start <= moment < end:
+            return cached  # no time-zone arithmetic per frame
+        day = amsterdam_day(moment)
+        with self._lock:
+            if day != self._day:
+                self._day = day
+                self._count = 0
+            self._today = _day_bounds(day)
         return day
+
+
+def _day_bounds(day: _dt.date) -> tuple[_dt.date, _dt.datetime, _dt.datetime]:
+    """``day`` and the instants it starts and the next day starts, in Europe/Amsterdam."""
+    start = _dt.datetime.combine(day, _dt.time(0, 0), tzinfo=AMSTERDAM)
+    end = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(0, 0), tzinfo=AMSTERDAM)
+    return day, start, end

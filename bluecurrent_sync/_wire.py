@@ -37,8 +37,13 @@ __all__ = [
     "ERROR_LIMIT",
     "ERROR_NOT_AUTHORIZED",
     "OBJ_ACCOUNT",
+    "OBJ_CHARGE_CARDS",
+    "OBJ_CHARGE_POINTS",
+    "OBJ_CH_SETTINGS",
     "OBJ_CH_STATUS",
     "OBJ_ERROR",
+    "OBJ_GRID_CURRENT",
+    "OBJ_GRID_STATUS",
     "OBJ_HELLO",
     "OBJ_STATUS_API_TOKEN",
     "REASON_ALREADY_CONNECTED",
@@ -69,6 +74,11 @@ OBJ_HELLO = "HELLO"
 OBJ_STATUS_API_TOKEN = "STATUS_API_TOKEN"  # noqa: S105 - an object name
 OBJ_ACCOUNT = "ACCOUNT"
 OBJ_CH_STATUS = "CH_STATUS"
+OBJ_CH_SETTINGS = "CH_SETTINGS"
+OBJ_GRID_STATUS = "GRID_STATUS"
+OBJ_GRID_CURRENT = "GRID_CURRENT"
+OBJ_CHARGE_POINTS = "CHARGE_POINTS"
+OBJ_CHARGE_CARDS = "CHARGE_CARDS"
 
 #: The close code the server uses for a used-up request quota.
 CLOSE_CODE_LIMIT = 4001
@@ -85,7 +95,7 @@ ERROR_LIMIT = 42
 #: "for chargepoint: BCU101" inside an error text (RECEIVED_STOP_SESSION, docs/PROTOCOL.md OP-5).
 _EVSE_IN_TEXT = re.compile(r"for chargepoint:\s*([A-Za-z0-9_-]+)", re.IGNORECASE)
 #: Objects whose evse_id is never read from the frame for routing (docs/PROTOCOL.md OP-2).
-_UNATTRIBUTABLE_IDS = frozenset({"GRID_STATUS"})
+_UNATTRIBUTABLE_IDS = frozenset({OBJ_GRID_STATUS})
 
 
 def object_name_of(frame: Mapping[str, Any]) -> str | None:

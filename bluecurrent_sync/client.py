@@ -36,7 +36,7 @@ from ._args import (
     require_wait,
 )
 from ._connection import Backoff, Connection
-from ._convert import WireConverter
+from ._convert import OBJECTS, WireConverter
 from ._dispatch import ANY, Dispatcher, EventStream, Handler, Subscriptions
 from ._events import check_event_name, check_event_names
 from ._fork import reset_after_fork
@@ -297,10 +297,9 @@ class Client:
         this = weakref.ref(self)
         self._mirror = Mirror(
             {
-                "CH_STATUS": self._converter.ch_status,
-                "CH_SETTINGS": self._converter.ch_settings,
-                "GRID_STATUS": self._converter.grid_status,
-                "GRID_CURRENT": self._converter.grid_current,
+                name: spec.converter(self._converter)
+                for name, spec in OBJECTS.items()
+                if spec.mirrored
             },
             max_charge_points=mirror_size,
         )
@@ -715,7 +714,7 @@ class Client:
                 [`last_status()`][bluecurrent_sync.Client.last_status]). A negative or NaN
                 ``max_age`` raises ValueError, a non-number TypeError.
         """
-        fresh = self._fresh(self._mirror.status(evse_id), max_age)
+        fresh = self._fresh(self._mirror.status, evse_id, max_age)
         if fresh is not None:
             return fresh
         return self._requests.call(
@@ -743,7 +742,7 @@ class Client:
         ids = [require_evse_id(evse_id) for evse_id in dict.fromkeys(evse_ids)]
         results: dict[str, ChStatus] = {}
         for evse_id in ids:
-            fresh = self._fresh(self._mirror.status(evse_id), max_age)
+            fresh = self._fresh(self._mirror.status, evse_id, max_age)
             if fresh is not None:
                 results[evse_id] = fresh
         asked = [(evse_id, proto.evse_fields(evse_id)) for evse_id in ids if evse_id not in results]
@@ -758,7 +757,7 @@ class Client:
         ``max_age``: as in [`get_status()`][bluecurrent_sync.Client.get_status] (settings are pushed
         after every change).
         """
-        fresh = self._fresh(self._mirror.settings(evse_id), max_age)
+        fresh = self._fresh(self._mirror.settings, evse_id, max_age)
         if fresh is not None:
             return fresh
         return self._requests.call(
@@ -776,7 +775,7 @@ class Client:
         ``max_age``: as in [`get_status()`][bluecurrent_sync.Client.get_status].
         """
         learned = self._mirror.grid_status(evse_id)
-        fresh = self._fresh(learned, max_age)
+        fresh = self._fresh(lambda _evse_id: learned, evse_id, max_age)
         if fresh is not None:
             return fresh
         known_grid = None if learned is None else learned.value.grid_id
@@ -784,7 +783,7 @@ class Client:
         def convert(frame: Mapping[str, Any]) -> GridStatus:
             status = self._converter.grid_status(frame, evse_id)
             # Mirrored here, not by the router: only the request attributes a GRID_STATUS.
-            self._mirror.observe("GRID_STATUS", evse_id, frame, status)
+            self._mirror.observe(proto.OBJ_GRID_STATUS, evse_id, frame, status)
             return status
 
         return self._requests.call(
@@ -1067,11 +1066,20 @@ class Client:
         fields = proto.clear_schedule_id_field(schedule_id)
         return self._requests.action(proto.POST_CLEAR_OVERRIDE_CURRENT, fields, None, self.timeout)
 
-    def _fresh(self, observed: Observed[T] | None, max_age: float | None) -> T | None:
-        """The mirrored value if it is at most ``max_age`` seconds old (and usable now)."""
+    def _fresh(
+        self,
+        mirrored: Callable[[str], Observed[T] | None],
+        evse_id: str,
+        max_age: float | None,
+    ) -> T | None:
+        """The mirrored value if it is at most ``max_age`` seconds old (and usable now).
+
+        Without ``max_age`` the mirror is not asked at all: reading it converts its frame.
+        """
         if max_age is None:
             return None
         max_age = require_age("max_age", max_age)  # checked whether or not one is mirrored
+        observed = mirrored(evse_id)
         if observed is None:
             return None
         if observed.age > max_age:

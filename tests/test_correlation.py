@@ -1309,8 +1309,48 @@ def test_a_partial_push_passes_a_status_read_by() -> None:
     requests = Requests.__new__(Requests)
     requests._converter = Conv()  # type: ignore[assignment]
     partial = {"object": "CH_STATUS", "evse_id": A, "data": {"activity": "charging"}}
-    assert requests.status_reply(partial) is PASS
-    assert requests.status_reply(ch_status(A, activity="charging")) == "converted"
+    full = ch_status(A, activity="charging")
+    reply = requests.status_reply
+    assert not reply.accepts(partial)
+    assert reply.accepts(full) and reply.convert(full) == "converted"
+    interpret = requests._interpreter(proto.GET_CH_STATUS, A, reply)
+    assert interpret("CH_STATUS", Role.RESULT, partial) is PASS
+    later = interpret("CH_STATUS", Role.RESULT, full)  # decided now, converted when asked
+    assert later is not PASS and later.get() == "converted"
+
+
+def test_a_reply_is_converted_once_by_its_first_caller_outside_the_lock() -> None:
+    from bluecurrent_sync._requests import Requests
+
+    converted_on: list[tuple[str, bool]] = []
+    table = PendingTable()
+
+    class Conv:
+        def ch_status(self, frame: Mapping[str, Any]) -> str:
+            held = table._lock.locked()
+            converted_on.append((threading.current_thread().name, held))
+            return "converted"
+
+    requests = Requests.__new__(Requests)
+    requests._converter = Conv()  # type: ignore[assignment]
+    interpret = requests._interpreter(proto.GET_CH_STATUS, A, requests.status_reply)
+    waiter, _ = table.register(
+        proto.GET_CH_STATUS, A, proto.reply_roles(proto.GET_CH_STATUS), interpret, shareable=True
+    )
+    shared, is_new = table.register(
+        proto.GET_CH_STATUS, A, proto.reply_roles(proto.GET_CH_STATUS), interpret, shareable=True
+    )
+    assert shared is waiter and not is_new
+    table.mark_sent(waiter)
+    routed = threading.Thread(target=table.route, args=("CH_STATUS", A, ch_status(A)))
+    routed.start()
+    routed.join(30)
+    assert waiter.done and converted_on == []  # routed, resolved, not converted
+    from bluecurrent_sync._requests import _value
+
+    assert _value(waiter.outcome()) == "converted"
+    assert _value(shared.outcome()) == "converted"
+    assert converted_on == [(threading.current_thread().name, False)]  # once, no lock held
 
 
 def test_grid_ids() -> None:

@@ -353,8 +353,8 @@ def test_reply_behind_twenty_thousand_pushes(
     client: Client, server: ScriptedServer, caplog: pytest.LogCaptureFixture, monkeypatch: Any
 ) -> None:
     # The reader stores and routes pushes; it converts none of them (the dispatcher does,
-    # lazily, for subscribers) and logs nothing per push, so the reply is routed as soon as
-    # its frame is read.
+    # lazily, for subscribers) nor the reply (its caller does) and logs nothing per push, so
+    # the reply is routed as soon as its frame is read.
     count = 20_000
     pushes = [json.dumps(status_frame(f"CP-F{n}", kwh=n)) for n in range(count)]
     converted_on: list[str] = []
@@ -377,8 +377,10 @@ def test_reply_behind_twenty_thousand_pushes(
     with caplog.at_level(logging.INFO):
         status = client.get_status("CP-FLOODED")  # timeout=30: returns on its reply
     assert (status.evse_id, status.actual_kwh) == ("CP-FLOODED", -4.5)
-    # The reply only: no push converted by the thread that reads the socket.
-    assert converted_on.count(READER_THREAD_NAME) == 1
+    # The thread that reads the socket converts nothing, not even the reply: the caller
+    # converts its reply, once, after the reader handed the frame over.
+    assert converted_on.count(READER_THREAD_NAME) == 0
+    assert converted_on.count(threading.current_thread().name) == 1
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len([r for r in warnings if r.name == CONNECTION]) <= 1  # the mirror: once at most
     assert len(warnings) <= 1 + count // 100  # the dispatcher counts its drops per hundred

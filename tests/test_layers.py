@@ -39,8 +39,8 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("wire facts", {"_wire", "_redact"}),
-    ("protocol", {"_protocol", "_events"}),
-    ("conversion", {"_values", "_convert"}),
+    ("protocol", {"_protocol"}),
+    ("conversion", {"_values", "_convert", "_events"}),
     (
         "transport",
         {

@@ -365,3 +365,23 @@ def test_get_statuses_reuses_the_mirror_for_a_large_account(server: Any) -> None
         assert server.count("GET_CH_STATUS") == len(ids)  # nothing asked twice
     with pytest.raises(ValueError, match="mirror_size"):
         Client(GOOD_TOKEN, url=server.url, mirror_size=0)
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_get_status_without_max_age_does_no_mirror_work(
+    simulator: Simulator, client: Client
+) -> None:
+    mirror_converts: list[object] = []
+    converters = client._mirror._converters
+    convert = converters["CH_STATUS"]
+
+    def counting(frame: Any) -> object:
+        mirror_converts.append(frame)
+        return convert(frame)
+
+    converters["CH_STATUS"] = counting
+    statuses = [client.get_status(CHARGING) for _ in range(5)]
+    assert mirror_converts == []  # nobody asked the mirror: it converted nothing
+    observed = client.observed.status(CHARGING)  # asked: the newest reply, once
+    assert observed is not None and observed.value == statuses[-1]
+    assert len(mirror_converts) <= 1

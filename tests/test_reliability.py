@@ -441,7 +441,7 @@ def test_close_fails_eight_waiting_callers_at_once() -> None:
 
 
 # ================================================================ slow consumer, flood
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(600)
 def test_slow_events_consumer_under_flood_is_bounded() -> None:
     flood, queue = 5000, 100
     with Simulator(push_interval=None, action_delay=0.01) as sim:
@@ -457,7 +457,7 @@ def test_slow_events_consumer_under_flood_is_bounded() -> None:
                 assert sim.flood(flood) == flood
                 wait_until(
                     lambda: len(delivered) + client.dropped_events >= flood,
-                    30,
+                    300,  # tracemalloc slows every allocation: minutes on a loaded machine
                     "every flooded frame delivered or counted as dropped",
                 )
                 _, peak = tracemalloc.get_traced_memory()

@@ -259,3 +259,29 @@ def test_reconnect_frames_are_counted(simulator: Simulator, tmp_path: Path) -> N
         client.get_status(EVSE)
         assert client.requests_today == sent_frames(simulator) == 4  # + HELLO, + GET
         assert UsageFile(path).read(amsterdam_day()) == 4
+
+
+def test_the_day_is_computed_once_per_day_not_per_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bluecurrent_sync import _usage
+
+    computed: list[dt.datetime | None] = []
+    original = _usage.amsterdam_day
+
+    def counting(moment: dt.datetime | None = None) -> dt.date:
+        computed.append(moment)
+        return original(moment)
+
+    monkeypatch.setattr(_usage, "amsterdam_day", counting)
+    now = [dt.datetime(2026, 3, 28, 22, 0, 0, tzinfo=AMS)]
+    meter = RequestMeter(budget=1000, clock=lambda: now[0])
+    for _ in range(50):
+        meter.admit(1)
+        meter.frame("out", "{}", "main")
+    assert meter.requests_today == 50
+    assert len(computed) == 1  # the constructor's; 100 frames later, no more
+    now[0] = dt.datetime(2026, 3, 29, 0, 0, 0, tzinfo=AMS)  # the next day, to the second
+    assert meter.requests_today == 0
+    assert meter.usage().day == dt.date(2026, 3, 29)
+    now[0] = dt.datetime(2026, 3, 28, 23, 59, 59, tzinfo=AMS)  # the clock moved back
+    assert meter.usage().day == dt.date(2026, 3, 28)
+    assert len(computed) == 3

@@ -242,3 +242,69 @@ def test_pings_are_answered_inside_recv_data_frame() -> None:
 def test_capped_frame_buffer_is_a_frame_buffer() -> None:
     assert issubclass(CappedFrameBuffer, websocket.frame_buffer)
     assert hasattr(websocket.WebSocket(), "frame_buffer")
+
+
+@pytest.mark.timeout(60)
+def test_the_mask_key_seam_masks_every_frame_with_the_keys_given() -> None:
+    received: list[tuple[int, bytes]] = []
+    got = threading.Event()
+
+    def echo(conn: RawConn) -> None:
+        received.append(conn.read_frame())
+        received.append(conn.read_frame())
+        got.set()
+        conn.server.stopped.wait()
+
+    asked: list[int] = []
+
+    def keys(length: int) -> bytes:
+        asked.append(length)
+        return bytes([0x5A, 0xC3, 0x0F, len(asked)])
+
+    with RawServer(_upgraded(echo)) as server:
+        ws = websocket.WebSocket()
+        ws.set_mask_key(keys)
+        ws.connect(server.url, socket=_own_socket(server), timeout=30)
+        ws.send("hello")
+        ws.send("world")
+        assert got.wait(30)
+        assert received == [(0x1, b"hello"), (0x1, b"world")]  # unmasked right by the server
+        assert asked == [4, 4]  # one key per frame, from our function
+        ws.shutdown()
+
+
+def test_mask_keys_are_slices_of_one_urandom_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bluecurrent_sync import _transport
+
+    calls: list[int] = []
+
+    def counting_urandom(size: int) -> bytes:
+        calls.append(size)
+        return bytes((len(calls) * 7 + i) % 256 for i in range(size))
+
+    monkeypatch.setattr(_transport.os, "urandom", counting_urandom)
+    keys = _transport.MaskKeys()
+    drawn = [keys(4) for _ in range(_transport.MaskKeys.BLOCK // 4 + 1)]
+    assert all(len(key) == 4 for key in drawn)
+    assert calls == [_transport.MaskKeys.BLOCK, _transport.MaskKeys.BLOCK]  # 1,025 keys
+    first_block = bytes((7 + i) % 256 for i in range(_transport.MaskKeys.BLOCK))
+    assert b"".join(drawn[:-1]) == first_block  # every byte used once, in order
+    assert drawn[-1] == bytes((14 + i) % 256 for i in range(4))  # then a fresh block
+
+
+def test_the_client_masks_its_frames_with_buffered_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bluecurrent_sync import Client, _transport
+    from bluecurrent_sync.simulator import DEFAULT_TOKEN, Simulator
+
+    asked: list[int] = []
+    draw = _transport.MaskKeys.__call__
+
+    def counting(self: _transport.MaskKeys, length: int) -> bytes:
+        asked.append(length)
+        return draw(self, length)
+
+    monkeypatch.setattr(_transport.MaskKeys, "__call__", counting)
+    with Simulator() as sim, Client(DEFAULT_TOKEN, url=sim.url) as client:
+        before = len(asked)
+        client.get_status("BCU100001")
+        assert len(asked) > before  # the request frame was masked with our key
