@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,11 +63,13 @@ def client(make_client: Callable[..., Client]) -> Client:
     return make_client().connect()
 
 
-def sdk_threads() -> list[threading.Thread]:
+def sdk_threads(before: Collection[threading.Thread] = ()) -> list[threading.Thread]:
+    """The client threads running now, except those in ``before`` (another test's client
+    may still be ending in this process: several tests share a worker)."""
     return [
         t
         for t in threading.enumerate()
-        if t.name.startswith("bluecurrent-sync-") and "sim" not in t.name
+        if t.name.startswith("bluecurrent-sync-") and "sim" not in t.name and t not in before
     ]
 
 
@@ -395,14 +397,15 @@ def test_close_while_calls_in_flight(client: Client, simulator: Simulator) -> No
 def test_no_threads_left_after_close(
     make_client: Callable[..., Client], simulator: Simulator
 ) -> None:
+    before = set(threading.enumerate())
     client = make_client().connect()
     client.get_charge_points()
-    assert {t.name for t in sdk_threads()} >= {
+    assert {t.name for t in sdk_threads(before)} >= {
         "bluecurrent-sync-reader",
         "bluecurrent-sync-dispatch",
     }
     client.close()
-    assert sdk_threads() == []
+    assert sdk_threads(before) == []
 
 
 # -- handlers --------------------------------------------------------------------------
@@ -529,6 +532,7 @@ def test_connection_events_are_raw_events(client: Client, simulator: Simulator) 
 
 def test_context_manager_and_close_from_handler(simulator: Simulator) -> None:
     closed = threading.Event()
+    before = set(threading.enumerate())
     with Client(DEFAULT_TOKEN, url=simulator.url, **FAST) as client:
         assert client.connected
 
@@ -540,4 +544,4 @@ def test_context_manager_and_close_from_handler(simulator: Simulator) -> None:
         simulator.push_now()
         assert closed.wait(30)
         assert client.state == "closed"
-    wait_until(lambda: sdk_threads() == [])
+    wait_until(lambda: sdk_threads(before) == [])

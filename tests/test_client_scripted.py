@@ -55,8 +55,10 @@ def client(make_client: Callable[..., Client]) -> Client:
     return make_client().connect()
 
 
-def _reader_alive() -> bool:
-    return any(t.name == "bluecurrent-sync-reader" for t in threading.enumerate())
+def _reader_alive(client: Client) -> bool:
+    """Whether this client's reader thread runs (another test's may, in the same process)."""
+    reader = client._conn._reader
+    return reader is not None and reader.is_alive()
 
 
 # -- handshake --------------------------------------------------------------------------
@@ -411,7 +413,7 @@ def test_invalid_token_during_reconnect_is_fatal(client: Client, server: Scripte
     with pytest.raises(InvalidApiToken):
         client.get_status("A")
     assert server.count("VALIDATE_API_TOKEN") == 2  # re-validated once, then gave up
-    wait_until(lambda: not _reader_alive())  # reconnecting stopped for good
+    wait_until(lambda: not _reader_alive(client))  # reconnecting stopped for good
     assert client.state == "failed"
     assert server.count("VALIDATE_API_TOKEN") == 2
 
@@ -451,7 +453,7 @@ def test_already_connected_during_reconnect_is_fatal(
     with pytest.raises(AlreadyConnected):
         client.get_charge_points()
     handshakes = server.handshakes
-    wait_until(lambda: not _reader_alive())
+    wait_until(lambda: not _reader_alive(client))
     assert server.handshakes == handshakes and client.state == "failed"
 
 
