@@ -291,6 +291,9 @@ def test_inject(simulator: Simulator, raw_client: RawFactory) -> None:
     frame = {"object": "CH_STATUS", "evse_id": CHARGING, "data": {"activity": "error"}}
     assert simulator.inject(frame) == 1
     assert main.expect("CH_STATUS", timeout=30)["data"] == {"activity": "error"}
+    # The server registers a connection on its own thread, after the client's handshake
+    # returned; the token checks' short connections may still be closing.
+    simulator.wait_for_connections(2, timeout=30)
     assert simulator.inject("plain text", main_only=False) == 2
     assert simulator.inject(b"\x01\x02") == 1
     assert short.recv_message() == "plain text"
