@@ -137,6 +137,7 @@ def test_several_connections_allowed_by_default(
 def test_drop_all_cuts_without_close_frame(simulator: Simulator, raw_client: RawFactory) -> None:
     client = raw_client()
     other = raw_client()
+    simulator.wait_for_connections(2, timeout=30)  # the token checks' have been closed
     assert simulator.drop_all() == 2
     for victim in (client, other):
         closed = _closed_by_server(victim)
