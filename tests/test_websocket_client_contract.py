@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -186,16 +187,25 @@ def test_frame_buffer_keeps_bytes_read_past_the_frame() -> None:
         ws.shutdown()
 
 
-@pytest.mark.timeout(60)
-def test_the_dispatcher_seam_carries_every_send() -> None:
-    received: list[tuple[int, bytes]] = []
-    got = threading.Event()
+def _two_frames(
+    received: list[tuple[int, bytes]], got: threading.Event
+) -> Callable[[RawConn], None]:
+    """A server script that records the client's next two frames, then waits for the stop."""
 
-    def echo(conn: RawConn) -> None:
+    def script(conn: RawConn) -> None:
         received.append(conn.read_frame())
         received.append(conn.read_frame())
         got.set()
         conn.server.stopped.wait()
+
+    return script
+
+
+@pytest.mark.timeout(60)
+def test_the_dispatcher_seam_carries_every_send() -> None:
+    received: list[tuple[int, bytes]] = []
+    got = threading.Event()
+    echo = _two_frames(received, got)
 
     class Counting:
         def __init__(self) -> None:
@@ -248,12 +258,7 @@ def test_capped_frame_buffer_is_a_frame_buffer() -> None:
 def test_the_mask_key_seam_masks_every_frame_with_the_keys_given() -> None:
     received: list[tuple[int, bytes]] = []
     got = threading.Event()
-
-    def echo(conn: RawConn) -> None:
-        received.append(conn.read_frame())
-        received.append(conn.read_frame())
-        got.set()
-        conn.server.stopped.wait()
+    echo = _two_frames(received, got)
 
     asked: list[int] = []
 
