@@ -254,10 +254,25 @@ def _allowed_modules() -> set[str]:
     ]
     dists = _closure(_extra("docs") + runtime, set())
     allowed = {"bluecurrent_sync", "docs", "_virtualenv"}
-    for module, providers in metadata.packages_distributions().items():
-        if any(p.lower().replace("_", "-") in dists for p in providers):
-            allowed.add(module)
+    for dist in metadata.distributions():
+        if dist.metadata["Name"].lower().replace("_", "-") in dists:
+            allowed |= _top_level_modules(dist)
     return allowed
+
+
+def _top_level_modules(dist: metadata.Distribution) -> set[str]:
+    """The importable names a distribution installs, read from its file list.
+
+    (``metadata.packages_distributions()`` reads only ``top_level.txt`` before Python 3.11,
+    which wheels built by hatchling, mkdocs' among them, do not carry.)
+    """
+    names = set()
+    for file in dist.files or ():
+        top = file.parts[0]
+        if top.endswith((".dist-info", ".data")) or top == "..":
+            continue
+        names.add(top.removesuffix(".py") if len(file.parts) == 1 else top)
+    return {name for name in names if name.isidentifier()}
 
 
 #: Run in a child: MkDocs with every import outside ``allowed`` refused.
