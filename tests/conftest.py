@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -299,3 +301,20 @@ def new_client() -> Iterator[Callable[..., Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+def run_cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m bluecurrent_sync ARGS`` in a child process of this checkout's package, with
+    ``BLUECURRENT_API_TOKEN`` set to ``token`` (unset when None)."""
+    env = {key: value for key, value in os.environ.items() if key != "BLUECURRENT_API_TOKEN"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    if token is not None:
+        env["BLUECURRENT_API_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "bluecurrent_sync", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )

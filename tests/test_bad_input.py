@@ -12,14 +12,12 @@ import datetime as dt
 import io
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from bluecurrent_sync import Client
 from bluecurrent_sync._capture_check import main as check_capture_main
@@ -344,26 +342,14 @@ def test_simulator_through_the_main_command_is_one_line_too(
     assert "--port" in one_error_line(capsys.readouterr().err, "bluecurrent-sync simulator")
 
 
-def _process(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **{TOKEN_ENV: DEFAULT_TOKEN})
-    return subprocess.run(
-        [sys.executable, "-m", "bluecurrent_sync", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-
-
 def test_in_a_real_process_too(simulator: Simulator, taken_port: int) -> None:
-    proc = _process("--url", simulator.url, "status", "BCU100001 ")
+    proc = run_cli("--url", simulator.url, "status", "BCU100001 ", token=DEFAULT_TOKEN)
     assert (proc.returncode, proc.stdout) == (EXIT_USAGE, "")
     assert "spaces around it" in one_error_line(proc.stderr)
-    proc = _process("simulator", "--port", str(taken_port))
+    proc = run_cli("simulator", "--port", str(taken_port), token=DEFAULT_TOKEN)
     assert (proc.returncode, proc.stdout) == (1, "")
     assert "the port is taken" in one_error_line(proc.stderr, "bluecurrent-sync simulator")
-    proc = _process("simulator", "--replay", "/nonexistent.jsonl")
+    proc = run_cli("simulator", "--replay", "/nonexistent.jsonl", token=DEFAULT_TOKEN)
     assert (proc.returncode, proc.stdout) == (2, "")
     assert "/nonexistent.jsonl" in one_error_line(proc.stderr, "bluecurrent-sync simulator")
     assert_untouched(simulator)

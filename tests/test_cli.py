@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import run_cli
 
 from bluecurrent_sync.cli import (
     EXIT_CONNECTION,
@@ -44,20 +45,6 @@ def run(
     code = main(["--url", simulator.url, "--token", token, *args])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def run_subprocess(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
-    if token is not None:
-        env[TOKEN_ENV] = token
-    return subprocess.run(
-        [sys.executable, "-m", "bluecurrent_sync", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
 
 
 def table_rows(out: str) -> dict[str, list[str]]:
@@ -325,7 +312,7 @@ def test_invalid_token(capsys: pytest.CaptureFixture[str], simulator: Simulator)
 
 
 def test_invalid_token_subprocess_has_no_traceback(simulator: Simulator) -> None:
-    proc = run_subprocess("--url", simulator.url, "cards", token=BAD_TOKEN)
+    proc = run_cli("--url", simulator.url, "cards", token=BAD_TOKEN)
     assert proc.returncode == EXIT_INVALID_TOKEN
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1, proc.stderr
@@ -410,7 +397,7 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_python_dash_m(simulator: Simulator) -> None:
-    proc = run_subprocess("--url", simulator.url, "status", CHARGING, token=DEFAULT_TOKEN)
+    proc = run_cli("--url", simulator.url, "status", CHARGING, token=DEFAULT_TOKEN)
     assert proc.returncode == EXIT_OK, proc.stderr
     assert "charging" in proc.stdout
 
@@ -428,7 +415,7 @@ def test_simulator_command_runs_the_simulator() -> None:
             assert proc.stdout is not None
             first = proc.stdout.readline()
             url = next(word for word in first.split() if word.startswith("ws://"))
-            client = run_subprocess("--url", url, "charge-points", token=DEFAULT_TOKEN)
+            client = run_cli("--url", url, "charge-points", token=DEFAULT_TOKEN)
             assert client.returncode == EXIT_OK, client.stderr
             assert "Garage" in client.stdout
         finally:

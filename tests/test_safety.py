@@ -245,18 +245,25 @@ def test_a_process_killed_while_counting_never_loses_the_count(tmp_path: Path) -
         assert usage.read(DAY) >= before + 20  # never emptied, never half-written
 
 
+def _not_regular_files(tmp_path: Path, suffix: str) -> tuple[Path, Path, Path, Path]:
+    """A file that must stay untouched, and three paths that are not regular files: a link
+    to it, a dangling link (following it would create its target) and a FIFO."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(victim)
+    dangling = tmp_path / f"dangling{suffix}"
+    dangling.symlink_to(tmp_path / f"created-by-nobody{suffix}")
+    fifo = tmp_path / f"fifo{suffix}"
+    os.mkfifo(fifo)
+    return victim, link, dangling, fifo
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX symbolic links and FIFOs")
 def test_a_usage_path_that_is_not_a_regular_file_is_refused_untouched(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious", encoding="utf-8")
-    link = tmp_path / "link.json"
-    link.symlink_to(victim)
-    dangling = tmp_path / "dangling.json"
-    dangling.symlink_to(tmp_path / "created-by-nobody.json")
-    fifo = tmp_path / "fifo.json"
-    os.mkfifo(fifo)
+    victim, link, dangling, fifo = _not_regular_files(tmp_path, ".json")
     directory = tmp_path / "a-directory"
     directory.mkdir()
     for path, kind in (
@@ -331,14 +338,7 @@ def test_a_capture_is_created_new_and_private(tmp_path: Path) -> None:
 def test_a_capture_never_follows_a_link_or_opens_a_fifo(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious", encoding="utf-8")
-    link = tmp_path / "link.jsonl"
-    link.symlink_to(victim)
-    dangling = tmp_path / "dangling.jsonl"
-    dangling.symlink_to(tmp_path / "created-by-nobody.jsonl")
-    fifo = tmp_path / "fifo.jsonl"
-    os.mkfifo(fifo)
+    victim, link, dangling, fifo = _not_regular_files(tmp_path, ".jsonl")
     for path in (link, dangling, fifo):
         outcome: list[BaseException] = []
 
