@@ -22,17 +22,19 @@ Life of a `Connection`:
 * ERROR 1 on the live connection re-validates the API token once, on a thread of its own
   (``bluecurrent-sync-revalidate``): calls fail at once meanwhile, none waits for it.
 * Every send is bounded by its caller's deadline; `close()` by its own budget.
+* Inside `reading()` (a batch) its caller reads; the reader stands aside (``_read_role.py``).
 
 No token is ever logged or put in an exception message (see ``_redact.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from . import _exchanges as ex
 from . import _protocol as proto
@@ -62,13 +64,6 @@ from .errors import (
 __all__ = ["Backoff", "Connection", "State", "display_url", "reset_after_fork"]
 
 logger = logging.getLogger(CONNECTION)
-
-
-class _Waiter(Protocol):
-    @property
-    def done(self) -> bool: ...
-
-    def wait(self, timeout: float) -> bool: ...
 
 
 class Connection:
@@ -309,13 +304,17 @@ class Connection:
         finally:
             self._send_lock.release()
 
-    def wait_reply(self, waiter: _Waiter, timeout: float) -> bool:
-        """Wait until ``waiter`` is done (the reader thread routes every reply).
+    def wait_reply(self, waiter: Any, timeout: float) -> bool:
+        """Wait until ``waiter`` is done (False: timed out); inside `reading()`, reading."""
+        return self._loop.wait_reply(waiter, timeout)
 
-        Returns:
-            Whether the waiter is done (False: timed out).
-        """
-        return waiter.done or waiter.wait(timeout)
+    def reading(self) -> contextlib.AbstractContextManager[None]:
+        """A block within which the calling thread reads the connection while it waits."""
+        return self._loop.guest()
+
+    def drain(self) -> None:
+        """Inside `reading()`: handle the messages already there, without waiting."""
+        self._loop.serve_guest(None, 0.0)
 
     def request_once(self, command: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Send one command on a fresh short connection and return its one reply frame.
@@ -370,6 +369,7 @@ class Connection:
             if self._taps:
                 self._taps.connection_event("closed", "main", "the client was closed")
         self._opener.interrupt()
+        self._loop.role.wake()
         for thread in (reader, self._loop.revalidator):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(max(deadline.remaining(), 0.05))
@@ -383,6 +383,7 @@ class Connection:
         if self._stream is not None:
             self._stream.forget()
         self._opener.after_fork()
+        self._loop.after_fork()
         self._stream = self._reader = self._loop.revalidator = None
         self._stop = threading.Event()
         self._stop.set()

@@ -62,6 +62,9 @@ class MemoryStream(Stream):
         self.last_progress = time.monotonic()
         return message
 
+    def ready(self) -> bool:
+        return self.broken or not self._incoming.empty()
+
     def send_text(self, text: str, deadline: Deadline) -> None:
         if self.broken:
             raise ConnectionResetError("the stream was aborted")

@@ -1,5 +1,9 @@
-"""The reader thread: it alone reads the main connection, judges liveness, re-validates
-the token on ERROR 1 (on a thread of its own) and reconnects as the session's policy says.
+"""The reader thread: it reads the main connection, judges liveness, re-validates the token
+on ERROR 1 (on a thread of its own) and reconnects as the session's policy says.
+
+While a batch runs, its caller may read instead (the guest, ``_read_role.py``): the reader
+thread stands aside between two messages and the guest reads and handles each message with the
+same code (`Reader.serve_guest`).
 
 `Reader` is the part of a `_connection.Connection` that runs on the ``bluecurrent-sync-reader``
 thread; it reaches the connection's stream slot, session and opener through the connection it serves
@@ -8,14 +12,17 @@ thread; it reaches the connection's stream slot, session and opener through the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from . import _exchanges as ex
 from ._liveness import Liveness, Verdict
 from ._log import CONNECTION
+from ._read_role import ReadRole
 from ._session import State
 from ._transport import Deadline, Kind, Message, ProtocolViolation, Stream
 from ._wire import copy_error
@@ -34,6 +41,9 @@ READER_THREAD_NAME = "bluecurrent-sync-reader"
 
 #: Seconds a read may wait on a silent socket before liveness is judged again.
 _POLL = 1.0
+#: Seconds a guest waiting for the stream sleeps on its own request before it looks again
+#: (a reply to that request wakes it at once).
+_TAKE_SLICE = 0.02
 
 
 class Reader:
@@ -48,6 +58,7 @@ class Reader:
         revalidated_at: When the token was last validated again (``time.monotonic()``).
         sent_since_revalidation: Whether a frame went out since then.
         revalidator: The re-validation thread, if one ran.
+        role: Who reads the stream (this thread, or a guest).
     """
 
     def __init__(self, conn: Any, liveness: Liveness) -> None:
@@ -58,6 +69,7 @@ class Reader:
         self.sent_since_revalidation = False
         self.revalidator: threading.Thread | None = None
         self.fail_with: BlueCurrentError | None = None
+        self.role = ReadRole()
 
     def run(self, stream: Stream | None) -> None:
         while not self._conn._stop.is_set():
@@ -98,6 +110,11 @@ class Reader:
                 return self.fail_with
             if self._conn._stop.is_set():
                 return ConnectionClosedError("the client was closed")
+            if self.role.asked:
+                guest_error = self._stand_aside(stream)
+                if guest_error is not None:
+                    return guest_error
+                continue
             check_at = liveness.check_at(stream.last_progress)
             # The socket timeout stays put (changing it costs system calls on every message):
             # a silent socket wakes the loop every poll period, check_at bounds every read.
@@ -117,15 +134,154 @@ class Reader:
                 if error is not None:
                     return error
                 continue
-            verdict = liveness.verdict(stream.last_progress)
-            if verdict is Verdict.DEAD:
-                logger.info("no complete frame from the server in time: connection dead")
-                return ConnectionClosedError("the connection timed out")
-            if verdict is Verdict.PING:
-                try:
-                    stream.ping(Deadline(liveness.timeout))
-                except (TimeoutError, OSError):
-                    logger.debug("ping not sent")
+            dead = self._judge(stream)
+            if dead is not None:
+                return dead
+
+    def _judge(self, stream: Stream) -> BlueCurrentError | None:
+        """Judge liveness now: ping if due; the error if the connection is dead."""
+        liveness = self._liveness
+        verdict = liveness.verdict(stream.last_progress)
+        if verdict is Verdict.DEAD:
+            logger.info("no complete frame from the server in time: connection dead")
+            return ConnectionClosedError("the connection timed out")
+        if verdict is Verdict.PING:
+            try:
+                stream.ping(Deadline(liveness.timeout))
+            except (TimeoutError, OSError):
+                logger.debug("ping not sent")
+        return None
+
+    def _stand_aside(self, stream: Stream) -> BlueCurrentError | None:
+        """Lend ``stream`` to the guest until it leaves; judge liveness meanwhile.
+
+        Returns:
+            The error that ended the connection while the guest had it, if any.
+        """
+        role = self.role
+        role.lend(stream)
+        ended: BlueCurrentError | None = None
+        try:
+            while role.guest_reading():
+                if self._conn._stop.is_set():
+                    stream.abort()  # ends the guest's read; the caller of run() returns
+                    ended = ConnectionClosedError("the client was closed")
+                    break
+                if role.wait_guest_gone(min(self._liveness.interval or _POLL, _POLL)):
+                    continue
+                if ended is None:
+                    ended = self.fail_with or self._judge(stream)
+                    if ended is not None:
+                        stream.abort()  # the guest's read fails at once and it hands back
+        finally:
+            handed_back = role.reclaim()
+        return ended or handed_back
+
+    # -- the guest (a caller's thread, see _read_role.py) ------------------------------
+    @contextlib.contextmanager
+    def guest(self) -> Iterator[None]:
+        """Within this block the calling thread reads the connection while it waits.
+
+        `wait_reply()` then reads and routes messages on the caller's thread, and
+        `serve_guest()` without a waiter handles those already there; the reader thread stands
+        aside between messages until the block ends. One caller at a time: inside another
+        caller's block this one waits as usual (that caller routes its replies). On the reader
+        thread itself the block changes nothing.
+        """
+        role = self.role
+        if self._conn.on_reader_thread() or not role.enter():
+            yield
+            return
+        try:
+            yield
+        finally:
+            role.leave()
+
+    def wait_reply(self, waiter: Any, timeout: float) -> bool:
+        """Wait until ``waiter`` is done, reading as the guest inside `guest()`."""
+        if waiter.done:
+            return True
+        if self.role.is_guest():
+            return self.serve_guest(waiter, timeout)
+        return bool(waiter.wait(timeout))
+
+    def serve_guest(self, waiter: Any, timeout: float) -> bool:
+        """Read and handle messages on the calling (guest) thread until ``waiter`` is done.
+
+        With ``waiter`` None: handle only the messages that are already there (after a send).
+        While the reader thread still reads, wait on ``waiter`` instead, a slice at a time.
+
+        Returns:
+            Whether ``waiter`` is done (False: ``timeout`` passed; always False without one).
+        """
+        role = self.role
+        if not role.is_guest():
+            return False if waiter is None else bool(waiter.wait(timeout))
+        if waiter is None:
+            stream = role.lent()
+            while stream is not None and stream.ready():
+                if not self._guest_read(stream, time.monotonic() + _POLL):
+                    break
+                stream = role.lent()
+            return False
+        deadline = time.monotonic() + timeout
+        while not waiter.done:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            stream = role.lent()
+            if stream is None:
+                waiter.wait(min(left, _TAKE_SLICE))
+            else:
+                self._guest_read(stream, deadline)
+        return True
+
+    def _guest_read(self, stream: Stream, deadline: float) -> bool:
+        """Read and handle one message as the guest; hand the stream back if it ended.
+
+        The read waits at most until ``deadline`` (a check time, not a socket timeout: the
+        socket's timeout stays put, changing it costs two system calls per message).
+
+        Returns:
+            Whether a message was handled and the stream goes on.
+        """
+        try:
+            left = deadline - time.monotonic()
+            message = stream.read(_POLL if left >= _POLL else max(0.001, left), deadline)
+        except TimeoutError:
+            return False
+        except (ProtocolViolation, OSError) as exc:
+            if not self._conn._stop.is_set():
+                logger.info("connection lost: %s: %s", type(exc).__name__, exc)
+            lost = ConnectionClosedError("the connection was lost")
+            lost.__cause__ = exc
+            self.role.hand_back(lost)
+            return False
+        except BaseException as exc:  # an interrupt half-way through a frame
+            self._interrupted(stream, exc)
+            raise
+        try:
+            error = self._handle_message(stream, message)
+        except BaseException as exc:  # an interrupt while the message was being handled
+            self._interrupted(stream, exc)
+            raise
+        if error is not None:
+            self.role.hand_back(error)
+            return False
+        return True
+
+    def _interrupted(self, stream: Stream, exc: BaseException) -> None:
+        """The guest was interrupted inside a message: drop the connection, reconnect at once.
+
+        Part of a frame may have been read, or a frame half-handled: nothing on this stream
+        can be trusted, so every pending call fails now (retryable) instead of losing a reply.
+        """
+        logger.info("a call was interrupted while it read (%s): reconnecting", type(exc).__name__)
+        error = ConnectionClosedError("the connection was dropped: a call was interrupted")
+        error.__cause__ = exc
+        self._conn.session.hurry = True
+        stream.abort()
+        self.role.hand_back(error)
 
     def _handle_message(self, stream: Stream, message: Message) -> BlueCurrentError | None:
         """Deliver one message; return the error if it ended the connection."""
@@ -205,6 +361,10 @@ class Reader:
             self._conn.session.revalidating = False
         self.revalidated_at = time.monotonic()
         self.sent_since_revalidation = False
+
+    def after_fork(self) -> None:
+        """In a forked child: no guest, a fresh lock."""
+        self.role = ReadRole()
 
     def _give_up(self, error: BlueCurrentError) -> None:
         self.fail_with = error

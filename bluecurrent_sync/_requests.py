@@ -114,23 +114,27 @@ class Requests:
         started: list[tuple[str, Waiter[T]]] = []
         first_error: BaseException | None = None
         deadline = time.monotonic() + self.timeout
-        try:
-            for evse_id, fields in requests:
-                left = max(0.0, deadline - time.monotonic())
-                started.append((evse_id, self.start(command, fields, evse_id, convert, left)))
-            while started:
-                evse_id, waiter = started[0]
-                try:
-                    remaining = max(0.0, deadline - time.monotonic())
-                    del started[0]  # finish() releases it, whatever happens
-                    results[evse_id] = self.finish(waiter, command, evse_id, remaining)
-                except BlueCurrentError as exc:
-                    first_error = first_error or exc
-        finally:
-            # The caller left early (an error while sending, KeyboardInterrupt): no waiter
-            # of this call may stay registered for later calls to join.
-            for _evse_id, waiter in started:
-                self._pending.release(waiter)
+        # The caller reads the replies itself while the batch runs (Connection.reading): one
+        # thread does the I/O, no hand-off to the reader thread per reply.
+        with self._conn.reading():
+            try:
+                for evse_id, fields in requests:
+                    left = max(0.0, deadline - time.monotonic())
+                    started.append((evse_id, self.start(command, fields, evse_id, convert, left)))
+                    self._conn.drain()  # replies already in: read now, the server never stalls
+                while started:
+                    evse_id, waiter = started[0]
+                    try:
+                        remaining = max(0.0, deadline - time.monotonic())
+                        del started[0]  # finish() releases it, whatever happens
+                        results[evse_id] = self.finish(waiter, command, evse_id, remaining)
+                    except BlueCurrentError as exc:
+                        first_error = first_error or exc
+            finally:
+                # The caller left early (an error while sending, KeyboardInterrupt): no waiter
+                # of this call may stay registered for later calls to join.
+                for _evse_id, waiter in started:
+                    self._pending.release(waiter)
         if first_error is not None:
             raise first_error
         return results

@@ -142,6 +142,11 @@ class Stream(abc.ABC):
         """
 
     @abc.abstractmethod
+    def ready(self) -> bool:
+        """Whether bytes are there to read now (a `read()` would not wait for the server to
+        start sending)."""
+
+    @abc.abstractmethod
     def send_text(self, text: str, deadline: Deadline) -> None:
         """Send one text message before ``deadline``.
 
@@ -296,6 +301,17 @@ class WebSocketClientStream(Stream):
             message = self._message(opcode, frame)
             if message is not None:
                 return message
+
+    def ready(self) -> bool:
+        pending = getattr(self.sock, "pending", None)  # TLS: bytes decrypted, not yet read
+        if pending is not None and pending() > 0:
+            return True
+        poller = select.poll()
+        try:
+            poller.register(self.sock, select.POLLIN)
+        except ValueError:  # closed meanwhile: a read reports it
+            return True
+        return bool(poller.poll(0))
 
     def _message(self, opcode: int, frame: Any) -> Message | None:
         if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):

@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "_session",
             "_exchanges",
             "_opening",
+            "_read_role",
             "_reader",
             "_connection",
             "_wirelog",

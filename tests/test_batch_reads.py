@@ -1,0 +1,256 @@
+"""`get_statuses` reads its replies on the caller's thread (issue 19, item 5).
+
+While a batch runs its caller reads the connection itself and the reader thread stands aside
+between messages (``bluecurrent_sync/_read_role.py``). These tests pin what that must keep:
+the replies, routing for other callers, the reader thread afterwards, TLS, a drop, liveness
+and Ctrl-C. Each runs against a real server on 127.0.0.1; every wait is an event with a
+generous upper bound.
+"""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import in_thread, self_signed_cert, wait_until
+from scripted_server import GOOD_TOKEN, Conn, RawConn, RawServer, ScriptedServer, ch_status
+
+from bluecurrent_sync._reader import READER_THREAD_NAME
+from bluecurrent_sync.client import Client
+from bluecurrent_sync.errors import ConnectionClosedError, RequestTimeoutError
+
+N = 20
+IDS = [f"BCU-{i:02d}" for i in range(N)]
+FAST = {"ping_interval": None, "reconnect": False}
+
+
+class _ThreadTap:
+    """Records which thread handled each incoming CH_STATUS (taps run where a frame is read)."""
+
+    def __init__(self) -> None:
+        self.readers: list[str] = []
+        self.lock = threading.Lock()
+
+    def frame(self, direction: str, text: str, connection: str) -> None:
+        if direction == "in" and '"CH_STATUS"' in text:
+            with self.lock:
+                self.readers.append(threading.current_thread().name)
+
+    def connection_event(self, event: str, connection: str, detail: str) -> None:
+        pass
+
+
+def _answer_when_all_asked(count: int) -> Any:
+    """A responder that answers the GET_CH_STATUS requests once ``count`` have arrived, so
+    every reply reaches a client that is already waiting for the batch."""
+    asked: list[str] = []
+
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        if frame.get("command") != "GET_CH_STATUS":
+            return
+        asked.append(str(frame["evse_id"]))
+        if len(asked) == count:
+            for evse_id in asked:
+                conn.send(ch_status(evse_id))
+
+    return respond
+
+
+@pytest.fixture(params=["ws", "wss"])
+def batch_server(
+    request: pytest.FixtureRequest, tmp_path: Any
+) -> Iterator[tuple[ScriptedServer, dict[str, Any]]]:
+    """A scripted server over ws:// or wss://, and the client options to trust it."""
+    options: dict[str, Any] = {}
+    context = None
+    if request.param == "wss":
+        cert, key = self_signed_cert(tmp_path, "IP:127.0.0.1,DNS:localhost")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        options["sslopt"] = {"context": ssl.create_default_context(cafile=cert)}
+    with ScriptedServer(_answer_when_all_asked(N), ssl_context=context) as server:
+        yield server, options
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_is_read_on_the_callers_thread_then_the_reader_reads_again(
+    batch_server: tuple[ScriptedServer, dict[str, Any]],
+) -> None:
+    server, options = batch_server
+    client = Client(GOOD_TOKEN, url=server.url, timeout=60, **FAST, **options).connect()
+    tap = _ThreadTap()
+    client._taps.add(tap)
+    pushed = threading.Event()
+    client.on("CH_STATUS", lambda status: pushed.set() if status.evse_id == "BCU-PUSH" else None)
+    try:
+        statuses = client.get_statuses(IDS)
+        assert [status.evse_id for status in statuses.values()] == IDS
+        caller = threading.current_thread().name
+        # The reader thread was reading when the batch began: it hands over after at most
+        # the one message it was reading; every other reply is read by the caller.
+        assert tap.readers.count(caller) >= N - 1, tap.readers
+        # The batch is over: the reader thread reads again (a push is delivered).
+        assert not client._conn._loop.role.asked
+        server.push(ch_status("BCU-PUSH"))
+        assert pushed.wait(30), "a push after the batch was never read"
+        assert tap.readers[-1] == READER_THREAD_NAME
+        assert len(server.hello_times) == 1  # one main connection all along
+    finally:
+        client.close()
+
+
+def test_other_callers_are_served_while_a_batch_reads() -> None:
+    with ScriptedServer(answer_statuses=True) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=60, **FAST).connect()
+        many = [f"BCU-{i:03d}" for i in range(200)]
+        try:
+            other, outcome = in_thread(
+                lambda: [client.get_status(f"BCU-X{i}").evse_id for i in range(30)]
+            )
+            statuses = client.get_statuses(many)
+            other.join(60)
+            assert not other.is_alive()
+            assert outcome == [[f"BCU-X{i}" for i in range(30)]]
+            assert list(statuses) == many
+            assert all(statuses[evse_id].evse_id == evse_id for evse_id in many)
+        finally:
+            client.close()
+
+
+# -- a drop, liveness and Ctrl-C while the caller reads --------------------------------------
+def _answer_first_only(conn: RawConn, then: Any) -> None:
+    """Answer the first GET_CH_STATUS, then run ``then(conn)`` with the rest unanswered."""
+    frame = conn.read_json()
+    conn.send_frame(ch_status(frame["evse_id"]))
+    then(conn)
+
+
+def _in_read(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside ``Stream.read`` of the production transport."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "read" and code.co_filename.endswith("_transport.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.mark.timeout(120)
+def test_a_drop_while_the_caller_reads_fails_the_batch_at_once() -> None:
+    def script(conn: RawConn) -> None:
+        if conn.serve_handshake() is None:
+            return
+        conn.send_frame({"object": "HELLO"})
+        _answer_first_only(conn, lambda c: c.send_frame(b"\x03\xe8", opcode=0x8))
+
+    with RawServer(script) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=600, **FAST).connect()
+        try:
+            thread, outcome = in_thread(lambda: client.get_statuses(["BCU-A", "BCU-B"]))
+            thread.join(60)  # the call's timeout is 600 s: only the drop can end it this soon
+            assert not thread.is_alive(), "the batch waited past the drop"
+            assert isinstance(outcome[0], ConnectionClosedError), outcome
+            assert not isinstance(outcome[0], RequestTimeoutError)
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(120)
+def test_liveness_is_judged_while_the_caller_reads() -> None:
+    pings: list[int] = []
+
+    def silent(conn: RawConn) -> None:
+        while True:  # reads everything, answers nothing (no pong either)
+            opcode, _payload = conn.read_frame()
+            if opcode == 0x9:
+                pings.append(opcode)
+
+    def script(conn: RawConn) -> None:
+        if conn.serve_handshake() is None:
+            return
+        conn.send_frame({"object": "HELLO"})
+        _answer_first_only(conn, silent)
+
+    with RawServer(script) as server:
+        client = Client(
+            GOOD_TOKEN,
+            url=server.url,
+            timeout=600,
+            ping_interval=0.3,
+            ping_timeout=0.3,
+            reconnect=False,
+        ).connect()
+        try:
+            thread, outcome = in_thread(lambda: client.get_statuses(["BCU-A", "BCU-B"]))
+            thread.join(60)
+            assert not thread.is_alive(), "a dead connection was not noticed while the caller read"
+            assert isinstance(outcome[0], ConnectionClosedError), outcome
+            assert "timed out" in str(outcome[0])
+            assert pings, "no keepalive ping went out while the caller read"
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(600)  # a loaded machine: minutes, not seconds
+def test_ctrl_c_while_the_caller_reads_drops_the_stream_and_the_next_call_works() -> None:
+    connections: list[RawConn] = []
+
+    def answer_all(conn: RawConn) -> None:
+        while True:
+            frame = conn.read_json()
+            conn.send_frame(ch_status(frame["evse_id"]))
+
+    def script(conn: RawConn) -> None:
+        if conn.serve_handshake() is None:
+            return
+        conn.send_frame({"object": "HELLO"})
+        connections.append(conn)
+        if len(connections) == 1:  # the batch's connection: BCU-B is never answered
+            _answer_first_only(conn, lambda c: c.server.stopped.wait())
+        else:
+            answer_all(conn)
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    # Ctrl-C raises KeyboardInterrupt even when pytest was started with SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    with RawServer(script) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=600.0, ping_interval=None)
+        client.connect()
+        main = threading.main_thread()
+        try:
+            landed = threading.Event()
+
+            def interrupt() -> None:
+                wait_until(lambda: _in_read(main), what="the caller reads", timeout=300)
+                # Pressed again while the read goes on, as a person would: an interrupt that
+                # lands in a finalizer is dropped by Python. One that lands is all it takes.
+                while not landed.is_set():
+                    if _in_read(main):
+                        signal.pthread_kill(main.ident or 0, signal.SIGINT)
+                    landed.wait(0.5)
+
+            presser = threading.Thread(target=interrupt, daemon=True)
+            presser.start()
+            try:
+                with pytest.raises(KeyboardInterrupt):
+                    client.get_statuses(["BCU-A", "BCU-B"])
+            finally:
+                landed.set()
+                presser.join(30)
+            assert len(client._pending) == 0
+            # Part of a frame may have been read: the stream is dropped, a fresh one opened.
+            wait_until(lambda: len(connections) == 2, what="a fresh connection", timeout=60)
+            wait_until(lambda: client.connected, what="connected again", timeout=60)
+            assert not client._conn._loop.role.asked
+            statuses = client.get_statuses(["BCU-A", "BCU-B"])
+            assert [status.evse_id for status in statuses.values()] == ["BCU-A", "BCU-B"]
+        finally:
+            client.close()
+            signal.signal(signal.SIGINT, previous)
