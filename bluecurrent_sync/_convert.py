@@ -275,6 +275,12 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
             with its path. Without it they are straight-line code that stops at the first
             failure, about twice as fast; both call the same hooks, so they accept the same
             data and build the same models.
+
+    The lean functions are the happy path's floor for cattrs: a hand-shaped structure
+    function per model (``cls(field=hook(data.get("field"), ...), ...)``, no intermediate
+    dict) calling the same hooks measured only 3-6% faster per whole conversion (and no
+    faster on sparse CH_SETTINGS), since the hooks and the attrs ``__init__`` are the cost;
+    so no second, generated path is kept beside this one.
     """
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     conv.register_structure_hook(str, values.s_str)

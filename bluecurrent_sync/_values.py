@@ -10,6 +10,7 @@ permission}``), settings, days and phases live here; ``_convert.py`` structures 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -84,10 +85,12 @@ def parse_timestamp(value: object) -> _dt.datetime | None:
     if match:
         year, month, day, hour, minute, second, sign, hours, minutes = match.groups()
         # datetime(...) instead of strptime: ~1.5 us instead of ~7 us; same ValueError.
-        if sign is None:
+        zone = AMSTERDAM if sign is None else _fixed_offset(sign, hours, minutes)
+        if zone is not None:
             return _dt.datetime(
-                int(year), int(month), int(day), int(hour), int(minute), int(second), 0, AMSTERDAM
+                int(year), int(month), int(day), int(hour), int(minute), int(second), 0, zone
             )
+        # An offset no timezone can hold: a bad date is still named first.
         parsed = _dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
         delta = _dt.timedelta(hours=int(hours), minutes=int(minutes))
         return parsed.replace(tzinfo=_dt.timezone(-delta if sign == "-" else delta))
@@ -113,6 +116,19 @@ def parse_timestamp(value: object) -> _dt.datetime | None:
         delta = _dt.timedelta(hours=int(off_h), minutes=int(off_m))
         return parsed.replace(tzinfo=_dt.timezone(-delta if sign == "-" else delta))
     return parsed.replace(tzinfo=AMSTERDAM)
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_offset(sign: str, hours: str, minutes: str) -> _dt.timezone | None:
+    """The zone of a ``+HH:MM``/``-HH:MM`` suffix, or None when it is 24 hours or more.
+
+    Made once per offset (a few are ever seen): building the zone and ``replace``-ing it into
+    a naive datetime costs more than the rest of the parse.
+    """
+    delta = _dt.timedelta(hours=int(hours), minutes=int(minutes))
+    if delta >= _dt.timedelta(hours=24):
+        return None
+    return _dt.timezone(-delta if sign == "-" else delta)
 
 
 def parse_date(value: object) -> _dt.date | None:
@@ -193,6 +209,8 @@ def number(value: object, path: str) -> float | None:
         return value
     if value is None:
         return None
+    if type(value) is int:  # then a whole JSON number (never a bool: type, not isinstance)
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         fail(path, f"expected a number, got {type_name(value)}")
     return float(value)
@@ -294,9 +312,12 @@ def day_numbers(value: object) -> list[int] | None:
 
 # The cattrs structure hooks: the readers above, for a field cattrs reaches (the path is
 # cattrs' own, so the readers get none). Required fields refuse null. Each hook returns the
-# common wire type (``type(value) is ...``) at once and leaves everything else to the
-# validating reader; the ``s_optional_*`` hooks are the same for ``X | None`` fields (one
-# call per field instead of a None check wrapped around the required hook).
+# common wire types (``type(value) is ...``: for a number also a whole one, for a boolean also
+# 0/1) at once, exactly as its reader would, and leaves everything else to the validating
+# reader; the ``s_optional_*`` hooks are the same for ``X | None`` fields (one call per field
+# instead of a None check wrapped around the required hook). These hooks, not cattrs' code
+# around them, are most of a conversion (tests/test_convert_fast_path.py holds each fast
+# branch to its reader).
 
 
 def _present(value: object, what: str) -> None:
@@ -314,6 +335,8 @@ def s_str(value: object, _: type) -> str:
 def s_float(value: object, _: type) -> float:
     if type(value) is float:
         return value or 0.0  # as the reader path below: -0.0 reads as 0.0
+    if type(value) is int:  # a whole JSON number: float() of it is never -0.0
+        return float(value)
     _present(value, "a number")
     return float(number(value, "") or 0.0)
 
@@ -328,6 +351,8 @@ def s_int(value: object, _: type) -> int:
 def s_bool(value: object, _: type) -> bool:
     if type(value) is bool:
         return value
+    if type(value) is int and value in {0, 1}:  # a charge card's "valid": 1
+        return value == 1
     _present(value, "a boolean")
     return bool(boolean(value, ""))
 
@@ -341,6 +366,8 @@ def s_optional_str(value: object, cls: type) -> str | None:
 def s_optional_float(value: object, cls: type) -> float | None:
     if type(value) is float:
         return value or 0.0  # as s_float
+    if type(value) is int:  # as s_float
+        return float(value)
     return None if value is None else s_float(value, cls)
 
 
@@ -353,6 +380,8 @@ def s_optional_int(value: object, cls: type) -> int | None:
 def s_optional_bool(value: object, cls: type) -> bool | None:
     if type(value) is bool:
         return value
+    if type(value) is int and value in {0, 1}:  # as s_bool
+        return value == 1
     return None if value is None else s_bool(value, cls)
 
 
@@ -361,6 +390,8 @@ def s_setting_value(value: object, _: type) -> bool | int | None:
 
 
 def s_activity(value: object, _: type) -> Activity:
+    if type(value) is str:  # the wire's form first
+        return _ACTIVITIES.get(value.lower(), Activity.UNKNOWN)
     if value is None:
         return Activity.UNKNOWN
     if isinstance(value, Activity):
