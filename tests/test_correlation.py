@@ -1316,7 +1316,7 @@ def test_a_partial_push_passes_a_status_read_by() -> None:
     interpret = requests._interpreter(proto.GET_CH_STATUS, A, reply)
     assert interpret("CH_STATUS", Role.RESULT, partial) is PASS
     later = interpret("CH_STATUS", Role.RESULT, full)  # decided now, converted when asked
-    assert later is not PASS and later.get() == "converted"
+    assert later is not PASS and later.model() == "converted"
 
 
 def test_a_reply_is_converted_once_by_its_first_caller_outside_the_lock() -> None:
