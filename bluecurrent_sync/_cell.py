@@ -60,6 +60,16 @@ class FrameCell(Mapping[str, Any]):
                 never an instance another thread raised too. Any other exception is a bug in
                 the converter; it is not kept, so each caller meets its own.
         """
+        ok, value = self._settle()
+        if not ok:
+            raise copy_error(value)
+        return value
+
+    def prepare(self) -> None:
+        """Convert now, on this thread, unless done already (a failure is kept, not raised)."""
+        self._settle()
+
+    def _settle(self) -> tuple[bool, Any]:
         outcome = self._outcome
         if outcome is None:
             with self._lock:
@@ -73,10 +83,7 @@ class FrameCell(Mapping[str, Any]):
                         outcome = (False, exc)
                     self._outcome = outcome
                     self._convert = None  # the converter may hold a request's state
-        ok, value = outcome
-        if not ok:
-            raise copy_error(value)
-        return value
+        return outcome
 
     # -- the frame as a read-only mapping --------------------------------------------------
     def __getitem__(self, key: str) -> Any:

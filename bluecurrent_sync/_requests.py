@@ -227,7 +227,7 @@ class Requests:
                     return routed  # the frame's own model, shared with subscribers, mirror
                 return FrameCell(frame, reply.convert)  # this request's own conversion
             if role is Role.CONFIRM:
-                return self._confirmation(command, evse_id, frame)
+                return self._confirmation(command, evse_id, routed)
             ack = self._converter.action_result(frame)
             if ack.error or not ack.success:
                 raise ActionFailed(evse_id or ack.evse_id, command, ack.error or "")
@@ -258,11 +258,22 @@ class Requests:
         return _confirmed(command, evse_id, detail)
 
     def _confirmation(
-        self, command: str, evse_id: str | None, frame: Mapping[str, Any]
+        self, command: str, evse_id: str | None, routed: Mapping[str, Any]
     ) -> ActionResult | Any:
-        """A pushed CH_STATUS as the verdict of block/unblock, or PASS (docs/PROTOCOL.md OP-3)."""
+        """A pushed CH_STATUS as the verdict of block/unblock, or PASS (docs/PROTOCOL.md OP-3).
+
+        Runs under the pending table's lock, so it converts nothing: the router converted
+        the cell before routing it (``PendingTable.decides_by_model``). A cell it did not
+        convert was read before this request was registered, so before it was sent: no
+        verdict on it (a state the charge point already showed is ``_already_so``'s matter).
+        """
         try:
-            status = self._converter.ch_status(frame)
+            if isinstance(routed, FrameCell):
+                if not routed.converted:
+                    return PASS
+                status = routed.model()
+            else:  # a plain frame (no router): converted here
+                status = self._converter.ch_status(routed)
         except ResponseValidationError:
             return PASS  # not a confirmation; the status itself is a subscriber's matter
         activity = status.activity.value

@@ -99,6 +99,8 @@ class Router:
             evse_id = routing_evse_id(name, frame)
             if self._observe is not None:
                 self._observe(name, evse_id, cell)
+            if self._pending.decides_by_model(name, evse_id):
+                cell.prepare()  # converted here, never under the table's lock
             self._pending.route(name, evse_id, cell)
         self._dispatcher.publish(name, cell)
         return fatal
