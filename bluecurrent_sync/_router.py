@@ -58,12 +58,12 @@ class Router:
         observe: Callable[[str, str | None, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._converter = converter
-        self._model = converter.event  # THE frame → model function of every shared cell
         self._pending = pending
         self._dispatcher = dispatcher
         self._observe = observe
         self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
         self._nonfinite_logged = False
+        self._model = converter.event  # THE frame → model function of every shared cell
 
     def on_frame(self, text: str) -> ConnectionLevelError | None:
         """Handle one text frame from the socket.

@@ -18,6 +18,7 @@ import pytest
 from conftest import in_thread, wait_until
 from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status, status_frame
 
+from bluecurrent_sync._cell import FrameCell, raw
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ResponseValidationError
 from bluecurrent_sync.models import ActionOutcome, ChStatus
@@ -202,3 +203,77 @@ def test_callers_sharing_a_reply_that_cannot_be_converted_each_get_their_own_err
     assert isinstance(a, ResponseValidationError) and isinstance(b, ResponseValidationError)
     assert a is not b  # never one instance raised in two threads
     assert str(a) == str(b) and a.raw == b.raw
+
+
+# -- the cell itself ------------------------------------------------------------------------
+
+
+def test_a_cell_converts_once_for_every_thread_that_asks() -> None:
+    calls: list[str] = []
+    asking = threading.Barrier(8)
+
+    def convert(frame: Any) -> object:
+        calls.append(threading.current_thread().name)
+        return object()
+
+    cell = FrameCell({"object": "X"}, convert)
+    assert not cell.converted and calls == []  # made, not converted
+
+    def ask() -> object:
+        asking.wait(30)
+        return cell.model()
+
+    threads = [in_thread(ask) for _ in range(8)]
+    for thread, _out in threads:
+        thread.join(30)
+    models = [out[0] for _thread, out in threads]
+    assert len(calls) == 1 and cell.converted
+    assert all(model is models[0] for model in models)
+    assert cell.model() is models[0] and len(calls) == 1
+
+
+def test_a_cell_gives_each_caller_its_own_copy_of_a_conversion_error() -> None:
+    calls: list[int] = []
+    original = ResponseValidationError("bad frame", object_name="X", field="data.a", raw={})
+
+    def convert(frame: Any) -> object:
+        calls.append(1)
+        raise original
+
+    cell = FrameCell({"object": "X"}, convert)
+    cell.prepare()  # kept, not raised
+    errors = []
+    for _ in range(3):
+        with pytest.raises(ResponseValidationError) as info:
+            cell.model()
+        errors.append(info.value)
+    assert len(calls) == 1
+    assert len({id(error) for error in [original, *errors]}) == 4  # never the same object
+    assert all((e.args, e.field, e.raw) == (original.args, "data.a", {}) for e in errors)
+
+
+def test_a_converter_bug_is_not_kept_each_caller_meets_its_own() -> None:
+    calls: list[int] = []
+
+    def convert(frame: Any) -> object:
+        calls.append(1)
+        raise ZeroDivisionError(len(calls))
+
+    cell = FrameCell({"object": "X"}, convert)
+    with pytest.raises(ZeroDivisionError) as first:
+        cell.model()
+    with pytest.raises(ZeroDivisionError) as second:
+        cell.model()
+    assert first.value is not second.value and len(calls) == 2
+    assert not cell.converted
+
+
+def test_a_cell_reads_as_its_frame() -> None:
+    frame = {"object": "CH_STATUS", "evse_id": "CP-7", "data": {"activity": "charging"}}
+    cell = FrameCell(frame, lambda frame: None)
+    assert cell == frame and dict(cell) == frame and len(cell) == 3
+    assert cell["evse_id"] == "CP-7" and cell.get("flow_id") is None and "data" in cell
+    assert raw(cell) is frame and raw(frame) is frame
+    assert repr(cell) == "<FrameCell 'CH_STATUS' (not converted)>"
+    cell.prepare()
+    assert repr(cell) == "<FrameCell 'CH_STATUS' (converted)>"
