@@ -1,4 +1,6 @@
-"""One received frame and its model, converted at most once (docs/DESIGN.md, "One conversion").
+"""One received frame and its model, converted at most once.
+
+docs/DESIGN.md, "One conversion per frame".
 
 The router wraps each routed frame in a :class:`FrameCell` and hands the same cell to the
 mirror, the waiters (through the pending table) and the dispatcher. The first thread that
