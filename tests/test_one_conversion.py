@@ -277,3 +277,21 @@ def test_a_cell_reads_as_its_frame() -> None:
     assert repr(cell) == "<FrameCell 'CH_STATUS' (not converted)>"
     cell.prepare()
     assert repr(cell) == "<FrameCell 'CH_STATUS' (converted)>"
+
+
+def test_a_shared_reply_converts_as_the_objects_standard_converter() -> None:
+    # Reply(shared=True) takes the router's cell: its converter must be the one the cell uses
+    # for that object (WireConverter.event → OBJECTS[name].convert), or a caller would get
+    # another value than the subscribers.
+    from bluecurrent_sync._convert import OBJECTS, WireConverter
+    from bluecurrent_sync._requests import Requests
+
+    requests = Requests.__new__(Requests)
+    requests._converter = WireConverter()
+    for reply, name in (
+        (requests.status_reply, "CH_STATUS"),
+        (requests.settings_reply, "CH_SETTINGS"),
+    ):
+        assert reply.shared
+        assert reply.convert.__func__ is OBJECTS[name].convert  # type: ignore[attr-defined]
+    assert not Requests.grid_reply("CP-1", None, lambda frame: frame).shared
