@@ -159,6 +159,7 @@ class Mirror:
         per_evse = self._kinds.get(object_name)
         if per_evse is None or (evse_id is None and object_name != OBJ_GRID_CURRENT):
             return
+        routed = frame if isinstance(frame, FrameCell) else None
         now = time.monotonic()
         with self._cond:
             self._seq += 1
@@ -192,6 +193,11 @@ class Mirror:
             entries.append(entry)
             if object_name == OBJ_CH_STATUS:
                 self._cond.notify_all()
+        if routed is not None and routed.converted and frame is not routed:
+            # The router converted the push for a waiter deciding by it (block/unblock): the
+            # merge that waiter's ack may read is converted now too, on the reader thread,
+            # not later under the pending table's lock.
+            frame.prepare()
 
     def end(self, error: BaseException) -> None:
         """Wake every waiter for good: they raise a copy of ``error`` (client closed)."""

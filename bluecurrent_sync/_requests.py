@@ -313,6 +313,12 @@ class Requests:
             flow_id=flow_id,
         )
         if is_new:
+            if evse_id is not None and command in proto.CONFIRMED_COMMANDS:
+                # Its ack may read the last status (_already_so) under the pending table's
+                # lock: that status is converted now, on this thread; the statuses arriving
+                # from now on are converted by the router before they are routed
+                # (PendingTable.decides_by_model: this waiter awaits them).
+                self._last_activity(evse_id)
 
             def before_send() -> None:  # under the send lock: the budget check is exact
                 self._meter.admit(1)

@@ -97,10 +97,10 @@ class Router:
             fatal = self._on_error(frame)
         elif name != proto.OBJ_HELLO:
             evse_id = routing_evse_id(name, frame)
-            if self._observe is not None:
-                self._observe(name, evse_id, cell)
             if self._pending.decides_by_model(name, evse_id):
                 cell.prepare()  # converted here, never under the table's lock
+            if self._observe is not None:
+                self._observe(name, evse_id, cell)
             self._pending.route(name, evse_id, cell)
         self._dispatcher.publish(name, cell)
         return fatal

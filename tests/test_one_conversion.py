@@ -16,7 +16,14 @@ from typing import Any
 import frames
 import pytest
 from conftest import in_thread, wait_until
-from scripted_server import GOOD_TOKEN, Conn, ScriptedServer, ch_status, status_frame
+from scripted_server import (
+    GOOD_TOKEN,
+    Conn,
+    ScriptedServer,
+    ch_status,
+    status_frame,
+    status_reply,
+)
 
 from bluecurrent_sync._cell import FrameCell, raw
 from bluecurrent_sync.client import Client
@@ -173,6 +180,53 @@ def test_no_conversion_runs_under_the_pending_tables_lock(
     assert events.next_of("CP-4") is client.last_status("CP-4")
     assert events.next_of("CP-5") is client.last_status("CP-5")
     assert (conversions.of("CP-4"), conversions.of("CP-5")) == (1, 1)
+
+
+def test_an_ack_reading_the_last_status_converts_nothing_under_the_tables_lock(
+    client: Client, server: ScriptedServer
+) -> None:
+    # Blocking a charge point whose last status already shows it blocked ends at the ack
+    # (OP-3): that status, pushed before and read by nobody, is converted before the ack is
+    # interpreted under the table's lock.
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        conn.send({"object": "RECEIVED_SET_INOPERATIVE", "evse_id": "CP-8", "success": True})
+
+    server.responder = responder
+    conversions = Conversions(client)
+    client.connect()
+    server.conns[-1].send(ch_status("CP-8", activity="unavailable"))
+    wait_until(lambda: "CP-8" in client.observed.evse_ids(), what="the push is mirrored")
+    assert conversions.of("CP-8") == 0  # kept, not converted: nobody asked
+    result = client.block("CP-8")
+    assert (
+        result.detail == "RECEIVED_SET_INOPERATIVE; CH_STATUS already showed activity unavailable"
+    )
+    assert conversions.of("CP-8") == 1
+    assert conversions.under_the_table_lock() == []
+
+
+def test_an_ack_reading_a_merged_partial_status_converts_nothing_under_the_lock(
+    client: Client, server: ScriptedServer
+) -> None:
+    # A partial push (OP-7) during a block is merged into the last status by the mirror:
+    # another frame, which the ack then reads. It too is converted before the ack is
+    # interpreted under the table's lock.
+    def responder(conn: Conn, frame: dict[str, Any]) -> None:
+        evse_id = frame["evse_id"]
+        conn.send({"object": "CH_STATUS", "evse_id": evse_id, "data": {"activity": "charging"}})
+        conn.send({"object": "RECEIVED_SET_INOPERATIVE", "evse_id": evse_id, "success": True})
+        conn.send(status_reply("SET_INOPERATIVE", evse_id))
+
+    server.responder = responder
+    conversions = Conversions(client)
+    client.connect()
+    server.conns[-1].send(status_frame("CP-9"))
+    wait_until(lambda: "CP-9" in client.observed.evse_ids(), what="the push is mirrored")
+    result = client.block("CP-9")
+    assert (result.outcome, result.success) == (ActionOutcome.CONFIRMED, True)
+    merged = client.last_status("CP-9")
+    assert merged is not None and (merged.activity.value, merged.actual_kwh) == ("charging", 1.0)
+    assert conversions.under_the_table_lock() == []
 
 
 def test_callers_sharing_a_reply_that_cannot_be_converted_each_get_their_own_error(
