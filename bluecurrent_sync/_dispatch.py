@@ -1,9 +1,10 @@
 """The dispatcher thread: subscriptions, bounded event delivery and the events() iterator.
 
-The reader thread only enqueues frames here; the ``bluecurrent-sync-dispatch`` thread converts each
-frame into its model once and hands it, in arrival order, to every handler subscribed to its object
-name (and to ``"*"``), each call isolated, and to every open
-[`EventStream`][bluecurrent_sync.EventStream].
+The reader thread only enqueues frames here; the ``bluecurrent-sync-dispatch`` thread takes each
+frame's model (converting it unless a waiter or the mirror already did: a frame the router
+wrapped in a `FrameCell` is converted once for all of them) and hands it, in arrival order, to
+every handler subscribed to its object name (and to ``"*"``), each call isolated, and to every
+open [`EventStream`][bluecurrent_sync.EventStream].
 
 Overflow policy (both queues are bounded): when a queue is full the OLDEST queued item is
 dropped to make room for the newest and a drop counter is increased (the dispatcher counts
@@ -21,6 +22,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ._cell import FrameCell
 from ._log import EVENTS
 from .errors import BlueCurrentError
 
@@ -245,7 +247,10 @@ class Dispatcher:
         self._thread.start()
 
     def publish(self, object_name: str, frame: Mapping[str, Any]) -> None:
-        """Queue a frame for subscribers (called by the reader thread; never blocks)."""
+        """Queue a frame for subscribers (called by the reader thread; never blocks).
+
+        A `FrameCell` is delivered as its shared model; a plain frame is converted here.
+        """
         self._enqueue(object_name, frame, None)
 
     def publish_event(self, object_name: str, event: object) -> None:
@@ -290,7 +295,7 @@ class Dispatcher:
     def _deliver(self, object_name: str, frame: Mapping[str, Any] | None, event: object) -> None:
         if frame is not None:
             try:
-                event = self._convert(frame)
+                event = frame.model() if isinstance(frame, FrameCell) else self._convert(frame)
             except BlueCurrentError as exc:
                 logger.warning(
                     "dropped pushed %s that could not be converted: %s", object_name, exc

@@ -2,9 +2,12 @@
 
 The router hands every CH_STATUS, CH_SETTINGS, GRID_STATUS and GRID_CURRENT frame to
 :meth:`Mirror.observe` on the reader thread, pushes and replies alike. Storing costs no
-request and almost no time: the reader only keeps the raw frame and its receive times; the
-frame becomes a model the first time someone reads it (on the reader's thread, never the
-reader's), and the model is cached.
+request and almost no time: the reader only keeps the frame's cell and its receive times; the
+frame becomes a model the first time someone reads it (on that reader's thread, never the
+reader thread's, and outside the mirror's lock), and the model is kept. The cell is the
+router's: a frame a waiter or a subscriber has converted already is not converted again, and
+all of them hold the same model. A partial CH_STATUS push merged into the previous status is
+another frame: the mirror converts that one itself.
 
 Bounds: at most ``max_charge_points`` charge points per kind (default
 :data:`DEFAULT_MAX_CHARGE_POINTS`, room for the largest accounts; past it the least recently
@@ -27,6 +30,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from . import _clock
+from ._cell import FrameCell
 from ._convert import OBJECTS
 from ._log import CONNECTION
 from ._wire import (
@@ -77,13 +81,14 @@ class Observed(ModelBase, Generic[T]):
 
 
 class _Entry:
-    """One stored frame; converted on first read (under the mirror's lock)."""
+    """One stored frame; converted on first read (through its cell, outside the lock)."""
 
-    __slots__ = ("converted", "frame", "monotonic", "seq", "wall")
+    __slots__ = ("cell", "converted", "frame", "monotonic", "seq", "wall")
 
-    def __init__(self, seq: int, frame: Mapping[str, Any], monotonic: float) -> None:
+    def __init__(self, seq: int, cell: FrameCell, monotonic: float) -> None:
         self.seq = seq
-        self.frame = frame
+        self.cell: FrameCell | None = cell  # dropped once converted
+        self.frame = cell.frame  # raw: a later partial status merges into it
         self.monotonic = monotonic
         self.wall = _clock.time()  # a datetime only when read
         # None: not converted yet; False: the frame could not be converted.
@@ -145,13 +150,16 @@ class Mirror:
         """Store a received frame (called by the reader thread for every mirrored object).
 
         A CH_STATUS, CH_SETTINGS or GRID_STATUS without an evse_id is not stored (nobody
-        could ask for it); a GRID_CURRENT without one is kept under ``None``. ``value``: the
-        frame's model when the caller already converted it (a GRID_STATUS reply, attributed
-        by its request because its ``data.id`` may name another charge point).
+        could ask for it); a GRID_CURRENT without one is kept under ``None``. ``frame``: the
+        router's `FrameCell` (its model is shared with the waiters and subscribers), or a
+        plain frame, converted here when read. ``value``: the frame's model when the caller
+        already converted it (a GRID_STATUS reply, attributed by its request because its
+        ``data.id`` may name another charge point).
         """
         per_evse = self._kinds.get(object_name)
         if per_evse is None or (evse_id is None and object_name != OBJ_GRID_CURRENT):
             return
+        routed = frame if isinstance(frame, FrameCell) else None
         now = time.monotonic()
         with self._cond:
             self._seq += 1
@@ -171,16 +179,25 @@ class Mirror:
             else:
                 per_evse.move_to_end(evse_id)
                 if object_name == OBJ_CH_STATUS and entries and is_partial_status(frame):
-                    # A push of a change only: the rest stays as the last status said.
+                    # A push of a change only: the rest stays as the last status said. The
+                    # merge is another frame than the one routed: converted by its own cell.
                     frame = merged_status(entries[-1].frame, frame)
                 if evse_id not in self._waiting:
                     entries.clear()  # only waiters need older frames
+            if not isinstance(frame, FrameCell):
+                frame = FrameCell(frame, self._converters[object_name])
             entry = _Entry(self._seq, frame, now)
             if value is not None:
                 entry.converted = value
+                entry.cell = None
             entries.append(entry)
             if object_name == OBJ_CH_STATUS:
                 self._cond.notify_all()
+        if routed is not None and routed.converted and frame is not routed:
+            # The router converted the push for a waiter deciding by it (block/unblock): the
+            # merge that waiter's ack may read is converted now too, on the reader thread,
+            # not later under the pending table's lock.
+            frame.prepare()
 
     def end(self, error: BaseException) -> None:
         """Wake every waiter for good: they raise a copy of ``error`` (client closed)."""
@@ -203,15 +220,13 @@ class Mirror:
         if self._forked is not None:
             raise ClientStateError(str(self._forked))
         with self._cond:
-            entries = self._kinds[object_name].get(evse_id)
-            if not entries:
-                return None
-            for entry in reversed(entries):
-                value = self._value(object_name, entry)
-                if value is not None:
-                    received_at = _dt.datetime.fromtimestamp(entry.wall, _dt.timezone.utc)
-                    return Observed(value, received_at, entry.monotonic)
-            return None
+            entries = list(self._kinds[object_name].get(evse_id) or ())
+        for entry in reversed(entries):  # converted outside the lock
+            value = self._value(object_name, entry)
+            if value is not None:
+                received_at = _dt.datetime.fromtimestamp(entry.wall, _dt.timezone.utc)
+                return Observed(value, received_at, entry.monotonic)
+        return None
 
     def status(self, evse_id: str) -> Observed[ChStatus] | None:
         """The last CH_STATUS of ``evse_id`` with its receive time, or None."""
@@ -227,7 +242,8 @@ class Mirror:
             entries = self._kinds[OBJ_CH_STATUS].get(evse_id)
             if not entries:
                 return None
-            status = self._value(OBJ_CH_STATUS, entries[-1])
+            newest = entries[-1]
+        status = self._value(OBJ_CH_STATUS, newest)
         return status.activity.value if isinstance(status, ChStatus) else None
 
     def settings(self, evse_id: str) -> Observed[ChSettings] | None:
@@ -291,8 +307,7 @@ class Mirror:
     ) -> ChStatus:
         while True:
             for entry in pending:
-                with self._cond:
-                    status = self._value(OBJ_CH_STATUS, entry)
+                status = self._value(OBJ_CH_STATUS, entry)
                 # The condition runs without the lock: it is the caller's code.
                 if isinstance(status, ChStatus) and condition(status):
                     return status
@@ -318,16 +333,35 @@ class Mirror:
                     self._cond.wait(remaining)
 
     def _value(self, object_name: str, entry: _Entry) -> object | None:
-        """The entry's model (converting it once), or None if it cannot be converted."""
-        if entry.converted is None:
-            try:
-                entry.converted = self._converters[object_name](entry.frame)
-            except BlueCurrentError as exc:
-                logger.warning("mirror ignores a %s it cannot convert: %s", object_name, exc)
-                entry.converted = False
-            if object_name != OBJ_CH_STATUS:  # a status stays: a partial push merges into it
-                entry.frame = {}  # the model replaces the raw frame
-        return None if entry.converted is False else entry.converted
+        """The entry's model (converting it once), or None if it cannot be converted.
+
+        Called without the lock: the cell converts (once, whoever asks first: a waiter, the
+        dispatcher or a reader of the mirror); the lock only guards storing the outcome.
+        """
+        converted = entry.converted
+        if converted is None:
+            cell = entry.cell  # None: another reader stored the outcome meanwhile
+            converted = entry.converted if cell is None else self._store(object_name, entry, cell)
+        return None if converted is False else converted
+
+    def _store(self, object_name: str, entry: _Entry, cell: FrameCell) -> object:
+        """Convert ``entry`` through its cell (without the lock), then keep the outcome."""
+        error: BlueCurrentError | None = None
+        try:
+            converted = cell.model()
+        except BlueCurrentError as exc:
+            converted, error = False, exc
+        with self._cond:
+            first = entry.converted is None
+            if first:
+                entry.converted = converted  # before the cell goes: see _value
+                entry.cell = None
+                if object_name != OBJ_CH_STATUS:  # a status stays: a partial push merges
+                    entry.frame = {}  # the model replaces the raw frame
+            converted = entry.converted
+        if first and error is not None:  # logged by the reader that stored it: once
+            logger.warning("mirror ignores a %s it cannot convert: %s", object_name, error)
+        return converted
 
 
 def _copy(error: BaseException) -> BaseException:

@@ -16,7 +16,9 @@ charge point it concerns:
 
 A :class:`Waiter` holds its outcome and two plain locks released once: one when it is done,
 one at its acknowledgement (or when done). The table never blocks on I/O; the
-interpretation callbacks it runs (frame → model) are quick and must not block.
+interpretation callbacks it runs are quick, must not block and convert nothing: a RESULT is
+converted after the lock, a CONFIRM reads a model converted before it
+(:meth:`PendingTable.decides_by_model`).
 """
 
 from __future__ import annotations
@@ -339,6 +341,17 @@ class PendingTable:
             if self._held_errors:
                 self._settle_held()
             return bool(targets)
+
+    def decides_by_model(self, object_name: str, evse_id: str | None) -> bool:
+        """Whether a waiter a frame of ``object_name`` for ``evse_id`` reaches reads its model
+        to decide (a CONFIRM role: block/unblock reading a CH_STATUS's activity).
+
+        The router then converts the frame before :meth:`route`, outside this table's lock:
+        no conversion runs under it.
+        """
+        with self._lock:
+            bucket = self._index.get(object_name, {}).get(evse_id, ())
+            return any(waiter.roles[object_name] is Role.CONFIRM for waiter in bucket)
 
     def _replied(self, waiter: Waiter[Any], role: Role) -> None:
         """Note that a frame answered ``waiter`` (evidence for held ERROR frames)."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 
 from . import _protocol as proto
+from ._cell import FrameCell, raw
 from ._log import CONNECTION
 from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from ._protocol import Role
@@ -33,7 +34,7 @@ from .errors import (
     RequestTimeoutError,
     ResponseValidationError,
 )
-from .models import ActionOutcome, ActionResult, ChStatus, SettingResult
+from .models import ActionOutcome, ActionResult, ChSettings, ChStatus, SettingResult
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -171,9 +172,15 @@ class Requests:
 
         A CH_STATUS carrying no measurement (a pushed change, ``{"activity": ...}``) is
         never the answer to a read; the call waits for the complete status
-        (docs/PROTOCOL.md OP-7). The mirror merges the push either way.
+        (docs/PROTOCOL.md OP-7). The mirror merges the push either way. The status is the
+        frame's shared model (the subscribers' and the mirror's too).
         """
-        return Reply(self._converter.ch_status, _complete_status)
+        return Reply(self._converter.ch_status, _complete_status, shared=True)
+
+    @property
+    def settings_reply(self) -> Reply[ChSettings]:
+        """The reply of GET_CH_SETTINGS: the frame's shared model."""
+        return Reply(self._converter.ch_settings, shared=True)
 
     @staticmethod
     def grid_reply(
@@ -213,13 +220,18 @@ class Requests:
     ) -> Callable[[str, Role, Mapping[str, Any]], Any]:
         reply = convert if isinstance(convert, Reply) else Reply(convert)
 
-        def interpret(object_name: str, role: Role, frame: Mapping[str, Any]) -> Any:
+        def interpret(object_name: str, role: Role, routed: Mapping[str, Any]) -> Any:
+            frame = raw(routed)  # the router's FrameCell, or a plain frame
             if role is Role.RESULT:
-                # Decided here (under the table's lock, without converting); converted by
-                # the caller, after the lock, at most once (see Reply).
-                return _Later(reply.convert, frame) if reply.accepts(frame) else PASS
+                # Decided here (under the table's lock, without converting); converted
+                # after the lock by the first thread that asks, at most once (see Reply).
+                if not reply.accepts(frame):
+                    return PASS
+                if reply.shared and isinstance(routed, FrameCell):
+                    return routed  # the frame's own model, shared with subscribers, mirror
+                return FrameCell(frame, reply.convert)  # this request's own conversion
             if role is Role.CONFIRM:
-                return self._confirmation(command, evse_id, frame)
+                return self._confirmation(command, evse_id, routed)
             ack = self._converter.action_result(frame)
             if ack.error or not ack.success:
                 raise ActionFailed(evse_id or ack.evse_id, command, ack.error or "")
@@ -250,11 +262,22 @@ class Requests:
         return _confirmed(command, evse_id, detail)
 
     def _confirmation(
-        self, command: str, evse_id: str | None, frame: Mapping[str, Any]
+        self, command: str, evse_id: str | None, routed: Mapping[str, Any]
     ) -> ActionResult | Any:
-        """A pushed CH_STATUS as the verdict of block/unblock, or PASS (docs/PROTOCOL.md OP-3)."""
+        """A pushed CH_STATUS as the verdict of block/unblock, or PASS (docs/PROTOCOL.md OP-3).
+
+        Runs under the pending table's lock, so it converts nothing: the router converted
+        the cell before routing it (``PendingTable.decides_by_model``). A cell it did not
+        convert was read before this request was registered, so before it was sent: no
+        verdict on it (a state the charge point already showed is ``_already_so``'s matter).
+        """
         try:
-            status = self._converter.ch_status(frame)
+            if isinstance(routed, FrameCell):
+                if not routed.converted:
+                    return PASS
+                status = routed.model()
+            else:  # a plain frame (no router): converted here
+                status = self._converter.ch_status(routed)
         except ResponseValidationError:
             return PASS  # not a confirmation; the status itself is a subscriber's matter
         activity = status.activity.value
@@ -294,6 +317,12 @@ class Requests:
             flow_id=flow_id,
         )
         if is_new:
+            if evse_id is not None and command in proto.CONFIRMED_COMMANDS:
+                # Its ack may read the last status (_already_so) under the pending table's
+                # lock: that status is converted now, on this thread; the statuses arriving
+                # from now on are converted by the router before they are routed
+                # (PendingTable.decides_by_model: this waiter awaits them).
+                self._last_activity(evse_id)
 
             def before_send() -> None:  # under the send lock: the budget check is exact
                 self._meter.admit(1)
@@ -441,18 +470,27 @@ class Reply(Generic[T]):
     ``accepts`` decides at once, on the reader thread under the pending table's lock and
     without converting, whether the frame answers the request (a partial status or another
     grid's push does not); ``convert`` runs afterwards, on the thread that first asks for
-    the value (a caller), outside that lock, once however many callers share the request.
+    the value, outside that lock, once however many callers share the request.
+
+    ``shared``: ``convert`` is the object's standard converter (the one of
+    ``_convert.OBJECTS``, which the router's cells use), so the value is the frame's one
+    model, converted once for the callers, the subscribers and the mirror together. A
+    converter that depends on the request (a grid read, an action, a setting) or whose value
+    the caller may change (a list) is not shared: the request converts its own.
     """
 
-    __slots__ = ("accepts", "convert")
+    __slots__ = ("accepts", "convert", "shared")
 
     def __init__(
         self,
         convert: Callable[[Mapping[str, Any]], T],
         accepts: Callable[[Mapping[str, Any]], bool] = lambda _frame: True,
+        *,
+        shared: bool = False,
     ) -> None:
         self.convert = convert
         self.accepts = accepts
+        self.shared = shared
 
 
 #: A plain converter, or a :class:`Reply`.
@@ -463,35 +501,11 @@ def _complete_status(frame: Mapping[str, Any]) -> bool:
     return not is_partial_status(frame)
 
 
-class _Later:
-    """A RESULT frame and its converter: converted when first asked for, once."""
-
-    __slots__ = ("_convert", "_frame", "_lock", "_outcome")
-
-    def __init__(self, convert: Callable[[Mapping[str, Any]], Any], frame: Mapping[str, Any]):
-        self._convert = convert
-        self._frame = frame
-        self._lock = threading.Lock()
-        self._outcome: tuple[bool, Any] | None = None
-
-    def get(self) -> Any:
-        """The converted value, or the conversion's exception raised (each time)."""
-        with self._lock:
-            if self._outcome is None:
-                try:
-                    self._outcome = (True, self._convert(self._frame))
-                except Exception as exc:  # the call's verdict (ResponseValidationError, ...)
-                    self._outcome = (False, exc)
-        ok, value = self._outcome
-        if not ok:
-            raise value.with_traceback(None)
-        return value
-
-
 def _value(outcome: T) -> T:
-    """A waiter's outcome as the caller's value: a deferred RESULT is converted now."""
-    if isinstance(outcome, _Later):
-        value: T = outcome.get()
+    """A waiter's outcome as the caller's value: a deferred RESULT is converted now (or was,
+    by whoever asked first); a failed conversion raises the caller's own copy."""
+    if isinstance(outcome, FrameCell):
+        value: T = outcome.model()
         return value
     return outcome
 

@@ -1,6 +1,8 @@
 """From an incoming text frame to the waiters and the dispatcher (runs on the reader thread).
 
 frame text → JSON object → ERROR handling | pending waiters by (object, evse_id) → subscribers.
+Each routed frame travels in one :class:`~bluecurrent_sync._cell.FrameCell` (the mirror, the
+waiters and the subscribers share its one conversion); the router itself converts nothing.
 Bad input is logged (redacted) and dropped; it never raises into the reader loop. An error that
 concerns the connection itself (ERROR 1, ERROR 42) is returned to the connection, which owns
 what happens next (re-validation, the limited state); the router never calls upward.
@@ -14,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _protocol as proto
+from ._cell import FrameCell
 from ._convert import FrameDecoder, WireConverter, redact
 from ._dispatch import Dispatcher
 from ._log import CONNECTION
@@ -40,8 +43,10 @@ class Router:
         converter: The client's converter.
         pending: The client's waiters.
         dispatcher: Receives every routed frame for its subscribers.
-        observe: Called with ``(object name, evse_id, frame)`` for every routed frame other
-            than ERROR and HELLO, before any waiter sees it (the live mirror).
+        observe: Called with ``(object name, evse_id, cell)`` for every routed frame other
+            than ERROR and HELLO, before any waiter sees it (the live mirror). The cell is
+            the frame (a mapping) and its model, converted by ``converter.event`` once, by
+            whoever asks first; the waiters and the dispatcher get the same cell.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class Router:
         self._observe = observe
         self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
         self._nonfinite_logged = False
+        self._model = converter.event  # THE frame → model function of every shared cell
 
     def on_frame(self, text: str) -> ConnectionLevelError | None:
         """Handle one text frame from the socket.
@@ -86,14 +92,17 @@ class Router:
             logger.warning("dropped a frame without an object name: %s", redact(frame))
             return None
         fatal: ConnectionLevelError | None = None
+        cell = FrameCell(frame, self._model)  # converts nothing until someone asks
         if name == proto.OBJ_ERROR:
             fatal = self._on_error(frame)
         elif name != proto.OBJ_HELLO:
             evse_id = routing_evse_id(name, frame)
+            if self._pending.decides_by_model(name, evse_id):
+                cell.prepare()  # converted here, never under the table's lock
             if self._observe is not None:
-                self._observe(name, evse_id, frame)
-            self._pending.route(name, evse_id, frame)
-        self._dispatcher.publish(name, frame)
+                self._observe(name, evse_id, cell)
+            self._pending.route(name, evse_id, cell)
+        self._dispatcher.publish(name, cell)
         return fatal
 
     def on_oversize(self, prefix: bytes, size: int, limit: int) -> None:

@@ -761,7 +761,10 @@ class Client:
         if fresh is not None:
             return fresh
         return self._requests.call(
-            proto.GET_CH_SETTINGS, proto.evse_fields(evse_id), evse_id, self._converter.ch_settings
+            proto.GET_CH_SETTINGS,
+            proto.evse_fields(evse_id),
+            evse_id,
+            self._requests.settings_reply,
         )
 
     def get_grid_status(self, evse_id: str, *, max_age: float | None = None) -> GridStatus:

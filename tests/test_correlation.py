@@ -39,6 +39,7 @@ from bluecurrent_sync.errors import (
     RequestTimeoutError,
     ResponseValidationError,
 )
+from bluecurrent_sync.models import ActionOutcome
 
 A, B = "BCU-A", "BCU-B"
 FAST: dict[str, Any] = {"timeout": 5.0, "action_timeout": 5.0, "reconnect_delay": (0.02, 0.1)}
@@ -1316,7 +1317,7 @@ def test_a_partial_push_passes_a_status_read_by() -> None:
     interpret = requests._interpreter(proto.GET_CH_STATUS, A, reply)
     assert interpret("CH_STATUS", Role.RESULT, partial) is PASS
     later = interpret("CH_STATUS", Role.RESULT, full)  # decided now, converted when asked
-    assert later is not PASS and later.get() == "converted"
+    assert later is not PASS and later.model() == "converted"
 
 
 def test_a_reply_is_converted_once_by_its_first_caller_outside_the_lock() -> None:
@@ -1551,3 +1552,141 @@ def test_held_error_names_the_error_a_candidate_may_own() -> None:
     assert table.held_error(bystander) is None
     table.release(write)  # gone unanswered: nothing held any more
     assert table.held_error(read) is None
+
+
+# -- issue 19 item 2: one conversion per frame, never under the table's lock -----------------
+
+
+def register_sent(table: PendingTable, command: str, evse_id: str | None) -> Waiter[Any]:
+    waiter, _ = table.register(command, evse_id, proto.reply_roles(command), echo, shareable=False)
+    table.mark_sent(waiter)
+    return waiter
+
+
+def test_a_waiter_decides_by_the_model_only_for_its_confirming_object() -> None:
+    table = PendingTable()
+    assert not table.decides_by_model("CH_STATUS", A)  # nobody waits
+    read = register_sent(table, proto.GET_CH_STATUS, A)
+    assert not table.decides_by_model("CH_STATUS", A)  # a read converts after the lock
+    block = register_sent(table, proto.SET_INOPERATIVE, A)  # beside the read: any, not all
+    assert table.decides_by_model("CH_STATUS", A)
+    assert not table.decides_by_model("CH_STATUS", B)
+    assert not table.decides_by_model("CH_STATUS", None)
+    assert not table.decides_by_model("RECEIVED_SET_INOPERATIVE", A)  # its ack: no model
+    assert not table.decides_by_model("STATUS_SET_INOPERATIVE", A)
+    table.fail(block, ConnectionClosedError("closed"))
+    assert not table.decides_by_model("CH_STATUS", A)  # gone with its waiter
+    table.release(read)
+    unblock = register_sent(table, proto.SET_OPERATIVE, B)
+    assert table.decides_by_model("CH_STATUS", B)
+    table.route("STATUS_SET_OPERATIVE", B, {"object": "STATUS_SET_OPERATIVE", "evse_id": B})
+    assert unblock.done and not table.decides_by_model("CH_STATUS", B)
+
+
+def _bare_requests(converter: Any) -> Any:
+    from bluecurrent_sync._requests import Requests
+
+    requests = Requests.__new__(Requests)
+    requests._converter = converter
+    return requests
+
+
+def test_the_router_converts_a_confirming_status_before_routing_it(rig: RouterRig) -> None:
+    # Block/unblock reads a pushed CH_STATUS's activity under the table's lock: the router
+    # converts that status first, outside the lock, once for the mirror and subscribers too.
+    converted: list[bool] = []
+    model = rig.router._model
+
+    def spy(frame: Mapping[str, Any]) -> Any:
+        converted.append(rig.table._lock.locked())
+        return model(frame)
+
+    rig.router._model = spy
+    requests = _bare_requests(WireConverter())
+    command = proto.SET_INOPERATIVE
+    waiter, _ = rig.table.register(
+        command,
+        A,
+        proto.reply_roles(command),
+        requests._interpreter(command, A, dict),
+        shareable=False,
+    )
+    rig.table.mark_sent(waiter)
+    rig.feed(ch_status(A, activity="charging"))  # not the activity it waits for
+    assert not waiter.done and converted == [False]
+    rig.feed(ch_status(A, activity="unavailable"))
+    assert waiter.done and converted == [False, False]
+    result = waiter.outcome()
+    assert (result.evse_id, result.outcome, result.detail) == (
+        A,
+        ActionOutcome.CONFIRMED,
+        "CH_STATUS activity unavailable",
+    )
+    published = rig.wait_published(2)
+    assert published[-1] is rig.observed[-1][2].model()  # one model for all
+    assert converted == [False, False]  # the dispatcher did not convert them again
+
+
+def test_a_status_confirms_nothing_unless_converted_before_it_was_routed() -> None:
+    # A cell the router did not convert was read before the request was registered (so
+    # before it was sent): no verdict on it, and nothing converted under the table's lock.
+    from bluecurrent_sync._cell import FrameCell
+
+    requests = _bare_requests(WireConverter())
+    interpret = requests._interpreter(proto.SET_INOPERATIVE, A, dict)
+    calls: list[Mapping[str, Any]] = []
+
+    def convert(frame: Mapping[str, Any]) -> Any:
+        calls.append(frame)
+        return WireConverter().ch_status(frame)
+
+    cell = FrameCell(ch_status(A, activity="unavailable"), convert)
+    assert interpret("CH_STATUS", Role.CONFIRM, cell) is PASS and calls == []
+    cell.prepare()
+    assert interpret("CH_STATUS", Role.CONFIRM, cell).outcome is ActionOutcome.CONFIRMED
+    broken = FrameCell(ch_status(A, activity=5), convert)
+    broken.prepare()  # fails: kept, not raised
+    assert interpret("CH_STATUS", Role.CONFIRM, broken) is PASS
+    assert len(calls) == 2
+    # A plain frame (no router) is converted by the interpreter itself.
+    plain = interpret("CH_STATUS", Role.CONFIRM, ch_status(A, activity="unavailable"))
+    assert plain.outcome is ActionOutcome.CONFIRMED
+
+
+def test_a_routed_reply_is_the_cell_the_mirror_and_the_dispatcher_share(rig: RouterRig) -> None:
+    from bluecurrent_sync._requests import _value
+
+    requests = _bare_requests(WireConverter())
+    status_read, _ = rig.table.register(
+        proto.GET_CH_STATUS,
+        A,
+        proto.reply_roles(proto.GET_CH_STATUS),
+        requests._interpreter(proto.GET_CH_STATUS, A, requests.status_reply),
+        shareable=True,
+    )
+    settings_read, _ = rig.table.register(
+        proto.GET_CH_SETTINGS,
+        A,
+        proto.reply_roles(proto.GET_CH_SETTINGS),
+        requests._interpreter(proto.GET_CH_SETTINGS, A, requests.settings_reply),
+        shareable=True,
+    )
+    own: list[Any] = []
+    points_read, _ = rig.table.register(
+        proto.GET_CHARGE_POINTS,
+        None,
+        proto.reply_roles(proto.GET_CHARGE_POINTS),
+        requests._interpreter(proto.GET_CHARGE_POINTS, None, lambda f: own.append(f) or "own"),
+        shareable=True,
+    )
+    for waiter in (status_read, settings_read, points_read):
+        rig.table.mark_sent(waiter)
+    rig.feed(ch_status(A))
+    rig.feed({**frames.CH_SETTINGS, "data": {**frames.CH_SETTINGS["data"], "evse_id": A}})
+    rig.feed(frames.CHARGE_POINTS)
+    published = rig.wait_published(3)
+    status = _value(status_read.outcome())
+    assert status is published[0] is rig.observed[0][2].model()
+    assert _value(settings_read.outcome()) is published[1] is rig.observed[1][2].model()
+    # Not a shared reply: the request converts its own (a list its caller may change).
+    assert _value(points_read.outcome()) == "own" and own == [frames.CHARGE_POINTS]

@@ -60,7 +60,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "_usage",
         },
     ),
-    ("routing", {"_pending", "_dispatch", "_router", "_mirror"}),
+    ("routing", {"_cell", "_pending", "_dispatch", "_router", "_mirror"}),
     ("requests", {"_requests"}),
     ("facade", {"client", "__init__"}),
     (

@@ -277,6 +277,43 @@ def test_activity_is_that_of_the_newest_status_only() -> None:
     assert mirror.activity("A") is None and mirror.activity("C") == "available"
 
 
+def test_the_mirror_converts_outside_its_lock_and_shares_the_routed_model() -> None:
+    from scripted_server import ch_status
+
+    from bluecurrent_sync._cell import FrameCell
+    from bluecurrent_sync._convert import WireConverter
+    from bluecurrent_sync._mirror import Mirror
+
+    converter = WireConverter()
+    lock_free: list[bool] = []
+
+    def convert(frame: Any) -> ChStatus:
+        free = mirror._cond.acquire(blocking=False)  # this test's only thread
+        if free:
+            mirror._cond.release()
+        lock_free.append(free)
+        return converter.ch_status(frame)
+
+    mirror = Mirror({"CH_STATUS": convert})
+    mirror.observe("CH_STATUS", "A", ch_status("A", activity="charging"))
+    assert mirror.activity("A") == "charging"
+    mirror.observe("CH_STATUS", "B", ch_status("B"))
+    assert mirror.status("B") is not None
+    mirror.observe("CH_STATUS", "C", ch_status("C"))
+    mirror.wait_for_status("C", lambda status: True, 30, lambda: None)
+    assert lock_free == [True, True, True]
+    # A routed frame's cell: the mirror reads the model its first reader made.
+    cell = FrameCell(ch_status("D"), converter.event)
+    shared = cell.model()
+    mirror.observe("CH_STATUS", "D", cell)
+    observed = mirror.status("D")
+    assert observed is not None and observed.value is shared and len(lock_free) == 3
+    # A partial push merged into it is another frame: the mirror's own conversion.
+    mirror.observe("CH_STATUS", "D", FrameCell(ch_status("D", activity="unavailable"), convert))
+    mirror.observe("CH_STATUS", "D", {"object": "CH_STATUS", "evse_id": "D", "data": {}})
+    assert mirror.activity("D") == "unavailable" and lock_free == [True, True, True, True]
+
+
 @pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
 def test_wait_for_status_goes_on_across_a_reconnect(simulator: Simulator) -> None:
     with Client(DEFAULT_TOKEN, url=simulator.url, reconnect_delay=(0.05, 0.2)) as client:
