@@ -33,6 +33,8 @@ from typing import Any, Generic, TypeVar
 
 from ._log import CONNECTION
 from ._protocol import READ_COMMANDS, TWO_STEP_COMMANDS, Role
+from ._wire import copy_error
+from .errors import BlueCurrentError
 
 __all__ = ["ACKNOWLEDGED", "PASS", "PendingTable", "Waiter"]
 
@@ -155,7 +157,10 @@ class Waiter(Generic[T]):
             raise RuntimeError(f"{self!r}: outcome() asked for before the waiter is done")
         ok, value = outcome
         if not ok:
-            # A fresh traceback per caller: shared waiters re-raise the same error object.
+            # Each caller of a shared waiter raises its own object (one shared instance would
+            # collect every caller's traceback); a non-BlueCurrentError is a bug, raised as is.
+            if isinstance(value, BlueCurrentError):
+                value = copy_error(value)
             raise value.with_traceback(None)
         result: T = value
         return result

@@ -275,11 +275,10 @@ def error_for_rejection(status: int, reason: str) -> BlueCurrentError:
 def copy_error(error: BlueCurrentError) -> BlueCurrentError:
     """A fresh exception of the same kind, data and cause (each caller raises its own object:
     one shared instance would collect every caller's traceback)."""
-    if isinstance(error, RequestLimitReached):
-        clone: BlueCurrentError = RequestLimitReached(str(error.args[0]), error.reset_at)
-    else:
-        clone = type(error).__new__(type(error), *error.args)
-        clone.__dict__.update(error.__dict__)
+    # Its own class and attributes, without calling __init__ (subclasses such as
+    # DailyBudgetExceeded take other arguments than their message).
+    clone: BlueCurrentError = type(error).__new__(type(error), *error.args)
+    clone.__dict__.update(error.__dict__)
     clone.__cause__ = error.__cause__
     clone.__suppress_context__ = error.__suppress_context__
     return clone

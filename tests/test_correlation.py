@@ -31,6 +31,7 @@ from bluecurrent_sync._wire import evse_id_of, object_name_of, routing_evse_id
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import (
     ApiError,
+    BlueCurrentError,
     ConnectionClosedError,
     DailyBudgetExceeded,
     InvalidApiToken,
@@ -97,10 +98,16 @@ def bounded(call: Callable[[], Any]) -> Any:
 
 
 def outcome_error(waiter: Waiter[Any]) -> BaseException:
+    """The error the waiter holds (the object attributed to it), once ``outcome()`` raised
+    it: a BlueCurrentError as a copy of its own (each caller gets one), anything else as is."""
     assert waiter.done
     with pytest.raises(BaseException) as info:
         waiter.outcome()
-    return info.value
+    assert waiter._outcome is not None
+    ok, held = waiter._outcome
+    assert not ok and type(info.value) is type(held) and info.value.args == held.args
+    assert (info.value is held) is not isinstance(held, BlueCurrentError)
+    return held  # type: ignore[no-any-return]
 
 
 # -- the waiter -------------------------------------------------------------------------------
@@ -219,6 +226,34 @@ def test_join_takes_only_an_identical_shared_read_in_flight() -> None:
     table.release(grid)
     table.release(grid)
     assert table._dedup == {}
+
+
+def test_each_caller_of_a_shared_read_raises_its_own_error_object() -> None:
+    table = PendingTable()
+    roles = proto.reply_roles(proto.GET_CH_STATUS)
+    waiter, _ = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    joined, is_new = table.register(proto.GET_CH_STATUS, A, roles, echo, shareable=True)
+    assert joined is waiter and not is_new
+    table.mark_sent(waiter)
+    cause = OSError("the cause")
+    failure = ApiError(9, "not found")
+    failure.__cause__ = cause
+    table.fail(waiter, failure)
+    raised = []
+    for _ in range(2):
+        with pytest.raises(ApiError) as info:
+            waiter.outcome()
+        raised.append(info.value)
+    first, second = raised
+    assert first is not second and failure not in raised  # one object per caller
+    assert (first.code, first.message) == (second.code, second.message) == (9, "not found")
+    assert first.__cause__ is cause and second.__cause__ is cause
+    bug = RuntimeError("a bug in an interpreter")
+    other, _ = table.register(proto.GET_CH_STATUS, B, roles, echo, shareable=True)
+    table.fail(other, bug)
+    with pytest.raises(RuntimeError) as info:
+        other.outcome()
+    assert info.value is bug  # not a BlueCurrentError: raised as it is
 
 
 def test_shared_read_stays_until_its_last_caller_leaves() -> None:
