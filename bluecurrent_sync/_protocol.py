@@ -368,9 +368,24 @@ def charge_cards_fields(limit: int = 100) -> dict[str, Any]:
     return {"limit": limit}
 
 
+#: Compact JSON; made once (``json.dumps`` with separators builds an encoder per call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_quote = json.encoder.encode_basestring_ascii
+
+
 def encode(frame: Mapping[str, Any]) -> str:
-    """Serialise a frame to compact JSON text."""
-    return json.dumps(frame, separators=(",", ":"))
+    """Serialise a frame to compact JSON text.
+
+    A frame of string keys and string values (every read: command, Authorization, evse_id)
+    is joined directly from the JSON encoder's own string quoting, the same text
+    ``json.dumps`` makes without building an encoder per frame; any other is left to it.
+    """
+    parts = []
+    for key, value in frame.items():
+        if type(key) is not str or type(value) is not str:
+            return _COMPACT.encode(frame)
+        parts.append(f"{_quote(key)}:{_quote(value)}")
+    return "{" + ",".join(parts) + "}"
 
 
 def normalise_hhmm(value: _dt.time | str, what: str) -> str:

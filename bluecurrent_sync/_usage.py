@@ -508,7 +508,9 @@ class RequestMeter:
 
 
 def _day_bounds(day: _dt.date) -> tuple[_dt.date, _dt.datetime, _dt.datetime]:
-    """``day`` and the instants it starts and the next day starts, in Europe/Amsterdam."""
+    """``day`` and the instants it starts and the next day starts (00:00 Europe/Amsterdam),
+    given in UTC: the package's clock reads UTC, and two UTC datetimes compare without
+    asking a time zone for its offset (a compare per frame)."""
     start = _dt.datetime.combine(day, _dt.time(0, 0), tzinfo=AMSTERDAM)
     end = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(0, 0), tzinfo=AMSTERDAM)
-    return day, start, end
+    return day, start.astimezone(_dt.timezone.utc), end.astimezone(_dt.timezone.utc)
