@@ -40,6 +40,7 @@ class ReadRole:
         self._lent: Stream | None = None
         self._ended = False  # the guest handed the lent stream back (it may not read it again)
         self._handed_back: BlueCurrentError | None = None
+        self._woken = False  # wake() was called: the reader looks at the connection again
 
     # -- the guest ---------------------------------------------------------------------
     def enter(self) -> bool:
@@ -87,9 +88,14 @@ class ReadRole:
             self._ended = False
 
     def wait_guest_gone(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the guest to leave or end its turn."""
+        """Wait up to ``timeout`` seconds for the guest to leave or end its turn, or for
+        `wake()`; return whether one of them happened."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._guest is None or self._ended, timeout)
+            happened = self._cond.wait_for(
+                lambda: self._guest is None or self._ended or self._woken, timeout
+            )
+            self._woken = False
+            return happened
 
     def guest_reading(self) -> bool:
         """Whether a guest may still be reading the lent stream."""
@@ -106,4 +112,5 @@ class ReadRole:
     def wake(self) -> None:
         """Wake the reader waiting for the guest (the connection is closing)."""
         with self._cond:
+            self._woken = True
             self._cond.notify_all()

@@ -168,7 +168,7 @@ class Reader:
                     ended = ConnectionClosedError("the client was closed")
                     break
                 if role.wait_guest_gone(min(self._liveness.interval or _POLL, _POLL)):
-                    continue
+                    continue  # left, handed back, or woken by close(): looked at above
                 if ended is None:
                     ended = self.fail_with or self._judge(stream)
                     if ended is not None:
