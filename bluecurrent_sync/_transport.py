@@ -303,6 +303,8 @@ class WebSocketClientStream(Stream):
                 return message
 
     def ready(self) -> bool:
+        if self._buffer.recv_buffer:  # read ahead with an earlier frame: no system call
+            return True
         pending = getattr(self.sock, "pending", None)  # TLS: bytes decrypted, not yet read
         if pending is not None and pending() > 0:
             return True

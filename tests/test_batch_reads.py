@@ -20,7 +20,9 @@ import pytest
 from conftest import in_thread, self_signed_cert, wait_until
 from scripted_server import GOOD_TOKEN, Conn, RawConn, RawServer, ScriptedServer, ch_status
 
+from bluecurrent_sync._dial import Deadline
 from bluecurrent_sync._reader import READER_THREAD_NAME
+from bluecurrent_sync._transport import WebSocketClientTransport
 from bluecurrent_sync.client import Client
 from bluecurrent_sync.errors import ConnectionClosedError, RequestTimeoutError
 
@@ -254,3 +256,36 @@ def test_ctrl_c_while_the_caller_reads_drops_the_stream_and_the_next_call_works(
         finally:
             client.close()
             signal.signal(signal.SIGINT, previous)
+
+
+# -- the readiness check of the drain --------------------------------------------------------
+def test_ready_tells_whether_a_read_would_wait_for_the_server() -> None:
+    sent = threading.Event()
+    more = threading.Event()
+
+    def script(conn: RawConn) -> None:
+        conn.read_request()
+        conn.accept()
+        # Two messages in one write: after the first is read, the second is already buffered.
+        first, second = (RawConn.frame_header(len(t)) + t for t in (b'{"n":1}', b'{"n":2}'))
+        conn.send_raw(first + second)
+        sent.set()
+        more.wait(60)
+        conn.send_frame(b'{"n":3}')
+        conn.server.stopped.wait()
+
+    with RawServer(script) as server:
+        transport = WebSocketClientTransport(max_frame_bytes=1 << 20, ssl_context=None)
+        stream = transport.open(server.url, Deadline(30), register=lambda _sock: None)
+        try:
+            assert sent.wait(30)
+            wait_until(stream.ready, what="the two messages arrived", timeout=30)
+            assert stream.read(30).data == b'{"n":1}'
+            assert stream.ready()  # the second is in the frame buffer: no socket read needed
+            assert stream.read(30).data == b'{"n":2}'
+            assert not stream.ready()  # nothing there: a read would wait for the server
+            more.set()
+            wait_until(stream.ready, what="the third message arrived", timeout=30)
+            assert stream.read(30).data == b'{"n":3}'
+        finally:
+            stream.abort()
