@@ -9,7 +9,7 @@ wire.
 
 from __future__ import annotations
 
-import queue
+import collections
 import threading
 import time
 from collections.abc import Callable
@@ -35,17 +35,24 @@ class MemoryStream(Stream):
         self.dropped = 0
         self.broken = False
         self._respond = respond
-        self._incoming: queue.Queue[Message | None] = queue.Queue()
+        # Messages to read (None: aborted); the condition wakes a read or a ready() wait.
+        self._incoming: collections.deque[Message | None] = collections.deque()
+        self._arrived = threading.Condition(threading.Lock())
 
     def push(self, text: str) -> None:
         """Deliver ``text`` to the client as a text message."""
         data = text.encode("utf-8")
-        self._incoming.put(Message(Kind.TEXT, data, len(data)))
+        self._put(Message(Kind.TEXT, data, len(data)))
+
+    def _put(self, item: Message | None) -> None:
+        with self._arrived:
+            self._incoming.append(item)
+            self._arrived.notify_all()
 
     def push_close(self, code: int = 1000) -> None:
         """Close the stream from the server's side with ``code``."""
         data = code.to_bytes(2, "big")
-        self._incoming.put(Message(Kind.CLOSE, data, len(data)))
+        self._put(Message(Kind.CLOSE, data, len(data)))
 
     def read(self, timeout: float | None, check_at: float | None = None) -> Message:
         if check_at is not None:
@@ -53,17 +60,19 @@ class MemoryStream(Stream):
             timeout = left if timeout is None else min(timeout, left)
         if self.broken:
             raise ConnectionResetError("the stream was aborted")
-        try:
-            message = self._incoming.get(timeout=None if timeout is None else max(0.0, timeout))
-        except queue.Empty as exc:
-            raise TimeoutError("nothing to read") from exc
+        with self._arrived:
+            wait = None if timeout is None else max(0.0, timeout)
+            if not self._arrived.wait_for(lambda: bool(self._incoming), wait):
+                raise TimeoutError("nothing to read")
+            message = self._incoming.popleft()
         if message is None:
             raise ConnectionResetError("the stream was aborted")
         self.last_progress = time.monotonic()
         return message
 
-    def ready(self) -> bool:
-        return self.broken or not self._incoming.empty()
+    def ready(self, timeout: float = 0.0) -> bool:
+        with self._arrived:
+            return self._arrived.wait_for(lambda: bool(self._incoming), max(0.0, timeout))
 
     def send_text(self, text: str, deadline: Deadline) -> None:
         if self.broken:
@@ -85,7 +94,7 @@ class MemoryStream(Stream):
     def abort(self) -> None:
         if not self.broken:
             self.broken = True
-            self._incoming.put(None)
+            self._put(None)
 
     def forget(self) -> None:
         self.broken = True

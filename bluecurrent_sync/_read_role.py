@@ -11,9 +11,11 @@ instead, as a single-threaded client would:
   reads (`lend()`) and waits until the guest leaves, judging liveness meanwhile (the guest's reads
   are progress; a dead connection is aborted, which ends the guest's read at once).
 * The guest takes the lent stream (`lent()`) and reads and handles messages exactly as the
-  reader would. Whatever ends the connection while it reads (a close, a read error, an
-  interrupt inside a read or while a message is handled) ends its turn: it hands the error to the
-  reader (`hand_back()`), which drops the connection and reconnects as it would have.
+  reader would, waiting for bytes before it reads them. Whatever ends the connection while it reads
+  (a close, a read error, an interrupt while a message's bytes are read or while it is handled)
+  ends its turn: it hands the error to the reader (`hand_back()`), which drops the connection and
+  reconnects as it would have. An interrupt while it waits for bytes loses nothing: the stream
+  stays whole, as when a call waiting on the reader thread is interrupted.
 * The reader takes the stream back (`reclaim()`) once the guest has left.
 
 This module holds only that shared state and its lock; the reading itself is `_reader.Reader`'s.

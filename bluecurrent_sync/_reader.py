@@ -232,7 +232,9 @@ class Reader:
             stream = role.lent()
             if stream is None:
                 waiter.wait(min(left, _TAKE_SLICE))
-            else:
+            elif stream.ready(min(left, _POLL)):
+                # Bytes are there: read. The wait for them read nothing, so an interrupt
+                # there (Ctrl-C while the server is silent) leaves the stream whole.
                 self._guest_read(stream, deadline)
         return True
 
@@ -271,7 +273,8 @@ class Reader:
         return True
 
     def _interrupted(self, stream: Stream, exc: BaseException) -> None:
-        """The guest was interrupted inside a message: drop the connection, reconnect at once.
+        """The guest was interrupted inside a message (while its bytes were read or while it
+        was handled; never while waiting for bytes): drop the connection, reconnect at once.
 
         Part of a frame may have been read, or a frame half-handled: nothing on this stream
         can be trusted, so every pending call fails now (retryable) instead of losing a reply.

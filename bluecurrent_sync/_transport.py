@@ -31,6 +31,7 @@ import abc
 import contextlib
 import enum
 import logging
+import math
 import os
 import select
 import socket
@@ -142,9 +143,10 @@ class Stream(abc.ABC):
         """
 
     @abc.abstractmethod
-    def ready(self) -> bool:
-        """Whether bytes are there to read now (a `read()` would not wait for the server to
-        start sending)."""
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether bytes are there to read (a `read()` would not wait for the server to start
+        sending), waiting up to ``timeout`` seconds for them. The wait reads nothing, so an
+        interrupt inside it loses nothing."""
 
     @abc.abstractmethod
     def send_text(self, text: str, deadline: Deadline) -> None:
@@ -302,7 +304,7 @@ class WebSocketClientStream(Stream):
             if message is not None:
                 return message
 
-    def ready(self) -> bool:
+    def ready(self, timeout: float = 0.0) -> bool:
         if self._buffer.recv_buffer:  # read ahead with an earlier frame: no system call
             return True
         pending = getattr(self.sock, "pending", None)  # TLS: bytes decrypted, not yet read
@@ -313,7 +315,7 @@ class WebSocketClientStream(Stream):
             poller.register(self.sock, select.POLLIN)
         except ValueError:  # closed meanwhile: a read reports it
             return True
-        return bool(poller.poll(0))
+        return bool(poller.poll(math.ceil(max(0.0, timeout) * 1000)))
 
     def _message(self, opcode: int, frame: Any) -> Message | None:
         if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):

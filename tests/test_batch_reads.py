@@ -132,12 +132,12 @@ def _answer_first_only(conn: RawConn, then: Any) -> None:
     then(conn)
 
 
-def _in_read(thread: threading.Thread) -> bool:
-    """Whether ``thread`` is inside ``Stream.read`` of the production transport."""
+def _waiting_for_bytes(thread: threading.Thread) -> bool:
+    """Whether ``thread`` waits in ``Stream.ready`` of the production transport."""
     frame = sys._current_frames().get(thread.ident or -1)
     while frame is not None:
         code = frame.f_code
-        if code.co_name == "read" and code.co_filename.endswith("_transport.py"):
+        if code.co_name == "ready" and code.co_filename.endswith("_transport.py"):
             return True
         frame = frame.f_back
     return False
@@ -200,23 +200,18 @@ def test_liveness_is_judged_while_the_caller_reads() -> None:
 
 
 @pytest.mark.timeout(600)  # a loaded machine: minutes, not seconds
-def test_ctrl_c_while_the_caller_reads_drops_the_stream_and_the_next_call_works() -> None:
-    connections: list[RawConn] = []
-
-    def answer_all(conn: RawConn) -> None:
-        while True:
-            frame = conn.read_json()
-            conn.send_frame(ch_status(frame["evse_id"]))
-
+def test_ctrl_c_while_the_caller_waits_for_the_server_keeps_the_connection() -> None:
     def script(conn: RawConn) -> None:
         if conn.serve_handshake() is None:
             return
         conn.send_frame({"object": "HELLO"})
-        connections.append(conn)
-        if len(connections) == 1:  # the batch's connection: BCU-B is never answered
-            _answer_first_only(conn, lambda c: c.server.stopped.wait())
-        else:
-            answer_all(conn)
+        answered: set[str] = set()
+        while True:  # BCU-B's first request is never answered; everything else is
+            frame = conn.read_json()
+            if frame["evse_id"] == "BCU-B" and "BCU-B" not in answered:
+                answered.add("BCU-B")
+                continue
+            conn.send_frame(ch_status(frame["evse_id"]))
 
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach the main thread only")
@@ -230,11 +225,11 @@ def test_ctrl_c_while_the_caller_reads_drops_the_stream_and_the_next_call_works(
             landed = threading.Event()
 
             def interrupt() -> None:
-                wait_until(lambda: _in_read(main), what="the caller reads", timeout=300)
-                # Pressed again while the read goes on, as a person would: an interrupt that
+                wait_until(lambda: _waiting_for_bytes(main), what="the caller waits", timeout=300)
+                # Pressed again while the wait goes on, as a person would: an interrupt that
                 # lands in a finalizer is dropped by Python. One that lands is all it takes.
                 while not landed.is_set():
-                    if _in_read(main):
+                    if _waiting_for_bytes(main):
                         signal.pthread_kill(main.ident or 0, signal.SIGINT)
                     landed.wait(0.5)
 
@@ -247,15 +242,54 @@ def test_ctrl_c_while_the_caller_reads_drops_the_stream_and_the_next_call_works(
                 landed.set()
                 presser.join(30)
             assert len(client._pending) == 0
-            # Part of a frame may have been read: the stream is dropped, a fresh one opened.
-            wait_until(lambda: len(connections) == 2, what="a fresh connection", timeout=60)
-            wait_until(lambda: client.connected, what="connected again", timeout=60)
-            assert not client._conn._loop.role.asked
+            # The wait read nothing: the connection is whole and serves the next call.
             statuses = client.get_statuses(["BCU-A", "BCU-B"])
             assert [status.evse_id for status in statuses.values()] == ["BCU-A", "BCU-B"]
+            assert len(server.requests) == 2  # the validation and one main connection
+            assert not client._conn._loop.role.asked
         finally:
             client.close()
             signal.signal(signal.SIGINT, previous)
+
+
+class _InterruptingTap:
+    """A frame tap that raises KeyboardInterrupt (as Ctrl-C would) while the batch's caller
+    handles the reply naming ``evse_id``: an interrupt in the middle of a message."""
+
+    def __init__(self, evse_id: str) -> None:
+        self.evse_id = evse_id
+        self.caller = threading.current_thread()
+        self.raised = False
+
+    def frame(self, direction: str, text: str, connection: str) -> None:
+        here = threading.current_thread() is self.caller
+        if direction == "in" and here and self.evse_id in text and not self.raised:
+            self.raised = True
+            raise KeyboardInterrupt
+
+    def connection_event(self, event: str, connection: str, detail: str) -> None:
+        pass
+
+
+@pytest.mark.timeout(120)
+def test_an_interrupt_while_the_caller_handles_a_message_drops_and_reconnects() -> None:
+    with ScriptedServer(_answer_when_all_asked(3)) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=60, ping_interval=None).connect()
+        tap = _InterruptingTap("BCU-C")
+        client._taps.add(tap)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                client.get_statuses(["BCU-A", "BCU-B", "BCU-C"])
+            assert tap.raised and len(client._pending) == 0
+            # Half-handled: the stream is dropped, a fresh one opened at once.
+            wait_until(lambda: len(server.hello_times) == 2, what="a fresh connection", timeout=60)
+            wait_until(lambda: client.connected, what="connected again", timeout=60)
+            server.responder = None
+            server.answer_statuses = True
+            statuses = client.get_statuses(["BCU-A", "BCU-C"])
+            assert [status.evse_id for status in statuses.values()] == ["BCU-A", "BCU-C"]
+        finally:
+            client.close()
 
 
 # -- the readiness check of the drain --------------------------------------------------------
