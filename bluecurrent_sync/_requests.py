@@ -48,9 +48,11 @@ logger = logging.getLogger(CONNECTION)
 
 T = TypeVar("T")
 
-#: A batch reads the replies already in after every this many sends (a readiness check is a
-#: system call; a few sends' worth of replies waiting in the socket cost nothing).
-_DRAIN_EVERY = 4
+#: A batch reads the replies already in after every this many sends: often enough that the
+#: replies waiting (about 15 KB for 32 statuses) never fill a socket buffer and stall the
+#: server, rarely enough that each drain reads many frames per system call (measured per
+#: reply over 1000 charge points: every 4 sends 103 µs, every 32 or more 80-85 µs).
+_DRAIN_EVERY = 32
 
 
 class Requests:
