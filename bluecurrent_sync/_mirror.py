@@ -191,8 +191,8 @@ class Mirror:
                 entry.converted = value
                 entry.cell = None
             entries.append(entry)
-            if object_name == OBJ_CH_STATUS:
-                self._cond.notify_all()
+            if object_name == OBJ_CH_STATUS and evse_id in self._waiting:
+                self._cond.notify_all()  # a wait_for_status() of this charge point
         if routed is not None and routed.converted and frame is not routed:
             # The router converted the push for a waiter deciding by it (block/unblock): the
             # merge that waiter's ack may read is converted now too, on the reader thread,

@@ -220,7 +220,7 @@ class Reader:
         if waiter is None:
             stream = role.lent()
             while stream is not None and stream.ready():
-                if not self._guest_read(stream, time.monotonic() + _POLL):
+                if not self._guest_read(stream, None):
                     break
                 stream = role.lent()
             return False
@@ -238,17 +238,18 @@ class Reader:
                 self._guest_read(stream, deadline)
         return True
 
-    def _guest_read(self, stream: Stream, deadline: float) -> bool:
+    def _guest_read(self, stream: Stream, deadline: float | None) -> bool:
         """Read and handle one message as the guest; hand the stream back if it ended.
 
-        The read waits at most until ``deadline`` (a check time, not a socket timeout: the
-        socket's timeout stays put, changing it costs two system calls per message).
+        The read waits at most until ``deadline`` (a check time; None: a socket read may wait
+        ``_POLL``). The socket's timeout stays put but near the deadline: changing it costs
+        two system calls per message.
 
         Returns:
             Whether a message was handled and the stream goes on.
         """
         try:
-            left = deadline - time.monotonic()
+            left = _POLL if deadline is None else deadline - time.monotonic()
             message = stream.read(_POLL if left >= _POLL else max(0.001, left), deadline)
         except TimeoutError:
             return False
