@@ -16,19 +16,26 @@ __all__ = ["LazyModule"]
 
 
 class LazyModule:
-    """Stand-in for a module, imported on the first attribute access (thread-safe)."""
+    """Stand-in for a module, imported on the first attribute access (thread-safe).
+
+    Each attribute is read from the module once and then kept on the stand-in, so later
+    uses cost a plain attribute read (the transport reads ``websocket.ABNF`` per message);
+    the names a module binds do not change after it is imported.
+    """
 
     def __init__(self, name: str) -> None:
         self._name = name
         self._module: ModuleType | None = None
         self._lock = threading.Lock()
 
-    def __getattr__(self, attribute: str) -> Any:
+    def __getattr__(self, attribute: str) -> Any:  # only for names not kept yet
         module = self._module
         if module is None:
             with self._lock:
                 module = self._module = importlib.import_module(self._name)
-        return getattr(module, attribute)
+        value = getattr(module, attribute)
+        setattr(self, attribute, value)
+        return value
 
     def __repr__(self) -> str:
         state = "imported" if self._module is not None else "not imported yet"
