@@ -494,10 +494,15 @@ class RequestMeter:
 
     def _roll(self) -> _dt.date:
         """Today's Amsterdam day; a new day starts the count again."""
-        moment = self._clock()
-        cached, start, end = self._today
-        if start <= moment < end:
-            return cached  # no time-zone arithmetic per frame
+        cached, start, end, start_s, end_s = self._today
+        if self._clock is _now:  # the package's clock: compare its seconds, make no datetime
+            if start_s <= _clock.time() < end_s:
+                return cached
+            moment = _clock.now()
+        else:
+            moment = self._clock()
+            if start <= moment < end:
+                return cached  # no time-zone arithmetic per frame
         day = amsterdam_day(moment)
         with self._lock:
             if day != self._day:
@@ -507,10 +512,13 @@ class RequestMeter:
         return day
 
 
-def _day_bounds(day: _dt.date) -> tuple[_dt.date, _dt.datetime, _dt.datetime]:
-    """``day`` and the instants it starts and the next day starts (00:00 Europe/Amsterdam),
-    given in UTC: the package's clock reads UTC, and two UTC datetimes compare without
-    asking a time zone for its offset (a compare per frame)."""
+def _day_bounds(
+    day: _dt.date,
+) -> tuple[_dt.date, _dt.datetime, _dt.datetime, float, float]:
+    """``day``, the instants it starts and the next day starts (00:00 Europe/Amsterdam) in
+    UTC, and the same two as seconds since the epoch: the package's clock is compared in
+    seconds, an injected clock's datetime in UTC (no time zone asked for its offset)."""
     start = _dt.datetime.combine(day, _dt.time(0, 0), tzinfo=AMSTERDAM)
     end = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(0, 0), tzinfo=AMSTERDAM)
-    return day, start.astimezone(_dt.timezone.utc), end.astimezone(_dt.timezone.utc)
+    utc = _dt.timezone.utc
+    return day, start.astimezone(utc), end.astimezone(utc), start.timestamp(), end.timestamp()
