@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -181,6 +183,52 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {timeout} s: {what}")
         threading.Event().wait(0.005)
+
+
+def inside(thread: threading.Thread, function: str, module_suffix: str) -> bool:
+    """Whether ``thread`` is running ``function`` of a module whose path ends with
+    ``module_suffix`` (anywhere on its stack)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == function and code.co_filename.endswith(module_suffix):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def ctrl_c_while(where: Callable[[], bool], what: str) -> Iterator[None]:
+    """Press Ctrl-C (SIGINT to the main thread) once ``where()`` holds, inside the block.
+
+    Pressed again while ``where()`` still holds, as a person would: Python drops a
+    KeyboardInterrupt raised while the main thread runs a finalizer ("Exception ignored in
+    ..."), which a garbage collection may start at any moment; one that lands is all a test
+    needs. Ctrl-C raises KeyboardInterrupt even when pytest was started with SIGINT ignored
+    (as a shell does for a command it runs in the background). Skips the test off the main
+    thread (signals reach only it).
+    """
+    main = threading.main_thread()
+    if threading.current_thread() is not main:
+        pytest.skip("signals reach the main thread only")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    landed = threading.Event()
+
+    def press() -> None:
+        wait_until(where, what=what, timeout=300)
+        while not landed.is_set():
+            if where():
+                signal.pthread_kill(main.ident or 0, signal.SIGINT)
+            landed.wait(0.5)
+
+    presser = threading.Thread(target=press, daemon=True)
+    presser.start()
+    try:
+        yield
+    finally:
+        landed.set()
+        presser.join(30)
+        signal.signal(signal.SIGINT, previous)
 
 
 def _matches(frame: dict[str, Any], object_name: str, evse_id: str | None) -> bool:

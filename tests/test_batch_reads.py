@@ -9,15 +9,13 @@ generous upper bound.
 
 from __future__ import annotations
 
-import signal
 import ssl
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import in_thread, self_signed_cert, wait_until
+from conftest import ctrl_c_while, in_thread, inside, self_signed_cert, wait_until
 from scripted_server import GOOD_TOKEN, Conn, RawConn, RawServer, ScriptedServer, ch_status
 
 from bluecurrent_sync._dial import Deadline
@@ -132,17 +130,6 @@ def _answer_first_only(conn: RawConn, then: Any) -> None:
     then(conn)
 
 
-def _waiting_for_bytes(thread: threading.Thread) -> bool:
-    """Whether ``thread`` waits in ``Stream.ready`` of the production transport."""
-    frame = sys._current_frames().get(thread.ident or -1)
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "ready" and code.co_filename.endswith("_transport.py"):
-            return True
-        frame = frame.f_back
-    return False
-
-
 @pytest.mark.timeout(120)
 def test_a_drop_while_the_caller_reads_fails_the_batch_at_once() -> None:
     def script(conn: RawConn) -> None:
@@ -213,34 +200,17 @@ def test_ctrl_c_while_the_caller_waits_for_the_server_keeps_the_connection() -> 
                 continue
             conn.send_frame(ch_status(frame["evse_id"]))
 
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signals reach the main thread only")
-    # Ctrl-C raises KeyboardInterrupt even when pytest was started with SIGINT ignored.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     with RawServer(script) as server:
         client = Client(GOOD_TOKEN, url=server.url, timeout=600.0, ping_interval=None)
         client.connect()
         main = threading.main_thread()
         try:
-            landed = threading.Event()
-
-            def interrupt() -> None:
-                wait_until(lambda: _waiting_for_bytes(main), what="the caller waits", timeout=300)
-                # Pressed again while the wait goes on, as a person would: an interrupt that
-                # lands in a finalizer is dropped by Python. One that lands is all it takes.
-                while not landed.is_set():
-                    if _waiting_for_bytes(main):
-                        signal.pthread_kill(main.ident or 0, signal.SIGINT)
-                    landed.wait(0.5)
-
-            presser = threading.Thread(target=interrupt, daemon=True)
-            presser.start()
-            try:
-                with pytest.raises(KeyboardInterrupt):
-                    client.get_statuses(["BCU-A", "BCU-B"])
-            finally:
-                landed.set()
-                presser.join(30)
+            # The caller waits for bytes in Stream.ready: Ctrl-C lands there.
+            with (
+                ctrl_c_while(lambda: inside(main, "ready", "_transport.py"), "the caller waits"),
+                pytest.raises(KeyboardInterrupt),
+            ):
+                client.get_statuses(["BCU-A", "BCU-B"])
             assert len(client._pending) == 0
             # The wait read nothing: the connection is whole and serves the next call.
             statuses = client.get_statuses(["BCU-A", "BCU-B"])
@@ -249,7 +219,6 @@ def test_ctrl_c_while_the_caller_waits_for_the_server_keeps_the_connection() -> 
             assert not client._conn._loop.role.asked
         finally:
             client.close()
-            signal.signal(signal.SIGINT, previous)
 
 
 class _InterruptingTap:

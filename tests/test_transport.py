@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 import websocket
-from conftest import in_thread, wait_until
+from conftest import ctrl_c_while, in_thread, inside, wait_until
 from scripted_server import (
     CUSTOMER_ID,
     GOOD_TOKEN,
@@ -124,12 +123,7 @@ def test_endless_empty_fragments_keep_no_connection_alive() -> None:
 
 # -- sends against a server that stops reading ----------------------------------------------
 def _in_send(thread: threading.Thread) -> bool:
-    frame = sys._current_frames().get(thread.ident or -1)
-    while frame is not None:
-        if frame.f_code.co_name == "send" and frame.f_code.co_filename.endswith("_transport.py"):
-            return True
-        frame = frame.f_back
-    return False
+    return inside(thread, "send", "_transport.py")
 
 
 def _deaf(conn: RawConn) -> None:
@@ -188,44 +182,22 @@ def test_ctrl_c_inside_a_send_drops_the_stream_and_the_next_call_works() -> None
             frame = conn.read_json()
             conn.send_frame(ch_status(frame["evse_id"]))
 
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signals reach the main thread only")
-    # Ctrl-C raises KeyboardInterrupt even when pytest was started with SIGINT ignored (as a
-    # shell does for a command it runs in the background).
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     with RawServer(script) as server:
         client = Client(GOOD_TOKEN, url=server.url, timeout=600.0, ping_interval=None)
         client.connect()
         main = threading.main_thread()
         try:
-
-            def interrupt() -> None:
-                wait_until(lambda: _in_send(main), what="the send is blocked", timeout=300)
-                # Python drops a KeyboardInterrupt raised while the main thread runs a
-                # finalizer ("Exception ignored in ..."), which a garbage collection may start
-                # at any moment: press Ctrl-C again while the send goes on, as a person would.
-                # One interrupt that lands is all the test needs.
-                while not landed.is_set():
-                    if _in_send(main):
-                        signal.pthread_kill(main.ident or 0, signal.SIGINT)
-                    landed.wait(0.5)
-
-            landed = threading.Event()
-            presser = threading.Thread(target=interrupt, daemon=True)
-            presser.start()
-            try:
-                with pytest.raises(KeyboardInterrupt):
-                    client.get_status(_HUGE_ID)
-            finally:
-                landed.set()
-                presser.join(30)
+            with (
+                ctrl_c_while(lambda: _in_send(main), "the send is blocked"),
+                pytest.raises(KeyboardInterrupt),
+            ):
+                client.get_status(_HUGE_ID)
             wait_until(lambda: len(connections) == 2, what="a fresh connection", timeout=60)
             wait_until(lambda: client.connected, what="connected again", timeout=60)
             client.timeout = 30.0
             assert client.get_status("BCU-1").evse_id == "BCU-1"
         finally:
             client.close()
-            signal.signal(signal.SIGINT, previous)
 
 
 # -- ERROR 1: re-validation off the caller's thread -----------------------------------------
