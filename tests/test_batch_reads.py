@@ -9,6 +9,7 @@ generous upper bound.
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from collections.abc import Iterator
@@ -123,29 +124,40 @@ def test_other_callers_are_served_while_a_batch_reads() -> None:
 
 
 # -- a drop, liveness and Ctrl-C while the caller reads --------------------------------------
-def _answer_first_only(conn: RawConn, then: Any) -> None:
-    """Answer the first GET_CH_STATUS, then run ``then(conn)`` with the rest unanswered."""
-    frame = conn.read_json()
-    conn.send_frame(ch_status(frame["evse_id"]))
-    then(conn)
+def _main_connection(after_hello: Any) -> Any:
+    """A raw server script: the handshake, HELLO, then ``after_hello(conn)``."""
 
-
-@pytest.mark.timeout(120)
-def test_a_drop_while_the_caller_reads_fails_the_batch_at_once() -> None:
     def script(conn: RawConn) -> None:
         if conn.serve_handshake() is None:
             return
         conn.send_frame({"object": "HELLO"})
-        _answer_first_only(conn, lambda c: c.send_frame(b"\x03\xe8", opcode=0x8))
+        after_hello(conn)
 
-    with RawServer(script) as server:
+    return script
+
+
+def _batch_ended_by_the_connection(client: Client) -> BaseException:
+    """Run a two-id batch whose call timeout is 600 s; return what ended it, which must be
+    the connection (it ends far sooner than the timeout, whose error it is not)."""
+    thread, outcome = in_thread(lambda: client.get_statuses(["BCU-A", "BCU-B"]))
+    thread.join(60)
+    assert not thread.is_alive(), "the batch waited past the end of its connection"
+    assert isinstance(outcome[0], ConnectionClosedError), outcome
+    assert not isinstance(outcome[0], RequestTimeoutError)
+    return outcome[0]
+
+
+@pytest.mark.timeout(120)
+def test_a_drop_while_the_caller_reads_fails_the_batch_at_once() -> None:
+    def close_after_one_answer(conn: RawConn) -> None:
+        frame = conn.read_json()
+        conn.send_frame(ch_status(frame["evse_id"]))
+        conn.send_frame(b"\x03\xe8", opcode=0x8)  # BCU-B is never answered: a close instead
+
+    with RawServer(_main_connection(close_after_one_answer)) as server:
         client = Client(GOOD_TOKEN, url=server.url, timeout=600, **FAST).connect()
         try:
-            thread, outcome = in_thread(lambda: client.get_statuses(["BCU-A", "BCU-B"]))
-            thread.join(60)  # the call's timeout is 600 s: only the drop can end it this soon
-            assert not thread.is_alive(), "the batch waited past the drop"
-            assert isinstance(outcome[0], ConnectionClosedError), outcome
-            assert not isinstance(outcome[0], RequestTimeoutError)
+            _batch_ended_by_the_connection(client)
         finally:
             client.close()
 
@@ -154,52 +166,44 @@ def test_a_drop_while_the_caller_reads_fails_the_batch_at_once() -> None:
 def test_liveness_is_judged_while_the_caller_reads() -> None:
     pings: list[int] = []
 
-    def silent(conn: RawConn) -> None:
-        while True:  # reads everything, answers nothing (no pong either)
-            opcode, _payload = conn.read_frame()
+    def silent_after_one_answer(conn: RawConn) -> None:
+        answered = False
+        while True:  # answers BCU-A only, then nothing (no pong either); counts every ping
+            opcode, payload = conn.read_frame()
             if opcode == 0x9:
                 pings.append(opcode)
+            elif opcode == 0x1 and not answered:
+                answered = True
+                conn.send_frame(ch_status(json.loads(payload)["evse_id"]))
 
-    def script(conn: RawConn) -> None:
-        if conn.serve_handshake() is None:
-            return
-        conn.send_frame({"object": "HELLO"})
-        _answer_first_only(conn, silent)
-
-    with RawServer(script) as server:
+    with RawServer(_main_connection(silent_after_one_answer)) as server:
         client = Client(
             GOOD_TOKEN,
             url=server.url,
             timeout=600,
-            ping_interval=0.3,
-            ping_timeout=0.3,
+            ping_interval=1.0,
+            ping_timeout=1.0,
             reconnect=False,
         ).connect()
         try:
-            thread, outcome = in_thread(lambda: client.get_statuses(["BCU-A", "BCU-B"]))
-            thread.join(60)
-            assert not thread.is_alive(), "a dead connection was not noticed while the caller read"
-            assert isinstance(outcome[0], ConnectionClosedError), outcome
-            assert "timed out" in str(outcome[0])
-            assert pings, "no keepalive ping went out while the caller read"
+            assert "timed out" in str(_batch_ended_by_the_connection(client))
+            assert pings, "no keepalive ping went out"
         finally:
             client.close()
 
 
 @pytest.mark.timeout(600)  # a loaded machine: minutes, not seconds
 def test_ctrl_c_while_the_caller_waits_for_the_server_keeps_the_connection() -> None:
-    def script(conn: RawConn) -> None:
-        if conn.serve_handshake() is None:
-            return
-        conn.send_frame({"object": "HELLO"})
+    def answer_all_but_the_first_bcu_b(conn: RawConn) -> None:
         answered: set[str] = set()
-        while True:  # BCU-B's first request is never answered; everything else is
+        while True:
             frame = conn.read_json()
             if frame["evse_id"] == "BCU-B" and "BCU-B" not in answered:
                 answered.add("BCU-B")
                 continue
             conn.send_frame(ch_status(frame["evse_id"]))
 
+    script = _main_connection(answer_all_but_the_first_bcu_b)
     with RawServer(script) as server:
         client = Client(GOOD_TOKEN, url=server.url, timeout=600.0, ping_interval=None)
         client.connect()
