@@ -199,11 +199,7 @@ class Reader:
 
     def wait_reply(self, waiter: Any, timeout: float) -> bool:
         """Wait until ``waiter`` is done, reading as the guest inside `guest()`."""
-        if waiter.done:
-            return True
-        if self.role.is_guest():
-            return self.serve_guest(waiter, timeout)
-        return bool(waiter.wait(timeout))
+        return bool(waiter.done) or self.serve_guest(waiter, timeout)
 
     def serve_guest(self, waiter: Any, timeout: float) -> bool:
         """Read and handle messages on the calling (guest) thread until ``waiter`` is done.

@@ -494,16 +494,12 @@ class RequestMeter:
 
     def _roll(self) -> _dt.date:
         """Today's Amsterdam day; a new day starts the count again."""
-        cached, start, end, start_s, end_s = self._today
-        if self._clock is _now:  # the package's clock: compare its seconds, make no datetime
-            if start_s <= _clock.time() < end_s:
-                return cached
-            moment = _clock.now()
-        else:
-            moment = self._clock()
-            if start <= moment < end:
-                return cached  # no time-zone arithmetic per frame
-        day = amsterdam_day(moment)
+        cached, start, end = self._today
+        # The package's clock in seconds (no datetime made per frame); an injected one's.
+        now = _clock.time() if self._clock is _now else self._clock().timestamp()
+        if start <= now < end:
+            return cached  # no time-zone arithmetic per frame
+        day = amsterdam_day(self._clock())
         with self._lock:
             if day != self._day:
                 self._day = day
@@ -512,13 +508,9 @@ class RequestMeter:
         return day
 
 
-def _day_bounds(
-    day: _dt.date,
-) -> tuple[_dt.date, _dt.datetime, _dt.datetime, float, float]:
-    """``day``, the instants it starts and the next day starts (00:00 Europe/Amsterdam) in
-    UTC, and the same two as seconds since the epoch: the package's clock is compared in
-    seconds, an injected clock's datetime in UTC (no time zone asked for its offset)."""
+def _day_bounds(day: _dt.date) -> tuple[_dt.date, float, float]:
+    """``day`` and the instants (seconds since the epoch) it starts and the next day starts:
+    00:00 Europe/Amsterdam."""
     start = _dt.datetime.combine(day, _dt.time(0, 0), tzinfo=AMSTERDAM)
     end = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(0, 0), tzinfo=AMSTERDAM)
-    utc = _dt.timezone.utc
-    return day, start.astimezone(utc), end.astimezone(utc), start.timestamp(), end.timestamp()
+    return day, start.timestamp(), end.timestamp()
