@@ -22,7 +22,8 @@ Life of a `Connection`:
 * ERROR 1 on the live connection re-validates the API token once, on a thread of its own
   (``bluecurrent-sync-revalidate``): calls fail at once meanwhile, none waits for it.
 * Every send is bounded by its caller's deadline; `close()` by its own budget.
-* Inside `reading()` (a batch) its caller reads; the reader stands aside (``_read_role.py``).
+* Inside `reading()` (a batch) its caller reads, and so does a call waiting for its reply when
+  no other caller reads; the reader stands aside meanwhile (``_read_role.py``).
 
 No token is ever logged or put in an exception message (see ``_redact.py``).
 """
@@ -305,7 +306,8 @@ class Connection:
             self._send_lock.release()
 
     def wait_reply(self, waiter: Any, timeout: float) -> bool:
-        """Wait until ``waiter`` is done (False: timed out); inside `reading()`, reading."""
+        """Wait until ``waiter`` is done (False: timed out), reading as the guest when the
+        role is free (``Reader.wait_reply``)."""
         return self._loop.wait_reply(waiter, timeout)
 
     def reading(self) -> contextlib.AbstractContextManager[None]:

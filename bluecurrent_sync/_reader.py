@@ -1,8 +1,9 @@
 """The reader thread: it reads the main connection, judges liveness, re-validates the token
 on ERROR 1 (on a thread of its own) and reconnects as the session's policy says.
 
-While a batch runs, its caller may read instead (the guest, ``_read_role.py``): the reader
-thread stands aside between two messages and the guest reads and handles each message with the
+While a batch runs, or a call waits with no other caller reading, the caller may read instead
+(the guest, ``_read_role.py``): the reader thread stands aside between two messages (and for
+`_LINGER` seconds after the guest leaves) and the guest reads and handles each message with the
 same code (`Reader.serve_guest`).
 
 `Reader` is the part of a `_connection.Connection` that runs on the ``bluecurrent-sync-reader``
@@ -44,6 +45,10 @@ _POLL = 1.0
 #: Seconds a guest waiting for the stream sleeps on its own request before it looks again
 #: (a reply to that request wakes it at once).
 _TAKE_SLICE = 0.02
+#: Seconds the reader keeps standing aside after a guest left: a caller making calls one
+#: after another reads each reply itself, with no hand-off between threads. Nobody reads
+#: meanwhile, so a push may wait up to twice this long.
+_LINGER = 0.05
 
 
 class Reader:
@@ -153,7 +158,8 @@ class Reader:
         return None
 
     def _stand_aside(self, stream: Stream) -> BlueCurrentError | None:
-        """Lend ``stream`` to the guest until it leaves; judge liveness meanwhile.
+        """Lend ``stream`` to the guest until it leaves, and for `_LINGER` seconds after (the
+        next call may read at once); judge liveness meanwhile.
 
         Returns:
             The error that ended the connection while the guest had it, if any.
@@ -161,14 +167,15 @@ class Reader:
         role = self.role
         role.lend(stream)
         ended: BlueCurrentError | None = None
+        poll = min(self._liveness.interval or _POLL, _POLL)
         try:
-            while role.guest_reading():
+            while (wait := role.keep_lent(_LINGER)) is not None:
                 if self._conn._stop.is_set():
                     stream.abort()  # ends the guest's read; the caller of run() returns
                     ended = ConnectionClosedError("the client was closed")
                     break
-                if role.wait_guest_gone(min(self._liveness.interval or _POLL, _POLL)):
-                    continue  # left, handed back, or woken by close(): looked at above
+                if role.wait_change(min(wait, poll)):
+                    continue  # ended, handed back, or woken by close(): looked at above
                 if ended is None:
                     ended = self.fail_with or self._judge(stream)
                     if ended is not None:
@@ -198,8 +205,22 @@ class Reader:
             role.leave()
 
     def wait_reply(self, waiter: Any, timeout: float) -> bool:
-        """Wait until ``waiter`` is done, reading as the guest inside `guest()`."""
-        return bool(waiter.done) or self.serve_guest(waiter, timeout)
+        """Wait until ``waiter`` is done: as the guest when no other caller reads (each call
+        reads its own reply), else as a follower while the guest or the reader reads."""
+        if waiter.done:
+            return True
+        role = self.role
+        if role.is_guest():
+            return self.serve_guest(waiter, timeout)
+        if role.enter_or_follow(waiter):
+            try:
+                return self.serve_guest(waiter, timeout)
+            finally:
+                role.leave()
+        try:
+            return bool(waiter.wait(timeout))
+        finally:
+            role.unfollow(waiter)
 
     def serve_guest(self, waiter: Any, timeout: float) -> bool:
         """Read and handle messages on the calling (guest) thread until ``waiter`` is done.

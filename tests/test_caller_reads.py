@@ -1,10 +1,11 @@
-"""`get_statuses` reads its replies on the caller's thread (issue 19, item 5).
+"""Calls read their replies on the caller's thread (issue 19, item 5).
 
-While a batch runs its caller reads the connection itself and the reader thread stands aside
-between messages (``bluecurrent_sync/_read_role.py``). These tests pin what that must keep:
-the replies, routing for other callers, the reader thread afterwards, TLS, a drop, liveness
-and Ctrl-C. Each runs against a real server on 127.0.0.1; every wait is an event with a
-generous upper bound.
+While a batch (`get_statuses`) runs, or a call waits for its reply with no other caller
+reading, the caller reads the connection itself and the reader thread stands aside between
+messages, and for a moment after (``bluecurrent_sync/_read_role.py``). These tests pin what
+that must keep: the replies, routing for other callers, the reader thread afterwards, TLS, a
+drop, liveness and Ctrl-C. Each runs against a real server on 127.0.0.1; every wait is an
+event with a generous upper bound.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from conftest import ctrl_c_while, in_thread, inside, self_signed_cert, wait_until
 from scripted_server import GOOD_TOKEN, Conn, RawConn, RawServer, ScriptedServer, ch_status
 
+from bluecurrent_sync import _reader
 from bluecurrent_sync._dial import Deadline
 from bluecurrent_sync._reader import READER_THREAD_NAME
 from bluecurrent_sync._transport import WebSocketClientTransport
@@ -123,6 +125,94 @@ def test_other_callers_are_served_while_a_batch_reads() -> None:
             client.close()
 
 
+# -- single calls ---------------------------------------------------------------------------
+def _read_by(tap: _ThreadTap, thread: threading.Thread) -> int:
+    with tap.lock:
+        return tap.readers.count(thread.name)
+
+
+@pytest.mark.timeout(120)
+def test_calls_one_after_another_read_their_own_replies() -> None:
+    with ScriptedServer(answer_statuses=True) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=60, **FAST).connect()
+        tap = _ThreadTap()
+        client._taps.add(tap)
+        pushed = threading.Event()
+        client.on("CH_STATUS", lambda s: pushed.set() if s.evse_id == "BCU-PUSH" else None)
+        try:
+            for i in range(20):
+                assert client.get_status(f"BCU-{i}").evse_id == f"BCU-{i}"
+            # The reader thread read the first reply or two (it was reading when the first
+            # call began); then each caller read its own: no hand-off between threads.
+            assert _read_by(tap, threading.current_thread()) >= 15, tap.readers
+            # No call is running: the reader thread takes the stream back and reads a push.
+            server.push(ch_status("BCU-PUSH"))
+            assert pushed.wait(30), "a push after the calls was never read"
+            assert tap.readers[-1] == READER_THREAD_NAME
+            assert len(server.hello_times) == 1
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_caller_waiting_while_another_reads_gets_its_reply_when_that_one_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reads as the guest while B waits; A's reply comes, A leaves, and only then is B's
+    reply sent. The reader thread must take the stream back at once for B, instead of standing
+    aside for the next call (here as long as B's whole timeout, so B would time out)."""
+    monkeypatch.setattr(_reader, "_LINGER", 600.0)
+    release_a, release_b = threading.Event(), threading.Event()
+    conns: list[Conn] = []
+
+    def respond(conn: Conn, frame: dict[str, Any]) -> None:
+        if frame.get("command") != "GET_CH_STATUS":
+            return
+        evse_id = str(frame["evse_id"])
+        if evse_id == "BCU-WARM":
+            conn.send(ch_status(evse_id))
+        else:
+            conns.append(conn)
+
+    def answer(evse_id: str, release: threading.Event) -> None:
+        assert release.wait(60)
+        conns[0].send(ch_status(evse_id))
+
+    with ScriptedServer(respond) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=30, **FAST).connect()
+        tap = _ThreadTap()
+        client._taps.add(tap)
+        role = client._conn._loop.role
+        try:
+            # Until a call reads its own reply: then the reader stands aside (for 600 s).
+            wait_until(
+                lambda: (
+                    client.get_status("BCU-WARM") is not None
+                    and _read_by(tap, threading.current_thread()) > 0
+                ),
+                what="a call that read its own reply",
+                timeout=60,
+            )
+            threading.Thread(target=answer, args=("BCU-A", release_a), daemon=True).start()
+            threading.Thread(target=answer, args=("BCU-B", release_b), daemon=True).start()
+            a, a_outcome = in_thread(lambda: client.get_status("BCU-A").evse_id)
+            wait_until(lambda: role._guest is a, what="A reads as the guest", timeout=60)
+            b, b_outcome = in_thread(lambda: client.get_status("BCU-B").evse_id)
+            wait_until(lambda: len(role._followers) == 1, what="B waits as a follower", timeout=60)
+            release_a.set()
+            a.join(60)
+            assert a_outcome == ["BCU-A"]
+            release_b.set()
+            b.join(60)
+            assert not b.is_alive()
+            assert b_outcome == ["BCU-B"], b_outcome
+            assert tap.readers[-1] == READER_THREAD_NAME
+        finally:
+            release_a.set()
+            release_b.set()
+            client.close()
+
+
 # -- a drop, liveness and Ctrl-C while the caller reads --------------------------------------
 def _main_connection(after_hello: Any) -> Any:
     """A raw server script: the handshake, HELLO, then ``after_hello(conn)``."""
@@ -221,6 +311,42 @@ def test_ctrl_c_while_the_caller_waits_for_the_server_keeps_the_connection() -> 
             assert [status.evse_id for status in statuses.values()] == ["BCU-A", "BCU-B"]
             assert len(server.requests) == 2  # the validation and one main connection
             assert not client._conn._loop.role.asked
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(600)  # a loaded machine: minutes, not seconds
+def test_ctrl_c_while_a_single_call_reads_and_waits_keeps_the_connection() -> None:
+    def answer_all_but_the_first_bcu_b(conn: RawConn) -> None:
+        answered: set[str] = set()
+        while True:
+            frame = conn.read_json()
+            if frame["evse_id"] == "BCU-B" and "BCU-B" not in answered:
+                answered.add("BCU-B")
+                continue
+            conn.send_frame(ch_status(frame["evse_id"]))
+
+    with RawServer(_main_connection(answer_all_but_the_first_bcu_b)) as server:
+        client = Client(GOOD_TOKEN, url=server.url, timeout=600.0, ping_interval=None)
+        client.connect()
+        tap = _ThreadTap()
+        client._taps.add(tap)
+        main = threading.main_thread()
+        try:
+            wait_until(
+                lambda: client.get_status("BCU-A") is not None and _read_by(tap, main) > 0,
+                what="a call that read its own reply",
+                timeout=60,
+            )
+            # The call reads as the guest and waits for bytes in Stream.ready: Ctrl-C there.
+            with (
+                ctrl_c_while(lambda: inside(main, "ready", "_transport.py"), "the call waits"),
+                pytest.raises(KeyboardInterrupt),
+            ):
+                client.get_status("BCU-B")
+            assert len(client._pending) == 0
+            assert client.get_status("BCU-B").evse_id == "BCU-B"
+            assert len(server.requests) == 2  # the validation and one main connection
         finally:
             client.close()
 
