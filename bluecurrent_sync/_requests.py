@@ -100,6 +100,8 @@ class Requests:
         # One lock per command whose replies may not name their charge point: at most one
         # of each in flight, so attribution is certain (docs/PROTOCOL.md OP-5).
         self._gates = {command: threading.Lock() for command in proto.SERIAL_COMMANDS}
+        self._status_reply = Reply(converter.ch_status, _complete_status, shared=True)
+        self._settings_reply = Reply(converter.ch_settings, shared=True)
 
     def call_each(
         self,
@@ -182,12 +184,12 @@ class Requests:
         (docs/PROTOCOL.md OP-7). The mirror merges the push either way. The status is the
         frame's shared model (the subscribers' and the mirror's too).
         """
-        return Reply(self._converter.ch_status, _complete_status, shared=True)
+        return self._status_reply
 
     @property
     def settings_reply(self) -> Reply[ChSettings]:
         """The reply of GET_CH_SETTINGS: the frame's shared model."""
-        return Reply(self._converter.ch_settings, shared=True)
+        return self._settings_reply
 
     @staticmethod
     def grid_reply(

@@ -208,6 +208,9 @@ class _BoundedSends:
 
     def __init__(self) -> None:
         self._local = threading.local()
+        # One poll object per socket, made on the first send: the library sends under its own
+        # lock, so no two threads poll it at once.
+        self._poller: tuple[int, select.poll] | None = None
 
     def deadline(self) -> Deadline | None:
         """The current thread's send deadline (None: a send the library makes itself)."""
@@ -222,12 +225,13 @@ class _BoundedSends:
         if isinstance(data, str):
             data = data.encode("utf-8")
         deadline = self.deadline() or Deadline(CONTROL_SEND_BUDGET)
-        poller = select.poll()
-        try:
-            poller.register(sock, select.POLLOUT)
-        except ValueError as exc:  # closed meanwhile (close() on another thread): fd -1
-            raise ConnectionResetError("the connection was closed") from exc
-        if not poller.poll(max(1, int(deadline.left() * 1000))):
+        fd = sock.fileno()
+        if fd < 0:  # closed meanwhile (close() on another thread)
+            raise ConnectionResetError("the connection was closed")
+        if self._poller is None or self._poller[0] != fd:
+            self._poller = (fd, select.poll())
+            self._poller[1].register(fd, select.POLLOUT)
+        if not self._poller[1].poll(max(1, int(deadline.left() * 1000))):
             raise TimeoutError("no room to send before the deadline")
         return sock.send(data)
 
@@ -277,6 +281,7 @@ class WebSocketClientStream(Stream):
         self.last_progress = time.monotonic()
         self.dropped = 0
         self.broken = False
+        self._read_poller: tuple[int, select.poll] | None = None
 
     def read(self, timeout: float | None, check_at: float | None = None) -> Message:
         if timeout is None:  # never a blocking socket: a send must be able to give up
@@ -310,12 +315,14 @@ class WebSocketClientStream(Stream):
         pending = getattr(self.sock, "pending", None)  # TLS: bytes decrypted, not yet read
         if pending is not None and pending() > 0:
             return True
-        poller = select.poll()
-        try:
-            poller.register(self.sock, select.POLLIN)
-        except ValueError:  # closed meanwhile: a read reports it
+        fd = self.sock.fileno()
+        if fd < 0:  # closed meanwhile: a read reports it
             return True
-        return bool(poller.poll(math.ceil(max(0.0, timeout) * 1000)))
+        # One poll object per socket (only the thread reading asks, one at a time).
+        if self._read_poller is None or self._read_poller[0] != fd:
+            self._read_poller = (fd, select.poll())
+            self._read_poller[1].register(fd, select.POLLIN)
+        return bool(self._read_poller[1].poll(math.ceil(max(0.0, timeout) * 1000)))
 
     def _message(self, opcode: int, frame: Any) -> Message | None:
         if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):

@@ -132,7 +132,10 @@ def _read_by(tap: _ThreadTap, thread: threading.Thread) -> int:
 
 
 @pytest.mark.timeout(120)
-def test_calls_one_after_another_read_their_own_replies() -> None:
+def test_calls_one_after_another_read_their_own_replies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reader stands aside until told otherwise: on a busy machine the next call may come
+    # later than the 50 ms it would wait for it.
+    monkeypatch.setattr(_reader, "_LINGER", 600.0)
     with ScriptedServer(answer_statuses=True) as server:
         client = Client(GOOD_TOKEN, url=server.url, timeout=60, **FAST).connect()
         tap = _ThreadTap()
@@ -145,7 +148,9 @@ def test_calls_one_after_another_read_their_own_replies() -> None:
             # The reader thread read the first reply or two (it was reading when the first
             # call began); then each caller read its own: no hand-off between threads.
             assert _read_by(tap, threading.current_thread()) >= 15, tap.readers
-            # No call is running: the reader thread takes the stream back and reads a push.
+            # No call is running: once it stops waiting for one (50 ms, looked at again within
+            # a second), the reader thread takes the stream back and reads a push.
+            monkeypatch.setattr(_reader, "_LINGER", 0.05)
             server.push(ch_status("BCU-PUSH"))
             assert pushed.wait(30), "a push after the calls was never read"
             assert tap.readers[-1] == READER_THREAD_NAME
@@ -316,7 +321,11 @@ def test_ctrl_c_while_the_caller_waits_for_the_server_keeps_the_connection() -> 
 
 
 @pytest.mark.timeout(600)  # a loaded machine: minutes, not seconds
-def test_ctrl_c_while_a_single_call_reads_and_waits_keeps_the_connection() -> None:
+def test_ctrl_c_while_a_single_call_reads_and_waits_keeps_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_reader, "_LINGER", 600.0)  # the next call reads, however late it comes
+
     def answer_all_but_the_first_bcu_b(conn: RawConn) -> None:
         answered: set[str] = set()
         while True:
