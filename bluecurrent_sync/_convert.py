@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 
 from bluecurrent_sync import _values as values
+from bluecurrent_sync._fastpath import happy_path, nested_branch
 from bluecurrent_sync._lazy import LazyModule
 from bluecurrent_sync._log import CONNECTION
 from bluecurrent_sync._redact import redact_keys
@@ -105,20 +106,35 @@ _ESSENTIAL = {
     "ChStatus": frozenset({"evse_id", "activity", "vehicle_status"}),
 }
 #: The CH_STATUS numbers its computed fields come from, with their paths, in reading order.
-_CH_STATUS_NUMBERS = tuple(
-    (key, f"data.{key}")
-    for key in (
-        *(f"actual_p{i}" for i in (1, 2, 3)),
-        *(f"actual_v{i}" for i in (1, 2, 3)),
-        "max_usage",
-        "smartcharging_max_usage",
-    )
+_CH_STATUS_KEYS = (
+    *(f"actual_p{i}" for i in (1, 2, 3)),
+    *(f"actual_v{i}" for i in (1, 2, 3)),
+    "max_usage",
+    "smartcharging_max_usage",
 )
+_CH_STATUS_NUMBERS = tuple((key, f"data.{key}") for key in _CH_STATUS_KEYS)
+#: CH_STATUS fields computed from those numbers (``_ch_status_computed``), in its order.
+_CH_STATUS_COMPUTED = ("avg_voltage", "avg_current", "total_kw", "current_left")
+#: CH_STATUS fields the happy path passes to its structure function (``happy_path(given=)``).
+_CH_STATUS_GIVEN = (
+    "evse_id",
+    "activity",
+    "vehicle_status",
+    "vehicle_status_raw",
+    *_CH_STATUS_COMPUTED,
+)
+#: Nested models whose ``X | None`` hook structures a dict with cattrs' own function for X (so
+#: a happy-path function may stand in front of it); ChargingProfile's reshapes the dict first.
+_PLAIN_NESTED = (Setting, ChargeCard, Tariff)
 _ACTION_PREFIXES = ("RECEIVED_", "STATUS_")
 _SETTING_OBJECTS = {
     "STATUS_SET_PLUG_AND_CHARGE": ("plug_and_charge", False),
     "STATUS_SET_PUBLIC_CHARGING": ("linked_charge_cards_only", True),
 }
+
+
+class _OffPath(Exception):
+    """Internal: a frame the happy path leaves to the checked conversion."""
 
 
 # --------------------------------------------------------------------------------------
@@ -365,14 +381,27 @@ class WireConverter:
         self._lock = threading.Lock()
         self._logged_shapes: set[tuple[str, str]] = set()
         hook = self._conv.get_structure_hook
-        self._to_charge_point: Callable[[Any, type], ChargePoint] = hook(ChargePoint)
-        self._to_charge_card: Callable[[Any, type], ChargeCard] = hook(ChargeCard)
-        self._to_ch_status: Callable[[Any, type], ChStatus] = hook(ChStatus)
-        self._to_ch_settings: Callable[[Any, type], ChSettings] = hook(ChSettings)
-        self._to_grid_status: Callable[[Any, type], GridStatus] = hook(GridStatus)
-        self._to_grid_current: Callable[[Any, type], GridCurrent] = hook(GridCurrent)
-        self._to_account: Callable[[Any, type], Account] = hook(Account)
-        self._to_schedule: Callable[[Any, type], OverrideSchedule] = hook(OverrideSchedule)
+        self._branches = branches = dict(values.FAST_BRANCHES)
+
+        def structure(cls: type[_T]) -> Callable[[Any, type], _T]:
+            # The happy path's function, cattrs' lean one behind it (_fastpath.py).
+            return happy_path(cls, hook, fallback=hook(cls), branches=branches)
+
+        for nested in _PLAIN_NESTED:
+            branches[hook(nested | None)] = nested_branch(nested, structure(nested))
+
+        self._to_charge_point = structure(ChargePoint)
+        self._to_charge_card = structure(ChargeCard)
+        self._to_ch_status = structure(ChStatus)
+        self._to_ch_settings = structure(ChSettings)
+        self._to_grid_status = structure(GridStatus)
+        self._to_grid_current = structure(GridCurrent)
+        self._to_account = structure(Account)
+        self._to_schedule = structure(OverrideSchedule)
+        # CH_STATUS from the frame's own data, given what _ch_status_checked sets in its copy.
+        self._happy_ch_status = happy_path(
+            ChStatus, hook, branches=branches, given=_CH_STATUS_GIVEN, skipped=("unparsed",)
+        )
 
     def _detailed(self, cls: type[_T]) -> Callable[[Any, type], _T]:
         """``cls``'s detailed structure function: the same result, and failures named."""
@@ -542,6 +571,12 @@ class WireConverter:
     @_converts(OBJ_CH_STATUS)
     def ch_status(self, frame: Mapping[str, Any]) -> ChStatus:
         """Convert CH_STATUS, computing the averages, ``total_kw`` and ``current_left``."""
+        try:
+            return _ch_status_happy(self, frame)
+        except Exception:  # off the happy path: the checked conversion decides, naming a failure
+            return self._ch_status_checked(frame)
+
+    def _ch_status_checked(self, frame: Mapping[str, Any]) -> ChStatus:
         raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
         evse_id = values.text(frame.get("evse_id"), "evse_id") or values.text(
             raw.get("evse_id"), "data.evse_id"
@@ -549,25 +584,15 @@ class WireConverter:
         if not evse_id:
             values.fail("evse_id", "missing: neither evse_id nor data.evse_id is set")
         # Read here for the computed fields; the structure function reads them again (fast).
-        p1, p2, p3, v1, v2, v3, max_usage, smart_max = [
-            values.number(raw.get(key), path) for key, path in _CH_STATUS_NUMBERS
-        ]
-        currents = [p1, p2, p3]
-        volts = [v1, v2, v3]
+        numbers = [values.number(raw.get(key), path) for key, path in _CH_STATUS_NUMBERS]
         letter = raw.get("vehicle_status")
-        avg_current = values.phase_average(currents)
-        limit = smart_max if self.smart_charging(evse_id) else max_usage
         data = dict(raw)
         data["evse_id"] = evse_id
         data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
         data["vehicle_status"] = letter
         data["vehicle_status_raw"] = letter if isinstance(letter, str) else None
-        data["avg_voltage"] = values.phase_average(volts)
-        data["avg_current"] = avg_current
-        data["total_kw"] = round(
-            sum((v or 0.0) * (a or 0.0) for v, a in zip(volts, currents, strict=True)) / 1000, 2
-        )
-        data["current_left"] = None if limit is None else round(limit - avg_current, 1)
+        computed = _ch_status_computed(numbers, self.smart_charging(evse_id))
+        data.update(zip(_CH_STATUS_COMPUTED, computed, strict=True))
         return self._lenient(self._to_ch_status, data, ChStatus, "data")
 
     @_converts(OBJ_CH_SETTINGS)
@@ -832,6 +857,61 @@ class WireConverter:
             converted = spec.convert(self, frame)
             return converted
         return RawEvent(object_name=name, raw=redact(frame))
+
+
+def _ch_status_happy(converter: WireConverter, frame: Mapping[str, Any]) -> ChStatus:
+    """``converter._ch_status_checked(frame)`` for the common frame, without copying it.
+
+    The same reads as the checked path, each only on its happy branch, and the happy-path
+    structure function (``_fastpath.happy_path``) given what the checked path sets in its copy.
+
+    Raises:
+        Exception: Off the happy path (of any kind: the caller then runs the checked path,
+            which gives today's result or names the failure).
+    """
+    if type(frame) is not dict:
+        raise _OffPath
+    raw = frame.get("data")
+    if type(raw) is not dict:
+        raise _OffPath
+    evse_id = frame.get("evse_id")  # values.text of it, or else of data.evse_id
+    if type(evse_id) is not str or not evse_id:
+        if evse_id is not None and type(evse_id) is not str:
+            raise _OffPath
+        evse_id = raw.get("evse_id")
+        if type(evse_id) is not str or not evse_id:
+            raise _OffPath
+    numbers = list(map(raw.get, _CH_STATUS_KEYS))  # values.number of each:
+    for index, number in enumerate(numbers):
+        if type(number) is not float and number is not None:
+            if type(number) is not int:
+                raise _OffPath
+            numbers[index] = float(number)
+    letter = raw.get("vehicle_status")
+    return converter._happy_ch_status(
+        raw,
+        evse_id,
+        raw.get("activity"),
+        letter,
+        letter if isinstance(letter, str) else None,
+        *_ch_status_computed(numbers, converter.smart_charging(evse_id)),
+    )
+
+
+def _ch_status_computed(
+    numbers: list[float | None], smart: bool | None
+) -> tuple[float, float, float, float | None]:
+    """``avg_voltage``, ``avg_current``, ``total_kw``, ``current_left`` from the numbers."""
+    p1, p2, p3, v1, v2, v3, max_usage, smart_max = numbers
+    avg_current = values.phase_average([p1, p2, p3])
+    limit = smart_max if smart else max_usage
+    power = sum(((v1 or 0.0) * (p1 or 0.0), (v2 or 0.0) * (p2 or 0.0), (v3 or 0.0) * (p3 or 0.0)))
+    return (
+        values.phase_average([v1, v2, v3]),
+        avg_current,
+        round(power / 1000, 2),
+        None if limit is None else round(limit - avg_current, 1),
+    )
 
 
 @attrs.frozen
