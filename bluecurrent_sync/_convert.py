@@ -3,8 +3,9 @@
 :class:`WireConverter` turns a decoded server frame (a dict) into the public attrs
 models of :mod:`bluecurrent_sync.models`, following docs/PROTOCOL.md section 4. Each
 instance owns one :class:`cattrs.Converter` (never the global one) whose structure
-functions are generated once, and its own record of which charge points have smart
-charging on (used for ``ChStatus.current_left``).
+functions are generated once, each behind a happy-path function generated from the same
+hooks (``_fastpath.py``), and its own record of which charge points have smart charging on
+(used for ``ChStatus.current_left``).
 
 Every public method raises :class:`~bluecurrent_sync.errors.ResponseValidationError`
 naming the offending field (a dotted path into the frame) and nothing else. Unknown
@@ -292,11 +293,15 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
             failure, about twice as fast; both call the same hooks, so they accept the same
             data and build the same models.
 
-    The lean functions are the happy path's floor for cattrs: a hand-shaped structure
-    function per model (``cls(field=hook(data.get("field"), ...), ...)``, no intermediate
-    dict) calling the same hooks measured only 3-6% faster per whole conversion (and no
-    faster on sparse CH_SETTINGS), since the hooks and the attrs ``__init__`` are the cost;
-    so no second, generated path is kept beside this one.
+    The lean functions are cattrs' happy path; :class:`WireConverter` puts a generated
+    function in front of each (``_fastpath.happy_path``: the same hooks with their fast
+    branches inlined, the lean function as its fall-back). A hand-shaped function that still
+    called every hook measured only 3-6% faster; inlining the hooks' fast branches measured
+    (warm, same data): ChStatus 5.2 -> 3.9 us, GridStatus 2.2 -> 1.7 us, ChargePoint
+    17.8 -> 15.3 us, ChSettings 9.3 -> 8.8 us (its nested models' and the attrs ``__init__``
+    calls are the rest). With CH_STATUS's own happy path (``_ch_status_happy``: no copy of the
+    frame, derived fields computed once, timestamps cached) a whole CH_STATUS conversion
+    went from ~13.4 to ~7 us per fresh frame, 51 Python calls to 9.
     """
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     conv.register_structure_hook(str, values.s_str)
@@ -415,8 +420,7 @@ class WireConverter:
 
     def smart_charging(self, evse_id: str) -> bool | None:
         """Return what this converter last saw of ``evse_id``'s smart charging, or None."""
-        with self._lock:
-            return self._smart_charging.get(evse_id)
+        return self._smart_charging.get(evse_id)  # one dict read is atomic: no lock needed
 
     def _record_smart_charging(self, evse_id: str, value: bool | None) -> None:
         if value is not None:
@@ -499,6 +503,8 @@ class WireConverter:
         """Plain or wrapped booleans for the fields seen both ways (OP-10)."""
         for key in _FLAG_FIELDS:
             value = raw.get(key)
+            if type(value) is bool or value is None:  # plain (an ABC check of it costs ~0.2 us)
+                continue
             if (type(value) is dict or isinstance(value, Mapping)) and "value" in value:
                 try:
                     data[key] = values.flag(value, values.join(path, key))
@@ -508,7 +514,7 @@ class WireConverter:
     @staticmethod
     def _flatten_location(raw: Mapping[str, Any], data: dict[str, Any], path: str) -> None:
         location = raw.get("location")
-        if type(location) is dict or isinstance(location, Mapping):
+        if type(location) is dict or (location is not None and isinstance(location, Mapping)):
             for key in _LOCATION_KEYS:
                 if data.get(key) is None and key in location:
                     data[key] = location[key]
@@ -881,12 +887,15 @@ def _ch_status_happy(converter: WireConverter, frame: Mapping[str, Any]) -> ChSt
         evse_id = raw.get("evse_id")
         if type(evse_id) is not str or not evse_id:
             raise _OffPath
-    numbers = list(map(raw.get, _CH_STATUS_KEYS))  # values.number of each:
-    for index, number in enumerate(numbers):
-        if type(number) is not float and number is not None:
-            if type(number) is not int:
-                raise _OffPath
-            numbers[index] = float(number)
+    numbers: list[float | None] = []
+    for key in _CH_STATUS_KEYS:  # values.number of each, on its happy branches
+        number = raw.get(key)
+        if type(number) is float or number is None:
+            numbers.append(number)
+        elif type(number) is int:
+            numbers.append(float(number))
+        else:
+            raise _OffPath
     letter = raw.get("vehicle_status")
     return converter._happy_ch_status(
         raw,
