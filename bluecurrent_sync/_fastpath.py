@@ -5,9 +5,10 @@ those calls, not the model's ``__init__``, are most of a conversion. :func:`happ
 from the same attrs fields and the same converter's hooks, one straight-line function per
 model that does what the lean function does with each hook's fast branch inlined
 (``_values.FAST_BRANCHES``): a float field's float is read in place, any other value still goes
-to the hook. It therefore returns what the lean function returns, raises where it raises (a
-missing required key, a hook's error), and the caller falls back to the cattrs path on any
-exception, which names the failing field as before.
+to the hook. It therefore returns what the lean function returns and raises where it raises
+(a missing required key, a hook's error); on any exception it hands the data to the lean
+function itself (``fallback``), and a failure there reaches cattrs' detailed function, which
+names the failing field as before.
 
 Two options fit the converter's pre-passes: ``given`` fields take their wire value as an
 argument instead of from the dict (as if the caller had set ``data[name]`` in a copy), and
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import linecache
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -116,20 +118,22 @@ def happy_path(
             f"def {name}(o, _=None):",
             "    try:",
             *(f"        {line}" for line in [*body, made]),
-            "    except Exception:",
-            "        return _fallback(o, _cls)",
+            "    except Exception:",  # outside the handler: its error has no context of ours
+            "        pass",
+            "    return _fallback(o, _cls)",
         ]
     source = "\n".join(lines) + "\n"
     # Built above from attrs field names and fixed templates, never from data.
-    exec(_compiled(source, f"<bluecurrent_sync happy path {cls.__name__}>"), namespace)  # noqa: S102
+    filename = f"<bluecurrent_sync happy path {cls.__name__} {zlib.crc32(source.encode()):08x}>"
+    exec(_compiled(source, filename), namespace)  # noqa: S102
     fn: Callable[..., _T] = namespace[name]
     return fn
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled(source: str, filename: str) -> Any:
-    """``source`` compiled once per process; its text registered for tracebacks (one entry per
-    model: every converter writes the same source)."""
+    """``source`` compiled once per process, its text registered for tracebacks (one entry per
+    source, named by its checksum: every converter writes the same few)."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return compile(source, filename, "exec")
 

@@ -366,3 +366,14 @@ def test_the_happy_path_reads_a_negative_zero_limit_and_the_ids_as_the_checked_p
     assert conv.ch_status(frame).evse_id == "BCU2"
     assert conv.ch_status({**frame, "evse_id": "BCU3"}).evse_id == "BCU3"
     assert isinstance(conv.ch_status(frame), ChStatus)
+
+
+def test_an_error_off_the_happy_path_carries_no_trace_of_it() -> None:
+    with pytest.raises(ResponseValidationError) as info:
+        WireConverter().ch_status(_status(actual_p1=True))
+    chain: list[str] = []
+    exc: BaseException | None = info.value
+    while exc is not None:
+        chain.append(type(exc).__name__)
+        exc = exc.__cause__ or exc.__context__
+    assert chain == ["ResponseValidationError", "FieldError"]
