@@ -127,6 +127,9 @@ _CH_STATUS_GIVEN = (
 #: Nested models whose ``X | None`` hook structures a dict with cattrs' own function for X (so
 #: a happy-path function may stand in front of it); ChargingProfile's reshapes the dict first.
 _PLAIN_NESTED = (Setting, ChargeCard, Tariff)
+_GRID_KEYS = tuple(f"grid_actual_p{i}" for i in (1, 2, 3))
+#: GRID_STATUS/GRID_CURRENT fields computed from those phases (``_grid_computed``), in order.
+_GRID_COMPUTED = ("grid_avg_current", "grid_max_current")
 _ACTION_PREFIXES = ("RECEIVED_", "STATUS_")
 _SETTING_OBJECTS = {
     "STATUS_SET_PLUG_AND_CHARGE": ("plug_and_charge", False),
@@ -407,6 +410,9 @@ class WireConverter:
         self._happy_ch_status = happy_path(
             ChStatus, hook, branches=branches, given=_CH_STATUS_GIVEN, skipped=("unparsed",)
         )
+        self._happy_grid_status = happy_path(
+            GridStatus, hook, branches=branches, given=("evse_id", "grid_id", *_GRID_COMPUTED)
+        )
 
     def _detailed(self, cls: type[_T]) -> Callable[[Any, type], _T]:
         """``cls``'s detailed structure function: the same result, and failures named."""
@@ -629,15 +635,8 @@ class WireConverter:
 
     @staticmethod
     def _grid_fields(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
-        phases = [
-            values.number(raw.get(f"grid_actual_p{i}"), where(f"grid_actual_p{i}"))
-            for i in (1, 2, 3)
-        ]
-        present = [p for p in phases if p is not None]
-        return {
-            "grid_avg_current": values.phase_average(phases),
-            "grid_max_current": max(present) if present else 0.0,
-        }
+        phases = [values.number(raw.get(key), where(key)) for key in _GRID_KEYS]
+        return dict(zip(_GRID_COMPUTED, _grid_computed(phases), strict=True))
 
     @_converts(OBJ_GRID_STATUS)
     def grid_status(self, frame: Mapping[str, Any], evse_id: str | None = None) -> GridStatus:
@@ -649,6 +648,13 @@ class WireConverter:
                 ``data.id`` (``GRID-<evse_id>``), which may name another charge point on the
                 same grid (docs/PROTOCOL.md OP-2), is used.
         """
+        try:
+            return _grid_status_happy(self, frame, evse_id)
+        except Exception:  # noqa: S110 - off the happy path: the checked path decides below
+            pass
+        return self._grid_status_checked(frame, evse_id)
+
+    def _grid_status_checked(self, frame: Mapping[str, Any], evse_id: str | None) -> GridStatus:
         raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
         grid_id = raw.get("id")
         evse_id = evse_id or evse_id_of(frame)
@@ -888,15 +894,7 @@ def _ch_status_happy(converter: WireConverter, frame: Mapping[str, Any]) -> ChSt
         evse_id = raw.get("evse_id")
         if type(evse_id) is not str or not evse_id:
             raise _OffPath
-    numbers: list[float | None] = []
-    for key in _CH_STATUS_KEYS:  # values.number of each, on its happy branches
-        number = raw.get(key)
-        if type(number) is float or number is None:
-            numbers.append(number)
-        elif type(number) is int:
-            numbers.append(float(number))
-        else:
-            raise _OffPath
+    numbers = _happy_numbers(raw, _CH_STATUS_KEYS)
     letter = raw.get("vehicle_status")
     return converter._happy_ch_status(
         raw,
@@ -904,8 +902,58 @@ def _ch_status_happy(converter: WireConverter, frame: Mapping[str, Any]) -> ChSt
         raw.get("activity"),
         letter,
         letter if isinstance(letter, str) else None,
-        *_ch_status_computed(numbers, converter.smart_charging(evse_id)),
+        *_ch_status_computed(numbers, converter._smart_charging.get(evse_id)),
     )
+
+
+def _grid_status_happy(
+    converter: WireConverter, frame: Mapping[str, Any], evse_id: str | None
+) -> GridStatus:
+    """``converter._grid_status_checked(frame, evse_id)`` for the common frame, without
+    copying it (as :func:`_ch_status_happy`).
+
+    Raises:
+        Exception: Off the happy path.
+    """
+    if type(frame) is not dict:
+        raise _OffPath
+    raw = frame.get("data")
+    if type(raw) is not dict:
+        raise _OffPath
+    evse_id = evse_id or evse_id_of(frame)
+    if not evse_id:
+        raise _OffPath
+    grid_id = raw.get("id")
+    return converter._happy_grid_status(
+        raw,
+        evse_id,
+        grid_id if isinstance(grid_id, str) else None,
+        *_grid_computed(_happy_numbers(raw, _GRID_KEYS)),
+    )
+
+
+def _happy_numbers(raw: dict[str, Any], keys: tuple[str, ...]) -> list[float | None]:
+    """``values.number`` of each of ``keys`` in ``raw``, on its happy branches only.
+
+    Raises:
+        _OffPath: One is not a number or null.
+    """
+    numbers: list[float | None] = []
+    for key in keys:
+        number = raw.get(key)
+        if type(number) is float or number is None:
+            numbers.append(number)
+        elif type(number) is int:
+            numbers.append(float(number))
+        else:
+            raise _OffPath
+    return numbers
+
+
+def _grid_computed(phases: list[float | None]) -> tuple[float, float]:
+    """``grid_avg_current`` and ``grid_max_current`` from the grid's phase currents."""
+    present = [p for p in phases if p is not None]
+    return values.phase_average(phases), (max(present) if present else 0.0)
 
 
 def _ch_status_computed(

@@ -2,11 +2,12 @@
 
 Each generated function inlines its hooks' fast branches (``_values.FAST_BRANCHES``) and hands
 every other value to the hook, so it must return what cattrs' lean function returns and raise
-where it raises; CH_STATUS's happy path (``_convert._ch_status_happy``) must return what the
-checked path returns. Held here, value by value for each fast branch, then on the conversion
-corpus and on frames generated from the wire schemas (and mutated), with the happy functions
-built WITHOUT their fall-back so that a wrong fast branch cannot hide behind it. Last, a frame
-off the happy path must really reach the fall-back.
+where it raises; the CH_STATUS and GRID_STATUS happy paths (``_convert._ch_status_happy``
+and ``_grid_status_happy``) must return what their checked paths return. Held here, value
+by value for each fast branch, then on the conversion corpus and on frames generated from the
+wire schemas (and mutated), with the happy functions built WITHOUT their fall-back so that a
+wrong fast branch cannot hide behind it. Last, a frame off the happy path must really reach
+the fall-back.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_convert_equivalence import CALLS, cases, snapshot
-from test_convert_fast_path import STRUCTURE_FUNCTIONS
+from test_convert_fast_path import STRUCTURE_FUNCTIONS, happy_paths_off
 from test_convert_schema_fuzz import METHODS, _frames, _mutate
 
 from bluecurrent_sync import _values as values
@@ -31,6 +32,7 @@ from bluecurrent_sync._convert import (
     _PLAIN_NESTED,
     WireConverter,
     _ch_status_happy,
+    _grid_status_happy,
     _make_converter,
 )
 from bluecurrent_sync._fastpath import happy_path, nested_branch
@@ -264,24 +266,46 @@ def _ch_status_agrees(converter: WireConverter, frame: Any) -> bool:
     return True
 
 
+def _grid_status_agrees(converter: WireConverter, frame: Any) -> bool:
+    """Whether the GRID_STATUS happy path converted ``frame`` (pushed and requested); then as
+    the checked path does."""
+    made = 0
+    for evse_id in (None, "BCU000001"):
+        try:
+            happy = _grid_status_happy(converter, copy.deepcopy(frame), evse_id)
+        except Exception:
+            continue
+        checked = converter._grid_status_checked(copy.deepcopy(frame), evse_id)
+        assert snapshot(happy) == snapshot(checked), (frame, evse_id)
+        made += 1
+    return made > 0
+
+
+def _frame_agrees(converter: WireConverter, frame: Any) -> bool:
+    return _ch_status_agrees(converter, frame) | _grid_status_agrees(converter, frame)
+
+
 def test_the_happy_paths_agree_with_cattrs_on_the_corpus() -> None:
-    strict, converter = Strict(), WireConverter()
+    strict, converter, live = Strict(), WireConverter(), WireConverter()
+    happy_paths_off(converter)  # every frame through the structure functions recorded here
     built: dict[str, int] = {}
-    happy_statuses = 0
+    happy_statuses = happy_grids = 0
     with recording(converter) as seen:
         for _case, frame, methods in cases():
-            happy_statuses += _ch_status_agrees(converter, frame)
+            happy_statuses += _ch_status_agrees(live, frame)
+            happy_grids += _grid_status_agrees(live, frame)
             for method, call in CALLS:
                 if method in methods:
-                    with contextlib.suppress(ResponseValidationError):
-                        call(converter, copy.deepcopy(frame))
+                    for each in (converter, live):  # live learns smart charging as it goes
+                        with contextlib.suppress(ResponseValidationError):
+                            call(each, copy.deepcopy(frame))
     for cls, data in seen:
         if strict.compare(cls, data):
             built[cls.__name__] = built.get(cls.__name__, 0) + 1
     # Not vacuous: the corpus builds every frequent model many times over, on the happy path.
     for name in ("ChStatus", "ChSettings", "GridStatus", "ChargePoint", "ChargeCard"):
         assert built.get(name, 0) >= 2, built
-    assert happy_statuses >= 5
+    assert happy_statuses >= 5 and happy_grids >= 2, (happy_statuses, happy_grids)
 
 
 _STRICT = Strict()
@@ -298,7 +322,7 @@ def test_the_happy_paths_agree_with_cattrs_on_generated_frames(object_name: str)
     @given(frame=_frames(object_name), data=st.data())
     def check(frame: dict[str, Any], data: st.DataObject) -> None:
         for each in (frame, _mutate(frame, data)):
-            _ch_status_agrees(_CONV, each)
+            _frame_agrees(_CONV, each)
             with recording(_CONV) as seen, contextlib.suppress(ResponseValidationError):
                 method(copy.deepcopy(each))
             for cls, structured in seen:
@@ -361,6 +385,10 @@ def test_the_happy_path_reads_a_negative_zero_limit_and_the_ids_as_the_checked_p
     frame = _status(max_usage=-0.0, actual_p1=0, actual_v1=-0.0, vehicle_status="a")
     assert _ch_status_agrees(conv, frame)
     assert repr(conv.ch_status(frame).current_left) == "0.0"  # -0.0 - 0.0, read by its hook
+    conv.ch_settings({"object": "CH_SETTINGS", "data": {"evse_id": "BCU1", "smart_charging": 1}})
+    frame = _status(max_usage=16, smartcharging_max_usage=6, actual_p1=2.5, actual_v1=230)
+    assert _ch_status_agrees(conv, frame)
+    assert conv.ch_status(frame).current_left == 3.5  # smart charging's limit
     frame = {"object": "CH_STATUS", "evse_id": "", "data": {"evse_id": "BCU2"}}
     assert _ch_status_happy(conv, frame) == conv._ch_status_checked(frame)
     assert conv.ch_status(frame).evse_id == "BCU2"
