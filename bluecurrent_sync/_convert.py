@@ -304,7 +304,8 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
     17.8 -> 15.3 us, ChSettings 9.3 -> 8.8 us (its nested models' and the attrs ``__init__``
     calls are the rest). With CH_STATUS's own happy path (``_ch_status_happy``: no copy of the
     frame, derived fields computed once, timestamps cached) a whole CH_STATUS conversion
-    went from ~13.4 to ~7 us per fresh frame, 51 Python calls to 9.
+    went from ~13.4 to ~7 us per fresh frame, 51 Python calls to 9; GRID_STATUS with its own
+    (``_grid_status_happy``) from ~6.3 to ~4.2 us.
     """
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     conv.register_structure_hook(str, values.s_str)
