@@ -3,8 +3,9 @@
 :class:`WireConverter` turns a decoded server frame (a dict) into the public attrs
 models of :mod:`bluecurrent_sync.models`, following docs/PROTOCOL.md section 4. Each
 instance owns one :class:`cattrs.Converter` (never the global one) whose structure
-functions are generated once, and its own record of which charge points have smart
-charging on (used for ``ChStatus.current_left``).
+functions are generated once, each behind a happy-path function generated from the same
+hooks (``_fastpath.py``), and its own record of which charge points have smart charging on
+(used for ``ChStatus.current_left``).
 
 Every public method raises :class:`~bluecurrent_sync.errors.ResponseValidationError`
 naming the offending field (a dotted path into the frame) and nothing else. Unknown
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 
 from bluecurrent_sync import _values as values
+from bluecurrent_sync._fastpath import happy_path, nested_branch
 from bluecurrent_sync._lazy import LazyModule
 from bluecurrent_sync._log import CONNECTION
 from bluecurrent_sync._redact import redact_keys
@@ -105,20 +107,38 @@ _ESSENTIAL = {
     "ChStatus": frozenset({"evse_id", "activity", "vehicle_status"}),
 }
 #: The CH_STATUS numbers its computed fields come from, with their paths, in reading order.
-_CH_STATUS_NUMBERS = tuple(
-    (key, f"data.{key}")
-    for key in (
-        *(f"actual_p{i}" for i in (1, 2, 3)),
-        *(f"actual_v{i}" for i in (1, 2, 3)),
-        "max_usage",
-        "smartcharging_max_usage",
-    )
+_CH_STATUS_KEYS = (
+    *(f"actual_p{i}" for i in (1, 2, 3)),
+    *(f"actual_v{i}" for i in (1, 2, 3)),
+    "max_usage",
+    "smartcharging_max_usage",
 )
+_CH_STATUS_NUMBERS = tuple((key, f"data.{key}") for key in _CH_STATUS_KEYS)
+#: CH_STATUS fields computed from those numbers (``_ch_status_computed``), in its order.
+_CH_STATUS_COMPUTED = ("avg_voltage", "avg_current", "total_kw", "current_left")
+#: CH_STATUS fields the happy path passes to its structure function (``happy_path(given=)``).
+_CH_STATUS_GIVEN = (
+    "evse_id",
+    "activity",
+    "vehicle_status",
+    "vehicle_status_raw",
+    *_CH_STATUS_COMPUTED,
+)
+#: Nested models whose ``X | None`` hook structures a dict with cattrs' own function for X (so
+#: a happy-path function may stand in front of it); ChargingProfile's reshapes the dict first.
+_PLAIN_NESTED = (Setting, ChargeCard, Tariff)
+_GRID_KEYS = tuple(f"grid_actual_p{i}" for i in (1, 2, 3))
+#: GRID_STATUS/GRID_CURRENT fields computed from those phases (``_grid_computed``), in order.
+_GRID_COMPUTED = ("grid_avg_current", "grid_max_current")
 _ACTION_PREFIXES = ("RECEIVED_", "STATUS_")
 _SETTING_OBJECTS = {
     "STATUS_SET_PLUG_AND_CHARGE": ("plug_and_charge", False),
     "STATUS_SET_PUBLIC_CHARGING": ("linked_charge_cards_only", True),
 }
+
+
+class _OffPath(Exception):
+    """Internal: a frame the happy path leaves to the checked conversion."""
 
 
 # --------------------------------------------------------------------------------------
@@ -276,11 +296,16 @@ def _make_converter(*, detailed: bool) -> cattrs.Converter:
             failure, about twice as fast; both call the same hooks, so they accept the same
             data and build the same models.
 
-    The lean functions are the happy path's floor for cattrs: a hand-shaped structure
-    function per model (``cls(field=hook(data.get("field"), ...), ...)``, no intermediate
-    dict) calling the same hooks measured only 3-6% faster per whole conversion (and no
-    faster on sparse CH_SETTINGS), since the hooks and the attrs ``__init__`` are the cost;
-    so no second, generated path is kept beside this one.
+    The lean functions are cattrs' happy path; :class:`WireConverter` puts a generated
+    function in front of each (``_fastpath.happy_path``: the same hooks with their fast
+    branches inlined, the lean function as its fall-back). A hand-shaped function that still
+    called every hook measured only 3-6% faster; inlining the hooks' fast branches measured
+    (warm, same data): ChStatus 5.2 -> 3.9 us, GridStatus 2.2 -> 1.7 us, ChargePoint
+    17.8 -> 15.3 us, ChSettings 9.3 -> 8.8 us (its nested models' and the attrs ``__init__``
+    calls are the rest). With CH_STATUS's own happy path (``_ch_status_happy``: no copy of the
+    frame, derived fields computed once, timestamps cached) a whole CH_STATUS conversion
+    went from ~13.4 to ~7 us per fresh frame, 51 Python calls to 9; GRID_STATUS with its own
+    (``_grid_status_happy``) from ~6.3 to ~4.2 us.
     """
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     conv.register_structure_hook(str, values.s_str)
@@ -365,14 +390,30 @@ class WireConverter:
         self._lock = threading.Lock()
         self._logged_shapes: set[tuple[str, str]] = set()
         hook = self._conv.get_structure_hook
-        self._to_charge_point: Callable[[Any, type], ChargePoint] = hook(ChargePoint)
-        self._to_charge_card: Callable[[Any, type], ChargeCard] = hook(ChargeCard)
-        self._to_ch_status: Callable[[Any, type], ChStatus] = hook(ChStatus)
-        self._to_ch_settings: Callable[[Any, type], ChSettings] = hook(ChSettings)
-        self._to_grid_status: Callable[[Any, type], GridStatus] = hook(GridStatus)
-        self._to_grid_current: Callable[[Any, type], GridCurrent] = hook(GridCurrent)
-        self._to_account: Callable[[Any, type], Account] = hook(Account)
-        self._to_schedule: Callable[[Any, type], OverrideSchedule] = hook(OverrideSchedule)
+        self._branches = branches = dict(values.FAST_BRANCHES)
+
+        def structure(cls: type[_T]) -> Callable[[Any, type], _T]:
+            # The happy path's function, cattrs' lean one behind it (_fastpath.py).
+            return happy_path(cls, hook, fallback=hook(cls), branches=branches)
+
+        for nested in _PLAIN_NESTED:
+            branches[hook(nested | None)] = nested_branch(nested, structure(nested))
+
+        self._to_charge_point = structure(ChargePoint)
+        self._to_charge_card = structure(ChargeCard)
+        self._to_ch_status = structure(ChStatus)
+        self._to_ch_settings = structure(ChSettings)
+        self._to_grid_status = structure(GridStatus)
+        self._to_grid_current = structure(GridCurrent)
+        self._to_account = structure(Account)
+        self._to_schedule = structure(OverrideSchedule)
+        # CH_STATUS from the frame's own data, given what _ch_status_checked sets in its copy.
+        self._happy_ch_status = happy_path(
+            ChStatus, hook, branches=branches, given=_CH_STATUS_GIVEN, skipped=("unparsed",)
+        )
+        self._happy_grid_status = happy_path(
+            GridStatus, hook, branches=branches, given=("evse_id", "grid_id", *_GRID_COMPUTED)
+        )
 
     def _detailed(self, cls: type[_T]) -> Callable[[Any, type], _T]:
         """``cls``'s detailed structure function: the same result, and failures named."""
@@ -386,8 +427,7 @@ class WireConverter:
 
     def smart_charging(self, evse_id: str) -> bool | None:
         """Return what this converter last saw of ``evse_id``'s smart charging, or None."""
-        with self._lock:
-            return self._smart_charging.get(evse_id)
+        return self._smart_charging.get(evse_id)  # one dict read is atomic: no lock needed
 
     def _record_smart_charging(self, evse_id: str, value: bool | None) -> None:
         if value is not None:
@@ -470,6 +510,8 @@ class WireConverter:
         """Plain or wrapped booleans for the fields seen both ways (OP-10)."""
         for key in _FLAG_FIELDS:
             value = raw.get(key)
+            if type(value) is bool or value is None:  # plain (an ABC check of it costs ~0.2 us)
+                continue
             if (type(value) is dict or isinstance(value, Mapping)) and "value" in value:
                 try:
                     data[key] = values.flag(value, values.join(path, key))
@@ -479,7 +521,7 @@ class WireConverter:
     @staticmethod
     def _flatten_location(raw: Mapping[str, Any], data: dict[str, Any], path: str) -> None:
         location = raw.get("location")
-        if type(location) is dict or isinstance(location, Mapping):
+        if type(location) is dict or (location is not None and isinstance(location, Mapping)):
             for key in _LOCATION_KEYS:
                 if data.get(key) is None and key in location:
                     data[key] = location[key]
@@ -542,6 +584,13 @@ class WireConverter:
     @_converts(OBJ_CH_STATUS)
     def ch_status(self, frame: Mapping[str, Any]) -> ChStatus:
         """Convert CH_STATUS, computing the averages, ``total_kw`` and ``current_left``."""
+        try:
+            return _ch_status_happy(self, frame)
+        except Exception:  # noqa: S110 - off the happy path: the checked path decides below
+            pass  # (outside the handler, so that its error carries no context of the happy path)
+        return self._ch_status_checked(frame)
+
+    def _ch_status_checked(self, frame: Mapping[str, Any]) -> ChStatus:
         raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
         evse_id = values.text(frame.get("evse_id"), "evse_id") or values.text(
             raw.get("evse_id"), "data.evse_id"
@@ -549,25 +598,15 @@ class WireConverter:
         if not evse_id:
             values.fail("evse_id", "missing: neither evse_id nor data.evse_id is set")
         # Read here for the computed fields; the structure function reads them again (fast).
-        p1, p2, p3, v1, v2, v3, max_usage, smart_max = [
-            values.number(raw.get(key), path) for key, path in _CH_STATUS_NUMBERS
-        ]
-        currents = [p1, p2, p3]
-        volts = [v1, v2, v3]
+        numbers = [values.number(raw.get(key), path) for key, path in _CH_STATUS_NUMBERS]
         letter = raw.get("vehicle_status")
-        avg_current = values.phase_average(currents)
-        limit = smart_max if self.smart_charging(evse_id) else max_usage
         data = dict(raw)
         data["evse_id"] = evse_id
         data["activity"] = raw.get("activity")  # missing -> Activity.UNKNOWN
         data["vehicle_status"] = letter
         data["vehicle_status_raw"] = letter if isinstance(letter, str) else None
-        data["avg_voltage"] = values.phase_average(volts)
-        data["avg_current"] = avg_current
-        data["total_kw"] = round(
-            sum((v or 0.0) * (a or 0.0) for v, a in zip(volts, currents, strict=True)) / 1000, 2
-        )
-        data["current_left"] = None if limit is None else round(limit - avg_current, 1)
+        computed = _ch_status_computed(numbers, self.smart_charging(evse_id))
+        data.update(zip(_CH_STATUS_COMPUTED, computed, strict=True))
         return self._lenient(self._to_ch_status, data, ChStatus, "data")
 
     @_converts(OBJ_CH_SETTINGS)
@@ -597,15 +636,8 @@ class WireConverter:
 
     @staticmethod
     def _grid_fields(raw: Mapping[str, Any], where: Callable[[str], str]) -> dict[str, Any]:
-        phases = [
-            values.number(raw.get(f"grid_actual_p{i}"), where(f"grid_actual_p{i}"))
-            for i in (1, 2, 3)
-        ]
-        present = [p for p in phases if p is not None]
-        return {
-            "grid_avg_current": values.phase_average(phases),
-            "grid_max_current": max(present) if present else 0.0,
-        }
+        phases = [values.number(raw.get(key), where(key)) for key in _GRID_KEYS]
+        return dict(zip(_GRID_COMPUTED, _grid_computed(phases), strict=True))
 
     @_converts(OBJ_GRID_STATUS)
     def grid_status(self, frame: Mapping[str, Any], evse_id: str | None = None) -> GridStatus:
@@ -617,6 +649,13 @@ class WireConverter:
                 ``data.id`` (``GRID-<evse_id>``), which may name another charge point on the
                 same grid (docs/PROTOCOL.md OP-2), is used.
         """
+        try:
+            return _grid_status_happy(self, frame, evse_id)
+        except Exception:  # noqa: S110 - off the happy path: the checked path decides below
+            pass
+        return self._grid_status_checked(frame, evse_id)
+
+    def _grid_status_checked(self, frame: Mapping[str, Any], evse_id: str | None) -> GridStatus:
         raw = values.mapping(values.mapping(frame, "$").get("data"), "data")
         grid_id = raw.get("id")
         evse_id = evse_id or evse_id_of(frame)
@@ -832,6 +871,106 @@ class WireConverter:
             converted = spec.convert(self, frame)
             return converted
         return RawEvent(object_name=name, raw=redact(frame))
+
+
+def _ch_status_happy(converter: WireConverter, frame: Mapping[str, Any]) -> ChStatus:
+    """``converter._ch_status_checked(frame)`` for the common frame, without copying it.
+
+    The same reads as the checked path, each only on its happy branch, and the happy-path
+    structure function (``_fastpath.happy_path``) given what the checked path sets in its copy.
+
+    Raises:
+        Exception: Off the happy path (of any kind: the caller then runs the checked path,
+            which gives today's result or names the failure).
+    """
+    if type(frame) is not dict:
+        raise _OffPath
+    raw = frame.get("data")
+    if type(raw) is not dict:
+        raise _OffPath
+    evse_id = frame.get("evse_id")  # values.text of it, or else of data.evse_id
+    if type(evse_id) is not str or not evse_id:
+        if evse_id is not None and type(evse_id) is not str:
+            raise _OffPath
+        evse_id = raw.get("evse_id")
+        if type(evse_id) is not str or not evse_id:
+            raise _OffPath
+    numbers = _happy_numbers(raw, _CH_STATUS_KEYS)
+    letter = raw.get("vehicle_status")
+    return converter._happy_ch_status(
+        raw,
+        evse_id,
+        raw.get("activity"),
+        letter,
+        letter if isinstance(letter, str) else None,
+        *_ch_status_computed(numbers, converter._smart_charging.get(evse_id)),
+    )
+
+
+def _grid_status_happy(
+    converter: WireConverter, frame: Mapping[str, Any], evse_id: str | None
+) -> GridStatus:
+    """``converter._grid_status_checked(frame, evse_id)`` for the common frame, without
+    copying it (as :func:`_ch_status_happy`).
+
+    Raises:
+        Exception: Off the happy path.
+    """
+    if type(frame) is not dict:
+        raise _OffPath
+    raw = frame.get("data")
+    if type(raw) is not dict:
+        raise _OffPath
+    evse_id = evse_id or evse_id_of(frame)
+    if not evse_id:
+        raise _OffPath
+    grid_id = raw.get("id")
+    return converter._happy_grid_status(
+        raw,
+        evse_id,
+        grid_id if isinstance(grid_id, str) else None,
+        *_grid_computed(_happy_numbers(raw, _GRID_KEYS)),
+    )
+
+
+def _happy_numbers(raw: dict[str, Any], keys: tuple[str, ...]) -> list[float | None]:
+    """``values.number`` of each of ``keys`` in ``raw``, on its happy branches only.
+
+    Raises:
+        _OffPath: One is not a number or null.
+    """
+    numbers: list[float | None] = []
+    for key in keys:
+        number = raw.get(key)
+        if type(number) is float or number is None:
+            numbers.append(number)
+        elif type(number) is int:
+            numbers.append(float(number))
+        else:
+            raise _OffPath
+    return numbers
+
+
+def _grid_computed(phases: list[float | None]) -> tuple[float, float]:
+    """``grid_avg_current`` and ``grid_max_current`` from the grid's phase currents."""
+    present = [p for p in phases if p is not None]
+    return values.phase_average(phases), (max(present) if present else 0.0)
+
+
+def _ch_status_computed(
+    numbers: list[float | None], smart: bool | None
+) -> tuple[float, float, float, float | None]:
+    """``avg_voltage``, ``avg_current``, ``total_kw``, ``current_left`` from the numbers."""
+    p1, p2, p3, v1, v2, v3, max_usage, smart_max = numbers
+    avg_current = values.phase_average([p1, p2, p3])
+    limit = smart_max if smart else max_usage
+    power = sum(((v1 or 0.0) * (p1 or 0.0), (v2 or 0.0) * (p2 or 0.0), (v3 or 0.0) * (p3 or 0.0)))
+    return (
+        values.phase_average([v1, v2, v3]),
+        avg_current,
+        round(power / 1000, 2),
+        None if limit is None else round(limit - avg_current, 1),
+    )
 
 
 @attrs.frozen

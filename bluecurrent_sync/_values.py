@@ -13,7 +13,7 @@ import datetime as _dt
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from ._wire import AMSTERDAM, whole
 from .models import Activity, VehicleStatus
@@ -64,16 +64,38 @@ _ISO_TS = re.compile(
 )
 
 
+#: Timestamps already parsed, by their exact text (a charge point repeats its start and stop
+#: times in every CH_STATUS). A pure function of the text, so a hit is the parse's own result;
+#: failures are never stored. Emptied when full, so it stays small whatever the server sends;
+#: a get or set of a dict is atomic, so threads need no lock.
+TIMESTAMPS: dict[str, _dt.datetime] = {}
+_TIMESTAMPS_MAX = 256
+
+
 def parse_timestamp(value: object) -> _dt.datetime | None:
     """Parse a wire timestamp into an aware datetime (docs/PROTOCOL.md section 4).
 
     ``""``/None -> None; ``"YYYYMMDD HH:MM:SS"`` -> Europe/Amsterdam; a trailing
     ``+HH:MM``/``-HH:MM`` -> that offset; ISO 8601 accepted (naive means Amsterdam).
+    A text parsed before costs a dict lookup (:data:`TIMESTAMPS`).
 
     Raises:
         ValueError: not a recognisable timestamp.
         TypeError: not a string.
     """
+    if type(value) is str:
+        parsed = TIMESTAMPS.get(value)
+        if parsed is None:
+            parsed = _parse_timestamp(value)
+            if parsed is not None:
+                if len(TIMESTAMPS) >= _TIMESTAMPS_MAX:
+                    TIMESTAMPS.clear()
+                TIMESTAMPS[value] = parsed
+        return parsed
+    return _parse_timestamp(value)
+
+
+def _parse_timestamp(value: object) -> _dt.datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, _dt.datetime):
@@ -163,7 +185,7 @@ def parse_time(value: object) -> _dt.time | None:
 
 def phase_average(phases: list[float | None]) -> float:
     """Mean of the truthy (non-zero, non-null) phases, 1 decimal; 0 when there are none."""
-    used = [p for p in phases if p]
+    used = list(filter(None, phases))  # the truthy ones, without a comprehension's frame
     return round(sum(used) / len(used), 1) if used else 0.0
 
 
@@ -386,6 +408,8 @@ def s_optional_bool(value: object, cls: type) -> bool | None:
 
 
 def s_setting_value(value: object, _: type) -> bool | int | None:
+    if type(value) is bool or type(value) is int:  # as setting_value (whole() of an int is it)
+        return value
     return setting_value(value, "")
 
 
@@ -420,3 +444,89 @@ def s_date(value: object, _: type) -> _dt.date | None:
 
 def s_time(value: object, _: type) -> _dt.time | None:
     return parse_time(value)
+
+
+# The hooks' fast branches as source, for the happy-path structure functions that
+# ``_fastpath.py`` generates: each reads ``v`` and sets ``{x}`` exactly as its hook's fast
+# branch above does, and hands every other value to the hook itself (``{h}(v, {t})``), so the
+# generated code returns what the hook returns for every value (tests/test_fast_structure.py
+# holds each one to its hook). Keep each next to its hook when either changes.
+
+
+class FastBranch(NamedTuple):
+    """A hook's fast branch as source: ``code`` with the names it uses.
+
+    Attributes:
+        code: Statements reading ``v`` and setting ``{x}``; ``{h}``/``{t}`` are the hook and
+            the field's type.
+        names: The globals ``code`` uses besides the hook and the type.
+        null_is_none: The hook makes None of None (a missing key then reads as a None default).
+    """
+
+    code: str
+    names: Mapping[str, object]
+    null_is_none: bool
+
+
+_NUMBER_BRANCH = """\
+if type(v) is float:
+    {x} = v or 0.0
+elif type(v) is int:
+    {x} = float(v)
+"""
+_OTHERWISE = """\
+else:
+    {x} = {h}(v, {t})
+"""
+_NONE_BRANCH = """\
+elif v is None:
+    {x} = None
+"""
+
+
+def _branch(first: str, *, optional: bool, **names: object) -> FastBranch:
+    code = first + (_NONE_BRANCH if optional else "") + _OTHERWISE
+    return FastBranch(code, names, null_is_none=optional)
+
+
+_STR_BRANCH = "if type(v) is str:\n    {x} = v\n"
+_INT_BRANCH = "if type(v) is int:\n    {x} = v\n"
+_BOOL_BRANCH = (
+    "if type(v) is bool:\n    {x} = v\nelif type(v) is int and v in {{0, 1}}:\n    {x} = v == 1\n"
+)
+
+FAST_BRANCHES: Mapping[Any, FastBranch] = {
+    s_str: _branch(_STR_BRANCH, optional=False),
+    s_optional_str: _branch(_STR_BRANCH, optional=True),
+    s_float: _branch(_NUMBER_BRANCH, optional=False),
+    s_optional_float: _branch(_NUMBER_BRANCH, optional=True),
+    s_int: _branch(_INT_BRANCH, optional=False),
+    s_optional_int: _branch(_INT_BRANCH, optional=True),
+    s_bool: _branch(_BOOL_BRANCH, optional=False),
+    s_optional_bool: _branch(_BOOL_BRANCH, optional=True),
+    s_setting_value: _branch("if type(v) is bool or type(v) is int:\n    {x} = v\n", optional=True),
+    s_activity: _branch(
+        "if type(v) is str:\n    {x} = _activities_get(v.lower(), _activity_unknown)\n",
+        optional=False,
+        _activities_get=_ACTIVITIES.get,
+        _activity_unknown=Activity.UNKNOWN,
+    ),
+    s_vehicle_status: _branch(
+        "if type(v) is str:\n"
+        "    {x} = _letters_get(v.upper()) or _vehicle_names_get(v, _vehicle_unknown)\n",
+        optional=False,
+        _letters_get=_VEHICLE_LETTERS.get,
+        _vehicle_names_get=_VEHICLE_NAMES.get,
+        _vehicle_unknown=VehicleStatus.UNKNOWN,
+    ),
+    # A text parsed before: its cached result (what the hook returns for it); None and ""
+    # as parse_timestamp's first test; else the hook.
+    s_datetime: FastBranch(
+        "if type(v) is str and (x_ := _timestamps_get(v)) is not None:\n"
+        "    {x} = x_\n"
+        "elif v is None or v == '':\n"
+        "    {x} = None\n" + _OTHERWISE,
+        {"_timestamps_get": TIMESTAMPS.get},
+        null_is_none=True,
+    ),
+}

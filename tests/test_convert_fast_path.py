@@ -1,5 +1,6 @@
 """The happy path of conversion: lean cattrs functions and the hooks' type-exact fast branches.
 
+(The generated happy-path functions in front of the lean ones are tests/test_fast_structure.py's.)
 A frame is structured by cattrs' lean functions first; only a failure runs the detailed ones,
 which name the failing field (``_convert.WireConverter._structure``). The hooks both call take
 the wire's common types in a fast branch before their validating reader. These tests hold the
@@ -40,6 +41,7 @@ def _structure_inputs() -> list[tuple[type, dict[str, Any]]]:
     """Every (model, data) the corpus hands a structure function, in corpus order."""
     seen: list[tuple[type, dict[str, Any]]] = []
     converter = WireConverter()
+    happy_paths_off(converter)
     for name in STRUCTURE_FUNCTIONS:
         lean = getattr(converter, name)
 
@@ -54,6 +56,18 @@ def _structure_inputs() -> list[tuple[type, dict[str, Any]]]:
                 with contextlib.suppress(ResponseValidationError):  # recorded all the same
                     call(converter, copy.deepcopy(frame))
     return seen
+
+
+def happy_paths_off(converter: WireConverter) -> None:
+    """Send every frame down the checked path (the happy paths, tests/test_fast_structure.py,
+    skip the lean functions)."""
+
+    def off_path(*_args: Any) -> Any:
+        raise LookupError("happy path off")
+
+    for name in vars(converter):
+        if name.startswith("_happy_"):
+            setattr(converter, name, off_path)
 
 
 def _outcome(fn: Any, data: dict[str, Any], cls: type) -> Any:

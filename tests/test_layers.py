@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("wire facts", {"_wire", "_redact"}),
     ("protocol", {"_protocol"}),
-    ("conversion", {"_values", "_convert", "_events"}),
+    ("conversion", {"_values", "_fastpath", "_convert", "_events"}),
     (
         "transport",
         {

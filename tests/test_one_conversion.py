@@ -3,7 +3,8 @@ shared by the waiter, the subscribers and the mirror (issue 19, item 2). Scripte
 
 Conversions are counted at the client's own converter: every CH_STATUS it converts, by any
 path (a waiter's, the dispatcher's, the mirror's), is structured by that converter's ChStatus
-structure function, which these tests wrap on the client's converter before it connects.
+structure functions (the happy path's, or else the checked path's), which these tests wrap on
+the client's converter before it connects.
 """
 
 from __future__ import annotations
@@ -63,13 +64,23 @@ class Conversions:
         client._pending._lock = self._lock  # type: ignore[assignment]
         converter = client._converter
         structure = converter._to_ch_status
+        happy = converter._happy_ch_status
 
         def counting(data: Any, cls: type) -> ChStatus:
-            thread = threading.current_thread().name
-            self.made.append((str(data.get("evse_id")), thread, self._lock.held_here()))
+            self._count(data.get("evse_id"))
             return structure(data, cls)
 
+        def counting_happy(data: Any, evse_id: str, *given: Any) -> ChStatus:
+            made = happy(data, evse_id, *given)
+            self._count(evse_id)  # counted once made: else the checked path makes (and counts) it
+            return made
+
         converter._to_ch_status = counting
+        converter._happy_ch_status = counting_happy
+
+    def _count(self, evse_id: object) -> None:
+        thread = threading.current_thread().name
+        self.made.append((str(evse_id), thread, self._lock.held_here()))
 
     def of(self, evse_id: str) -> int:
         return sum(1 for made, _thread, _held in self.made if made == evse_id)
