@@ -12,6 +12,7 @@ returns ``ActionOutcome.ACKNOWLEDGED`` (OP-6).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -100,8 +101,6 @@ class Requests:
         # One lock per command whose replies may not name their charge point: at most one
         # of each in flight, so attribution is certain (docs/PROTOCOL.md OP-5).
         self._gates = {command: threading.Lock() for command in proto.SERIAL_COMMANDS}
-        self._status_reply = Reply(converter.ch_status, _complete_status, shared=True)
-        self._settings_reply = Reply(converter.ch_settings, shared=True)
 
     def call_each(
         self,
@@ -175,7 +174,7 @@ class Requests:
 
         return self.call(command, fields, evse_id, convert, timeout=timeout, verdict=True)
 
-    @property
+    @functools.cached_property
     def status_reply(self) -> Reply[ChStatus]:
         """The reply of GET_CH_STATUS: a partial push is PASSed over.
 
@@ -184,12 +183,12 @@ class Requests:
         (docs/PROTOCOL.md OP-7). The mirror merges the push either way. The status is the
         frame's shared model (the subscribers' and the mirror's too).
         """
-        return self._status_reply
+        return Reply(self._converter.ch_status, _complete_status, shared=True)
 
-    @property
+    @functools.cached_property
     def settings_reply(self) -> Reply[ChSettings]:
         """The reply of GET_CH_SETTINGS: the frame's shared model."""
-        return self._settings_reply
+        return Reply(self._converter.ch_settings, shared=True)
 
     @staticmethod
     def grid_reply(

@@ -351,17 +351,8 @@ def test_a_shared_reply_converts_as_the_objects_standard_converter() -> None:
     from bluecurrent_sync._convert import OBJECTS, WireConverter
     from bluecurrent_sync._requests import Requests
 
-    requests = Requests(
-        None,  # type: ignore[arg-type]  # only the converter is used here
-        None,  # type: ignore[arg-type]
-        WireConverter(),
-        None,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        last_activity=lambda _evse_id: None,
-        timeout=1.0,
-        action_timeout=1.0,
-        verdict_timeout=None,
-    )
+    requests = Requests.__new__(Requests)
+    requests._converter = WireConverter()
     for reply, name in (
         (requests.status_reply, "CH_STATUS"),
         (requests.settings_reply, "CH_SETTINGS"),
