@@ -34,7 +34,7 @@ import contextlib
 import datetime as _dt
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _exchanges as ex
@@ -257,51 +257,54 @@ class Connection:
         """Raise the error a call made now must fail with, if any (see ``Session``)."""
         self.session.check_usable(self._stream is not None)
 
-    def send(
+    def send_each(
         self,
         command: str,
-        fields: Mapping[str, Any],
-        before_send: Callable[[], None] | None = None,
+        items: Sequence[Mapping[str, Any]],
+        before_each: Callable[[int], None] | None = None,
         timeout: float | None = None,
     ) -> None:
-        """Send one authenticated command frame, all of it within ``timeout``.
+        """Send one authenticated ``command`` frame per item of wire fields, in order, all of
+        them within ``timeout`` and under one hold of the send lock (a batch's frames are not
+        interleaved with other callers' and pay for the lock once).
 
         Args:
             command: The command name.
-            fields: Its wire fields.
-            before_send: Called under the send lock right before the frame goes out (used
-                to fix the request's place in send order).
-            timeout: Seconds the send may take (waiting for its turn included); default:
+            items: The wire fields of each frame.
+            before_each: Called with the item's index under the send lock right before its
+                frame goes out (used to fix the request's place in send order).
+            timeout: Seconds the sends may take (waiting for the turn included); default:
                 the connection's ``timeout``.
 
         Raises:
-            The errors of `check_usable()`; RequestTimeoutError when the time ran out (a frame cut
-            half-way drops the connection, which reconnects at once); ConnectionClosedError if the
-            send fails.
+            The errors of `check_usable()` (checked before every frame); RequestTimeoutError
+            when the time ran out (a frame cut half-way drops the connection, which reconnects
+            at once); ConnectionClosedError if a send fails. The frames before it were sent.
         """
         limit = self.timeout if timeout is None else timeout
         deadline = Deadline(limit)
         if not self._send_lock.acquire(timeout=max(0.0, deadline.remaining())):
             raise RequestTimeoutError(command, None, limit)
         try:
-            self.check_usable()
-            stream = self._stream
-            token = self._opener.server_token
-            if stream is None or token is None:  # closed or dropped since the check
-                raise ConnectionClosedError("the connection is down")
-            frame = proto.command_frame(command, proto.auth_value(token), **dict(fields))
-            if before_send is not None:
-                before_send()
-            if self._loop.revalidated_at is not None:
-                self._loop.sent_since_revalidation = True
-            try:
-                ex.send_frame(self._link, stream, frame, "main", deadline)
-            except RequestTimeoutError as exc:
-                raise RequestTimeoutError(command, None, limit) from exc.__cause__
-            finally:
-                if stream.broken:  # cut half-way (an interrupt, the deadline): start afresh
-                    self.session.hurry = True
-                    stream.abort()
+            for index, fields in enumerate(items):
+                self.check_usable()
+                stream = self._stream
+                token = self._opener.server_token
+                if stream is None or token is None:  # closed or dropped since the check
+                    raise ConnectionClosedError("the connection is down")
+                frame = proto.command_frame(command, proto.auth_value(token), **fields)
+                if before_each is not None:
+                    before_each(index)
+                if self._loop.revalidated_at is not None:
+                    self._loop.sent_since_revalidation = True
+                try:
+                    ex.send_frame(self._link, stream, frame, "main", deadline)
+                except RequestTimeoutError as exc:
+                    raise RequestTimeoutError(command, None, limit) from exc.__cause__
+                finally:
+                    if stream.broken:  # cut half-way (an interrupt, the deadline): start afresh
+                        self.session.hurry = True
+                        stream.abort()
         finally:
             self._send_lock.release()
 

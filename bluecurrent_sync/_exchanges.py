@@ -81,14 +81,13 @@ def send_frame(
     text = proto.encode(frame)  # logged by the wire-log tap (bluecurrent_sync.wire)
     if link.taps:
         link.taps.frame("out", text, kind)
-    command = str(frame.get("command"))
     try:
         stream.send_text(text, deadline)
     except TimeoutError as exc:
-        raise RequestTimeoutError(command, None, link.connect_timeout) from exc
+        raise RequestTimeoutError(str(frame.get("command")), None, link.connect_timeout) from exc
     except OSError as exc:
         raise ConnectionClosedError(
-            f"connection lost while sending {command}: {type(exc).__name__}"
+            f"connection lost while sending {frame.get('command')}: {type(exc).__name__}"
         ) from exc
 
 

@@ -49,10 +49,11 @@ logger = logging.getLogger(CONNECTION)
 
 T = TypeVar("T")
 
-#: A batch reads the replies already in after every this many sends: often enough that the
-#: replies waiting (about 15 KB for 32 statuses) never fill a socket buffer and stall the
-#: server, rarely enough that each drain reads many frames per system call (measured per
-#: reply over 1000 charge points: every 4 sends 103 µs, every 32 or more 80-85 µs).
+#: A batch sends this many frames under one hold of the send lock, then reads the replies
+#: already in: often enough that the replies waiting (about 15 KB for 32 statuses) never fill
+#: a socket buffer and stall the server, rarely enough that each drain reads many frames per
+#: system call (measured per reply over 1000 charge points: every 4 sends 103 µs, every 32 or
+#: more 80-85 µs).
 _DRAIN_EVERY = 32
 
 
@@ -126,10 +127,12 @@ class Requests:
         # thread does the I/O, no hand-off to the reader thread per reply.
         with self._conn.reading():
             try:
-                for index, (evse_id, fields) in enumerate(requests):
+                for at in range(0, len(requests), _DRAIN_EVERY):
+                    chunk = requests[at : at + _DRAIN_EVERY]
                     left = max(0.0, deadline - time.monotonic())
-                    started.append((evse_id, self.start(command, fields, evse_id, convert, left)))
-                    if index % _DRAIN_EVERY == _DRAIN_EVERY - 1:
+                    waiters = self.start_each(command, chunk, convert, left)
+                    started.extend(zip([evse_id for evse_id, _ in chunk], waiters, strict=True))
+                    if len(chunk) == _DRAIN_EVERY:
                         self._conn.drain()  # replies already in: read them, never stall the server
                 while started:
                     evse_id, waiter = started[0]
@@ -310,41 +313,78 @@ class Requests:
 
         The send is bounded by ``timeout`` (default: the ordinary ``timeout``).
         """
+        return self.start_each(command, [(evse_id, fields)], convert, timeout)[0]
+
+    def start_each(
+        self,
+        command: str,
+        requests: Sequence[tuple[str | None, Mapping[str, Any]]],
+        convert: Converts[T],
+        timeout: float | None = None,
+    ) -> list[Waiter[T]]:
+        """`start()` for each ``(evse_id, fields)``: every waiter registered first, then the
+        new ones' frames sent in order under one hold of the send lock (`Connection.send_each`).
+
+        Returns:
+            The waiters, in the order of ``requests``.
+
+        Raises:
+            What the sends raise; then none of these waiters stays registered for this caller
+            (a request whose frame did not go out fails, so a caller that joined it does too).
+        """
         self._refuse_reader_thread()
         self._conn.check_usable()
-        flow_id = proto.new_flow_id() if self.send_flow_id else None
-        if flow_id is not None:
-            fields = {**fields, proto.FLOW_ID: flow_id}
-        waiter, is_new = self._pending.register(
-            command,
-            evse_id,
-            proto.reply_roles(command),
-            self._interpreter(command, evse_id, convert),
-            shareable=command in proto.DEDUP_COMMANDS,
-            serial=command in proto.SERIAL_COMMANDS,
-            flow_id=flow_id,
-        )
-        if is_new:
-            if evse_id is not None and command in proto.CONFIRMED_COMMANDS:
-                # Its ack may read the last status (_already_so) under the pending table's
-                # lock: that status is converted now, on this thread; the statuses arriving
-                # from now on are converted by the router before they are routed
-                # (PendingTable.decides_by_model: this waiter awaits them).
-                self._last_activity(evse_id)
-
-            def before_send() -> None:  # under the send lock: the budget check is exact
-                self._meter.admit(1)
-                self._pending.mark_sent(waiter)
-
-            try:
-                self._conn.send(command, fields, before_send=before_send, timeout=timeout)
-            except BaseException as exc:
-                self._pending.fail(waiter, exc)
+        waiters: list[Waiter[T]] = []
+        new: list[tuple[Waiter[T], Mapping[str, Any]]] = []
+        try:
+            for evse_id, wire_fields in requests:
+                flow_id = proto.new_flow_id() if self.send_flow_id else None
+                fields = wire_fields if flow_id is None else {**wire_fields, proto.FLOW_ID: flow_id}
+                waiter, is_new = self._pending.register(
+                    command,
+                    evse_id,
+                    proto.reply_roles(command),
+                    self._interpreter(command, evse_id, convert),
+                    shareable=command in proto.DEDUP_COMMANDS,
+                    serial=command in proto.SERIAL_COMMANDS,
+                    flow_id=flow_id,
+                )
+                waiters.append(waiter)
+                if is_new:
+                    if evse_id is not None and command in proto.CONFIRMED_COMMANDS:
+                        # Its ack may read the last status (_already_so) under the pending
+                        # table's lock: that status is converted now, on this thread; the
+                        # statuses arriving from now on are converted by the router before
+                        # they are routed (PendingTable.decides_by_model: this waiter awaits
+                        # them).
+                        self._last_activity(evse_id)
+                    new.append((waiter, fields))
+        except BaseException:
+            for waiter in waiters:
                 self._pending.release(waiter)
-                raise
-            finally:
-                self._meter.settle()
-        return waiter
+            raise
+        going = 0  # the frame going out: the ones before it went out whole
+
+        def before_each(index: int) -> None:  # under the send lock: the budget check is exact
+            nonlocal going
+            going = index
+            self._meter.admit(1)
+            self._pending.mark_sent(new[index][0])
+
+        try:
+            self._conn.send_each(
+                command, [fields for _waiter, fields in new], before_each, timeout=timeout
+            )
+        except BaseException as exc:
+            unsent = {id(waiter) for waiter, _fields in new[going:]}
+            for waiter in waiters:
+                if id(waiter) in unsent:
+                    self._pending.fail(waiter, exc)
+                self._pending.release(waiter)
+            raise
+        finally:
+            self._meter.settle()
+        return waiters
 
     def finish(
         self,

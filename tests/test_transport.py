@@ -412,7 +412,7 @@ def test_the_connection_runs_over_the_in_memory_transport() -> None:
             "VALIDATE_API_TOKEN",
             "HELLO",
         ]
-        conn.send("GET_CH_STATUS", {"evse_id": "BCU-1"})
+        conn.send_each("GET_CH_STATUS", [{"evse_id": "BCU-1"}])
         wait_until(lambda: len(frames) == 1, what="the reply routed")
         assert json.loads(frames[0])["data"]["evse_id"] == "BCU-1"
         transport.streams[1].push_close(4000)

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from bluecurrent_sync import Client
 from bluecurrent_sync._usage import RequestMeter, UsageFile, amsterdam_day, next_midnight
@@ -60,6 +61,22 @@ def test_budget_refuses_before_sending(simulator: Simulator) -> None:
         assert "budget of 4" in str(error)
         assert client.usage().remaining == 0
         assert client.last_status(EVSE) is not None  # the mirror still answers, for free
+
+
+@pytest.mark.parametrize("simulator", [{"push_interval": None}], indirect=True)
+def test_a_batch_sends_up_to_the_budget_then_stops_and_leaves_no_waiter(
+    simulator: Simulator,
+) -> None:
+    # One hold of the send lock per 32 frames, one budget check per frame: the frames within
+    # the budget go out, the rest fail before they are sent.
+    with Client(DEFAULT_TOKEN, url=simulator.url, daily_budget=5) as client:
+        with pytest.raises(DailyBudgetExceeded):
+            client.get_statuses([f"BCU10000{i}" for i in range(1, 7)])
+        # The third went out just before the fourth was refused: let the server read it.
+        wait_until(lambda: simulator.count("GET_CH_STATUS") >= 3, what="three requests", timeout=30)
+        assert simulator.count("GET_CH_STATUS") == 3
+        assert sent_frames(simulator) == client.requests_today == 5
+        assert len(client._pending) == 0
 
 
 def test_budget_too_small_to_connect_sends_nothing(simulator: Simulator) -> None:
