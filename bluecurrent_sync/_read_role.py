@@ -7,8 +7,9 @@ connection itself instead, as a single-threaded client would:
 * A batch (`Client.get_statuses`) asks for the role for as long as it runs (`enter()`).
 * A single call waiting for its reply takes the role when the reader thread has lent the stream
   and no other caller has it (`enter_or_follow()`); otherwise it waits as a follower while the
-  guest or the reader thread reads. A follower asks the reader to stand aside after its next
-  message, so that the caller's next call can read its own reply.
+  guest or the reader thread reads. The only follower asks the reader to stand aside after its
+  next message, so that the caller's next call can read its own reply; with several callers
+  waiting the reader keeps reading for them all.
 * One guest at a time: the guest routes every frame, other callers' replies included.
 * The reader thread stands aside between two messages, never inside one: it lends the stream it
   reads (`lend()`) and waits while a guest reads, judging liveness meanwhile (the guest's reads
@@ -70,8 +71,12 @@ class ReadRole:
             if self._guest is None and self._lent is not None and not self._ended:
                 self._guest = threading.current_thread()
                 return True
+            if self._guest is None and not self._followers:
+                # The only caller waiting: its next call could read itself. With others
+                # waiting too, the reader keeps reading for all of them (standing aside
+                # would only be taken back at once).
+                self._wanted = True
             self._followers.add(waiter)
-            self._wanted = True
             return False
 
     def unfollow(self, waiter: Any) -> None:
