@@ -336,6 +336,16 @@ class Requests:
         self._conn.check_usable()
         waiters: list[Waiter[T]] = []
         new: list[tuple[Waiter[T], Mapping[str, Any]]] = []
+        roles = proto.reply_roles(command)
+        shareable = command in proto.DEDUP_COMMANDS
+        serial = command in proto.SERIAL_COMMANDS
+        # A reply that is only ever a RESULT is interpreted without its charge point: one
+        # interpreter serves every request of the call.
+        common = (
+            self._interpreter(command, None, convert)
+            if all(role is Role.RESULT for role in roles.values())
+            else None
+        )
         try:
             for evse_id, wire_fields in requests:
                 flow_id = proto.new_flow_id() if self.send_flow_id else None
@@ -343,10 +353,10 @@ class Requests:
                 waiter, is_new = self._pending.register(
                     command,
                     evse_id,
-                    proto.reply_roles(command),
-                    self._interpreter(command, evse_id, convert),
-                    shareable=command in proto.DEDUP_COMMANDS,
-                    serial=command in proto.SERIAL_COMMANDS,
+                    roles,
+                    common or self._interpreter(command, evse_id, convert),
+                    shareable=shareable,
+                    serial=serial,
                     flow_id=flow_id,
                 )
                 waiters.append(waiter)
