@@ -287,19 +287,20 @@ def test_liveness_is_judged_while_the_caller_reads() -> None:
             client.close()
 
 
+def _answer_all_but_the_first_bcu_b(conn: RawConn) -> None:
+    """A main-connection script: every GET_CH_STATUS answered, except the first for BCU-B."""
+    answered: set[str] = set()
+    while True:
+        frame = conn.read_json()
+        if frame["evse_id"] == "BCU-B" and "BCU-B" not in answered:
+            answered.add("BCU-B")
+            continue
+        conn.send_frame(ch_status(frame["evse_id"]))
+
+
 @pytest.mark.timeout(600)  # a loaded machine: minutes, not seconds
 def test_ctrl_c_while_the_caller_waits_for_the_server_keeps_the_connection() -> None:
-    def answer_all_but_the_first_bcu_b(conn: RawConn) -> None:
-        answered: set[str] = set()
-        while True:
-            frame = conn.read_json()
-            if frame["evse_id"] == "BCU-B" and "BCU-B" not in answered:
-                answered.add("BCU-B")
-                continue
-            conn.send_frame(ch_status(frame["evse_id"]))
-
-    script = _main_connection(answer_all_but_the_first_bcu_b)
-    with RawServer(script) as server:
+    with RawServer(_main_connection(_answer_all_but_the_first_bcu_b)) as server:
         client = Client(GOOD_TOKEN, url=server.url, timeout=600.0, ping_interval=None)
         client.connect()
         main = threading.main_thread()
@@ -326,16 +327,7 @@ def test_ctrl_c_while_a_single_call_reads_and_waits_keeps_the_connection(
 ) -> None:
     monkeypatch.setattr(_reader, "_LINGER", 600.0)  # the next call reads, however late it comes
 
-    def answer_all_but_the_first_bcu_b(conn: RawConn) -> None:
-        answered: set[str] = set()
-        while True:
-            frame = conn.read_json()
-            if frame["evse_id"] == "BCU-B" and "BCU-B" not in answered:
-                answered.add("BCU-B")
-                continue
-            conn.send_frame(ch_status(frame["evse_id"]))
-
-    with RawServer(_main_connection(answer_all_but_the_first_bcu_b)) as server:
+    with RawServer(_main_connection(_answer_all_but_the_first_bcu_b)) as server:
         client = Client(GOOD_TOKEN, url=server.url, timeout=600.0, ping_interval=None)
         client.connect()
         tap = _ThreadTap()
