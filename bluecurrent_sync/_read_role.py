@@ -118,12 +118,16 @@ class ReadRole:
         (read without the lock: a hint)."""
         return self._guest is not None or self._wanted
 
+    @property
+    def guest_asks(self) -> bool:
+        """Whether a guest waits for the stream (a hint, as `asked`)."""
+        return self._guest is not None
+
     def lend(self, stream: Stream) -> None:
-        """Stand aside: a guest may read ``stream`` now."""
+        """Stand aside: a guest may read ``stream`` now (`keep_lent()` says for how long)."""
         with self._cond:
             self._lent = stream
             self._ended = False
-            self._wanted = False
             self._idle_since = time.monotonic()
 
     def keep_lent(self, linger: float) -> float | None:
@@ -139,10 +143,16 @@ class ReadRole:
         with self._cond:
             if not self._ended:
                 if self._guest is not None:
+                    self._wanted = False
                     return linger
+                waits = self._follower_waits()
                 left = self._idle_since + linger - time.monotonic()
-                if left > 0 and not self._follower_waits():
+                if left > 0 and not waits:
+                    self._wanted = False
                     return left
+                # A lone caller still waits (its call began before the stream was lent): stand
+                # aside again after the next message, its reply, so that its next call reads.
+                self._wanted = waits and len(self._followers) == 1
             self._lent = None
             return None
 

@@ -110,16 +110,21 @@ class Reader:
         liveness = self._liveness
         liveness.reset()
         poll = min(liveness.interval or _POLL, _POLL)
+        read_since_aside = True
         while True:
             if self.fail_with is not None:
                 return self.fail_with
             if self._conn._stop.is_set():
                 return ConnectionClosedError("the client was closed")
-            if self.role.asked:
+            # A guest asking is served at once; a waiting caller's wish only after a message
+            # (its reply may be it), never twice in a row without reading.
+            if self.role.guest_asks or (self.role.asked and read_since_aside):
                 guest_error = self._stand_aside(stream)
                 if guest_error is not None:
                     return guest_error
+                read_since_aside = False
                 continue
+            read_since_aside = True
             check_at = liveness.check_at(stream.last_progress)
             # The socket timeout stays put (changing it costs system calls on every message):
             # a silent socket wakes the loop every poll period, check_at bounds every read.

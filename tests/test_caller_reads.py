@@ -142,12 +142,20 @@ def test_calls_one_after_another_read_their_own_replies(monkeypatch: pytest.Monk
         client._taps.add(tap)
         pushed = threading.Event()
         client.on("CH_STATUS", lambda s: pushed.set() if s.evse_id == "BCU-PUSH" else None)
+        caller = threading.current_thread()
         try:
-            for i in range(20):
+            # The reader thread was reading when the first call began: it reads that reply,
+            # then stands aside for the caller's next call (a busy machine may take a few).
+            wait_until(
+                lambda: client.get_status("BCU-WARM") is not None and _read_by(tap, caller) > 0,
+                what="a call that read its own reply",
+                timeout=60,
+            )
+            before = _read_by(tap, caller)
+            for i in range(10):
                 assert client.get_status(f"BCU-{i}").evse_id == f"BCU-{i}"
-            # The reader thread read the first reply or two (it was reading when the first
-            # call began); then each caller read its own: no hand-off between threads.
-            assert _read_by(tap, threading.current_thread()) >= 15, tap.readers
+            # From then on each call reads its own reply: no hand-off between threads.
+            assert _read_by(tap, caller) == before + 10, tap.readers
             # No call is running: once it stops waiting for one (50 ms, looked at again within
             # a second), the reader thread takes the stream back and reads a push.
             monkeypatch.setattr(_reader, "_LINGER", 0.05)
