@@ -319,7 +319,7 @@ class Connection:
 
     def drain(self) -> None:
         """Inside `reading()`: handle the messages already there, without waiting."""
-        self._loop.serve_guest(None, 0.0)
+        self._loop.drain()
 
     def request_once(self, command: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Send one command on a fresh short connection and return its one reply frame.

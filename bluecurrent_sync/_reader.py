@@ -195,7 +195,7 @@ class Reader:
         """Within this block the calling thread reads the connection while it waits.
 
         `wait_reply()` then reads and routes messages on the caller's thread, and
-        `serve_guest()` without a waiter handles those already there; the reader thread stands
+        `drain()` handles those already there; the reader thread stands
         aside between messages until the block ends. One caller at a time: inside another
         caller's block this one waits as usual (that caller routes its replies). On the reader
         thread itself the block changes nothing.
@@ -227,25 +227,26 @@ class Reader:
         finally:
             role.unfollow(waiter)
 
-    def serve_guest(self, waiter: Any, timeout: float) -> bool:
-        """Read and handle messages on the calling (guest) thread until ``waiter`` is done.
+    def drain(self) -> None:
+        """As the guest, handle the messages that are already there, without waiting (a batch
+        after its sends); on any other thread, nothing."""
+        role = self.role
+        if not role.is_guest():
+            return
+        stream = role.lent()
+        while stream is not None and stream.ready():
+            if not self._guest_read(stream, None):
+                break
+            stream = role.lent()
 
-        With ``waiter`` None: handle only the messages that are already there (after a send).
+    def serve_guest(self, waiter: Any, timeout: float) -> bool:
+        """Read and handle messages on the calling thread, the guest, until ``waiter`` is done.
         While the reader thread still reads, wait on ``waiter`` instead, a slice at a time.
 
         Returns:
-            Whether ``waiter`` is done (False: ``timeout`` passed; always False without one).
+            Whether ``waiter`` is done (False: ``timeout`` passed).
         """
         role = self.role
-        if not role.is_guest():
-            return False if waiter is None else bool(waiter.wait(timeout))
-        if waiter is None:
-            stream = role.lent()
-            while stream is not None and stream.ready():
-                if not self._guest_read(stream, None):
-                    break
-                stream = role.lent()
-            return False
         deadline = time.monotonic() + timeout
         while not waiter.done:
             left = deadline - time.monotonic()

@@ -131,6 +131,18 @@ def _read_by(tap: _ThreadTap, thread: threading.Thread) -> int:
         return tap.readers.count(thread.name)
 
 
+def _until_a_call_reads_its_own_reply(client: Client, tap: _ThreadTap, evse_id: str) -> None:
+    """Call ``get_status(evse_id)`` until the calling thread read a reply itself. The reader
+    thread was reading when the first call began: it reads that reply, then stands aside for
+    the caller's next call (a busy machine may take a few)."""
+    caller = threading.current_thread()
+    wait_until(
+        lambda: client.get_status(evse_id) is not None and _read_by(tap, caller) > 0,
+        what="a call that read its own reply",
+        timeout=60,
+    )
+
+
 @pytest.mark.timeout(120)
 def test_calls_one_after_another_read_their_own_replies(monkeypatch: pytest.MonkeyPatch) -> None:
     # The reader stands aside until told otherwise: on a busy machine the next call may come
@@ -144,13 +156,7 @@ def test_calls_one_after_another_read_their_own_replies(monkeypatch: pytest.Monk
         client.on("CH_STATUS", lambda s: pushed.set() if s.evse_id == "BCU-PUSH" else None)
         caller = threading.current_thread()
         try:
-            # The reader thread was reading when the first call began: it reads that reply,
-            # then stands aside for the caller's next call (a busy machine may take a few).
-            wait_until(
-                lambda: client.get_status("BCU-WARM") is not None and _read_by(tap, caller) > 0,
-                what="a call that read its own reply",
-                timeout=60,
-            )
+            _until_a_call_reads_its_own_reply(client, tap, "BCU-WARM")
             before = _read_by(tap, caller)
             for i in range(10):
                 assert client.get_status(f"BCU-{i}").evse_id == f"BCU-{i}"
@@ -198,14 +204,7 @@ def test_a_caller_waiting_while_another_reads_gets_its_reply_when_that_one_leave
         role = client._conn._loop.role
         try:
             # Until a call reads its own reply: then the reader stands aside (for 600 s).
-            wait_until(
-                lambda: (
-                    client.get_status("BCU-WARM") is not None
-                    and _read_by(tap, threading.current_thread()) > 0
-                ),
-                what="a call that read its own reply",
-                timeout=60,
-            )
+            _until_a_call_reads_its_own_reply(client, tap, "BCU-WARM")
             threading.Thread(target=answer, args=("BCU-A", release_a), daemon=True).start()
             threading.Thread(target=answer, args=("BCU-B", release_b), daemon=True).start()
             a, a_outcome = in_thread(lambda: client.get_status("BCU-A").evse_id)
@@ -342,11 +341,7 @@ def test_ctrl_c_while_a_single_call_reads_and_waits_keeps_the_connection(
         client._taps.add(tap)
         main = threading.main_thread()
         try:
-            wait_until(
-                lambda: client.get_status("BCU-A") is not None and _read_by(tap, main) > 0,
-                what="a call that read its own reply",
-                timeout=60,
-            )
+            _until_a_call_reads_its_own_reply(client, tap, "BCU-A")
             # The call reads as the guest and waits for bytes in Stream.ready: Ctrl-C there.
             with (
                 ctrl_c_while(lambda: inside(main, "ready", "_transport.py"), "the call waits"),
