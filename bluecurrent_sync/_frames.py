@@ -77,6 +77,37 @@ class CappedFrameBuffer(frame_buffer):
         self._parts = 0
         self._in_message = False
         self._skip_left: int | None = None
+        # Bytes read past the frame being parsed, served from ``_at`` on (see `recv_strict`).
+        self._ahead = b""
+        self._at = 0
+
+    @property
+    def buffered(self) -> bool:
+        """Whether bytes already read wait to be parsed (a read needs no system call)."""
+        return self._at < len(self._ahead) or bool(self.recv_buffer)
+
+    def recv_strict(self, bufsize: int) -> bytes:
+        """The next ``bufsize`` bytes (websocket-client reads every header, length and payload
+        through this method).
+
+        Bytes read ahead are served by offset. The library's own method copies all it holds
+        past each read (up to a whole socket read, 16 KB, for every header, length and
+        payload); it still reads the socket when the bytes ahead run short.
+        """
+        at = self._at
+        end = at + bufsize
+        ahead = self._ahead
+        if end <= len(ahead):
+            self._at = end
+            return ahead[at:end]
+        if at < len(ahead):
+            self.recv_buffer.insert(0, ahead[at:])  # first: before anything read later
+        self._ahead, self._at = b"", 0
+        data: bytes = super().recv_strict(bufsize)  # a timeout keeps what it read so far
+        if self.recv_buffer:  # what the library kept past this read
+            self._ahead = b"".join(self.recv_buffer)
+            self.recv_buffer = []
+        return data
 
     def _read(self, size: int) -> bytes:
         """Read from the socket (more than asked: the frame buffer keeps the rest)."""
@@ -136,13 +167,13 @@ class CappedFrameBuffer(frame_buffer):
     def _discard(self) -> None:
         """Discard ``_skip_left`` payload bytes, keeping the first ones of the message."""
         while self._skip_left:
-            if self.recv_buffer:
-                chunk = b"".join(self.recv_buffer)
-                self.recv_buffer = []
+            if self.buffered:
+                chunk = self._ahead[self._at :] + b"".join(self.recv_buffer)
+                self._ahead, self._at, self.recv_buffer = b"", 0, []
             else:
                 chunk = self.recv(self._skip_left)
             if len(chunk) > self._skip_left:
-                self.recv_buffer = [chunk[self._skip_left :]]
+                self._ahead, self._at = chunk, self._skip_left  # the next frame's bytes
                 chunk = chunk[: self._skip_left]
             room = PREFIX_BYTES - len(self.prefix)
             if room > 0:

@@ -204,13 +204,22 @@ class Transport(abc.ABC):
 
 class _BoundedSends:
     """The send seam of websocket-client (a ``dispatcher``'s ``send(sock, data)``): each
-    write waits for room in the socket only until the sending thread's deadline."""
+    write waits for room in the socket only until the sending thread's deadline.
+
+    A plain socket is written through a duplicate of it without a timeout: one system call
+    when there is room. (A socket with a timeout polls before every write, so a write with
+    the deadline's own poll in front took three.) Only when the socket is full does the
+    write wait, on a poll bounded by the deadline. TLS sockets are written as they are.
+    """
 
     def __init__(self) -> None:
         self._local = threading.local()
         # One poll object per socket, made on the first send: the library sends under its own
         # lock, so no two threads poll it at once.
         self._poller: tuple[int, select.poll] | None = None
+        # The socket and its duplicate that never waits (`attach()`; plain sockets only),
+        # closed with the stream (`close()`, `forget()`).
+        self._direct: tuple[socket.socket, socket.socket] | None = None
 
     def deadline(self) -> Deadline | None:
         """The current thread's send deadline (None: a send the library makes itself)."""
@@ -224,16 +233,43 @@ class _BoundedSends:
         """Write what fits of ``data`` once the socket has room; return the bytes written."""
         if isinstance(data, str):
             data = data.encode("utf-8")
-        deadline = self.deadline() or Deadline(CONTROL_SEND_BUDGET)
         fd = sock.fileno()
         if fd < 0:  # closed meanwhile (close() on another thread)
             raise ConnectionResetError("the connection was closed")
+        direct = self._direct
+        # A timeout keeps the socket non-blocking underneath (the reader never clears it):
+        # its duplicate writes what fits at once, never waiting.
+        if direct is not None and direct[0] is sock and sock.gettimeout() is not None:
+            try:
+                return direct[1].send(data)
+            except BlockingIOError:
+                pass  # full: wait for room below, until the deadline
+        deadline = self.deadline() or Deadline(CONTROL_SEND_BUDGET)
         if self._poller is None or self._poller[0] != fd:
             self._poller = (fd, select.poll())
             self._poller[1].register(fd, select.POLLOUT)
         if not self._poller[1].poll(max(1, int(deadline.left() * 1000))):
             raise TimeoutError("no room to send before the deadline")
         return sock.send(data)
+
+    def attach(self, sock: socket.socket) -> None:
+        """Write ``sock`` through a duplicate when it is a plain socket (not TLS). Called once,
+        by the thread that opened it, before any other thread can close it."""
+        if type(sock) is socket.socket:
+            duplicate = sock.dup()
+            duplicate.settimeout(0.0)
+            self._direct = (sock, duplicate)
+
+    def close(self) -> None:
+        """Close the duplicate (once the socket is shut down: a write on it fails)."""
+        if self._direct is not None:
+            self._direct[1].close()
+
+    def forget(self) -> None:
+        """Close the duplicate's descriptor without touching the connection (a forked child)."""
+        if self._direct is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._direct[1].detach())
 
 
 class MaskKeys:
@@ -273,6 +309,7 @@ class WebSocketClientStream(Stream):
         assert ws.sock is not None
         self.sock: socket.socket = ws.sock
         self._sends = sends
+        sends.attach(self.sock)
         self._buffer = buffer
         self._send_lock = threading.Lock()
         self._timeout: float | None = -1.0
@@ -310,7 +347,7 @@ class WebSocketClientStream(Stream):
                 return message
 
     def ready(self, timeout: float = 0.0) -> bool:
-        if self._buffer.recv_buffer:  # read ahead with an earlier frame: no system call
+        if self._buffer.buffered:  # read ahead with an earlier frame: no system call
             return True
         pending = getattr(self.sock, "pending", None)  # TLS: bytes decrypted, not yet read
         if pending is not None and pending() > 0:
@@ -395,11 +432,13 @@ class WebSocketClientStream(Stream):
     def abort(self) -> None:
         self.broken = True
         hard_close(self.sock)
+        self._sends.close()
 
     def forget(self) -> None:
         self.broken = True
         with contextlib.suppress(OSError):
             os.close(self.sock.detach())
+        self._sends.forget()
 
 
 class WebSocketClientTransport(Transport):
