@@ -263,50 +263,51 @@ class Connection:
         items: Sequence[Mapping[str, Any]],
         before_each: Callable[[int], None] | None = None,
         timeout: float | None = None,
+        sent: Callable[[int], None] = lambda _count: None,
     ) -> None:
-        """Send one authenticated ``command`` frame per item of wire fields, in order, all of
-        them within ``timeout`` and under one hold of the send lock (a batch's frames are not
-        interleaved with other callers' and pay for the lock once).
-
-        Args:
-            command: The command name.
-            items: The wire fields of each frame.
-            before_each: Called with the item's index under the send lock right before its
-                frame goes out (used to fix the request's place in send order).
-            timeout: Seconds the sends may take (waiting for the turn included); default:
-                the connection's ``timeout``.
+        """Send one authenticated ``command`` frame per item of wire fields (``items``), in
+        order, within ``timeout`` (default: the connection's), under one hold of the send lock
+        (not interleaved with other callers'; the lock paid once), in one write when the
+        socket takes it. ``before_each(index)`` is called under the lock before each frame is
+        made ready (to fix its place in send order); ``sent(count)`` once, whatever happens,
+        with how many frames went out whole.
 
         Raises:
-            The errors of `check_usable()` (checked before every frame); RequestTimeoutError
-            when the time ran out (a frame cut half-way drops the connection, which reconnects
-            at once); ConnectionClosedError if a send fails. The frames before it were sent.
+            The errors of `check_usable()` (checked before every frame) and of
+            ``before_each``, once the frames made ready before it are sent;
+            RequestTimeoutError when the time ran out (a frame cut half-way drops the
+            connection, which reconnects at once); ConnectionClosedError if a send fails.
         """
         limit = self.timeout if timeout is None else timeout
         deadline = Deadline(limit)
+        stream: Stream | None = None
+        texts: list[str] = []
         if not self._send_lock.acquire(timeout=max(0.0, deadline.remaining())):
+            sent(0)
             raise RequestTimeoutError(command, None, limit)
         try:
             for index, fields in enumerate(items):
                 self.check_usable()
-                stream = self._stream
-                token = self._opener.server_token
-                if stream is None or token is None:  # closed or dropped since the check
-                    raise ConnectionClosedError("the connection is down")
+                current, token = self._stream, self._opener.server_token
+                if current is None or token is None or stream not in (None, current):
+                    raise ConnectionClosedError("the connection is down")  # closed or dropped
+                stream = current
                 frame = proto.command_frame(command, proto.auth_value(token), **fields)
                 if before_each is not None:
                     before_each(index)
                 if self._loop.revalidated_at is not None:
                     self._loop.sent_since_revalidation = True
-                try:
-                    ex.send_frame(self._link, stream, frame, "main", deadline)
-                except RequestTimeoutError as exc:
-                    raise RequestTimeoutError(command, None, limit) from exc.__cause__
-                finally:
-                    if stream.broken:  # cut half-way (an interrupt, the deadline): start afresh
-                        self.session.hurry = True
-                        stream.abort()
+                texts.append(ex.outgoing(self._link, frame, "main"))
         finally:
-            self._send_lock.release()
+            try:
+                ex.send_texts(self._link, stream, texts, command, deadline, sent=sent)
+            except RequestTimeoutError as exc:
+                raise RequestTimeoutError(command, None, limit) from exc.__cause__
+            finally:
+                self._send_lock.release()
+                if stream is not None and stream.broken:  # cut half-way: start afresh
+                    self.session.hurry = True
+                    stream.abort()
 
     def wait_reply(self, waiter: Any, timeout: float) -> bool:
         """Wait until ``waiter`` is done (False: timed out), reading as the guest when the

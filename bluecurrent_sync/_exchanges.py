@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from . import _protocol as proto
@@ -21,7 +21,16 @@ from ._transport import Deadline, Kind, ProtocolViolation, Stream
 from ._wire import OBJ_ERROR, OBJ_HELLO, error_for_close, object_name_of
 from .errors import BlueCurrentError, ConnectionClosedError, RequestTimeoutError
 
-__all__ = ["Link", "close_error", "exchange", "hello", "read_object", "send_frame"]
+__all__ = [
+    "Link",
+    "close_error",
+    "exchange",
+    "hello",
+    "outgoing",
+    "read_object",
+    "send_frame",
+    "send_texts",
+]
 
 logger = logging.getLogger(CONNECTION)
 
@@ -78,16 +87,52 @@ def send_frame(
         RequestTimeoutError: The deadline passed while sending (the stream is then broken).
         ConnectionClosedError: The connection failed.
     """
+    send_texts(link, stream, [outgoing(link, frame, kind)], str(frame.get("command")), deadline)
+
+
+def outgoing(link: Link, frame: Mapping[str, Any], kind: ConnectionKind) -> str:
+    """The text of ``frame`` about to be sent, shown to the taps (the wire log, the meter)."""
     text = proto.encode(frame)  # logged by the wire-log tap (bluecurrent_sync.wire)
     if link.taps:
         link.taps.frame("out", text, kind)
+    return text
+
+
+def send_texts(
+    link: Link,
+    stream: Stream | None,
+    texts: Sequence[str],
+    command: str,
+    deadline: Deadline,
+    *,
+    sent: Callable[[int], None] = lambda _count: None,
+) -> None:
+    """Send the `outgoing` texts of ``command`` frames before ``deadline``, in order, in as few
+    writes as the socket takes; ``sent(count)``: how many went out whole (`Stream.send_texts`).
+
+    Raises:
+        RequestTimeoutError: The deadline passed while sending (a frame cut half-way leaves
+            the stream broken).
+        ConnectionClosedError: The connection failed.
+    """
+    if stream is None or not texts:  # nothing was made ready to go
+        sent(0)
+        return
     try:
-        stream.send_text(text, deadline)
+        if len(texts) == 1:  # a single call's frame: the plain path
+            try:
+                stream.send_text(texts[0], deadline)
+            except BaseException:
+                sent(0)
+                raise
+            sent(1)
+        else:
+            stream.send_texts(texts, deadline, sent)
     except TimeoutError as exc:
-        raise RequestTimeoutError(str(frame.get("command")), None, link.connect_timeout) from exc
+        raise RequestTimeoutError(command, None, link.connect_timeout) from exc
     except OSError as exc:
         raise ConnectionClosedError(
-            f"connection lost while sending {frame.get('command')}: {type(exc).__name__}"
+            f"connection lost while sending {command}: {type(exc).__name__}"
         ) from exc
 
 

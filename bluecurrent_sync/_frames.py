@@ -101,7 +101,9 @@ class CappedFrameBuffer(frame_buffer):
             self._at = end
             return ahead[at:end]
         if at < len(ahead):
-            self.recv_buffer.insert(0, ahead[at:])  # first: before anything read later
+            # The library's list holds bytes only after a read that timed out, when nothing
+            # is ahead: the rest goes in it alone, and the library reads on after it.
+            self.recv_buffer = [ahead[at:]]
         self._ahead, self._at = b"", 0
         data: bytes = super().recv_strict(bufsize)  # a timeout keeps what it read so far
         if self.recv_buffer:  # what the library kept past this read

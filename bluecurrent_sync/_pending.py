@@ -65,6 +65,9 @@ class _Pass:
 #: CH_STATUS that does not show the activity a block/unblock waits for).
 PASS: Any = _Pass()
 
+#: What `PendingTable._remove` finds of a waiter no longer in the table.
+_GONE: Any = object()
+
 #: ``interpret(object_name, role, frame)`` returns the result, or ACKNOWLEDGED, or raises
 #: the exception the request should fail with.
 Interpreter = Callable[[str, Role, Mapping[str, Any]], Any]
@@ -79,6 +82,24 @@ class Waiter(Generic[T]):
         roles: The reply objects still expected, and what each means.
         dedup_key: Set for shareable read requests.
     """
+
+    __slots__ = (
+        "_finished",
+        "_outcome",
+        "_progress",
+        "acked_at",
+        "acknowledged",
+        "command",
+        "dedup_key",
+        "evse_id",
+        "flow_id",
+        "interpret",
+        "refs",
+        "replied",
+        "roles",
+        "seq",
+        "serial",
+    )
 
     def __init__(
         self,
@@ -300,7 +321,8 @@ class PendingTable:
 
     def _remove(self, waiter: Waiter[Any]) -> None:
         """Forget ``waiter`` everywhere (idempotent: a released waiter may be done already)."""
-        self._waiters.pop(waiter, None)
+        if self._waiters.pop(waiter, _GONE) is _GONE:
+            return  # removed already, or the table was cleared: nothing of it is left
         for name in waiter.roles:
             self._unindex(waiter, name)
         key = waiter.dedup_key

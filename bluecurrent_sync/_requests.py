@@ -373,20 +373,26 @@ class Requests:
             for waiter in waiters:
                 self._pending.release(waiter)
             raise
-        going = 0  # the frame going out: the ones before it went out whole
+        went = 0  # how many frames went out whole (Connection.send_each tells)
 
         def before_each(index: int) -> None:  # under the send lock: the budget check is exact
-            nonlocal going
-            going = index
             self._meter.admit(1)
             self._pending.mark_sent(new[index][0])
 
+        def sent(count: int) -> None:
+            nonlocal went
+            went = count
+
         try:
             self._conn.send_each(
-                command, [fields for _waiter, fields in new], before_each, timeout=timeout
+                command,
+                [fields for _waiter, fields in new],
+                before_each,
+                timeout=timeout,
+                sent=sent,
             )
         except BaseException as exc:
-            unsent = {id(waiter) for waiter, _fields in new[going:]}
+            unsent = {id(waiter) for waiter, _fields in new[went:]}
             for waiter in waiters:
                 if id(waiter) in unsent:
                     self._pending.fail(waiter, exc)

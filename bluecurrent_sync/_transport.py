@@ -28,6 +28,7 @@ websocket-client's exceptions are mapped once, at this boundary, to ``TimeoutErr
 from __future__ import annotations
 
 import abc
+import bisect
 import contextlib
 import enum
 import logging
@@ -37,7 +38,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._dial import Deadline, ProtocolViolation, ProxyRefused, dial, hard_close, make_ssl_context
@@ -158,6 +159,25 @@ class Stream(abc.ABC):
             OSError: The connection failed.
         """
 
+    def send_texts(
+        self, texts: Sequence[str], deadline: Deadline, sent: Callable[[int], None]
+    ) -> None:
+        """Send ``texts`` as text messages, in order, before ``deadline``.
+
+        ``sent(count)`` is called once, whatever happens, with how many went out whole: all
+        of them, or the ones before a failure.
+
+        Raises:
+            As `send_text()`.
+        """
+        count = 0
+        try:
+            for text in texts:
+                self.send_text(text, deadline)
+                count += 1
+        finally:
+            sent(count)
+
     @abc.abstractmethod
     def ping(self, deadline: Deadline) -> None:
         """Send a ping (same errors as `send_text()`)."""
@@ -210,16 +230,22 @@ class _BoundedSends:
     when there is room. (A socket with a timeout polls before every write, so a write with
     the deadline's own poll in front took three.) Only when the socket is full does the
     write wait, on a poll bounded by the deadline. TLS sockets are written as they are.
+
+    A thread may `hold()` its sends: the library frames and masks each message as usual and
+    hands it here whole, and the frames are kept until the thread writes them all at once
+    (`WebSocketClientStream.send_texts`): one system call for a batch, not one per frame.
     """
 
     def __init__(self) -> None:
         self._local = threading.local()
-        # One poll object per socket, made on the first send: the library sends under its own
-        # lock, so no two threads poll it at once.
+        # One poll object per socket, made on the first send that waits for room.
         self._poller: tuple[int, select.poll] | None = None
         # The socket and its duplicate that never waits (`attach()`; plain sockets only),
         # closed with the stream (`close()`, `forget()`).
         self._direct: tuple[socket.socket, socket.socket] | None = None
+        #: One writer at a time: the library's sends (each under the library's lock too)
+        #: and the frames a thread held (written without that lock).
+        self.writing = threading.Lock()
 
     def deadline(self) -> Deadline | None:
         """The current thread's send deadline (None: a send the library makes itself)."""
@@ -229,10 +255,33 @@ class _BoundedSends:
         """Bound the current thread's next sends by ``deadline``."""
         self._local.deadline = deadline
 
+    def hold(self) -> list[bytes]:
+        """Keep the current thread's sends, one entry per frame, until `release()`."""
+        held: list[bytes] = []
+        self._local.held = held
+        return held
+
+    def release(self) -> None:
+        """Send the current thread's frames as they come again."""
+        self._local.held = None
+
     def send(self, sock: socket.socket, data: bytes | str) -> int:
-        """Write what fits of ``data`` once the socket has room; return the bytes written."""
+        """Write what fits of ``data`` once the socket has room; return the bytes written.
+
+        A held thread's frame is kept whole instead (websocket-client hands over one whole
+        frame per call and, told it was all written, makes no second call for it).
+        """
         if isinstance(data, str):
             data = data.encode("utf-8")
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held.append(data)
+            return len(data)
+        with self.writing:
+            return self.write_some(sock, data, self.deadline() or Deadline(CONTROL_SEND_BUDGET))
+
+    def write_some(self, sock: socket.socket, data: bytes | memoryview, deadline: Deadline) -> int:
+        """Write what fits of ``data`` once the socket has room (hold `writing`)."""
         fd = sock.fileno()
         if fd < 0:  # closed meanwhile (close() on another thread)
             raise ConnectionResetError("the connection was closed")
@@ -244,7 +293,6 @@ class _BoundedSends:
                 return direct[1].send(data)
             except BlockingIOError:
                 pass  # full: wait for room below, until the deadline
-        deadline = self.deadline() or Deadline(CONTROL_SEND_BUDGET)
         if self._poller is None or self._poller[0] != fd:
             self._poller = (fd, select.poll())
             self._poller[1].register(fd, select.POLLOUT)
@@ -417,6 +465,44 @@ class WebSocketClientStream(Stream):
             self._send(text, websocket.ABNF.OPCODE_TEXT, deadline)
         except websocket.WebSocketException as exc:
             raise ConnectionResetError(str(exc)) from exc
+
+    def send_texts(
+        self, texts: Sequence[str], deadline: Deadline, sent: Callable[[int], None]
+    ) -> None:
+        """Send ``texts`` in one write when the socket takes it (see `_BoundedSends`)."""
+        if len(texts) <= 1:
+            super().send_texts(texts, deadline, sent)
+            return
+        ends: list[int] = []  # where each frame ends in the bytes written at once
+        written = 0
+        try:
+            if not self._send_lock.acquire(timeout=max(0.0, deadline.remaining())):
+                raise TimeoutError("another send holds the connection past the deadline")
+            try:
+                # Framed and masked by the library, one by one; kept here. An interrupt
+                # meanwhile drops them all: nothing of them was written.
+                held = self._sends.hold()
+                try:
+                    for text in texts:
+                        self.ws.send(text, websocket.ABNF.OPCODE_TEXT)
+                finally:
+                    self._sends.release()
+                for frame in held:
+                    ends.append((ends[-1] if ends else 0) + len(frame))
+                data = memoryview(b"".join(held))
+                with self._sends.writing:
+                    while written < len(data):
+                        written += self._sends.write_some(self.sock, data[written:], deadline)
+            except BaseException:
+                if written and written not in ends:  # a frame cut half-way
+                    self.broken = True
+                raise
+            finally:
+                self._send_lock.release()
+        except websocket.WebSocketException as exc:
+            raise ConnectionResetError(str(exc)) from exc
+        finally:
+            sent(bisect.bisect_right(ends, written))
 
     def ping(self, deadline: Deadline) -> None:
         try:

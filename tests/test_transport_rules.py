@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
+import os
 import random
 import socket
 import threading
 import time
 import types
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
+import websocket
+from conftest import in_thread
 from scripted_server import RawConn, RawServer
 
 from bluecurrent_sync import _clock, _frames, _liveness
@@ -268,6 +273,220 @@ def test_a_buffer_of_its_own_keeps_track_of_each_message_and_bounds_the_prefix()
         far.sendall(frame(b"n"))
         assert buffer.recv_frame().data == b"n" and buffer.dropping is False
         assert buffer.message_size == 1 and len(buffer.prefix) == 0
+
+
+_MIXED = [
+    frame(b"", 0x1),
+    frame(b"a"),
+    frame(bytes(range(125)), 0x2),
+    frame(b"ping", 0x9),
+    frame(b"b" * 126),  # the first 16-bit length
+    frame(b"c" * 300, fin=False),
+    frame(b"d" * 2, 0x0, fin=False),
+    frame(b"e" * 70_000, 0x0),  # a 64-bit length, over a socket read of 16 KiB
+    frame(b"f" * 65_535),  # the last 16-bit length
+    frame(b"g"),
+]
+
+
+def _parsed(data: bytes) -> tuple[int, int, bytes]:
+    """(opcode, fin, payload) of one unmasked frame as `frame` builds it."""
+    second = data[1] & 0x7F
+    start = 2 if second < 126 else 4 if second == 126 else 10
+    return data[0] & 0x0F, data[0] >> 7, data[start:]
+
+
+def _feed(far: socket.socket, data: bytes) -> threading.Thread:
+    """Write ``data`` to ``far`` on a thread of its own (more than a socket buffer holds)."""
+    writer = threading.Thread(target=far.sendall, args=(data,), daemon=True)
+    writer.start()
+    return writer
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 7, 1000, 1 << 20])
+def test_frames_read_ahead_come_out_whole_and_in_order_wherever_the_socket_cuts(
+    cut: int,
+) -> None:
+    near, far = socket.socketpair()
+    with near, far:
+        near.settimeout(LONG)
+        buffer = _frames.CappedFrameBuffer(lambda size: near.recv(min(size, cut)), 1 << 20, 1024)
+        writer = _feed(far, b"".join(_MIXED) * 2)
+        got = [buffer.recv_frame() for _ in range(2 * len(_MIXED))]
+        writer.join(LONG)
+        assert [(f.opcode, f.fin, f.data) for f in got] == [_parsed(f) for f in _MIXED] * 2
+        assert not buffer.buffered  # every byte read was handed out
+
+
+def test_bytes_read_ahead_are_buffered_until_their_frame_is_read() -> None:
+    near, far = socket.socketpair()
+    with near, far:
+        near.settimeout(LONG)
+        buffer = _frames.CappedFrameBuffer(near.recv, 1 << 20, 1024)
+        assert not buffer.buffered
+        far.sendall(frame(b"one") + frame(b"two"))
+        assert buffer.recv_frame().data == b"one"
+        assert buffer.buffered  # "two" came in the same socket read
+        assert buffer.recv_frame().data == b"two"
+        assert not buffer.buffered
+
+
+def test_a_timeout_between_socket_reads_loses_no_byte_read_ahead() -> None:
+    near, far = socket.socketpair()
+    with near, far:
+        near.settimeout(LONG)
+        reads = 0
+
+        def every_other(size: int) -> bytes:  # a socket read times out every other time
+            nonlocal reads
+            reads += 1
+            if reads % 2:
+                raise TimeoutError("timed out")
+            return near.recv(min(size, 5 + reads % 11))  # cuts anywhere in a frame
+
+        buffer = _frames.CappedFrameBuffer(every_other, 1 << 20, 1024)
+        writer = _feed(far, b"".join(_MIXED))
+        got = []
+        while len(got) < len(_MIXED):
+            with contextlib.suppress(TimeoutError):
+                got.append(buffer.recv_frame())
+        writer.join(LONG)
+        assert [(f.opcode, f.fin, f.data) for f in got] == [_parsed(f) for f in _MIXED]
+        assert not buffer.buffered
+
+
+def test_a_dropped_message_leaves_the_bytes_read_past_it_to_the_next_frame() -> None:
+    near, far = socket.socketpair()
+    with near, far:
+        near.settimeout(LONG)
+        buffer = _frames.CappedFrameBuffer(near.recv, 64, 1024)
+        far.sendall(frame(b"x" * 10) + frame(b"y" * 100) + frame(b"z" * 10) + frame(b"w"))
+        assert buffer.recv_frame().data == b"x" * 10
+        assert buffer.recv_frame().data == b"" and buffer.dropping  # discarded from the buffer
+        assert bytes(buffer.prefix) == b"y" * 100
+        assert buffer.recv_frame().data == b"z" * 10 and not buffer.dropping
+        assert buffer.recv_frame().data == b"w"
+        assert not buffer.buffered
+
+
+# -- sends: several frames in one write, and the socket's duplicate ---------------------------
+
+
+def _peer_reads_texts(peer: Peer, count: int, others: list[tuple[int, bytes]]) -> list[bytes]:
+    """Read frames at the peer until ``count`` text frames came; the others go to ``others``."""
+    texts = []
+    while len(texts) < count:
+        opcode, payload = peer.read_frame()
+        if opcode == 0x1:
+            texts.append(payload)
+        else:
+            others.append((opcode, payload))
+    return texts
+
+
+def test_texts_sent_together_arrive_whole_and_in_order_and_are_counted() -> None:
+    texts = [json.dumps({"n": n, "pad": "x" * (n * 37 % 300)}) for n in range(40)]
+    counts: list[int] = []
+    with opened() as (stream, peer):
+        stream.send_texts(texts, Deadline(LONG), counts.append)
+        others: list[tuple[int, bytes]] = []
+        assert _peer_reads_texts(peer, len(texts), others) == [t.encode() for t in texts]
+        assert others == []
+    assert counts == [40]
+
+
+_ROUNDS = 6
+
+
+def test_a_pong_never_lands_inside_frames_sent_together() -> None:
+    # Batches bigger than the socket takes at once, written in parts while the peer reads
+    # them slowly; after each text frame it reads, the peer pings, and the client's reading
+    # thread answers (websocket-client sends the pong itself, not through the stream's
+    # turn to send). Every frame must reach the peer whole.
+    batch = [str(n) * 30_000 for n in range(10)]
+    with opened() as (stream, peer):
+        texts: list[bytes] = []
+        pongs: list[bytes] = []
+
+        def peer_reads() -> None:
+            assert peer.conn is not None
+            while len(texts) < _ROUNDS * len(batch) or len(pongs) < len(texts):
+                opcode, payload = peer.read_frame()
+                if opcode == 0x1:
+                    texts.append(payload)
+                    peer.conn.send_raw(frame(b"%d" % len(texts), 0x9))
+                else:
+                    pongs.append(bytes((opcode,)) + payload)
+            peer.send(frame(b"end"))
+
+        reader, _ = in_thread(peer_reads)
+        answering, message = in_thread(lambda: read(stream))  # answers pings until "end"
+        for _ in range(_ROUNDS):
+            stream.send_texts(batch, Deadline(LONG), lambda _count: None)
+        reader.join(LONG)
+        answering.join(LONG)
+        assert texts == [text.encode() for text in batch * _ROUNDS]
+        assert pongs == [b"\x0a%d" % n for n in range(1, len(texts) + 1)]
+        assert message == [Message(Kind.TEXT, b"end", 3)]
+
+
+def test_a_batch_cut_by_its_deadline_counts_the_frames_that_went_out_whole() -> None:
+    counts: list[int] = []
+    with opened() as (stream, _peer):  # the peer reads nothing: the socket fills up
+        with pytest.raises(TimeoutError):
+            stream.send_texts(["first", "y" * (24 << 20), "last"], Deadline(2.0), counts.append)
+        assert counts == [1]  # the second was cut half-way
+        assert stream.broken
+
+
+def test_a_frame_that_cannot_be_made_keeps_the_whole_batch_from_the_wire() -> None:
+    counts: list[int] = []
+    with opened() as (stream, peer):
+        with pytest.raises(TypeError):
+            stream.send_texts(["one", cast(str, 2)], Deadline(LONG), counts.append)
+        assert counts == [0] and not stream.broken
+        stream.send_text("after", Deadline(LONG))
+        assert peer.read_frame() == (0x1, b"after")  # nothing of the batch before it
+
+
+def _descriptors_of(fd: int) -> int:
+    """How many of this process's descriptors refer to the connection ``fd`` refers to."""
+    target = os.readlink(f"/proc/self/fd/{fd}")
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            count += os.readlink(f"/proc/self/fd/{name}") == target
+    return count
+
+
+_PROC_FD = pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc/self/fd"
+)
+
+
+@_PROC_FD
+def test_a_plain_socket_is_written_through_a_duplicate_closed_with_the_stream() -> None:
+    with opened() as (stream, _peer):
+        stand_in = os.dup(stream.sock.fileno())  # to find the connection once both are closed
+        try:
+            assert _descriptors_of(stand_in) == 3  # the socket, its duplicate, the stand-in
+            stream.abort()
+            assert _descriptors_of(stand_in) == 1
+        finally:
+            os.close(stand_in)
+
+
+@_PROC_FD
+def test_forget_closes_both_descriptors_and_leaves_the_connection_to_its_other_holder() -> None:
+    with opened() as (stream, peer):
+        parent = socket.socket(fileno=os.dup(stream.sock.fileno()))  # as after a fork
+        with parent:
+            assert _descriptors_of(parent.fileno()) == 3
+            stream.forget()
+            assert _descriptors_of(parent.fileno()) == 1
+            frame = websocket.ABNF.create_frame("kept", websocket.ABNF.OPCODE_TEXT).format()
+            parent.sendall(frame)
+            assert peer.read_frame() == (0x1, b"kept")  # the connection is whole
 
 
 # -- what RFC 6455 forbids -------------------------------------------------------------------
