@@ -313,3 +313,42 @@ def test_the_client_masks_its_frames_with_buffered_keys(monkeypatch: pytest.Monk
         before = len(asked)
         client.get_status("BCU100001")
         assert len(asked) > before  # the request frame was masked with our key
+
+
+def _one_frame(data: bytes) -> tuple[int, bytes]:
+    """(opcode, payload) of ``data``, which must be exactly one whole masked frame."""
+    length, at = data[1] & 0x7F, 2
+    if length == 126:
+        length, at = int.from_bytes(data[2:4], "big"), 4
+    elif length == 127:
+        length, at = int.from_bytes(data[2:10], "big"), 10
+    assert data[1] & 0x80, "a client frame is masked"
+    key, payload = data[at : at + 4], data[at + 4 :]
+    assert len(payload) == length, "one whole frame per call, nothing more"
+    return data[0] & 0x0F, bytes(byte ^ key[i % 4] for i, byte in enumerate(payload))
+
+
+@pytest.mark.timeout(60)
+def test_the_dispatcher_is_handed_each_frame_whole_in_one_call() -> None:
+    """A send that reports all of ``data`` written gets one call per frame, the whole frame
+    (framed and masked first): `_transport._BoundedSends` keeps a held thread's frames so."""
+    calls: list[bytes] = []
+
+    class Keeping:
+        def send(self, _sock: socket.socket, data: bytes) -> int:
+            calls.append(bytes(data))
+            return len(data)
+
+    with RawServer(_upgraded(lambda conn: conn.server.stopped.wait())) as server:
+        ws = websocket.WebSocket(dispatcher=Keeping())
+        ws.connect(server.url, socket=_own_socket(server), timeout=30)
+        calls.clear()
+        texts = ["a", "b" * 200, "c" * 70_000]
+        for text in texts:
+            ws.send(text)
+        ws.ping(b"p")
+        assert [_one_frame(call) for call in calls] == [
+            *[(0x1, text.encode()) for text in texts],
+            (0x9, b"p"),
+        ]
+        ws.shutdown()
