@@ -303,10 +303,15 @@ class _BoundedSends:
     def attach(self, sock: socket.socket) -> None:
         """Write ``sock`` through a duplicate when it is a plain socket (not TLS). Called once,
         by the thread that opened it, before any other thread can close it."""
-        if type(sock) is socket.socket:
+        if type(sock) is not socket.socket:
+            return
+        try:
             duplicate = sock.dup()
-            duplicate.settimeout(0.0)
-            self._direct = (sock, duplicate)
+        except OSError as exc:  # out of descriptors, say: written as a TLS socket is
+            logger.debug("sends go through the socket itself: %s", exc)
+            return
+        duplicate.settimeout(0.0)
+        self._direct = (sock, duplicate)
 
     def close(self) -> None:
         """Close the duplicate (once the socket is shut down: a write on it fails)."""

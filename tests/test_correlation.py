@@ -1248,6 +1248,17 @@ def test_an_evse_less_status_never_answers_a_read_alone() -> None:
     assert not read.done and not settings.done
 
 
+def test_a_request_failed_by_its_over_size_reply_leaves_the_table_at_once() -> None:
+    table = PendingTable()
+    read = sent(table, proto.GET_CH_STATUS, A)
+    error = ReplyTooLarge("CH_STATUS", A, 9_000_000, 4096)
+    assert table.fail_match("CH_STATUS", A, error) is read
+    assert outcome_error(read) is error
+    # Gone before its caller releases it: a second over-size frame finds nobody.
+    assert table._waiters == {} and table._index == {} and table._dedup == {}
+    assert table.fail_match("CH_STATUS", A, error) is None
+
+
 # -- ERROR frames two requests could own (issue 18 item 11) -------------------------------
 
 
@@ -1448,6 +1459,7 @@ def test_a_held_error_is_the_reads_once_a_later_request_is_answered() -> None:
     assert table.attribute_error(error, lambda w: w.evse_id is not None) == [write, foreign]
     assert route(table, "CH_STATUS", B) and later.done
     assert outcome_error(foreign) is error
+    assert foreign not in table._waiters  # gone at once, before its caller releases it
     assert not write.done and table._held_errors == []
     assert route(table, "STATUS_SET_PLUG_AND_CHARGE", A) and result(write)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -474,6 +475,26 @@ def test_a_plain_socket_is_written_through_a_duplicate_closed_with_the_stream() 
             assert _descriptors_of(stand_in) == 1
         finally:
             os.close(stand_in)
+
+
+@_PROC_FD
+def test_without_a_descriptor_to_spare_the_socket_itself_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_more(_sock: socket.socket) -> socket.socket:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(socket.socket, "dup", no_more)
+    with opened() as (stream, peer):
+        monkeypatch.undo()
+        stand_in = os.dup(stream.sock.fileno())
+        try:
+            assert _descriptors_of(stand_in) == 2  # the socket and the stand-in: no duplicate
+        finally:
+            os.close(stand_in)
+        stream.send_texts(["a", "b"], Deadline(LONG), lambda _count: None)
+        stream.send_text("c", Deadline(LONG))
+        assert [peer.read_frame() for _ in range(3)] == [(0x1, b"a"), (0x1, b"b"), (0x1, b"c")]
 
 
 @_PROC_FD
