@@ -410,7 +410,7 @@ def test_a_pong_never_lands_inside_frames_sent_together() -> None:
         pongs: list[bytes] = []
 
         def peer_reads() -> None:
-            assert peer.conn is not None
+            assert peer.ready.wait(LONG) and peer.conn is not None  # set just after the 101
             while len(texts) < _ROUNDS * len(batch) or len(pongs) < len(texts):
                 opcode, payload = peer.read_frame()
                 if opcode == 0x1:
@@ -420,12 +420,13 @@ def test_a_pong_never_lands_inside_frames_sent_together() -> None:
                     pongs.append(bytes((opcode,)) + payload)
             peer.send(frame(b"end"))
 
-        reader, _ = in_thread(peer_reads)
+        reader, done = in_thread(peer_reads)
         answering, message = in_thread(lambda: read(stream))  # answers pings until "end"
         for _ in range(_ROUNDS):
             stream.send_texts(batch, Deadline(LONG), lambda _count: None)
         reader.join(LONG)
         answering.join(LONG)
+        assert done == [None], done  # the peer read to the end
         assert texts == [text.encode() for text in batch * _ROUNDS]
         assert pongs == [b"\x0a%d" % n for n in range(1, len(texts) + 1)]
         assert message == [Message(Kind.TEXT, b"end", 3)]
