@@ -14,7 +14,9 @@ frame from its header and declared length, before any payload is read:
   frames over 125 bytes or fragmented (5.5), a continuation without a message or a new
   message inside a fragmented one (5.4) all fail the connection;
 * every socket read can be refused after a point in time (`check_at`), so a reader judging liveness
-  by complete frames is never held by a server dripping bytes.
+  by complete frames is never held by a server dripping bytes;
+* the bytes a socket read brings past the current frame are served by offset (`recv_strict`), not
+  copied again for every header, length and payload as the library's own method does.
 
 Partial frames survive a timeout (websocket-client keeps the header, length and the bytes
 read so far; this class keeps how much of a discarded payload is left), so a timed-out read
