@@ -280,18 +280,17 @@ class Connection:
         """
         limit = self.timeout if timeout is None else timeout
         deadline = Deadline(limit)
-        stream: Stream | None = None
         texts: list[str] = []
         if not self._send_lock.acquire(timeout=max(0.0, deadline.remaining())):
             sent(0)
             raise RequestTimeoutError(command, None, limit)
+        stream = self._stream  # every frame goes to the stream the call began on
         try:
             for index, fields in enumerate(items):
                 self.check_usable()
-                current, token = self._stream, self._opener.server_token
-                if current is None or token is None or stream not in (None, current):
+                token = self._opener.server_token
+                if stream is None or self._stream is not stream or token is None:
                     raise ConnectionClosedError("the connection is down")  # closed or dropped
-                stream = current
                 frame = proto.command_frame(command, proto.auth_value(token), **fields)
                 if before_each is not None:
                     before_each(index)

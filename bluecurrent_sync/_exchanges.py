@@ -115,19 +115,11 @@ def send_texts(
             the stream broken).
         ConnectionClosedError: The connection failed.
     """
-    if stream is None or not texts:  # nothing was made ready to go
+    if stream is None:  # nothing was made ready to go
         sent(0)
         return
     try:
-        if len(texts) == 1:  # a single call's frame: the plain path
-            try:
-                stream.send_text(texts[0], deadline)
-            except BaseException:
-                sent(0)
-                raise
-            sent(1)
-        else:
-            stream.send_texts(texts, deadline, sent)
+        stream.send_texts(texts, deadline, sent)
     except TimeoutError as exc:
         raise RequestTimeoutError(command, None, link.connect_timeout) from exc
     except OSError as exc:

@@ -31,6 +31,7 @@ import abc
 import bisect
 import contextlib
 import enum
+import itertools
 import logging
 import math
 import os
@@ -492,8 +493,7 @@ class WebSocketClientStream(Stream):
                         self.ws.send(text, websocket.ABNF.OPCODE_TEXT)
                 finally:
                     self._sends.release()
-                for frame in held:
-                    ends.append((ends[-1] if ends else 0) + len(frame))
+                ends = list(itertools.accumulate(map(len, held)))
                 data = memoryview(b"".join(held))
                 with self._sends.writing:
                     while written < len(data):
