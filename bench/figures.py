@@ -85,7 +85,15 @@ def _request_text(evse: str, auth: str) -> str:
 
 # -- 1. sequential get_status vs a raw send/recv loop ----------------------------------------
 def sequential(calls: int, rounds: int) -> Row:
+    """Our ``get_status`` against the raw loop; also, in the same rounds, the typed floor (the
+    raw loop that also builds each frame, decodes each reply and converts it to ``ChStatus``
+    with the SDK's own encoder, decoder and converter) and the process's CPU per call."""
+    # The SDK's own pieces, for the floor only (the figure itself uses the public client).
+    from bluecurrent_sync import _protocol as proto
+    from bluecurrent_sync._convert import FrameDecoder, WireConverter
+
     evse = "BCU100002"
+    decoder, converter = FrameDecoder(), WireConverter()
     with ServerProcess(
         "bluecurrent_sync.simulator", ["--port", "0", "--push-interval", "3600"]
     ) as server:
@@ -94,29 +102,36 @@ def sequential(calls: int, rounds: int) -> Row:
         client = Client(DEFAULT_TOKEN, url=server.url).connect()
         try:
 
-            def raw() -> float:
-                start = time.perf_counter()
+            def raw() -> None:
                 for _ in range(calls):
                     ws.send(text)
                     ws.recv()
-                return (time.perf_counter() - start) / calls
 
-            def ours() -> float:
-                start = time.perf_counter()
+            def floor() -> None:
+                for _ in range(calls):
+                    ws.send(proto.encode(proto.command_frame("GET_CH_STATUS", auth, evse_id=evse)))
+                    converter.ch_status(decoder.decode(ws.recv()))
+
+            def ours() -> None:
                 for _ in range(calls):
                     client.get_status(evse)
-                return (time.perf_counter() - start) / calls
 
-            raw()
-            ours()  # warm-up
-            raw_t, ours_t = [], []
+            loops = {"raw": raw, "floor": floor, "ours": ours}
+            wall: dict[str, list[float]] = {name: [] for name in loops}
+            cpu: dict[str, list[float]] = {name: [] for name in loops}
+            for loop in loops.values():  # warm-up
+                loop()
             for _ in range(rounds):
-                raw_t.append(raw())
-                ours_t.append(ours())
+                for name, loop in loops.items():
+                    start, start_cpu = time.perf_counter(), time.process_time()
+                    loop()
+                    wall[name].append((time.perf_counter() - start) / calls)
+                    cpu[name].append((time.process_time() - start_cpu) / calls)
         finally:
             client.close()
             ws.close()
-    r, o = statistics.median(raw_t), statistics.median(ours_t)
+    r, f, o = (statistics.median(wall[name]) for name in loops)
+    r_cpu, o_cpu = statistics.median(cpu["raw"]), statistics.median(cpu["ours"])
     ratio = o / r
     return Row(
         "sequential get_status (fully decoded ChStatus), per call",
@@ -126,11 +141,16 @@ def sequential(calls: int, rounds: int) -> Row:
         ratio,
         "≤ 1.25x",
         ratio <= 1.25,
-        [f"simulator process, {calls} calls x {rounds} interleaved rounds, medians"],
+        [
+            f"simulator process, {calls} calls x {rounds} interleaved rounds, medians",
+            f"typed floor (the raw loop + the SDK's encode, JSON decode and ChStatus converter): "
+            f"{_us(f)} = {f / r:.2f}x raw; ours = {o / f:.2f}x the floor",
+            f"this process's CPU per call: ours {_us(o_cpu)}, raw {_us(r_cpu)} "
+            f"({o_cpu / r_cpu:.2f}x)",
+        ],
     )
 
 
-# -- 2. get_statuses vs the official client pipelining -------------------------------------
 async def _official_rounds(url: str, ids: list[str], rounds: int) -> list[float]:
     import bluecurrent_api.websocket as bc_ws
     from bluecurrent_api import Client as OfficialClient

@@ -158,6 +158,9 @@ class FrameDecoder:
     def __init__(self) -> None:
         self.nonfinite = 0
         self._decoder = json.JSONDecoder(parse_constant=self._constant, parse_float=self._float)
+        #: Decode one frame (raises ValueError for text that is not JSON, RecursionError for
+        #: absurdly deep nesting): the JSON decoder's own method, without a call around it.
+        self.decode: Callable[[str], Any] = self._decoder.decode
 
     def _constant(self, _name: str) -> None:
         self.nonfinite += 1
@@ -168,14 +171,6 @@ class FrameDecoder:
             self.nonfinite += 1
             return None
         return value
-
-    def decode(self, text: str) -> Any:
-        """Decode one frame.
-
-        Raises:
-            ValueError: Not JSON. RecursionError: absurdly deep nesting.
-        """
-        return self._decoder.decode(text)
 
 
 def decode_frame(text: str, on_nonfinite: Callable[[], None] | None = None) -> Any:
@@ -988,8 +983,9 @@ class ObjectSpec:
     mirrored: bool = False
 
     def converter(self, converter: WireConverter) -> Callable[[Mapping[str, Any]], Any]:
-        """``convert`` bound to ``converter``."""
-        return functools.partial(self.convert, converter)
+        """``convert`` as ``converter`` has it, bound (a subclass's own when it overrides it)."""
+        bound: Callable[[Mapping[str, Any]], Any] = getattr(converter, self.convert.__name__)
+        return bound
 
 
 #: THE object table: every object with a model. Subscribers get that model for its frames

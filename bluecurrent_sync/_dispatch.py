@@ -251,6 +251,8 @@ class Dispatcher:
 
         A `FrameCell` is delivered as its shared model; a plain frame is converted here.
         """
+        if self._wanted.get(object_name) is False:  # known unwanted: the common case, at once
+            return
         self._enqueue(object_name, frame, None)
 
     def publish_event(self, object_name: str, event: object) -> None:

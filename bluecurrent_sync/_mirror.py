@@ -120,7 +120,8 @@ class Mirror:
         self._converters = dict(converters)
         self._max = max_charge_points
         self._history = history
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # entered directly: Condition's own `with` is Python
+        self._cond = threading.Condition(self._lock)
         self._seq = 0
         # object name -> evse_id -> newest frames (oldest first); ordered by last update.
         self._kinds: dict[str, collections.OrderedDict[str | None, collections.deque[_Entry]]] = {
@@ -134,7 +135,8 @@ class Mirror:
     def _after_fork_in_child(self) -> None:
         """In a forked child (see ``_fork.py``): a fresh lock (the reader thread may have held
         it at the fork); waiters end with ClientStateError."""
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._ended = self._forked = ClientStateError(
             "this client belongs to the process that forked; make a new Client here"
         )
@@ -161,7 +163,7 @@ class Mirror:
             return
         routed = frame if isinstance(frame, FrameCell) else None
         now = time.monotonic()
-        with self._cond:
+        with self._lock:
             self._seq += 1
             entries = per_evse.get(evse_id)
             if entries is None:
@@ -193,7 +195,7 @@ class Mirror:
             entries.append(entry)
             if object_name == OBJ_CH_STATUS and evse_id in self._waiting:
                 self._cond.notify_all()  # a wait_for_status() of this charge point
-        if routed is not None and routed.converted and frame is not routed:
+        if routed is not None and frame is not routed and routed.converted:
             # The router converted the push for a waiter deciding by it (block/unblock): the
             # merge that waiter's ack may read is converted now too, on the reader thread,
             # not later under the pending table's lock.
@@ -201,13 +203,13 @@ class Mirror:
 
     def end(self, error: BaseException) -> None:
         """Wake every waiter for good: they raise a copy of ``error`` (client closed)."""
-        with self._cond:
+        with self._lock:
             self._ended = error
             self._cond.notify_all()
 
     def wake(self) -> None:
         """Wake the waiters so that they re-check the client's state (after a drop)."""
-        with self._cond:
+        with self._lock:
             self._cond.notify_all()
 
     # -- readers -----------------------------------------------------------------------
@@ -219,7 +221,7 @@ class Mirror:
         """
         if self._forked is not None:
             raise ClientStateError(str(self._forked))
-        with self._cond:
+        with self._lock:
             entries = list(self._kinds[object_name].get(evse_id) or ())
         for entry in reversed(entries):  # converted outside the lock
             value = self._value(object_name, entry)
@@ -238,7 +240,7 @@ class Mirror:
         None when no status was received, or the newest one cannot be converted (an older
         one does not stand in for it: block/unblock must not be confirmed by a stale state).
         """
-        with self._cond:
+        with self._lock:
             entries = self._kinds[OBJ_CH_STATUS].get(evse_id)
             if not entries:
                 return None
@@ -260,7 +262,7 @@ class Mirror:
 
     def evse_ids(self) -> list[str]:
         """Every charge point a status has been received for, in order of last update."""
-        with self._cond:
+        with self._lock:
             return [e for e in self._kinds[OBJ_CH_STATUS] if e is not None]
 
     def wait_for_status(
@@ -272,7 +274,7 @@ class Mirror:
     ) -> ChStatus:
         """Block until a status of ``evse_id`` satisfies ``condition`` (see Client)."""
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             entries = self._kinds[OBJ_CH_STATUS].get(evse_id)
             # The last known status first, then every newer one in arrival order.
             pending: list[_Entry] = list(entries)[-1:] if entries else []
@@ -289,7 +291,7 @@ class Mirror:
                 seen=seen,
             )
         finally:
-            with self._cond:
+            with self._lock:
                 left = self._waiting.pop(evse_id) - 1
                 if left:
                     self._waiting[evse_id] = left
@@ -311,7 +313,7 @@ class Mirror:
                 # The condition runs without the lock: it is the caller's code.
                 if isinstance(status, ChStatus) and condition(status):
                     return status
-            with self._cond:
+            with self._lock:
                 while True:
                     if self._ended is not None:
                         raise _copy(self._ended)
@@ -351,7 +353,7 @@ class Mirror:
             converted = cell.model()
         except BlueCurrentError as exc:
             converted, error = False, exc
-        with self._cond:
+        with self._lock:
             first = entry.converted is None
             if first:
                 entry.converted = converted  # before the cell goes: see _value

@@ -23,7 +23,6 @@ converted after the lock, a CONFIRM reads a model converted before it
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import threading
@@ -81,6 +80,8 @@ class Waiter(Generic[T]):
         evse_id: The charge point it concerns, or None.
         roles: The reply objects still expected, and what each means.
         dedup_key: Set for shareable read requests.
+        done: Whether the waiter has a result or an error (a plain attribute: it is read
+            on every turn of every wait).
     """
 
     __slots__ = (
@@ -91,6 +92,7 @@ class Waiter(Generic[T]):
         "acknowledged",
         "command",
         "dedup_key",
+        "done",
         "evse_id",
         "flow_id",
         "interpret",
@@ -127,6 +129,7 @@ class Waiter(Generic[T]):
         # The outcome: None while pending, then (True, result) or (False, error); the first
         # wins. Set only under the table's lock, so never by two threads at once.
         self._outcome: tuple[bool, Any] | None = None
+        self.done = False  # set with the outcome
         # Two plain locks, held from the start and released once (no Future, no Event:
         # a request costs two lock allocations, and a reply wakes its callers directly).
         self._finished = threading.Lock()  # released when done
@@ -134,15 +137,11 @@ class Waiter(Generic[T]):
         self._progress = threading.Lock()  # released at the acknowledgement or when done
         self._progress.acquire()
 
-    @property
-    def done(self) -> bool:
-        """Whether the waiter has a result or an error."""
-        return self._outcome is not None
-
     def _finish(self, outcome: tuple[bool, Any]) -> None:
         if self._outcome is not None:
             return  # the first result or error wins
         self._outcome = outcome
+        self.done = True
         self._finished.release()
         if not self.acknowledged:
             self._progress.release()
@@ -312,8 +311,10 @@ class PendingTable:
             return
         bucket = by_evse.get(waiter.evse_id)
         if bucket is not None:
-            with contextlib.suppress(ValueError):
+            try:  # noqa: SIM105 - no context manager: this runs for every reply
                 bucket.remove(waiter)
+            except ValueError:
+                pass  # not in it
             if not bucket:
                 del by_evse[waiter.evse_id]
                 if not by_evse:

@@ -45,8 +45,9 @@ class ReadRole:
     """The read role of one connection (see the module). Thread-safe."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._guest: threading.Thread | None = None
+        self._lock = threading.Lock()  # entered directly: Condition's own `with` is Python
+        self._cond = threading.Condition(self._lock)
+        self._guest: int | None = None  # the guest thread's ident (threading.get_ident())
         self._lent: Stream | None = None
         self._ended = False  # the guest handed the lent stream back (it may not read it again)
         self._handed_back: BlueCurrentError | None = None
@@ -58,18 +59,18 @@ class ReadRole:
     # -- the guest ---------------------------------------------------------------------
     def enter(self) -> bool:
         """Ask for the role for the calling thread; False when another caller has it."""
-        with self._cond:
+        with self._lock:
             if self._guest is not None:
                 return False
-            self._guest = threading.current_thread()
+            self._guest = threading.get_ident()
             return True
 
     def enter_or_follow(self, waiter: Any) -> bool:
         """Take the role if the stream is lent and nobody has it (True), or else wait for
         ``waiter`` (its ``done``) as a follower (False; end with `unfollow()`)."""
-        with self._cond:
+        with self._lock:
             if self._guest is None and self._lent is not None and not self._ended:
-                self._guest = threading.current_thread()
+                self._guest = threading.get_ident()
                 return True
             if self._guest is None and not self._followers:
                 # The only caller waiting: its next call could read itself. With others
@@ -81,14 +82,14 @@ class ReadRole:
 
     def unfollow(self, waiter: Any) -> None:
         """A follower is done waiting."""
-        with self._cond:
+        with self._lock:
             self._followers.discard(waiter)
 
     def leave(self) -> None:
         """The guest is done. The reader keeps standing aside for a moment (the next call may
         read at once), or takes the stream back at once if a follower still waits."""
-        with self._cond:
-            if self._guest is threading.current_thread():
+        with self._lock:
+            if self._guest == threading.get_ident():
                 self._guest = None
                 self._idle_since = time.monotonic()
                 if self._follower_waits():
@@ -96,7 +97,7 @@ class ReadRole:
 
     def is_guest(self) -> bool:
         """Whether the calling thread is the guest."""
-        return self._guest is threading.current_thread()
+        return self._guest == threading.get_ident()
 
     def lent(self) -> Stream | None:
         """The stream the reader lent the guest, or None (the reader still reads, or the guest's
@@ -105,7 +106,7 @@ class ReadRole:
 
     def hand_back(self, error: BlueCurrentError) -> None:
         """End the guest's turn on the lent stream: ``error`` ends the connection."""
-        with self._cond:
+        with self._lock:
             self._ended = True
             if self._handed_back is None:
                 self._handed_back = error
@@ -125,7 +126,7 @@ class ReadRole:
 
     def lend(self, stream: Stream) -> None:
         """Stand aside: a guest may read ``stream`` now (`keep_lent()` says for how long)."""
-        with self._cond:
+        with self._lock:
             self._lent = stream
             self._ended = False
             self._idle_since = time.monotonic()
@@ -140,7 +141,7 @@ class ReadRole:
             follower waits. Otherwise None, and the stream is taken back at once, before any
             other caller can take the role.
         """
-        with self._cond:
+        with self._lock:
             if not self._ended:
                 if self._guest is not None:
                     self._wanted = False
@@ -159,7 +160,7 @@ class ReadRole:
     def wait_change(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the guest to end its turn, for a guest leaving
         while a follower waits, or for `wake()`; return whether one of them happened."""
-        with self._cond:
+        with self._lock:
             happened = self._cond.wait_for(
                 lambda: (
                     self._ended or self._woken or (self._guest is None and self._follower_waits())
@@ -171,7 +172,7 @@ class ReadRole:
 
     def reclaim(self) -> BlueCurrentError | None:
         """Take the stream back; return the error that ended the guest's turn, if any."""
-        with self._cond:
+        with self._lock:
             self._lent = None
             self._ended = False
             error, self._handed_back = self._handed_back, None
@@ -179,9 +180,11 @@ class ReadRole:
 
     def wake(self) -> None:
         """Wake the reader waiting while the stream is lent (the connection is closing)."""
-        with self._cond:
+        with self._lock:
             self._woken = True
             self._cond.notify_all()
 
     def _follower_waits(self) -> bool:
+        if not self._followers:  # the common case, without a generator
+            return False
         return any(not waiter.done for waiter in self._followers)

@@ -329,8 +329,7 @@ class Reader:
         except UnicodeDecodeError:
             logger.warning("dropped an incoming frame that is not valid UTF-8")
             return None
-        if self._conn._taps:
-            self._conn._taps.frame("in", text, "main")
+        self._conn._taps.frame("in", text, "main")
         if self._conn._redactor.hit(text):
             text = self._conn._redactor.scrub(text)
         try:

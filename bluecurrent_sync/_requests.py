@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 import attrs
 
@@ -336,16 +336,10 @@ class Requests:
         self._conn.check_usable()
         waiters: list[Waiter[T]] = []
         new: list[tuple[Waiter[T], Mapping[str, Any]]] = []
-        roles = proto.reply_roles(command)
-        shareable = command in proto.DEDUP_COMMANDS
-        serial = command in proto.SERIAL_COMMANDS
+        roles, shareable, serial, result_only, _action = _shape(command)
         # A reply that is only ever a RESULT is interpreted without its charge point: one
         # interpreter serves every request of the call.
-        common = (
-            self._interpreter(command, None, convert)
-            if all(role is Role.RESULT for role in roles.values())
-            else None
-        )
+        common = self._interpreter(command, None, convert) if result_only else None
         try:
             for evse_id, wire_fields in requests:
                 flow_id = proto.new_flow_id() if self.send_flow_id else None
@@ -500,9 +494,7 @@ class Requests:
             RequestTimeoutError, ClientStateError, and whatever the reply stands for.
         """
         if timeout is None:
-            spec = proto.COMMANDS.get(command)
-            action = spec is not None and spec.timeout is proto.Timeout.ACTION
-            timeout = self.action_timeout if action else self.timeout
+            timeout = self.action_timeout if _shape(command).action else self.timeout
         gate = self._gates.get(command)
         if gate is None:
             waiter = self.start(command, fields, evse_id, convert, timeout)
@@ -559,6 +551,29 @@ class Reply(Generic[T]):
 
 #: A plain converter, or a :class:`Reply`.
 Converts = Callable[[Mapping[str, Any]], T] | Reply[T]
+
+
+class _Shape(NamedTuple):
+    """What a request of one command needs, read from the command table once (`_shape()`)."""
+
+    roles: dict[str, Role]  # its reply roles (shared: each waiter copies them)
+    shareable: bool  # an identical request in flight is shared
+    serial: bool  # one in flight at a time
+    result_only: bool  # every reply is a RESULT
+    action: bool  # bounded by ``action_timeout`` by default
+
+
+@functools.cache  # one entry per command the client sends
+def _shape(command: str) -> _Shape:
+    roles = proto.reply_roles(command)
+    spec = proto.COMMANDS.get(command)
+    return _Shape(
+        roles,
+        shareable=command in proto.DEDUP_COMMANDS,
+        serial=command in proto.SERIAL_COMMANDS,
+        result_only=all(role is Role.RESULT for role in roles.values()),
+        action=spec is not None and spec.timeout is proto.Timeout.ACTION,
+    )
 
 
 def _complete_status(frame: Mapping[str, Any]) -> bool:

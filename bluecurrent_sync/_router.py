@@ -17,7 +17,7 @@ from typing import Any
 
 from . import _protocol as proto
 from ._cell import FrameCell
-from ._convert import FrameDecoder, WireConverter, redact
+from ._convert import OBJECTS, FrameDecoder, WireConverter, redact
 from ._dispatch import Dispatcher
 from ._log import CONNECTION
 from ._pending import PendingTable, Waiter
@@ -64,6 +64,8 @@ class Router:
         self._decoder = FrameDecoder()  # used by the reader only (and connect() before it)
         self._nonfinite_logged = False
         self._model = converter.event  # THE frame → model function of every shared cell
+        # The same, per object with a model, without looking the object up again.
+        self._models = {name: spec.converter(converter) for name, spec in OBJECTS.items()}
 
     def on_frame(self, text: str) -> ConnectionLevelError | None:
         """Handle one text frame from the socket.
@@ -92,7 +94,7 @@ class Router:
             logger.warning("dropped a frame without an object name: %s", redact(frame))
             return None
         fatal: ConnectionLevelError | None = None
-        cell = FrameCell(frame, self._model)  # converts nothing until someone asks
+        cell = FrameCell(frame, self._models.get(name, self._model))  # converts nothing yet
         if name == proto.OBJ_ERROR:
             fatal = self._on_error(frame)
         elif name != proto.OBJ_HELLO:

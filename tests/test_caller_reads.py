@@ -208,7 +208,7 @@ def test_a_caller_waiting_while_another_reads_gets_its_reply_when_that_one_leave
             threading.Thread(target=answer, args=("BCU-A", release_a), daemon=True).start()
             threading.Thread(target=answer, args=("BCU-B", release_b), daemon=True).start()
             a, a_outcome = in_thread(lambda: client.get_status("BCU-A").evse_id)
-            wait_until(lambda: role._guest is a, what="A reads as the guest", timeout=60)
+            wait_until(lambda: role._guest == a.ident, what="A reads as the guest", timeout=60)
             b, b_outcome = in_thread(lambda: client.get_status("BCU-B").evse_id)
             wait_until(lambda: len(role._followers) == 1, what="B waits as a follower", timeout=60)
             release_a.set()

@@ -106,8 +106,9 @@ def test_the_client_mirrors_exactly_the_mirrored_objects_with_their_converters()
     try:
         converters = client._mirror._converters
         assert set(converters) == {name for name, spec in OBJECTS.items() if spec.mirrored}
-        for name, convert in converters.items():
-            assert convert.func is OBJECTS[name].convert  # type: ignore[attr-defined]
+        for name, convert in converters.items():  # the table's method, bound to the client's
+            assert convert.__func__ is OBJECTS[name].convert  # type: ignore[attr-defined]
+            assert convert.__self__ is client._converter  # type: ignore[attr-defined]
     finally:
         client.close()
 

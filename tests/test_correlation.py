@@ -1642,13 +1642,13 @@ def test_the_router_converts_a_confirming_status_before_routing_it(rig: RouterRi
     # Block/unblock reads a pushed CH_STATUS's activity under the table's lock: the router
     # converts that status first, outside the lock, once for the mirror and subscribers too.
     converted: list[bool] = []
-    model = rig.router._model
+    model = rig.router._models[proto.OBJ_CH_STATUS]  # the CH_STATUS cells' converter
 
     def spy(frame: Mapping[str, Any]) -> Any:
         converted.append(rig.table._lock.locked())
         return model(frame)
 
-    rig.router._model = spy
+    rig.router._models[proto.OBJ_CH_STATUS] = spy
     requests = _bare_requests(WireConverter())
     command = proto.SET_INOPERATIVE
     waiter, _ = rig.table.register(

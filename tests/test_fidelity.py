@@ -359,8 +359,9 @@ def test_reply_behind_twenty_thousand_pushes(
     count = 20_000
     pushes = [json.dumps(status_frame(f"CP-F{n}", kwh=n)) for n in range(count)]
     converted_on: list[tuple[str, Any]] = []
-    # The two seams a CH_STATUS is converted at: the frame's shared model (event: what the
-    # router's cells, like the dispatcher, convert with) and a request's own converter.
+    # The two seams a CH_STATUS is converted at: the converter's ch_status (what the router's
+    # cells convert the frame's shared model with, and a request's own converter) and event
+    # (a plain frame's model).
     for method in ("ch_status", "event"):
         original = getattr(WireConverter, method)
 
