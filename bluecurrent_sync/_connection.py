@@ -154,6 +154,9 @@ class Connection:
             already_connected_attempts=already_connected_attempts,
         )
         self._loop = Reader(self, Liveness(ping_interval, ping_timeout))
+        #: Wait until a waiter is done (False: timed out), reading as the guest when the role
+        #: is free: ``Reader.wait_reply`` itself (a call per wait fewer than a method around it).
+        self.wait_reply: Callable[[Any, float], bool] = self._loop.wait_reply
         self._stop = threading.Event()
         self._link = ex.Link(
             self._taps, self._redactor, converter, self._stop.is_set, self.connect_timeout
@@ -171,6 +174,7 @@ class Connection:
         self._send_lock = threading.Lock()
         self._stream: Stream | None = None
         self._reader: threading.Thread | None = None
+        self._reader_ident: int | None = None  # its threading.get_ident()
         reset_after_fork(self)
 
     def __repr__(self) -> str:
@@ -243,6 +247,7 @@ class Connection:
             self._stream = stream
             session.up()
         self._reader = self._thread(self._loop.run, READER_THREAD_NAME, stream)
+        self._reader_ident = self._reader.ident
 
     def _thread(self, target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -251,7 +256,7 @@ class Connection:
 
     def on_reader_thread(self) -> bool:
         """Whether the caller is the reader thread (which must never block on a reply)."""
-        return self._reader is not None and threading.current_thread() is self._reader
+        return self._reader_ident == threading.get_ident()  # (no Python-level call)
 
     def check_usable(self) -> None:
         """Raise the error a call made now must fail with, if any (see ``Session``)."""
@@ -307,11 +312,6 @@ class Connection:
                 if stream is not None and stream.broken:  # cut half-way: start afresh
                     self.session.hurry = True
                     stream.abort()
-
-    def wait_reply(self, waiter: Any, timeout: float) -> bool:
-        """Wait until ``waiter`` is done (False: timed out), reading as the guest when the
-        role is free (``Reader.wait_reply``)."""
-        return self._loop.wait_reply(waiter, timeout)
 
     def reading(self) -> contextlib.AbstractContextManager[None]:
         """A block within which the calling thread reads the connection while it waits."""
@@ -389,7 +389,7 @@ class Connection:
             self._stream.forget()
         self._opener.after_fork()
         self._loop.after_fork()
-        self._stream = self._reader = self._loop.revalidator = None
+        self._stream = self._reader = self._reader_ident = self._loop.revalidator = None
         self._stop = threading.Event()
         self._stop.set()
 

@@ -345,7 +345,7 @@ class PendingTable:
             frame: The decoded frame.
         """
         with self._lock:
-            echoed = self._echoed(object_name, frame)
+            echoed = self._echoed(object_name, frame) if self._by_flow else None
             targets = [echoed] if echoed is not None else self._match(object_name, evse_id)
             for waiter in targets:
                 role = waiter.roles[object_name]
@@ -378,8 +378,10 @@ class PendingTable:
         no conversion runs under it.
         """
         with self._lock:
-            bucket = self._index.get(object_name, {}).get(evse_id, ())
-            return any(waiter.roles[object_name] is Role.CONFIRM for waiter in bucket)
+            for waiter in self._index.get(object_name, {}).get(evse_id, ()):  # (no generator)
+                if waiter.roles[object_name] is Role.CONFIRM:
+                    return True
+            return False
 
     def _replied(self, waiter: Waiter[Any], role: Role) -> None:
         """Note that a frame answered ``waiter`` (evidence for held ERROR frames)."""
@@ -390,8 +392,6 @@ class PendingTable:
 
     def _echoed(self, object_name: str, frame: Mapping[str, Any]) -> Waiter[Any] | None:
         """The live waiter whose ``flow_id`` the frame echoes, if it expects that object."""
-        if not self._by_flow:
-            return None
         flow_id = frame.get("flow_id")
         waiter = self._by_flow.get(flow_id) if isinstance(flow_id, str) else None
         if waiter is None or waiter.done or object_name not in waiter.roles:

@@ -248,10 +248,6 @@ class _BoundedSends:
         #: and the frames a thread held (written without that lock).
         self.writing = threading.Lock()
 
-    def deadline(self) -> Deadline | None:
-        """The current thread's send deadline (None: a send the library makes itself)."""
-        return getattr(self._local, "deadline", None)
-
     def set_deadline(self, deadline: Deadline | None) -> None:
         """Bound the current thread's next sends by ``deadline``."""
         self._local.deadline = deadline
@@ -278,8 +274,10 @@ class _BoundedSends:
         if held is not None:
             held.append(data)
             return len(data)
+        # The thread's send deadline (`set_deadline()`); none: a send the library makes itself.
+        deadline = getattr(self._local, "deadline", None) or Deadline(CONTROL_SEND_BUDGET)
         with self.writing:
-            return self.write_some(sock, data, self.deadline() or Deadline(CONTROL_SEND_BUDGET))
+            return self.write_some(sock, data, deadline)
 
     def write_some(self, sock: socket.socket, data: bytes | memoryview, deadline: Deadline) -> int:
         """Write what fits of ``data`` once the socket has room (hold `writing`)."""
