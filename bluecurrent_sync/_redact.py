@@ -69,12 +69,14 @@ class Redactor:
         secrets: The secrets known from the start (the API token).
     """
 
-    __slots__ = ("_fixed", "_issued", "_secrets")
+    __slots__ = ("_fixed", "_issued", "_secrets", "learned")
 
     def __init__(self, *secrets: str) -> None:
         self._fixed: tuple[str, ...] = tuple(s for s in secrets if s)
         self._issued: tuple[str, ...] = ()
         self._secrets: tuple[str, ...] = self._fixed
+        #: How many server-issued secrets are remembered (at most a few).
+        self.learned = 0
 
     def __repr__(self) -> str:
         return f"<Redactor secrets={len(self._secrets)}>"
@@ -84,13 +86,9 @@ class Redactor:
         if not secret or secret in self._secrets:
             return
         self._issued = (*self._issued, secret)[-_MAX_SECRETS:]
+        self.learned = len(self._issued)
         # Longest first: a secret that contains another is replaced whole.
         self._secrets = tuple(sorted({*self._fixed, *self._issued}, key=len, reverse=True))
-
-    @property
-    def learned(self) -> int:
-        """How many server-issued secrets are remembered (at most a few)."""
-        return len(self._issued)
 
     def learn_from(self, frame: Any) -> None:
         """Learn every secret a decoded frame carries.

@@ -30,7 +30,10 @@ _log = logging.getLogger(CONNECTION)
 
 
 class FrameTap(Protocol):
-    """What the transport calls for every text frame."""
+    """What the transport calls for every text frame.
+
+    A tap whose class sets ``SENT_ONLY = True`` is shown only the frames the client sends.
+    """
 
     def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
         """One text frame crossed the socket (``text`` is the frame's payload)."""
@@ -42,10 +45,13 @@ class FrameTap(Protocol):
 class TapSet:
     """Several taps behind one: each is called in turn, and one that raises is logged once."""
 
-    __slots__ = ("_failed", "_taps")
+    __slots__ = ("_failed", "_received", "_taps")
 
     def __init__(self, taps: tuple[FrameTap, ...] = ()) -> None:
         self._taps = taps
+        # The taps shown received frames too (not SENT_ONLY): no call per frame to a tap that
+        # would ignore it.
+        self._received = tuple(tap for tap in taps if not getattr(tap, "SENT_ONLY", False))
         self._failed: set[int] = set()
 
     def __bool__(self) -> bool:
@@ -54,9 +60,11 @@ class TapSet:
     def add(self, tap: FrameTap) -> None:
         """Add a tap (done before the client connects)."""
         self._taps = (*self._taps, tap)
+        if not getattr(tap, "SENT_ONLY", False):
+            self._received = (*self._received, tap)
 
     def frame(self, direction: Direction, text: str, connection: ConnectionKind) -> None:
-        for tap in self._taps:
+        for tap in self._taps if direction == "out" else self._received:
             try:
                 tap.frame(direction, text, connection)
             except Exception:  # a tap must never break the transport

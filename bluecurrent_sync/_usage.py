@@ -366,6 +366,9 @@ class RequestMeter:
         clock: The current time (aware); for tests.
     """
 
+    #: A `TapSet` shows it only the frames the client sends (it counts nothing else).
+    SENT_ONLY = True
+
     def __init__(
         self,
         usage_file: str | os.PathLike[str] | None = None,
@@ -444,12 +447,12 @@ class RequestMeter:
             DailyBudgetExceeded: The frames would pass the budget (nothing is reserved).
             UsageFileError: The usage file is not usable.
         """
-        day = self._roll()
-        if self.budget is None:
+        if self.budget is None:  # nothing to check per frame (the tap rolls the day as it counts)
             if self.file is not None and not self._file_checked:
-                self.file.add(0, day)  # usable and writable? (raises before anything is sent)
+                self.file.add(0, self._roll())  # usable and writable? (raises before a send)
                 self._file_checked = True
             return
+        day = self._roll()
         with self._lock:
             if self.file is not None:
                 self.file.add(count, day, self.budget)

@@ -176,8 +176,10 @@ def is_partial_status(frame: Mapping[str, Any]) -> bool:
     Such a push (``{"activity": "charging"}``, say) is never the answer to a read: the
     reply to GET_CH_STATUS carries the measurements (docs/PROTOCOL.md OP-7). Never raises.
     """
-    data = frame.get("data") if isinstance(frame, Mapping) else None
-    if not isinstance(data, Mapping):
+    # ``type(...) is dict`` first: a decoded frame is one, and asking the Mapping ABC about it
+    # costs a Python-level call (this runs twice for every CH_STATUS).
+    data = frame.get("data") if type(frame) is dict or isinstance(frame, Mapping) else None
+    if type(data) is not dict and not isinstance(data, Mapping):
         return False  # not a status at all: the converter says what is wrong with it
     return STATUS_MEASUREMENTS.isdisjoint(data)
 

@@ -55,3 +55,23 @@ def test_taps_see_every_connection_and_a_broken_tap_changes_nothing(simulator: S
     assert ("in", "ACCOUNT", "account") in frames
     assert events[:3] == [("opened", "validate"), ("closed", "validate"), ("opened", "main")]
     assert ("closed", "main") in events
+
+
+class SentOnly(Collect):
+    SENT_ONLY = True
+
+
+def test_a_sent_only_tap_sees_every_sent_frame_and_no_received_one(simulator: Simulator) -> None:
+    # The request meter is such a tap: it counts what the client sends, and a received frame
+    # costs it no call at all. A tap added later is sorted the same way.
+    sent_only, both = SentOnly(), Collect()
+    client = Client(DEFAULT_TOKEN, url=simulator.url)
+    client._taps.add(sent_only)
+    client._taps.add(both)
+    with client:
+        client.get_status("BCU100001")
+    with both.lock, sent_only.lock:
+        assert sent_only.frames == [frame for frame in both.frames if frame[0] == "out"]
+        assert ("out", "GET_CH_STATUS", "main") in sent_only.frames
+        assert ("in", "CH_STATUS", "main") in both.frames
+    assert client.requests_today == len(sent_only.frames)  # the meter counted them all
