@@ -174,7 +174,6 @@ class Connection:
         self._send_lock = threading.Lock()
         self._stream: Stream | None = None
         self._reader: threading.Thread | None = None
-        self._reader_ident: int | None = None  # its threading.get_ident()
         reset_after_fork(self)
 
     def __repr__(self) -> str:
@@ -247,7 +246,6 @@ class Connection:
             self._stream = stream
             session.up()
         self._reader = self._thread(self._loop.run, READER_THREAD_NAME, stream)
-        self._reader_ident = self._reader.ident
 
     def _thread(self, target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -256,7 +254,8 @@ class Connection:
 
     def on_reader_thread(self) -> bool:
         """Whether the caller is the reader thread (which must never block on a reply)."""
-        return self._reader_ident == threading.get_ident()  # (no Python-level call)
+        # The thread itself, not its ident: an ident is reused once a thread has ended.
+        return self._reader is not None and threading.current_thread() is self._reader
 
     def check_usable(self) -> None:
         """Raise the error a call made now must fail with, if any (see ``Session``)."""
@@ -389,7 +388,7 @@ class Connection:
             self._stream.forget()
         self._opener.after_fork()
         self._loop.after_fork()
-        self._stream = self._reader = self._reader_ident = self._loop.revalidator = None
+        self._stream = self._reader = self._loop.revalidator = None
         self._stop = threading.Event()
         self._stop.set()
 
