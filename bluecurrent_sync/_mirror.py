@@ -180,8 +180,7 @@ class Mirror:
                 entries = per_evse[evse_id] = collections.deque(maxlen=keep)
             else:
                 per_evse.move_to_end(evse_id)
-                plain = frame if routed is None else routed.frame  # (a dict: checked faster)
-                if object_name == OBJ_CH_STATUS and entries and is_partial_status(plain):
+                if object_name == OBJ_CH_STATUS and entries and is_partial_status(frame):
                     # A push of a change only: the rest stays as the last status said. The
                     # merge is another frame than the one routed: converted by its own cell.
                     frame = merged_status(entries[-1].frame, frame)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 import attrs
 
 from . import _protocol as proto
-from ._cell import FrameCell
+from ._cell import FrameCell, raw
 from ._log import CONNECTION
 from ._pending import ACKNOWLEDGED, PASS, PendingTable, Waiter
 from ._protocol import Role
@@ -232,8 +232,7 @@ class Requests:
         reply = convert if isinstance(convert, Reply) else Reply(convert)
 
         def interpret(object_name: str, role: Role, routed: Mapping[str, Any]) -> Any:
-            # The router's FrameCell's frame, or a plain frame (`raw()`, without the call).
-            frame = routed.frame if type(routed) is FrameCell else routed
+            frame = raw(routed)  # the router's FrameCell, or a plain frame
             if role is Role.RESULT:
                 # Decided here (under the table's lock, without converting); converted
                 # after the lock by the first thread that asks, at most once (see Reply).
@@ -498,7 +497,7 @@ class Requests:
             timeout = self.action_timeout if _shape(command).action else self.timeout
         gate = self._gates.get(command)
         if gate is None:
-            waiter = self.start_each(command, [(evse_id, fields)], convert, timeout)[0]
+            waiter = self.start(command, fields, evse_id, convert, timeout)
             return self.finish(waiter, command, evse_id, timeout, verdict=verdict)
         # One in flight per command whose replies may not name their charge point; a
         # later call waits its turn within its own timeout (docs/PROTOCOL.md OP-5). A read
