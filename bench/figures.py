@@ -87,14 +87,14 @@ def _request_text(evse: str, auth: str) -> str:
 def sequential(calls: int, rounds: int) -> Row:
     """Our ``get_status`` against the raw loop; also, in the same rounds, the typed floor (the
     raw loop that also builds each frame, decodes each reply and converts it to ``ChStatus``
-    with the SDK's own encoder, decoder and converter), the bare client (``bench/bare.py``:
+    with the SDK's own encoder, decoder and converter), the minimal client (``bench/minimal.py``:
     the floor plus the least bookkeeping a thread-safe client needs, written flat) and the
     process's CPU per call."""
     # The SDK's own pieces, for the floor only (the figure itself uses the public client).
     from bluecurrent_sync import _protocol as proto
     from bluecurrent_sync._convert import FrameDecoder, WireConverter
 
-    from .bare import BareClient
+    from .minimal import MinimalClient
 
     evse = "BCU100002"
     decoder, converter = FrameDecoder(), WireConverter()
@@ -103,8 +103,8 @@ def sequential(calls: int, rounds: int) -> Row:
     ) as server:
         ws, auth = _raw_main_connection(server.url, DEFAULT_TOKEN)
         text = _request_text(evse, auth)
-        bare_ws, _auth = _raw_main_connection(server.url, DEFAULT_TOKEN)
-        bare = BareClient(bare_ws, _auth)
+        minimal_ws, _auth = _raw_main_connection(server.url, DEFAULT_TOKEN)
+        minimal = MinimalClient(minimal_ws, _auth)
         client = Client(DEFAULT_TOKEN, url=server.url).connect()
         try:
 
@@ -118,19 +118,19 @@ def sequential(calls: int, rounds: int) -> Row:
                     ws.send(proto.encode(proto.command_frame("GET_CH_STATUS", auth, evse_id=evse)))
                     converter.ch_status(decoder.decode(ws.recv()))
 
-            def bare_client() -> None:
+            def minimal_client() -> None:
                 for _ in range(calls):
-                    bare.get_status(evse)
+                    minimal.get_status(evse)
 
             def ours() -> None:
                 for _ in range(calls):
                     client.get_status(evse)
 
-            loops = {"raw": raw, "floor": floor, "bare": bare_client, "ours": ours}
+            loops = {"raw": raw, "floor": floor, "minimal": minimal_client, "ours": ours}
             wall: dict[str, list[float]] = {name: [] for name in loops}
             cpu: dict[str, list[float]] = {name: [] for name in loops}
-            if bare.get_status(evse) != client.get_status(evse):  # else its time means nothing
-                raise AssertionError("the bare client's ChStatus differs from the SDK's")
+            if minimal.get_status(evse) != client.get_status(evse):  # else its time means nothing
+                raise AssertionError("the minimal client's ChStatus differs from the SDK's")
             for loop in loops.values():  # warm-up
                 loop()
             for _ in range(rounds):
@@ -142,9 +142,9 @@ def sequential(calls: int, rounds: int) -> Row:
         finally:
             client.close()
             ws.close()
-            bare_ws.close()
-    r, f, b, o = (statistics.median(wall[name]) for name in loops)
-    r_cpu, b_cpu, o_cpu = (statistics.median(cpu[name]) for name in ("raw", "bare", "ours"))
+            minimal_ws.close()
+    r, f, m, o = (statistics.median(wall[name]) for name in loops)
+    r_cpu, m_cpu, o_cpu = (statistics.median(cpu[name]) for name in ("raw", "minimal", "ours"))
     ratio = o / r
     return Row(
         "sequential get_status (fully decoded ChStatus), per call",
@@ -158,10 +158,10 @@ def sequential(calls: int, rounds: int) -> Row:
             f"simulator process, {calls} calls x {rounds} interleaved rounds, medians",
             f"typed floor (the raw loop + the SDK's encode, JSON decode and ChStatus converter): "
             f"{_us(f)} = {f / r:.2f}x raw; ours = {o / f:.2f}x the floor",
-            f"bare client (bench/bare.py: the floor + the least bookkeeping of a thread-safe "
-            f"client, flat): {_us(b)} = {b / r:.2f}x raw; ours = {o / b:.2f}x the bare client",
+            f"minimal client (bench/minimal.py: the floor + the least bookkeeping of a "
+            f"thread-safe client, flat): {_us(m)} = {m / r:.2f}x raw; ours = {o / m:.2f}x it",
             f"this process's CPU per call: ours {_us(o_cpu)}, raw {_us(r_cpu)} "
-            f"({o_cpu / r_cpu:.2f}x), bare client {_us(b_cpu)}",
+            f"({o_cpu / r_cpu:.2f}x), minimal client {_us(m_cpu)}",
         ],
     )
 

@@ -1,4 +1,4 @@
-"""The bare client: the least any client with this SDK's guarantees does per call, written flat.
+"""The minimal client: the least any client with this SDK's guarantees does per call, written flat.
 
 `make bench` times it beside the raw websocket-client loop and our ``get_status`` (the
 sequential row). It is a lower bound for the design space, not a client: one function per
@@ -30,7 +30,7 @@ import websocket
 from bluecurrent_sync import _protocol as proto
 from bluecurrent_sync._convert import FrameDecoder, WireConverter
 
-__all__ = ["BareClient"]
+__all__ = ["MinimalClient"]
 
 
 class _Waiter:
@@ -40,7 +40,7 @@ class _Waiter:
         self.frame: dict[str, Any] | None = None
 
 
-class BareClient:
+class MinimalClient:
     """``get_status`` over an open, greeted websocket-client connection (see the module).
 
     Args:
@@ -58,6 +58,7 @@ class BareClient:
         self._send_order: deque[_Waiter] = deque()
         self._meter_lock = threading.Lock()
         self._sent_today = 0
+        self._budget = 10**9
         self._send_lock = threading.Lock()
         self._role_lock = threading.Lock()
         self._guest: int | None = None
@@ -70,6 +71,8 @@ class BareClient:
             self._waiting.setdefault((proto.OBJ_CH_STATUS, evse_id), deque()).append(waiter)
             self._send_order.append(waiter)
         with self._meter_lock:
+            if self._sent_today >= self._budget:
+                raise RuntimeError("daily budget reached")
             self._sent_today += 1
         text = proto.encode(proto.command_frame("GET_CH_STATUS", self._auth, evse_id=evse_id))
         with self._send_lock:
