@@ -4,10 +4,11 @@
 sequential row). It is a lower bound for the design space, not a client: one function per
 call, no layers, and only the bookkeeping a thread-safe client cannot do without:
 
+* the request is counted against the daily budget under a lock;
 * the waiter is registered under a lock before the frame goes out (a reply read by another
   thread must find it), in a table keyed by reply object and charge point, with its place in
   the send order (an ERROR names no request: it answers the oldest one);
-* the request is counted against the daily budget under a lock, then sent under the send lock;
+* the frame is sent under the send lock;
 * the caller takes the read role under a lock, reads, decodes (the SDK's decoder) and routes:
   the mirror stores the frame under its lock, the waiter is found and resolved under the
   table's lock;
@@ -66,15 +67,15 @@ class MinimalClient:
         self._mirror: dict[str | None, tuple[dict[str, Any], float]] = {}
 
     def get_status(self, evse_id: str) -> Any:
-        waiter = _Waiter()
-        with self._table_lock:
-            self._waiting.setdefault((proto.OBJ_CH_STATUS, evse_id), deque()).append(waiter)
-            self._send_order.append(waiter)
         with self._meter_lock:
             if self._sent_today >= self._budget:
                 raise RuntimeError("daily budget reached")
             self._sent_today += 1
-        text = proto.encode(proto.command_frame("GET_CH_STATUS", self._auth, evse_id=evse_id))
+        waiter = _Waiter()
+        with self._table_lock:
+            self._waiting.setdefault((proto.OBJ_CH_STATUS, evse_id), deque()).append(waiter)
+            self._send_order.append(waiter)
+        text = proto.encode(proto.command_frame(proto.GET_CH_STATUS, self._auth, evse_id=evse_id))
         with self._send_lock:
             self._ws.send(text)
         with self._role_lock:
