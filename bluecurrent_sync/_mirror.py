@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from . import _clock
-from ._cell import FrameCell
+from ._cell import FrameCell, raw
 from ._convert import OBJECTS
 from ._log import CONNECTION
 from ._wire import (
@@ -180,7 +180,7 @@ class Mirror:
                 entries = per_evse[evse_id] = collections.deque(maxlen=keep)
             else:
                 per_evse.move_to_end(evse_id)
-                if object_name == OBJ_CH_STATUS and entries and is_partial_status(frame):
+                if object_name == OBJ_CH_STATUS and entries and is_partial_status(raw(frame)):
                     # A push of a change only: the rest stays as the last status said. The
                     # merge is another frame than the one routed: converted by its own cell.
                     frame = merged_status(entries[-1].frame, frame)

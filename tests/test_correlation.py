@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import traceback
+import types
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -1119,9 +1120,11 @@ def test_a_shared_read_whose_callers_all_time_out_is_asked_again(server: Scripte
         ({"error": 3}, None),
         ({"data": [1, 2]}, None),
         ({}, None),
+        (types.MappingProxyType({"evse_id": "A"}), "A"),  # any mapping, not only a dict
+        (["evse_id", "A"], None),  # not a mapping at all: nothing, and no error
     ],
 )
-def test_evse_id_of_reads_each_place_in_order(frame: dict[str, Any], expected: str | None) -> None:
+def test_evse_id_of_reads_each_place_in_order(frame: Any, expected: str | None) -> None:
     assert evse_id_of(frame) == expected
 
 
