@@ -48,11 +48,13 @@ class TapSet:
     __slots__ = ("_failed", "_received", "_taps")
 
     def __init__(self, taps: tuple[FrameTap, ...] = ()) -> None:
-        self._taps = taps
+        self._taps: tuple[FrameTap, ...] = ()
         # The taps shown received frames too (not SENT_ONLY): no call per frame to a tap that
         # would ignore it.
-        self._received = tuple(tap for tap in taps if not getattr(tap, "SENT_ONLY", False))
+        self._received: tuple[FrameTap, ...] = ()
         self._failed: set[int] = set()
+        for tap in taps:
+            self.add(tap)
 
     def __bool__(self) -> bool:
         return bool(self._taps)

@@ -119,8 +119,7 @@ def evse_id_of(frame: Mapping[str, Any]) -> str | None:
     ``GRID-`` prefix, else the id in an ``error`` text "... for chargepoint: <id>". Never
     raises, whatever the frame holds.
     """
-    # ``type(...) is dict`` first: a decoded frame is one, and asking the Mapping ABC about it
-    # costs a Python-level call (this runs for every routed frame).
+    # ``type(...) is dict`` first (as in `is_partial_status`): this runs for every routed frame.
     if type(frame) is not dict and not isinstance(frame, Mapping):  # json.loads gives anything
         return None  # type: ignore[unreachable,unused-ignore]
     top = frame.get("evse_id")
